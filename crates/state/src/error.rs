@@ -1,0 +1,44 @@
+use uuid::Uuid;
+
+use crate::model::RunState;
+
+/// Everything that can go wrong in the state crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+
+    /// No run has this id.
+    #[error("run {0} not found")]
+    RunNotFound(Uuid),
+
+    /// The requested transition is not allowed from the run's current state.
+    #[error("cannot {action} run {run_id}: it is {state} ({rule})")]
+    IllegalTransition {
+        run_id: Uuid,
+        action: &'static str,
+        state: RunState,
+        rule: &'static str,
+    },
+
+    /// The caller no longer holds the run's lease (another worker took over, or the
+    /// run was cancelled); nothing was written.
+    #[error("lease on run {run_id} lost (token {token} is no longer current)")]
+    LeaseLost { run_id: Uuid, token: i64 },
+
+    /// An argument broke a rule; the message names the field and the rule.
+    #[error("{field}: {rule}")]
+    Invalid { field: String, rule: String },
+
+    /// A workflow file could not be read, parsed or validated.
+    #[error("{0}")]
+    Workflow(#[from] crate::workflow::WorkflowError),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

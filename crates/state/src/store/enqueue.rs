@@ -1,0 +1,163 @@
+//! Accepting runs. One statement inserts the run, all its steps, the first event
+//! and the wake-up, so "accepted" and "will run" are the same commit.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::workflow::Snapshot;
+use crate::{Error, Result, Store};
+
+/// A run to accept.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    /// The id to give it (UUIDv7, from [`new_id`]).
+    pub id: Uuid,
+    /// The environment it works on, if any.
+    pub environment_id: Option<Uuid>,
+    /// The registered definition it executes.
+    pub definition_id: i64,
+    /// The same definition, for its names and steps.
+    pub snapshot: &'a Snapshot,
+    /// Validated parameters.
+    pub input: Value,
+    /// Earliest start.
+    pub run_at: DateTime<Utc>,
+    /// Who asked (a user, or `scheduler`).
+    pub actor: &'a str,
+}
+
+/// A fresh UUIDv7: ids sort by creation time, which keeps the primary-key index
+/// append-only.
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+impl Store {
+    /// Accepts one run. It is committed (and a worker woken) when this returns.
+    pub async fn enqueue(&self, run: &NewRun<'_>, now: DateTime<Utc>) -> Result<Uuid> {
+        enqueue_with(&self.pool, run, now).await
+    }
+
+    /// Accepts many runs in one statement per batch (benchmarks, bulk imports).
+    pub async fn enqueue_many(&self, runs: &[NewRun<'_>], now: DateTime<Utc>) -> Result<()> {
+        let Some(first) = runs.first() else {
+            return Ok(());
+        };
+        let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+        let envs: Vec<Option<Uuid>> = runs.iter().map(|r| r.environment_id).collect();
+        let templates: Vec<String> = runs.iter().map(|r| r.snapshot.template.clone()).collect();
+        let workflows: Vec<String> = runs.iter().map(|r| r.snapshot.workflow.clone()).collect();
+        let definitions: Vec<i64> = runs.iter().map(|r| r.definition_id).collect();
+        let inputs: Vec<Value> = runs.iter().map(|r| r.input.clone()).collect();
+        let step_counts: Vec<i32> = runs.iter().map(|r| step_count(r.snapshot)).collect::<Result<_>>()?;
+        let run_ats: Vec<DateTime<Utc>> = runs.iter().map(|r| r.run_at).collect();
+        // Steps are flattened to one row per (run, step).
+        let mut step_runs = Vec::new();
+        let mut step_idxs = Vec::new();
+        let mut step_names = Vec::new();
+        let mut step_kinds = Vec::new();
+        for run in runs {
+            for (idx, step) in run.snapshot.steps.iter().enumerate() {
+                step_runs.push(run.id);
+                step_idxs.push(i32::try_from(idx).unwrap_or(i32::MAX));
+                step_names.push(step.name.clone());
+                step_kinds.push(step.kind.clone());
+            }
+        }
+        sqlx::query!(
+            r#"
+            WITH new_runs AS (
+                INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
+                                  step_count, next_run_at, created_at, updated_at)
+                SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at, $9, $9
+                FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
+                            $6::jsonb[], $7::int[], $8::timestamptz[])
+                     AS r(id, env, template, workflow, def, input, steps, run_at)
+                RETURNING id
+            ), new_steps AS (
+                INSERT INTO steps (run_id, idx, name, kind)
+                SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::text[])
+            ), created AS (
+                INSERT INTO events (run_id, kind, actor, message, at)
+                SELECT id, 'run_created', $14, 'run accepted', $9 FROM new_runs
+            )
+            SELECT pg_notify('hubwright_runs', '') FROM (SELECT 1) AS once
+            "#,
+            &ids,
+            &envs as &[Option<Uuid>],
+            &templates,
+            &workflows,
+            &definitions,
+            &inputs,
+            &step_counts,
+            &run_ats,
+            now,
+            &step_runs,
+            &step_idxs,
+            &step_names,
+            &step_kinds,
+            first.actor,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Accepts one run on any executor, so callers can put it in their own
+/// transaction (the API inserts the environment and its run together).
+pub async fn enqueue_with<'e>(
+    executor: impl PgExecutor<'e>,
+    run: &NewRun<'_>,
+    now: DateTime<Utc>,
+) -> Result<Uuid> {
+    let step_names: Vec<String> = run.snapshot.steps.iter().map(|s| s.name.clone()).collect();
+    let step_kinds: Vec<String> = run.snapshot.steps.iter().map(|s| s.kind.clone()).collect();
+    // The wake-up is sent only for runs due now; delayed ones are found by the
+    // workers' poll for the next due time.
+    sqlx::query!(
+        r#"
+        WITH new_run AS (
+            INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
+                              step_count, next_run_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+            RETURNING id
+        ), new_steps AS (
+            INSERT INTO steps (run_id, idx, name, kind)
+            SELECT $1, s.ord::int - 1, s.name, s.kind
+            FROM unnest($10::text[], $11::text[]) WITH ORDINALITY AS s(name, kind, ord)
+        ), created AS (
+            INSERT INTO events (run_id, kind, actor, message, at)
+            SELECT id, 'run_created', $12, 'run accepted', $9 FROM new_run
+        )
+        SELECT pg_notify('hubwright_runs', '') FROM new_run WHERE $8 <= $9
+        "#,
+        run.id,
+        run.environment_id,
+        run.snapshot.template,
+        run.snapshot.workflow,
+        run.definition_id,
+        run.input,
+        step_count(run.snapshot)?,
+        run.run_at,
+        now,
+        &step_names,
+        &step_kinds,
+        run.actor,
+    )
+    .execute(executor)
+    .await?;
+    Ok(run.id)
+}
+
+fn step_count(snapshot: &Snapshot) -> Result<i32> {
+    match i32::try_from(snapshot.steps.len()) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::Invalid {
+            field: format!("{snapshot}.steps"),
+            rule: "must hold between 1 and 2^31 steps".to_owned(),
+        }),
+    }
+}

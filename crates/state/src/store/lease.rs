@@ -1,0 +1,277 @@
+//! How workers own runs: claim with `FOR UPDATE SKIP LOCKED`, extend the lease by
+//! heartbeat, rescue runs whose lease ran out, release on shutdown.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{Result, Store};
+
+/// A run a worker now owns, positioned at its first uncommitted step.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    /// The run.
+    pub id: Uuid,
+    /// Fencing token: every write about this run must carry it.
+    pub token: i64,
+    /// The definition snapshot to execute.
+    pub definition_id: i64,
+    /// The request's parameters.
+    pub input: Value,
+    /// The step to execute now.
+    pub step: StepClaim,
+    /// Number of steps in the run.
+    pub step_count: i32,
+}
+
+/// The step a worker is about to execute.
+#[derive(Debug, Clone, Copy)]
+pub struct StepClaim {
+    /// Its index.
+    pub idx: i32,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// "Not ready yet" polls so far, this one included.
+    pub polls: i32,
+    /// Whether this execution is a poll after a wait (it does not count as an attempt).
+    pub is_poll: bool,
+    /// When the step first started (a durable sleep measures from here).
+    pub first_started_at: DateTime<Utc>,
+}
+
+/// A lease still held after a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldLease {
+    /// The run.
+    pub run_id: Uuid,
+    /// Whether an operator asked to cancel it.
+    pub cancel_requested: bool,
+}
+
+impl Store {
+    /// Claims up to `limit` due runs for `worker` and starts their current step.
+    ///
+    /// One statement: the CTE picks due rows in (due time, id) order and skips
+    /// rows other workers have locked, so concurrent claimers never wait on or
+    /// double-claim each other; the UPDATEs bump the fencing token and count the
+    /// step's attempt (or poll, when it was waiting).
+    pub async fn claim(
+        &self,
+        worker: &str,
+        limit: i64,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedRun>> {
+        let rows = sqlx::query!(
+            r#"
+            WITH due AS (
+                SELECT id, state = 'waiting' AS is_poll
+                FROM runs
+                WHERE state IN ('pending', 'waiting') AND next_run_at <= $1
+                ORDER BY next_run_at, id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE runs r
+                SET state = 'running', lease_owner = $3, lease_expires_at = $4,
+                    lease_token = r.lease_token + 1, claims = r.claims + 1,
+                    started_at = coalesce(r.started_at, $1), updated_at = $1
+                FROM due
+                WHERE r.id = due.id
+                RETURNING r.id, r.lease_token, r.definition_id, r.input, r.current_step,
+                          r.step_count, due.is_poll
+            ), started AS (
+                UPDATE steps s
+                SET state = 'running',
+                    attempts = s.attempts + CASE WHEN c.is_poll THEN 0 ELSE 1 END,
+                    polls = s.polls + CASE WHEN c.is_poll THEN 1 ELSE 0 END,
+                    started_at = coalesce(s.started_at, $1), updated_at = $1
+                FROM claimed c
+                WHERE s.run_id = c.id AND s.idx = c.current_step
+                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at
+            ), logged AS (
+                INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
+                SELECT st.run_id, st.idx, 'step_started', $3,
+                       format('step %s started (attempt %s)', st.name, st.attempts),
+                       jsonb_build_object('attempt', st.attempts), $1
+                FROM started st JOIN claimed c ON c.id = st.run_id
+                WHERE NOT c.is_poll
+            )
+            SELECT c.id, c.lease_token, c.definition_id, c.input, c.step_count, c.is_poll,
+                   st.idx, st.attempts, st.polls,
+                   st.started_at AS "started_at!"
+            FROM claimed c JOIN started st ON st.run_id = c.id
+            ORDER BY c.id
+            "#,
+            now,
+            limit,
+            worker,
+            now + lease,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ClaimedRun {
+                id: row.id,
+                token: row.lease_token,
+                definition_id: row.definition_id,
+                input: row.input,
+                step_count: row.step_count,
+                step: StepClaim {
+                    idx: row.idx,
+                    attempts: row.attempts,
+                    polls: row.polls,
+                    is_poll: row.is_poll.unwrap_or(false),
+                    first_started_at: row.started_at,
+                },
+            })
+            .collect())
+    }
+
+    /// Extends the leases `worker` holds (run id, token) and reports which are
+    /// still held; a run missing from the answer was lost and must be abandoned.
+    pub async fn heartbeat(
+        &self,
+        leases: &[(Uuid, i64)],
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<HeldLease>> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, tokens): (Vec<Uuid>, Vec<i64>) = leases.iter().copied().unzip();
+        let rows = sqlx::query!(
+            r#"
+            UPDATE runs r
+            SET lease_expires_at = $3, updated_at = $4
+            FROM unnest($1::uuid[], $2::bigint[]) AS h(id, token)
+            WHERE r.id = h.id AND r.lease_token = h.token AND r.state = 'running'
+            RETURNING r.id, r.cancel_requested_at IS NOT NULL AS "cancel_requested!"
+            "#,
+            &ids,
+            &tokens,
+            now + lease,
+            now,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| HeldLease {
+                run_id: row.id,
+                cancel_requested: row.cancel_requested,
+            })
+            .collect())
+    }
+
+    /// Returns up to `limit` runs whose lease expired (their worker died or hung)
+    /// to `pending`, or to `cancelled` if cancellation was requested. Safe to run
+    /// from every worker at once. Returns how many were rescued.
+    pub async fn rescue_expired(&self, rescuer: &str, limit: i64, now: DateTime<Utc>) -> Result<u64> {
+        let rescued = sqlx::query_scalar!(
+            r#"
+            WITH expired AS (
+                SELECT id, lease_owner, current_step,
+                       cancel_requested_at IS NOT NULL AS cancelling
+                FROM runs
+                WHERE state = 'running' AND lease_expires_at <= $1
+                ORDER BY lease_expires_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            ), runs_done AS (
+                UPDATE runs r
+                SET state = CASE WHEN e.cancelling THEN 'cancelled' ELSE 'pending' END::run_state,
+                    finished_at = CASE WHEN e.cancelling THEN $1 END,
+                    next_run_at = $1, lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+                FROM expired e
+                WHERE r.id = e.id
+                RETURNING r.id
+            ), steps_done AS (
+                UPDATE steps s
+                SET state = CASE WHEN e.cancelling THEN 'cancelled' ELSE 'pending' END::step_state,
+                    updated_at = $1
+                FROM expired e
+                WHERE s.run_id = e.id AND s.idx >= e.current_step
+                  AND s.state IN ('running', 'pending', 'waiting')
+                  AND (e.cancelling OR s.idx = e.current_step)
+            ), logged AS (
+                INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
+                SELECT e.id, e.current_step, 'lease_expired', $3,
+                       format('lease of worker %s expired; run %s', e.lease_owner,
+                              CASE WHEN e.cancelling THEN 'cancelled' ELSE 'returned to the queue' END),
+                       jsonb_build_object('previous_owner', e.lease_owner), $1
+                FROM expired e
+            )
+            SELECT count(*) AS "count!" FROM runs_done
+            "#,
+            now,
+            limit,
+            rescuer,
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if rescued > 0 {
+            // Rescued runs are due now: wake the claimers.
+            sqlx::query!("SELECT pg_notify('hubwright_runs', '')")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(u64::try_from(rescued).unwrap_or(0))
+    }
+
+    /// Gives a run back to the queue without an outcome (graceful shutdown): the
+    /// step's attempt is not counted, since the step did nothing wrong.
+    pub async fn release(&self, run_id: Uuid, token: i64, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+        let released = sqlx::query_scalar!(
+            r#"
+            WITH owned AS (
+                SELECT id, lease_owner, current_step FROM runs
+                WHERE id = $1 AND lease_token = $2 AND state = 'running'
+                FOR UPDATE
+            ), runs_done AS (
+                UPDATE runs r
+                SET state = 'pending', next_run_at = $3, lease_owner = NULL,
+                    lease_expires_at = NULL, updated_at = $3
+                FROM owned o WHERE r.id = o.id
+                RETURNING r.id
+            ), steps_done AS (
+                UPDATE steps s
+                SET state = 'pending', attempts = greatest(s.attempts - 1, 0), updated_at = $3
+                FROM owned o WHERE s.run_id = o.id AND s.idx = o.current_step
+            ), logged AS (
+                INSERT INTO events (run_id, step_idx, kind, actor, message, at)
+                SELECT o.id, o.current_step, 'lease_released', o.lease_owner, $4, $3 FROM owned o
+            )
+            SELECT count(*) AS "count!" FROM runs_done
+            "#,
+            run_id,
+            token,
+            now,
+            reason,
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if released == 1 {
+            sqlx::query!("SELECT pg_notify('hubwright_runs', '')")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(released == 1)
+    }
+
+    /// When the next pending or waiting run becomes due, if any.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
+        let next = sqlx::query_scalar!(
+            r#"
+            SELECT next_run_at FROM runs
+            WHERE state IN ('pending', 'waiting')
+            ORDER BY next_run_at, id
+            LIMIT 1
+            "#
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(next)
+    }
+}

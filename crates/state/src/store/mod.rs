@@ -1,0 +1,95 @@
+//! Every query hubwright makes, grouped by who calls it.
+//!
+//! - [`definitions`]: immutable workflow snapshots, stored once per digest.
+//! - [`enqueue`]: accepting runs (one statement: run, steps, event, wake-up).
+//! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
+//! - [`checkpoint`]: committing a step's outcome under the fencing token.
+//! - [`operator`]: retry and cancel.
+//! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
+
+pub mod checkpoint;
+pub mod definitions;
+pub mod enqueue;
+pub mod lease;
+pub mod operator;
+pub mod read;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+use crate::Result;
+
+/// The Postgres channel a worker listens on to learn that runs became due.
+pub const WAKE_CHANNEL: &str = "hubwright_runs";
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// Connects with at most `max_connections` pooled connections.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        // Statement logging at INFO would drown the worker's own logs.
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Wraps an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The underlying pool, for tests and the API's readiness check.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies every migration in `migrations/` that has not been applied yet.
+    /// Safe to call from several processes at once: sqlx takes an advisory lock.
+    pub async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("../../migrations").run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether every migration this binary knows has been applied.
+    pub async fn migrations_current(&self) -> Result<bool> {
+        let migrator = sqlx::migrate!("../../migrations");
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        Ok(migrator.iter().all(|m| applied.contains(&m.version)))
+    }
+
+    /// Subscribes to wake-ups: one is sent whenever runs become due.
+    pub async fn wake_listener(&self) -> Result<WakeListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(WAKE_CHANNEL).await?;
+        Ok(WakeListener { listener })
+    }
+}
+
+/// Receives wake-ups sent by `NOTIFY` when runs become due.
+#[derive(Debug)]
+pub struct WakeListener {
+    listener: PgListener,
+}
+
+impl WakeListener {
+    /// Waits for the next wake-up. After a lost connection it reconnects and
+    /// returns at once, since notifications sent meanwhile are lost.
+    pub async fn recv(&mut self) -> Result<()> {
+        self.listener.recv().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,308 @@
+//! Workflows as data: the files in `workflows/`, their parsing and the structural
+//! rules every definition must satisfy.
+//!
+//! A *template* is one file (`workflows/jupyterhub.yaml`); it declares the
+//! parameters a request may give and one or more named *workflows* (`provision`,
+//! `teardown`), each an ordered list of steps. Whether a step's kind exists and its
+//! `with:` parameters fit that kind is checked by the worker's registry, which
+//! owns the kinds; this module checks everything else.
+
+mod duration;
+mod parameters;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub use duration::Dur;
+pub use parameters::{ParameterSpec, ParameterType};
+
+/// A workflow file that could not be loaded: names the file, the place in it and
+/// the rule that was broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {place}: {rule}")]
+pub struct WorkflowError {
+    /// The file, as given.
+    pub file: String,
+    /// Where in the file, e.g. `workflows.provision.steps[1] (wait)`.
+    pub place: String,
+    /// What is wrong and what is expected.
+    pub rule: String,
+}
+
+impl WorkflowError {
+    /// An error about `place` in `file`.
+    pub fn new(file: &Path, place: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self {
+            file: file.display().to_string(),
+            place: place.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+/// One workflow file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    /// The template's name; must equal the file's stem.
+    pub name: String,
+    /// One line for humans.
+    #[serde(default)]
+    pub description: String,
+    /// Parameters a request may give, with types, defaults and limits.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, ParameterSpec>,
+    /// The named workflows, e.g. `provision` and `teardown`.
+    pub workflows: BTreeMap<String, WorkflowDef>,
+}
+
+/// An ordered list of steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowDef {
+    /// Executed in order; each step's outcome is committed before the next starts.
+    pub steps: Vec<StepDef>,
+}
+
+/// One step: a kind implemented in Rust plus its parameters and policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDef {
+    /// Unique within the workflow; shown in events and the CLI.
+    pub name: String,
+    /// The step kind, e.g. `namespace` or `sleep`.
+    pub kind: String,
+    /// The kind's parameters.
+    #[serde(default = "empty_object", rename = "with")]
+    pub params: Value,
+    /// How transient errors are retried.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// How long one execution may take before it counts as a transient failure.
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+fn default_timeout() -> Dur {
+    Dur::from_secs(600)
+}
+
+/// Exponential backoff with jitter for retryable errors.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Executions allowed before a retryable error fails the run (polls excluded).
+    pub max_attempts: u32,
+    /// Delay before the first retry.
+    pub initial_delay: Dur,
+    /// Upper bound of any delay.
+    pub max_delay: Dur,
+    /// Growth per attempt.
+    pub factor: f32,
+    /// Randomize delays so many failing runs do not retry in lockstep.
+    pub jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_delay: Dur::from_secs(1),
+            max_delay: Dur::from_secs(300),
+            factor: 2.0,
+            jitter: true,
+        }
+    }
+}
+
+/// A template as loaded from disk, remembering its file for error messages.
+#[derive(Debug, Clone)]
+pub struct LoadedTemplate {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// The parsed template.
+    pub template: Template,
+}
+
+/// The immutable snapshot of one workflow that a run executes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Template name.
+    pub template: String,
+    /// Workflow name.
+    pub workflow: String,
+    /// The steps.
+    pub steps: Vec<StepDef>,
+}
+
+impl Snapshot {
+    /// The snapshot of `workflow` in `template`, if it exists.
+    pub fn of(template: &Template, workflow: &str) -> Option<Self> {
+        template.workflows.get(workflow).map(|def| Self {
+            template: template.name.clone(),
+            workflow: workflow.to_owned(),
+            steps: def.steps.clone(),
+        })
+    }
+
+    /// The snapshot as stored.
+    pub fn to_json(&self) -> Value {
+        // Serializing plain structs of strings, numbers and maps cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// SHA-256 of the canonical JSON (serde_json's maps sort their keys), so the
+    /// same definition is stored once however often it is registered.
+    pub fn digest(&self) -> String {
+        let canonical = self.to_json().to_string();
+        let hash = Sha256::digest(canonical.as_bytes());
+        hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Reads one workflow file and checks its structure.
+pub fn load_file(path: &Path) -> Result<LoadedTemplate, WorkflowError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| WorkflowError::new(path, "file", format!("cannot be read: {err}")))?;
+    parse(path, &text)
+}
+
+/// Parses workflow text as if read from `path`, and checks its structure.
+pub fn parse(path: &Path, text: &str) -> Result<LoadedTemplate, WorkflowError> {
+    let template: Template = serde_yaml_ng::from_str(text).map_err(|err| {
+        let place = err
+            .location()
+            .map(|at| format!("line {} column {}", at.line(), at.column()))
+            .unwrap_or_else(|| "document".to_owned());
+        WorkflowError::new(path, place, format!("not a valid workflow file: {err}"))
+    })?;
+    check_structure(path, &template)?;
+    Ok(LoadedTemplate {
+        path: path.to_owned(),
+        template,
+    })
+}
+
+/// Loads every `*.yaml`/`*.yml` file in `dir`, in name order.
+pub fn load_dir(dir: &Path) -> Result<Vec<LoadedTemplate>, WorkflowError> {
+    let entries = std::fs::read_dir(dir).map_err(|err| {
+        WorkflowError::new(dir, "directory", format!("cannot be read: {err}"))
+    })?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|err| WorkflowError::new(dir, "directory", format!("cannot be read: {err}")))?
+            .path();
+        let is_yaml = matches!(
+            path.extension().and_then(|ext| ext.to_str()),
+            Some("yaml" | "yml")
+        );
+        if is_yaml && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths.iter().map(|path| load_file(path)).collect()
+}
+
+fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError> {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if template.name != stem {
+        return Err(WorkflowError::new(
+            path,
+            "name",
+            format!("`{}` must equal the file name `{stem}`", template.name),
+        ));
+    }
+    check_identifier(path, "name", &template.name)?;
+    for (name, spec) in &template.parameters {
+        let place = format!("parameters.{name}");
+        check_identifier(path, &place, name)?;
+        spec.check(&place).map_err(|rule| WorkflowError::new(path, place, rule))?;
+    }
+    if template.workflows.is_empty() {
+        return Err(WorkflowError::new(path, "workflows", "must declare at least one workflow"));
+    }
+    for (name, workflow) in &template.workflows {
+        let place = format!("workflows.{name}");
+        check_identifier(path, &place, name)?;
+        check_steps(path, &place, &workflow.steps)?;
+    }
+    Ok(())
+}
+
+fn check_steps(path: &Path, place: &str, steps: &[StepDef]) -> Result<(), WorkflowError> {
+    if steps.is_empty() {
+        return Err(WorkflowError::new(path, format!("{place}.steps"), "must list at least one step"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (idx, step) in steps.iter().enumerate() {
+        let at = step_place(place, idx, &step.name);
+        check_identifier(path, &at, &step.name)?;
+        if !seen.insert(step.name.as_str()) {
+            return Err(WorkflowError::new(path, at, "step names must be unique within a workflow"));
+        }
+        let retry = &step.retry;
+        if retry.max_attempts == 0 {
+            return Err(WorkflowError::new(path, format!("{at}.retry.max_attempts"), "must be at least 1"));
+        }
+        if retry.initial_delay.is_zero() || retry.initial_delay > retry.max_delay {
+            return Err(WorkflowError::new(
+                path,
+                format!("{at}.retry"),
+                "initial_delay must be above zero and at most max_delay",
+            ));
+        }
+        if !(1.0..=10.0).contains(&retry.factor) {
+            return Err(WorkflowError::new(path, format!("{at}.retry.factor"), "must be between 1 and 10"));
+        }
+        if step.timeout.is_zero() {
+            return Err(WorkflowError::new(path, format!("{at}.timeout"), "must be above zero"));
+        }
+        if !step.params.is_object() {
+            return Err(WorkflowError::new(path, format!("{at}.with"), "must be a mapping"));
+        }
+    }
+    Ok(())
+}
+
+/// How error messages name a step: `workflows.provision.steps[1] (wait)`.
+pub fn step_place(workflow_place: &str, idx: usize, name: &str) -> String {
+    format!("{workflow_place}.steps[{idx}] ({name})")
+}
+
+/// Names are used in URLs, labels and CLI arguments: lowercase letters, digits
+/// and dashes, starting with a letter, at most 63 characters.
+fn check_identifier(path: &Path, place: &str, name: &str) -> Result<(), WorkflowError> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(WorkflowError::new(
+            path,
+            place,
+            format!("`{name}` must be 1-63 lowercase letters, digits, `-` or `_`, starting with a letter"),
+        ))
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.template, self.workflow)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,33 @@
+//! hubwright-worker: the durable step runner and the step kinds.
+//!
+//! A [`Worker`] claims due runs from Postgres, executes each run's steps in order
+//! under a lease, and commits every step's [`Outcome`] before the next starts. The
+//! contract it keeps is in `docs/durability.md`; the states it moves runs through
+//! are drawn in `docs/state_machine.md`.
+
+pub mod builtin;
+mod config;
+mod registry;
+mod retry;
+mod runner;
+mod step;
+
+pub use config::{ConfigError, WorkerConfig};
+pub use registry::{Catalog, Registry};
+pub use retry::retry_delay;
+pub use runner::{Worker, WorkerHandle};
+pub use step::{Outcome, Step, StepContext, StepError, StepKind};
+
+/// Everything that can stop a worker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database failed in a way the worker cannot ride out.
+    #[error(transparent)]
+    State(#[from] hubwright_state::Error),
+    /// The configuration breaks a rule.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

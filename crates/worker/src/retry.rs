@@ -1,0 +1,56 @@
+//! Retry schedules. Retries happen across processes, so the delay for attempt
+//! *n* is computed from the policy alone rather than from an iterator kept in
+//! memory.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use hubwright_state::workflow::RetryPolicy;
+
+/// The delay before retrying after failed attempt `attempt` (1-based):
+/// `initial_delay * factor^(attempt-1)`, capped at `max_delay`, plus up to 100%
+/// jitter when the policy asks for it.
+pub fn retry_delay(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let attempt = usize::try_from(attempt.max(1)).unwrap_or(usize::MAX);
+    let mut builder = ExponentialBuilder::default()
+        .with_min_delay(policy.initial_delay.0)
+        .with_max_delay(policy.max_delay.0)
+        .with_factor(policy.factor)
+        .with_max_times(attempt);
+    if policy.jitter {
+        builder = builder.with_jitter();
+    }
+    builder.build().nth(attempt - 1).unwrap_or(policy.max_delay.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use hubwright_state::workflow::Dur;
+
+    use super::*;
+
+    fn policy(jitter: bool) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 10,
+            initial_delay: Dur::from_secs(1),
+            max_delay: Dur::from_secs(10),
+            factor: 2.0,
+            jitter,
+        }
+    }
+
+    #[test]
+    fn delays_double_until_the_cap() {
+        let delays: Vec<u64> = (1..=6).map(|n| retry_delay(&policy(false), n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+    }
+
+    #[test]
+    fn jitter_stays_within_one_delay_above_the_base() {
+        for attempt in 1..=5 {
+            let base = retry_delay(&policy(false), attempt);
+            let jittered = retry_delay(&policy(true), attempt);
+            assert!(jittered >= base && jittered < base * 2, "attempt {attempt}: {jittered:?}");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Drives one claimed run: executes its current step, commits the outcome under
+//! the fencing token, and goes on to the next step while the lease holds.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use hubwright_state::model::RunState;
+use hubwright_state::store::checkpoint::StepSuccess;
+use hubwright_state::store::lease::{ClaimedRun, StepClaim};
+use hubwright_state::workflow::{Snapshot, StepDef};
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::Shared;
+use super::leases::LeaseSignal;
+use crate::retry::retry_delay;
+use crate::step::{Outcome, StepContext, StepError};
+
+/// How one execution ended, from the runner's point of view.
+enum Executed {
+    /// The step returned an outcome.
+    Outcome(Outcome),
+    /// An operator cancelled the run while the step was in flight.
+    Cancelled,
+    /// The lease was lost while the step was in flight.
+    LeaseLost,
+}
+
+/// What to do after committing.
+enum Then {
+    Continue(StepClaim),
+    Stop,
+}
+
+struct Ctx {
+    shared: Arc<Shared>,
+    run_id: Uuid,
+    token: i64,
+    snapshot: Arc<Snapshot>,
+    input: Arc<Value>,
+    signal: watch::Receiver<LeaseSignal>,
+}
+
+pub(super) async fn drive(shared: Arc<Shared>, claimed: ClaimedRun, _permit: OwnedSemaphorePermit) {
+    let span = tracing::info_span!("run", run_id = %claimed.id, token = claimed.token);
+    async move {
+        let (_guard, signal) = shared.leases.hold(claimed.id, claimed.token);
+        let snapshot = match shared.definition(claimed.definition_id).await {
+            Ok(snapshot) => snapshot,
+            Err(err) => {
+                // Dropping the lease guard stops the heartbeat for this run: it
+                // expires and is rescued, by which time the database may be back.
+                tracing::warn!(error = %err, "cannot load the run's definition");
+                return;
+            }
+        };
+        let ctx = Ctx {
+            run_id: claimed.id,
+            token: claimed.token,
+            input: Arc::new(claimed.input),
+            snapshot,
+            shared,
+            signal,
+        };
+        let mut step = claimed.step;
+        loop {
+            match ctx.step(step).await {
+                Then::Continue(next) if ctx.shared.stopping.load(Ordering::SeqCst) => {
+                    let reason = format!("worker {} is shutting down", ctx.shared.id);
+                    let now = ctx.shared.clock.now();
+                    if let Err(err) = ctx.shared.store.release(ctx.run_id, ctx.token, &reason, now).await {
+                        tracing::warn!(error = %err, step = next.idx, "could not release run; its lease will expire");
+                    }
+                    return;
+                }
+                Then::Continue(next) => step = next,
+                Then::Stop => return,
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+impl Ctx {
+    async fn step(&self, step: StepClaim) -> Then {
+        let Some(def) = usize::try_from(step.idx).ok().and_then(|i| self.snapshot.steps.get(i)) else {
+            let error = StepError::permanent(format!(
+                "definition {} has no step {}",
+                self.snapshot, step.idx
+            ));
+            return self.commit(step, None, Outcome::Fail(error)).await;
+        };
+        let max_attempts = i32::try_from(def.retry.max_attempts).unwrap_or(i32::MAX);
+        let executed = if step.attempts > max_attempts {
+            // Only claims count attempts up front, so this is a step whose worker
+            // died every time: a poison pill must not loop forever.
+            Executed::Outcome(Outcome::Fail(StepError::permanent(format!(
+                "step {} was started {} times and its worker was lost each time",
+                def.name,
+                step.attempts - 1
+            ))))
+        } else {
+            self.execute(step, def).await
+        };
+        match executed {
+            Executed::Outcome(outcome) => self.commit(step, Some(def), outcome).await,
+            Executed::Cancelled => {
+                let now = self.shared.clock.now();
+                match self.shared.store.commit_cancelled(self.run_id, self.token, now).await {
+                    Ok(_) => tracing::info!(step = %def.name, "run cancelled while the step was in flight"),
+                    Err(err) => tracing::warn!(error = %err, "could not record the cancellation"),
+                }
+                Then::Stop
+            }
+            Executed::LeaseLost => {
+                tracing::warn!(step = %def.name, during = "step", "lease lost; abandoning the step");
+                Then::Stop
+            }
+        }
+    }
+
+    /// Runs one attempt in its own task, so a panic becomes a retryable error and
+    /// a lost lease or a cancellation can stop it at any await.
+    async fn execute(&self, step: StepClaim, def: &StepDef) -> Executed {
+        let mut signal = self.signal.clone();
+        match *signal.borrow_and_update() {
+            LeaseSignal::Held => {}
+            LeaseSignal::CancelRequested => return Executed::Cancelled,
+            LeaseSignal::Lost => return Executed::LeaseLost,
+        }
+        let Some(kind) = self.shared.registry.get(&def.kind).cloned() else {
+            return Executed::Outcome(Outcome::Fail(StepError::permanent(format!(
+                "step kind `{}` is not registered in worker {} (known: {})",
+                def.kind,
+                self.shared.id,
+                self.shared.registry.kinds().join(", ")
+            ))));
+        };
+        let ctx = StepContext {
+            run_id: self.run_id,
+            step_idx: step.idx,
+            step_name: def.name.clone(),
+            attempt: step.attempts,
+            is_poll: step.is_poll,
+            first_started_at: step.first_started_at,
+            input: Arc::clone(&self.input),
+            worker_id: Arc::clone(&self.shared.id),
+            clock: Arc::clone(&self.shared.clock),
+            store: self.shared.store.clone(),
+        };
+        let params = def.params.clone();
+        tracing::debug!(step = %def.name, attempt = step.attempts, poll = step.is_poll, "step started");
+        let mut attempt = tokio::spawn(async move { kind.execute(&ctx, &params).await });
+        let timeout = tokio::time::sleep(def.timeout.0);
+        tokio::pin!(timeout);
+        // Biased: a step that has finished is committed (and refused by the
+        // fencing token if the lease is gone) rather than silently dropped.
+        let executed = tokio::select! {
+            biased;
+            joined = &mut attempt => match joined {
+                Ok(outcome) => Executed::Outcome(outcome),
+                Err(err) => Executed::Outcome(Outcome::Retry(StepError::retryable(format!(
+                    "step {} crashed: {err}", def.name
+                )))),
+            },
+            () = &mut timeout => Executed::Outcome(Outcome::Retry(StepError::retryable(format!(
+                "step {} timed out after {}", def.name, def.timeout
+            )))),
+            signal = next_signal(&mut signal) => signal,
+        };
+        attempt.abort();
+        executed
+    }
+
+    /// Commits `outcome` under the fencing token and says whether to go on.
+    async fn commit(&self, step: StepClaim, def: Option<&StepDef>, outcome: Outcome) -> Then {
+        let store = &self.shared.store;
+        let name = def.map_or("?", |d| d.name.as_str());
+        let result = match outcome {
+            Outcome::Done(output) => {
+                let success = StepSuccess {
+                    run_id: self.run_id,
+                    token: self.token,
+                    step_idx: step.idx,
+                    output,
+                };
+                let committed = (|| self.shared.committer.commit(success.clone()))
+                    .retry(db_retries())
+                    .notify(|err, _| tracing::warn!(error = %err, "commit failed; retrying"))
+                    .await;
+                return match committed {
+                    Ok(Some(advanced)) if advanced.state == RunState::Running => match advanced.next {
+                        Some(next) => Then::Continue(next),
+                        None => Then::Stop,
+                    },
+                    Ok(Some(advanced)) => {
+                        tracing::info!(state = %advanced.state, "run finished");
+                        Then::Stop
+                    }
+                    Ok(None) => {
+                        tracing::warn!(step = %name, during = "commit", "lease lost; checkpoint refused by the fencing token");
+                        Then::Stop
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "could not commit the step; the lease will expire and the run be rescued");
+                        Then::Stop
+                    }
+                };
+            }
+            Outcome::Wait { until, reason } => {
+                let now = self.shared.clock.now();
+                (|| store.commit_wait(self.run_id, self.token, step.idx, until, &reason, !step.is_poll, now))
+                    .retry(db_retries())
+                    .when(is_transient)
+                    .await
+            }
+            Outcome::Retry(error) => {
+                let failure = error.to_failure();
+                let attempts = u32::try_from(step.attempts).unwrap_or(u32::MAX);
+                let policy = def.map(|d| d.retry).unwrap_or_default();
+                let now = self.shared.clock.now();
+                if attempts >= policy.max_attempts {
+                    tracing::warn!(step = %name, attempts, error = %error, "out of attempts; failing the run");
+                    (|| store.commit_failure(self.run_id, self.token, step.idx, &failure, now))
+                        .retry(db_retries())
+                        .when(is_transient)
+                        .await
+                } else {
+                    let delay = retry_delay(&policy, attempts);
+                    let retry_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    tracing::info!(step = %name, attempts, ?delay, error = %error, "step failed; retry scheduled");
+                    (|| store.commit_retry(self.run_id, self.token, step.idx, &failure, retry_at, now))
+                        .retry(db_retries())
+                        .when(is_transient)
+                        .await
+                }
+            }
+            Outcome::Fail(error) => {
+                tracing::warn!(step = %name, error = %error, "step failed permanently");
+                let failure = error.to_failure();
+                let now = self.shared.clock.now();
+                (|| store.commit_failure(self.run_id, self.token, step.idx, &failure, now))
+                    .retry(db_retries())
+                    .when(is_transient)
+                    .await
+            }
+        };
+        match result {
+            Ok(_) => {}
+            Err(hubwright_state::Error::LeaseLost { .. }) => {
+                tracing::warn!(step = %name, during = "commit", "lease lost; checkpoint refused by the fencing token");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not commit the step; the lease will expire and the run be rescued");
+            }
+        }
+        Then::Stop
+    }
+}
+
+async fn next_signal(signal: &mut watch::Receiver<LeaseSignal>) -> Executed {
+    loop {
+        if signal.changed().await.is_err() {
+            // The lease table dropped the run; only the step's own end matters.
+            std::future::pending::<()>().await;
+        }
+        match *signal.borrow_and_update() {
+            LeaseSignal::Held => {}
+            LeaseSignal::CancelRequested => return Executed::Cancelled,
+            LeaseSignal::Lost => return Executed::LeaseLost,
+        }
+    }
+}
+
+/// Database hiccups during a commit are retried briefly; past that the lease
+/// runs out and another worker resumes from the last commit.
+fn db_retries() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(4)
+        .with_jitter()
+}
+
+fn is_transient(err: &hubwright_state::Error) -> bool {
+    matches!(err, hubwright_state::Error::Database(_))
+}

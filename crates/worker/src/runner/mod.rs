@@ -1,0 +1,275 @@
+//! The worker process: claims due runs, drives each one step by step, keeps its
+//! leases alive, rescues runs of dead workers, and shuts down gracefully.
+
+mod committer;
+mod drive;
+mod leases;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hubwright_state::workflow::Snapshot;
+use hubwright_state::{Clock, Store};
+use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::task::JoinSet;
+
+use crate::config::WorkerConfig;
+use crate::registry::Registry;
+use crate::Result;
+use committer::Committer;
+use leases::Leases;
+
+/// State every task of one worker process shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    store: Store,
+    registry: Registry,
+    config: WorkerConfig,
+    clock: Arc<dyn Clock>,
+    /// The worker id, as lease owner and event actor.
+    id: Arc<str>,
+    leases: Arc<Leases>,
+    committer: Committer,
+    /// Definition snapshots are immutable, so a cache never goes stale.
+    definitions: Mutex<HashMap<i64, Arc<Snapshot>>>,
+    /// Set on shutdown: runs are released at their next step boundary.
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    async fn definition(&self, id: i64) -> hubwright_state::Result<Arc<Snapshot>> {
+        if let Some(found) = self.lock_definitions().get(&id) {
+            return Ok(Arc::clone(found));
+        }
+        let snapshot = Arc::new(self.store.definition(id).await?);
+        self.lock_definitions().insert(id, Arc::clone(&snapshot));
+        Ok(snapshot)
+    }
+
+    fn lock_definitions(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Snapshot>>> {
+        self.definitions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+/// A worker: construct it, then [`Worker::run`] it until a shutdown signal, or
+/// [`Worker::spawn`] it and keep the handle.
+#[derive(Debug)]
+pub struct Worker {
+    shared: Arc<Shared>,
+}
+
+impl Worker {
+    /// A worker over `store` that executes the kinds in `registry`. Fails when
+    /// the configuration breaks a rule.
+    pub fn new(store: Store, registry: Registry, config: WorkerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        config.validate()?;
+        let shared = Shared {
+            committer: Committer::start(store.clone(), Arc::clone(&clock)),
+            id: Arc::from(config.id.as_str()),
+            store,
+            registry,
+            config,
+            clock,
+            leases: Arc::default(),
+            definitions: Mutex::default(),
+            stopping: AtomicBool::new(false),
+        };
+        Ok(Self { shared: Arc::new(shared) })
+    }
+
+    /// This worker's id.
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// Runs in the background until [`WorkerHandle::shutdown`].
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let id = self.id().to_owned();
+        let task = tokio::spawn(self.run(async move {
+            let _ = stopped.await;
+        }));
+        WorkerHandle {
+            id,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Claims and executes runs until `shutdown` resolves; then stops claiming,
+    /// lets in-flight steps finish within the grace period, and releases the
+    /// leases of whatever is left.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let shared = self.shared;
+        let wake = Arc::new(Notify::new());
+        let mut background = JoinSet::new();
+        background.spawn(listen(shared.store.clone(), Arc::clone(&wake)));
+        background.spawn(leases::heartbeat(Arc::clone(&shared)));
+        background.spawn(rescue(Arc::clone(&shared)));
+        tracing::info!(
+            worker = %shared.id,
+            concurrency = shared.config.concurrency,
+            lease = ?shared.config.lease,
+            "worker started"
+        );
+
+        let capacity = Arc::new(Semaphore::new(shared.config.concurrency));
+        let mut runs = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let free = capacity.available_permits();
+            let mut idle_for = shared.config.poll_interval;
+            if free > 0 {
+                let limit = free.min(shared.config.claim_batch);
+                match claim(&shared, limit).await {
+                    Ok(claimed) => {
+                        let full = claimed.len() == limit;
+                        for run in claimed {
+                            let Ok(permit) = Arc::clone(&capacity).try_acquire_owned() else {
+                                break;
+                            };
+                            runs.spawn(drive::drive(Arc::clone(&shared), run, permit));
+                        }
+                        if full {
+                            continue;
+                        }
+                        idle_for = next_poll(&shared).await;
+                    }
+                    Err(err) => tracing::warn!(error = %err, "claim failed; retrying"),
+                }
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(idle_for) => {}
+                Some(ended) = runs.join_next(), if !runs.is_empty() => report(ended),
+            }
+        }
+
+        tracing::info!(worker = %shared.id, in_flight = runs.len(), "shutting down");
+        shared.stopping.store(true, Ordering::SeqCst);
+        let drained = tokio::time::timeout(shared.config.shutdown_grace, async {
+            while let Some(ended) = runs.join_next().await {
+                report(ended);
+            }
+        })
+        .await;
+        if drained.is_err() {
+            // The grace period is over: abandon the steps still in flight and
+            // hand their runs to other workers now rather than at lease expiry.
+            let held = shared.leases.snapshot();
+            runs.abort_all();
+            while runs.join_next().await.is_some() {}
+            for (run_id, token) in held {
+                let reason = format!("worker {} shut down before the step finished", shared.id);
+                if let Err(err) = shared.store.release(run_id, token, &reason, shared.clock.now()).await {
+                    tracing::warn!(%run_id, error = %err, "could not release lease; it will expire");
+                }
+            }
+        }
+        background.abort_all();
+        tracing::info!(worker = %shared.id, "worker stopped");
+        Ok(())
+    }
+}
+
+async fn claim(shared: &Shared, limit: usize) -> hubwright_state::Result<Vec<hubwright_state::store::lease::ClaimedRun>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    shared.store.claim(&shared.id, limit, shared.lease(), shared.clock.now()).await
+}
+
+/// How long to sleep when nothing more is due: until the next run becomes due,
+/// at most the poll interval.
+async fn next_poll(shared: &Shared) -> Duration {
+    let poll = shared.config.poll_interval;
+    match shared.store.next_due().await {
+        Ok(Some(due)) => (due - shared.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .clamp(Duration::from_millis(5), poll),
+        Ok(None) => poll,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read the next due time");
+            poll
+        }
+    }
+}
+
+fn report(ended: std::result::Result<(), tokio::task::JoinError>) {
+    if let Err(err) = ended
+        && err.is_panic()
+    {
+        tracing::error!(error = %err, "a run task panicked; its lease will expire and the run be rescued");
+    }
+}
+
+/// Turns NOTIFY wake-ups into local ones. On a lost connection it reconnects;
+/// the poll interval covers anything missed meanwhile.
+async fn listen(store: Store, wake: Arc<Notify>) {
+    loop {
+        match store.wake_listener().await {
+            Ok(mut listener) => loop {
+                match listener.recv().await {
+                    Ok(()) => wake.notify_one(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "wake-up listener failed; reconnecting");
+                        wake.notify_one();
+                        break;
+                    }
+                }
+            },
+            Err(err) => tracing::warn!(error = %err, "cannot listen for wake-ups; polling only"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Returns runs of dead or hung workers to the queue.
+async fn rescue(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.config.rescue_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match shared.store.rescue_expired(&shared.id, 500, shared.clock.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "rescued runs whose lease expired"),
+            Err(err) => tracing::warn!(error = %err, "rescue failed"),
+        }
+    }
+}
+
+/// Controls a worker started with [`Worker::spawn`].
+#[derive(Debug)]
+pub struct WorkerHandle {
+    id: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl WorkerHandle {
+    /// The worker's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Asks the worker to stop and waits until it has.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.await {
+            Ok(result) => result,
+            Err(err) => {
+                tracing::error!(error = %err, "worker task failed");
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The contract between the runner and a step kind: a step executes one attempt
+//! and returns exactly one [`Outcome`]; the runner maps each outcome to exactly
+//! one state transition.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hubwright_state::model::{ErrorClass, StepFailure};
+use hubwright_state::{Clock, Store};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// What one execution of a step came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The step's effect is in place; `output` is committed and later steps can
+    /// read it.
+    Done(Value),
+    /// Not ready yet (a hub still starting, a namespace still terminating): poll
+    /// again at `until`. Does not use up an attempt.
+    Wait {
+        /// When to execute the step again.
+        until: DateTime<Utc>,
+        /// What is being waited for, for the timeline.
+        reason: String,
+    },
+    /// A transient error: retried with backoff while attempts remain.
+    Retry(StepError),
+    /// A permanent error: the run stops in `failed` for an operator.
+    Fail(StepError),
+}
+
+impl Outcome {
+    /// Maps an error to `Retry` or `Fail` by the class it was born with.
+    pub fn from_error(error: StepError) -> Self {
+        match error.class {
+            ErrorClass::Retryable => Self::Retry(error),
+            ErrorClass::Permanent => Self::Fail(error),
+        }
+    }
+
+    /// Poll again after `after`.
+    pub fn wait(ctx: &StepContext, after: Duration, reason: impl Into<String>) -> Self {
+        let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
+        Self::Wait {
+            until: ctx.now() + after,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<Result<Value, StepError>> for Outcome {
+    fn from(result: Result<Value, StepError>) -> Self {
+        match result {
+            Ok(output) => Self::Done(output),
+            Err(error) => Self::from_error(error),
+        }
+    }
+}
+
+/// An error a step reports, classified where it is born.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct StepError {
+    /// Retryable or permanent.
+    pub class: ErrorClass,
+    /// Shown to operators verbatim; never a secret.
+    pub message: String,
+    /// Structured detail (status codes, object names); never a secret.
+    pub detail: Option<Value>,
+}
+
+impl StepError {
+    /// A transient error.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Retryable,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// An error retrying cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Permanent,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// Adds structured detail.
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// As recorded in the database.
+    pub fn to_failure(&self) -> StepFailure {
+        StepFailure {
+            class: self.class,
+            message: self.message.clone(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// What a step knows about the execution it is part of.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    /// The run.
+    pub run_id: Uuid,
+    /// The step's position.
+    pub step_idx: i32,
+    /// The step's name in the workflow.
+    pub step_name: String,
+    /// Attempts so far, this one included.
+    pub attempt: i32,
+    /// Whether this execution polls after an earlier `Wait`.
+    pub is_poll: bool,
+    /// When the step first started, across attempts, polls and workers.
+    pub first_started_at: DateTime<Utc>,
+    /// The run's validated parameters.
+    pub input: Arc<Value>,
+    /// The worker executing it.
+    pub worker_id: Arc<str>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Store,
+}
+
+impl StepContext {
+    /// The current time from the injected clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Outputs of the run's succeeded steps, by step name.
+    pub async fn outputs(&self) -> Result<serde_json::Map<String, Value>, StepError> {
+        self.store
+            .step_outputs(self.run_id)
+            .await
+            .map_err(|err| StepError::retryable(format!("reading earlier outputs: {err}")))
+    }
+}
+
+/// A boxed future, so step kinds can live behind `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A step kind behind `dyn`: what the registry stores. Implement [`Step`] instead;
+/// every `Step` is a `StepKind`.
+pub trait StepKind: Send + Sync + 'static {
+    /// The name workflow files use.
+    fn kind(&self) -> &'static str;
+    /// Checks a step's `with:` parameters; the error names the field and the rule.
+    fn validate(&self, params: &Value) -> Result<(), String>;
+    /// Executes one attempt.
+    fn execute<'a>(&'a self, ctx: &'a StepContext, params: &'a Value) -> BoxFuture<'a, Outcome>;
+}
+
+/// A step kind with typed parameters.
+pub trait Step: Send + Sync + 'static {
+    /// The name workflow files use.
+    const KIND: &'static str;
+    /// The `with:` parameters; use `#[serde(deny_unknown_fields)]`.
+    type Params: DeserializeOwned + Send + Sync;
+    /// Executes one attempt. Must be idempotent: any await may be the last.
+    fn run(&self, ctx: &StepContext, params: Self::Params) -> impl Future<Output = Outcome> + Send;
+}
+
+impl<S: Step> StepKind for S {
+    fn kind(&self) -> &'static str {
+        S::KIND
+    }
+
+    fn validate(&self, params: &Value) -> Result<(), String> {
+        serde_json::from_value::<S::Params>(params.clone())
+            .map(drop)
+            .map_err(|err| err.to_string())
+    }
+
+    fn execute<'a>(&'a self, ctx: &'a StepContext, params: &'a Value) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match serde_json::from_value::<S::Params>(params.clone()) {
+                Ok(params) => self.run(ctx, params).await,
+                // Validated at start-up, so this means the snapshot predates a
+                // change to the kind's parameters.
+                Err(err) => Outcome::Fail(StepError::permanent(format!(
+                    "parameters of step {} do not fit kind `{}`: {err}",
+                    ctx.step_name,
+                    S::KIND
+                ))),
+            }
+        })
+    }
+}
