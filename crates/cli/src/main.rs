@@ -1,1 +1,103 @@
-fn main() {}
+//! `hubwright`: parses flags and wires the library crates together. No business
+//! logic lives here.
+
+mod cmd;
+mod output;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// A durable workflow engine that provisions self-service JupyterHubs.
+#[derive(Debug, Parser)]
+#[command(name = "hubwright", version, about)]
+struct Cli {
+    /// Postgres connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        default_value = "postgres://root@127.0.0.1:5432/hubwright"
+    )]
+    database_url: String,
+
+    /// Log format on stderr.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply database migrations.
+    Migrate,
+    /// Run the worker and the API (both unless one is chosen).
+    Serve(cmd::serve::Args),
+    /// Start, inspect, retry and cancel runs.
+    #[command(subcommand)]
+    Run(cmd::run::Command),
+    /// Check the workflow files.
+    #[command(subcommand)]
+    Workflows(cmd::workflows::Command),
+    /// Migrate, start a worker and run the demo workflow, printing each step.
+    Demo(cmd::demo::Args),
+    /// Run one benchmark workload against a fresh database and print its figures.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let url = cli.database_url;
+    match cli.command {
+        Command::Migrate => cmd::migrate(&url).await,
+        Command::Serve(args) => cmd::serve::run(&url, args).await,
+        Command::Run(command) => cmd::run::run(&url, command).await,
+        Command::Workflows(command) => cmd::workflows::run(command),
+        Command::Demo(args) => cmd::demo::run(&url, args).await,
+        Command::Bench(args) => cmd::bench::run(&url, args).await,
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+}

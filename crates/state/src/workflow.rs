@@ -178,13 +178,7 @@ pub fn load_file(path: &Path) -> Result<LoadedTemplate, WorkflowError> {
 
 /// Parses workflow text as if read from `path`, and checks its structure.
 pub fn parse(path: &Path, text: &str) -> Result<LoadedTemplate, WorkflowError> {
-    let template: Template = serde_yaml_ng::from_str(text).map_err(|err| {
-        let place = err
-            .location()
-            .map(|at| format!("line {} column {}", at.line(), at.column()))
-            .unwrap_or_else(|| "document".to_owned());
-        WorkflowError::new(path, place, format!("not a valid workflow file: {err}"))
-    })?;
+    let template: Template = serde_yaml_ng::from_str(text).map_err(|err| yaml_error(path, &err))?;
     check_structure(path, &template)?;
     Ok(LoadedTemplate {
         path: path.to_owned(),
@@ -194,9 +188,8 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedTemplate, WorkflowError> {
 
 /// Loads every `*.yaml`/`*.yml` file in `dir`, in name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedTemplate>, WorkflowError> {
-    let entries = std::fs::read_dir(dir).map_err(|err| {
-        WorkflowError::new(dir, "directory", format!("cannot be read: {err}"))
-    })?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|err| WorkflowError::new(dir, "directory", format!("cannot be read: {err}")))?;
     let mut paths = Vec::new();
     for entry in entries {
         let path = entry
@@ -214,8 +207,34 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedTemplate>, WorkflowError> {
     paths.iter().map(|path| load_file(path)).collect()
 }
 
+/// serde's message reads `workflows.provision.steps[1]: unknown field ... at line
+/// 15 column 9`; split it into the place and the rule, keeping the line.
+fn yaml_error(path: &Path, err: &serde_yaml_ng::Error) -> WorkflowError {
+    let mut message = err.to_string();
+    let location = err
+        .location()
+        .map(|at| format!("line {} column {}", at.line(), at.column()));
+    if let Some(location) = &location
+        && let Some(stripped) = message.strip_suffix(&format!(" at {location}"))
+    {
+        message = stripped.to_owned();
+    }
+    let (place, rule) = match message.split_once(": ") {
+        Some((place, rule)) if !place.contains(' ') => (place.to_owned(), rule.to_owned()),
+        _ => ("document".to_owned(), message.clone()),
+    };
+    let rule = match location {
+        Some(location) => format!("{rule} ({location})"),
+        None => rule,
+    };
+    WorkflowError::new(path, place, rule)
+}
+
 fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     if template.name != stem {
         return Err(WorkflowError::new(
             path,
@@ -227,10 +246,15 @@ fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError
     for (name, spec) in &template.parameters {
         let place = format!("parameters.{name}");
         check_identifier(path, &place, name)?;
-        spec.check(&place).map_err(|rule| WorkflowError::new(path, place, rule))?;
+        spec.check(&place)
+            .map_err(|rule| WorkflowError::new(path, place, rule))?;
     }
     if template.workflows.is_empty() {
-        return Err(WorkflowError::new(path, "workflows", "must declare at least one workflow"));
+        return Err(WorkflowError::new(
+            path,
+            "workflows",
+            "must declare at least one workflow",
+        ));
     }
     for (name, workflow) in &template.workflows {
         let place = format!("workflows.{name}");
@@ -242,18 +266,30 @@ fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError
 
 fn check_steps(path: &Path, place: &str, steps: &[StepDef]) -> Result<(), WorkflowError> {
     if steps.is_empty() {
-        return Err(WorkflowError::new(path, format!("{place}.steps"), "must list at least one step"));
+        return Err(WorkflowError::new(
+            path,
+            format!("{place}.steps"),
+            "must list at least one step",
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for (idx, step) in steps.iter().enumerate() {
         let at = step_place(place, idx, &step.name);
         check_identifier(path, &at, &step.name)?;
         if !seen.insert(step.name.as_str()) {
-            return Err(WorkflowError::new(path, at, "step names must be unique within a workflow"));
+            return Err(WorkflowError::new(
+                path,
+                at,
+                "step names must be unique within a workflow",
+            ));
         }
         let retry = &step.retry;
         if retry.max_attempts == 0 {
-            return Err(WorkflowError::new(path, format!("{at}.retry.max_attempts"), "must be at least 1"));
+            return Err(WorkflowError::new(
+                path,
+                format!("{at}.retry.max_attempts"),
+                "must be at least 1",
+            ));
         }
         if retry.initial_delay.is_zero() || retry.initial_delay > retry.max_delay {
             return Err(WorkflowError::new(
@@ -263,13 +299,25 @@ fn check_steps(path: &Path, place: &str, steps: &[StepDef]) -> Result<(), Workfl
             ));
         }
         if !(1.0..=10.0).contains(&retry.factor) {
-            return Err(WorkflowError::new(path, format!("{at}.retry.factor"), "must be between 1 and 10"));
+            return Err(WorkflowError::new(
+                path,
+                format!("{at}.retry.factor"),
+                "must be between 1 and 10",
+            ));
         }
         if step.timeout.is_zero() {
-            return Err(WorkflowError::new(path, format!("{at}.timeout"), "must be above zero"));
+            return Err(WorkflowError::new(
+                path,
+                format!("{at}.timeout"),
+                "must be above zero",
+            ));
         }
         if !step.params.is_object() {
-            return Err(WorkflowError::new(path, format!("{at}.with"), "must be a mapping"));
+            return Err(WorkflowError::new(
+                path,
+                format!("{at}.with"),
+                "must be a mapping",
+            ));
         }
     }
     Ok(())
@@ -286,14 +334,18 @@ fn check_identifier(path: &Path, place: &str, name: &str) -> Result<(), Workflow
     let valid = !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if valid {
         Ok(())
     } else {
         Err(WorkflowError::new(
             path,
             place,
-            format!("`{name}` must be 1-63 lowercase letters, digits, `-` or `_`, starting with a letter"),
+            format!(
+                "`{name}` must be 1-63 lowercase letters, digits, `-` or `_`, starting with a letter"
+            ),
         ))
     }
 }

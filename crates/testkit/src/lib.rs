@@ -1,1 +1,37 @@
-//! placeholder
+//! hubwright-testkit: what hubwright's tests start.
+//!
+//! - [`TestDatabase`]: a fresh, migrated Postgres database per test.
+//! - [`steps`]: step kinds whose behaviour a test controls (block, flaky, fail,
+//!   record a side effect, wait N polls), registered by `hubwright serve` only
+//!   when built with the `testkit` feature.
+//! - [`process`]: start real `hubwright` processes and SIGKILL, SIGSTOP, SIGCONT
+//!   or SIGTERM them mid-step.
+//! - [`wait`]: poll the database until a run reaches a state.
+//!
+//! Never linked into a release binary.
+
+mod db;
+pub mod harness;
+pub mod process;
+pub mod steps;
+pub mod wait;
+
+pub use db::{TestDatabase, with_database};
+
+/// Writes `yaml` as `dir/<name>.yaml` and returns the directory, for tests that
+/// need a workflow of their own.
+pub fn write_workflow(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).expect("create workflow dir");
+    std::fs::write(dir.join(format!("{name}.yaml")), yaml).expect("write workflow");
+    dir.to_owned()
+}
+
+/// A fresh empty directory under the system temp dir for one test.
+pub fn scratch_dir(label: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hubwright-{label}-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}

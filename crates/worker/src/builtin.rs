@@ -58,7 +58,10 @@ impl Step for Sleep {
         let left = (wake_at - now).to_std().unwrap_or(Duration::ZERO);
         Outcome::Wait {
             until: wake_at,
-            reason: format!("sleeping {} more", Dur(Duration::from_millis(left.as_millis() as u64))),
+            reason: format!(
+                "sleeping {} more",
+                Dur(Duration::from_millis(left.as_millis() as u64))
+            ),
         }
     }
 }

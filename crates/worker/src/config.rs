@@ -55,19 +55,31 @@ impl WorkerConfig {
             return fail("--worker-id", "must be 1 to 200 characters".into());
         }
         if !(1..=1024).contains(&self.concurrency) {
-            return fail("--concurrency", format!("must be between 1 and 1024 (got {})", self.concurrency));
+            return fail(
+                "--concurrency",
+                format!("must be between 1 and 1024 (got {})", self.concurrency),
+            );
         }
         if self.lease < Duration::from_secs(1) {
-            return fail("--lease", format!("must be at least 1s (got {:?})", self.lease));
+            return fail(
+                "--lease",
+                format!("must be at least 1s (got {:?})", self.lease),
+            );
         }
         if self.poll_interval < Duration::from_millis(10) {
-            return fail("--poll-interval", format!("must be at least 10ms (got {:?})", self.poll_interval));
+            return fail(
+                "--poll-interval",
+                format!("must be at least 10ms (got {:?})", self.poll_interval),
+            );
         }
         if self.rescue_interval.is_zero() {
             return fail("--rescue-interval", "must be above zero".into());
         }
         if !(1..=1000).contains(&self.claim_batch) {
-            return fail("--claim-batch", format!("must be between 1 and 1000 (got {})", self.claim_batch));
+            return fail(
+                "--claim-batch",
+                format!("must be between 1 and 1000 (got {})", self.claim_batch),
+            );
         }
         Ok(())
     }
@@ -88,7 +100,11 @@ pub fn default_worker_id() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "worker".to_owned());
     let suffix = uuid::Uuid::now_v7().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), &suffix[suffix.len() - 4..])
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &suffix[suffix.len() - 4..]
+    )
 }
 
 #[cfg(test)]
@@ -102,7 +118,10 @@ mod tests {
             ..WorkerConfig::default()
         };
         let err = config.validate().unwrap_err();
-        assert_eq!(err.to_string(), "--concurrency: must be between 1 and 1024 (got 0)");
+        assert_eq!(
+            err.to_string(),
+            "--concurrency: must be between 1 and 1024 (got 0)"
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use hubwright_state::workflow::{self, LoadedTemplate, Snapshot, WorkflowError, step_place};
 use hubwright_state::Store;
+use hubwright_state::workflow::{self, LoadedTemplate, Snapshot, WorkflowError, step_place};
 
 use crate::step::{Step, StepKind};
 
@@ -17,7 +17,9 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("kinds", &self.kinds.keys()).finish()
+        f.debug_struct("Registry")
+            .field("kinds", &self.kinds.keys())
+            .finish()
     }
 }
 
@@ -60,11 +62,19 @@ impl Registry {
                     return Err(WorkflowError::new(
                         &loaded.path,
                         format!("{place}.kind"),
-                        format!("unknown step kind `{}` (known: {})", step.kind, self.kinds().join(", ")),
+                        format!(
+                            "unknown step kind `{}` (known: {})",
+                            step.kind,
+                            self.kinds().join(", ")
+                        ),
                     ));
                 };
                 kind.validate(&step.params).map_err(|rule| {
-                    WorkflowError::new(&loaded.path, format!("{place}.with"), format!("kind `{}`: {rule}", step.kind))
+                    WorkflowError::new(
+                        &loaded.path,
+                        format!("{place}.with"),
+                        format!("kind `{}`: {rule}", step.kind),
+                    )
                 })?;
             }
         }
@@ -87,7 +97,9 @@ impl Catalog {
         let mut catalog = Self::default();
         for loaded in workflow::load_dir(dir)? {
             registry.validate(&loaded)?;
-            catalog.templates.insert(loaded.template.name.clone(), loaded);
+            catalog
+                .templates
+                .insert(loaded.template.name.clone(), loaded);
         }
         Ok(catalog)
     }

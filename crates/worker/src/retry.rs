@@ -20,7 +20,10 @@ pub fn retry_delay(policy: &RetryPolicy, attempt: u32) -> Duration {
     if policy.jitter {
         builder = builder.with_jitter();
     }
-    builder.build().nth(attempt - 1).unwrap_or(policy.max_delay.0)
+    builder
+        .build()
+        .nth(attempt - 1)
+        .unwrap_or(policy.max_delay.0)
 }
 
 #[cfg(test)]
@@ -41,7 +44,9 @@ mod tests {
 
     #[test]
     fn delays_double_until_the_cap() {
-        let delays: Vec<u64> = (1..=6).map(|n| retry_delay(&policy(false), n).as_secs()).collect();
+        let delays: Vec<u64> = (1..=6)
+            .map(|n| retry_delay(&policy(false), n).as_secs())
+            .collect();
         assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
     }
 
@@ -50,7 +55,10 @@ mod tests {
         for attempt in 1..=5 {
             let base = retry_delay(&policy(false), attempt);
             let jittered = retry_delay(&policy(true), attempt);
-            assert!(jittered >= base && jittered < base * 2, "attempt {attempt}: {jittered:?}");
+            assert!(
+                jittered >= base && jittered < base * 2,
+                "attempt {attempt}: {jittered:?}"
+            );
         }
     }
 }

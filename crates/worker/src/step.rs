@@ -122,6 +122,8 @@ pub struct StepContext {
     pub attempt: i32,
     /// Whether this execution polls after an earlier `Wait`.
     pub is_poll: bool,
+    /// Polls so far (executions after a `Wait`), this one included.
+    pub polls: i32,
     /// When the step first started, across attempts, polls and workers.
     pub first_started_at: DateTime<Utc>,
     /// The run's validated parameters.

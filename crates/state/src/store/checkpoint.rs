@@ -13,6 +13,27 @@ use super::lease::StepClaim;
 use crate::model::{RunState, StepFailure};
 use crate::{Error, Result, Store};
 
+/// What every checkpoint write is guarded by: the run, the fencing token it was
+/// claimed with, and the step the writer believes is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence {
+    /// The run.
+    pub run_id: Uuid,
+    /// The fencing token from the claim.
+    pub token: i64,
+    /// The step being committed.
+    pub step_idx: i32,
+}
+
+impl Fence {
+    fn lost(self) -> Error {
+        Error::LeaseLost {
+            run_id: self.run_id,
+            token: self.token,
+        }
+    }
+}
+
 /// A step that succeeded, to commit.
 #[derive(Debug, Clone)]
 pub struct StepSuccess {
@@ -41,7 +62,11 @@ impl Store {
     /// Commits successful steps of many runs in one statement and starts each
     /// run's next step under the same lease. Runs whose lease was lost are absent
     /// from the answer.
-    pub async fn commit_successes(&self, batch: &[StepSuccess], now: DateTime<Utc>) -> Result<Vec<Advanced>> {
+    pub async fn commit_successes(
+        &self,
+        batch: &[StepSuccess],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Advanced>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -130,14 +155,21 @@ impl Store {
             .map(|row| Advanced {
                 run_id: row.id,
                 state: row.state,
-                next: match (row.next_idx, row.next_attempts, row.next_polls, row.next_started_at) {
-                    (Some(idx), Some(attempts), Some(polls), Some(first_started_at)) => Some(StepClaim {
-                        idx,
-                        attempts,
-                        polls,
-                        is_poll: false,
-                        first_started_at,
-                    }),
+                next: match (
+                    row.next_idx,
+                    row.next_attempts,
+                    row.next_polls,
+                    row.next_started_at,
+                ) {
+                    (Some(idx), Some(attempts), Some(polls), Some(first_started_at)) => {
+                        Some(StepClaim {
+                            idx,
+                            attempts,
+                            polls,
+                            is_poll: false,
+                            first_started_at,
+                        })
+                    }
                     _ => None,
                 },
             })
@@ -149,9 +181,7 @@ impl Store {
     /// an attempt, not every poll).
     pub async fn commit_wait(
         &self,
-        run_id: Uuid,
-        token: i64,
-        step_idx: i32,
+        fence: Fence,
         until: DateTime<Utc>,
         reason: &str,
         log: bool,
@@ -189,9 +219,9 @@ impl Store {
             )
             SELECT state AS "state!: RunState" FROM moved
             "#,
-            run_id,
-            token,
-            step_idx,
+            fence.run_id,
+            fence.token,
+            fence.step_idx,
             until,
             reason,
             now,
@@ -199,16 +229,14 @@ impl Store {
         )
         .fetch_optional(&self.pool)
         .await?;
-        state.ok_or(Error::LeaseLost { run_id, token })
+        state.ok_or(fence.lost())
     }
 
     /// A retryable error with attempts left: record it and schedule the next
     /// attempt at `retry_at`.
     pub async fn commit_retry(
         &self,
-        run_id: Uuid,
-        token: i64,
-        step_idx: i32,
+        fence: Fence,
         error: &StepFailure,
         retry_at: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -252,9 +280,9 @@ impl Store {
             )
             SELECT state AS "state!: RunState" FROM moved
             "#,
-            run_id,
-            token,
-            step_idx,
+            fence.run_id,
+            fence.token,
+            fence.step_idx,
             error.class as _,
             error.message,
             error.detail,
@@ -263,16 +291,14 @@ impl Store {
         )
         .fetch_optional(&self.pool)
         .await?;
-        state.ok_or(Error::LeaseLost { run_id, token })
+        state.ok_or(fence.lost())
     }
 
     /// A permanent error, or a retryable one out of attempts: the run stops in
     /// `failed` with the error verbatim, waiting for an operator.
     pub async fn commit_failure(
         &self,
-        run_id: Uuid,
-        token: i64,
-        step_idx: i32,
+        fence: Fence,
         error: &StepFailure,
         now: DateTime<Utc>,
     ) -> Result<RunState> {
@@ -307,9 +333,9 @@ impl Store {
             )
             SELECT state AS "state!: RunState" FROM moved
             "#,
-            run_id,
-            token,
-            step_idx,
+            fence.run_id,
+            fence.token,
+            fence.step_idx,
             error.class as _,
             error.message,
             error.detail,
@@ -317,12 +343,17 @@ impl Store {
         )
         .fetch_optional(&self.pool)
         .await?;
-        state.ok_or(Error::LeaseLost { run_id, token })
+        state.ok_or(fence.lost())
     }
 
     /// The worker abandoned the in-flight step because cancellation was
     /// requested: the run and every remaining step become `cancelled`.
-    pub async fn commit_cancelled(&self, run_id: Uuid, token: i64, now: DateTime<Utc>) -> Result<RunState> {
+    pub async fn commit_cancelled(
+        &self,
+        run_id: Uuid,
+        token: i64,
+        now: DateTime<Utc>,
+    ) -> Result<RunState> {
         let state = sqlx::query_scalar!(
             r#"
             WITH owned AS (

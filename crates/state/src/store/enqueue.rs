@@ -51,7 +51,10 @@ impl Store {
         let workflows: Vec<String> = runs.iter().map(|r| r.snapshot.workflow.clone()).collect();
         let definitions: Vec<i64> = runs.iter().map(|r| r.definition_id).collect();
         let inputs: Vec<Value> = runs.iter().map(|r| r.input.clone()).collect();
-        let step_counts: Vec<i32> = runs.iter().map(|r| step_count(r.snapshot)).collect::<Result<_>>()?;
+        let step_counts: Vec<i32> = runs
+            .iter()
+            .map(|r| step_count(r.snapshot))
+            .collect::<Result<_>>()?;
         let run_ats: Vec<DateTime<Utc>> = runs.iter().map(|r| r.run_at).collect();
         // Steps are flattened to one row per (run, step).
         let mut step_runs = Vec::new();

@@ -168,7 +168,12 @@ impl Store {
     /// Returns up to `limit` runs whose lease expired (their worker died or hung)
     /// to `pending`, or to `cancelled` if cancellation was requested. Safe to run
     /// from every worker at once. Returns how many were rescued.
-    pub async fn rescue_expired(&self, rescuer: &str, limit: i64, now: DateTime<Utc>) -> Result<u64> {
+    pub async fn rescue_expired(
+        &self,
+        rescuer: &str,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
         let rescued = sqlx::query_scalar!(
             r#"
             WITH expired AS (
@@ -222,7 +227,13 @@ impl Store {
 
     /// Gives a run back to the queue without an outcome (graceful shutdown): the
     /// step's attempt is not counted, since the step did nothing wrong.
-    pub async fn release(&self, run_id: Uuid, token: i64, reason: &str, now: DateTime<Utc>) -> Result<bool> {
+    pub async fn release(
+        &self,
+        run_id: Uuid,
+        token: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let released = sqlx::query_scalar!(
             r#"
             WITH owned AS (

@@ -64,10 +64,18 @@ impl Store {
     /// Whether every migration this binary knows has been applied.
     pub async fn migrations_current(&self) -> Result<bool> {
         let migrator = sqlx::migrate!("../../migrations");
-        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(&self.pool)
-            .await
-            .unwrap_or_default();
+        let applied: Vec<i64> =
+            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(applied) => applied,
+                // 42P01 undefined_table: nothing was ever migrated.
+                Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P01") => {
+                    Vec::new()
+                }
+                Err(err) => return Err(err.into()),
+            };
         Ok(migrator.iter().all(|m| applied.contains(&m.version)))
     }
 

@@ -20,7 +20,12 @@ pub enum Cancellation {
 impl Store {
     /// Cancels a pending, waiting or running run. Cancelling a run that already
     /// ended is an [`Error::IllegalTransition`].
-    pub async fn cancel_run(&self, run_id: Uuid, actor: &str, now: DateTime<Utc>) -> Result<Cancellation> {
+    pub async fn cancel_run(
+        &self,
+        run_id: Uuid,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Cancellation> {
         let row = sqlx::query!(
             r#"
             WITH current AS (

@@ -42,7 +42,10 @@ impl Store {
     }
 
     /// The outputs of a run's succeeded steps, by step name; what later steps read.
-    pub async fn step_outputs(&self, run_id: Uuid) -> Result<serde_json::Map<String, serde_json::Value>> {
+    pub async fn step_outputs(
+        &self,
+        run_id: Uuid,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
         let rows = sqlx::query!(
             r#"SELECT name, output AS "output!" FROM steps
                WHERE run_id = $1 AND state = 'succeeded' ORDER BY idx"#,
@@ -108,5 +111,52 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows)
+    }
+}
+
+/// Figures the benchmarks read back from the database.
+impl Store {
+    /// When the first step started and the last one finished, over all runs.
+    pub async fn step_time_span(
+        &self,
+    ) -> Result<Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>> {
+        let row =
+            sqlx::query!(r#"SELECT min(started_at) AS first, max(finished_at) AS last FROM steps"#)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.first.zip(row.last))
+    }
+
+    /// For every run, milliseconds from acceptance to its first step's start.
+    pub async fn start_latencies_ms(&self) -> Result<Vec<f64>> {
+        let rows = sqlx::query_scalar!(
+            r#"
+            SELECT (extract(epoch FROM s.started_at - r.created_at) * 1000)::float8 AS "ms!"
+            FROM runs r JOIN steps s ON s.run_id = r.id AND s.idx = 0
+            WHERE s.started_at IS NOT NULL
+            ORDER BY 1
+            "#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Succeeded steps over all runs.
+    pub async fn count_succeeded_steps(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM steps WHERE state = 'succeeded'"#)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Size of the current database in bytes.
+    pub async fn database_size_bytes(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar!(r#"SELECT pg_database_size(current_database()) AS "bytes!""#)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

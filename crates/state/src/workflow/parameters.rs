@@ -50,8 +50,9 @@ impl ParameterSpec {
     /// Checks the declaration itself: a default must satisfy its own rules.
     pub(crate) fn check(&self, place: &str) -> Result<(), String> {
         if let Some(default) = &self.default {
-            self.accept(default)
-                .map_err(|rule| format!("default {default} breaks the parameter's own rule: {rule} ({place})"))?;
+            self.accept(default).map_err(|rule| {
+                format!("default {default} breaks the parameter's own rule: {rule} ({place})")
+            })?;
         }
         Ok(())
     }
@@ -103,15 +104,25 @@ impl Template {
     /// Validates a request's parameters: unknown names are refused, every value must
     /// fit its declaration, and defaults fill what is left out. The error names the
     /// parameter and the rule.
-    pub fn resolve_parameters(&self, given: &Map<String, Value>) -> Result<Map<String, Value>, Error> {
-        if let Some(unknown) = given.keys().find(|name| !self.parameters.contains_key(*name)) {
+    pub fn resolve_parameters(
+        &self,
+        given: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        if let Some(unknown) = given
+            .keys()
+            .find(|name| !self.parameters.contains_key(*name))
+        {
             let known: Vec<&str> = self.parameters.keys().map(String::as_str).collect();
             return Err(Error::Invalid {
                 field: format!("parameters.{unknown}"),
                 rule: format!(
                     "template `{}` declares no such parameter (known: {})",
                     self.name,
-                    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             });
         }

@@ -42,7 +42,11 @@ impl Committer {
     }
 }
 
-async fn run(store: Store, clock: Arc<dyn Clock>, mut receiver: mpsc::Receiver<(StepSuccess, Reply)>) {
+async fn run(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    mut receiver: mpsc::Receiver<(StepSuccess, Reply)>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = receiver.recv().await {
         batch.push(first);
@@ -56,7 +60,10 @@ async fn run(store: Store, clock: Arc<dyn Clock>, mut receiver: mpsc::Receiver<(
         match store.commit_successes(&successes, clock.now()).await {
             Ok(advanced) => {
                 for (success, reply) in batch.drain(..) {
-                    let outcome = advanced.iter().find(|a| a.run_id == success.run_id).copied();
+                    let outcome = advanced
+                        .iter()
+                        .find(|a| a.run_id == success.run_id)
+                        .copied();
                     let _ = reply.send(Ok(outcome));
                 }
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use hubwright_state::model::RunState;
-use hubwright_state::store::checkpoint::StepSuccess;
+use hubwright_state::store::checkpoint::{Fence, StepSuccess};
 use hubwright_state::store::lease::{ClaimedRun, StepClaim};
 use hubwright_state::workflow::{Snapshot, StepDef};
 use serde_json::Value;
@@ -88,7 +88,10 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: ClaimedRun, _permit: Own
 
 impl Ctx {
     async fn step(&self, step: StepClaim) -> Then {
-        let Some(def) = usize::try_from(step.idx).ok().and_then(|i| self.snapshot.steps.get(i)) else {
+        let Some(def) = usize::try_from(step.idx)
+            .ok()
+            .and_then(|i| self.snapshot.steps.get(i))
+        else {
             let error = StepError::permanent(format!(
                 "definition {} has no step {}",
                 self.snapshot, step.idx
@@ -111,8 +114,15 @@ impl Ctx {
             Executed::Outcome(outcome) => self.commit(step, Some(def), outcome).await,
             Executed::Cancelled => {
                 let now = self.shared.clock.now();
-                match self.shared.store.commit_cancelled(self.run_id, self.token, now).await {
-                    Ok(_) => tracing::info!(step = %def.name, "run cancelled while the step was in flight"),
+                match self
+                    .shared
+                    .store
+                    .commit_cancelled(self.run_id, self.token, now)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(step = %def.name, "run cancelled while the step was in flight")
+                    }
                     Err(err) => tracing::warn!(error = %err, "could not record the cancellation"),
                 }
                 Then::Stop
@@ -147,6 +157,7 @@ impl Ctx {
             step_name: def.name.clone(),
             attempt: step.attempts,
             is_poll: step.is_poll,
+            polls: step.polls,
             first_started_at: step.first_started_at,
             input: Arc::clone(&self.input),
             worker_id: Arc::clone(&self.shared.id),
@@ -180,6 +191,11 @@ impl Ctx {
     /// Commits `outcome` under the fencing token and says whether to go on.
     async fn commit(&self, step: StepClaim, def: Option<&StepDef>, outcome: Outcome) -> Then {
         let store = &self.shared.store;
+        let fence = Fence {
+            run_id: self.run_id,
+            token: self.token,
+            step_idx: step.idx,
+        };
         let name = def.map_or("?", |d| d.name.as_str());
         let result = match outcome {
             Outcome::Done(output) => {
@@ -194,10 +210,12 @@ impl Ctx {
                     .notify(|err, _| tracing::warn!(error = %err, "commit failed; retrying"))
                     .await;
                 return match committed {
-                    Ok(Some(advanced)) if advanced.state == RunState::Running => match advanced.next {
-                        Some(next) => Then::Continue(next),
-                        None => Then::Stop,
-                    },
+                    Ok(Some(advanced)) if advanced.state == RunState::Running => {
+                        match advanced.next {
+                            Some(next) => Then::Continue(next),
+                            None => Then::Stop,
+                        }
+                    }
                     Ok(Some(advanced)) => {
                         tracing::info!(state = %advanced.state, "run finished");
                         Then::Stop
@@ -214,7 +232,7 @@ impl Ctx {
             }
             Outcome::Wait { until, reason } => {
                 let now = self.shared.clock.now();
-                (|| store.commit_wait(self.run_id, self.token, step.idx, until, &reason, !step.is_poll, now))
+                (|| store.commit_wait(fence, until, &reason, !step.is_poll, now))
                     .retry(db_retries())
                     .when(is_transient)
                     .await
@@ -226,15 +244,16 @@ impl Ctx {
                 let now = self.shared.clock.now();
                 if attempts >= policy.max_attempts {
                     tracing::warn!(step = %name, attempts, error = %error, "out of attempts; failing the run");
-                    (|| store.commit_failure(self.run_id, self.token, step.idx, &failure, now))
+                    (|| store.commit_failure(fence, &failure, now))
                         .retry(db_retries())
                         .when(is_transient)
                         .await
                 } else {
                     let delay = retry_delay(&policy, attempts);
-                    let retry_at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    let retry_at =
+                        now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                     tracing::info!(step = %name, attempts, ?delay, error = %error, "step failed; retry scheduled");
-                    (|| store.commit_retry(self.run_id, self.token, step.idx, &failure, retry_at, now))
+                    (|| store.commit_retry(fence, &failure, retry_at, now))
                         .retry(db_retries())
                         .when(is_transient)
                         .await
@@ -244,7 +263,7 @@ impl Ctx {
                 tracing::warn!(step = %name, error = %error, "step failed permanently");
                 let failure = error.to_failure();
                 let now = self.shared.clock.now();
-                (|| store.commit_failure(self.run_id, self.token, step.idx, &failure, now))
+                (|| store.commit_failure(fence, &failure, now))
                     .retry(db_retries())
                     .when(is_transient)
                     .await

@@ -38,12 +38,18 @@ pub(crate) struct Leases {
 
 impl Leases {
     fn lock(&self) -> MutexGuard<'_, HashMap<Uuid, Entry>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Records a claimed run; the guard forgets it again when dropped, whatever
     /// way the run's task ends.
-    pub(crate) fn hold(self: &Arc<Self>, run_id: Uuid, token: i64) -> (LeaseGuard, watch::Receiver<LeaseSignal>) {
+    pub(crate) fn hold(
+        self: &Arc<Self>,
+        run_id: Uuid,
+        token: i64,
+    ) -> (LeaseGuard, watch::Receiver<LeaseSignal>) {
         let (signal, receiver) = watch::channel(LeaseSignal::Held);
         self.lock().insert(run_id, Entry { token, signal });
         let guard = LeaseGuard {
@@ -91,10 +97,18 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
         if held.is_empty() {
             continue;
         }
-        let lease = chrono::Duration::from_std(shared.config.lease).unwrap_or(chrono::Duration::MAX);
-        match shared.store.heartbeat(&held, lease, shared.clock.now()).await {
+        let lease =
+            chrono::Duration::from_std(shared.config.lease).unwrap_or(chrono::Duration::MAX);
+        match shared
+            .store
+            .heartbeat(&held, lease, shared.clock.now())
+            .await
+        {
             Ok(alive) => {
-                let alive: HashMap<Uuid, bool> = alive.iter().map(|h| (h.run_id, h.cancel_requested)).collect();
+                let alive: HashMap<Uuid, bool> = alive
+                    .iter()
+                    .map(|h| (h.run_id, h.cancel_requested))
+                    .collect();
                 for (run_id, token) in held {
                     let signal = match alive.get(&run_id) {
                         Some(true) => LeaseSignal::CancelRequested,

@@ -16,9 +16,9 @@ use hubwright_state::{Clock, Store};
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinSet;
 
+use crate::Result;
 use crate::config::WorkerConfig;
 use crate::registry::Registry;
-use crate::Result;
 use committer::Committer;
 use leases::Leases;
 
@@ -50,7 +50,9 @@ impl Shared {
     }
 
     fn lock_definitions(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Snapshot>>> {
-        self.definitions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.definitions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lease(&self) -> chrono::Duration {
@@ -68,7 +70,12 @@ pub struct Worker {
 impl Worker {
     /// A worker over `store` that executes the kinds in `registry`. Fails when
     /// the configuration breaks a rule.
-    pub fn new(store: Store, registry: Registry, config: WorkerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn new(
+        store: Store,
+        registry: Registry,
+        config: WorkerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         config.validate()?;
         let shared = Shared {
             committer: Committer::start(store.clone(), Arc::clone(&clock)),
@@ -81,7 +88,9 @@ impl Worker {
             definitions: Mutex::default(),
             stopping: AtomicBool::new(false),
         };
-        Ok(Self { shared: Arc::new(shared) })
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
     }
 
     /// This worker's id.
@@ -169,7 +178,11 @@ impl Worker {
             while runs.join_next().await.is_some() {}
             for (run_id, token) in held {
                 let reason = format!("worker {} shut down before the step finished", shared.id);
-                if let Err(err) = shared.store.release(run_id, token, &reason, shared.clock.now()).await {
+                if let Err(err) = shared
+                    .store
+                    .release(run_id, token, &reason, shared.clock.now())
+                    .await
+                {
                     tracing::warn!(%run_id, error = %err, "could not release lease; it will expire");
                 }
             }
@@ -180,9 +193,15 @@ impl Worker {
     }
 }
 
-async fn claim(shared: &Shared, limit: usize) -> hubwright_state::Result<Vec<hubwright_state::store::lease::ClaimedRun>> {
+async fn claim(
+    shared: &Shared,
+    limit: usize,
+) -> hubwright_state::Result<Vec<hubwright_state::store::lease::ClaimedRun>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    shared.store.claim(&shared.id, limit, shared.lease(), shared.clock.now()).await
+    shared
+        .store
+        .claim(&shared.id, limit, shared.lease(), shared.clock.now())
+        .await
 }
 
 /// How long to sleep when nothing more is due: until the next run becomes due,
@@ -237,7 +256,11 @@ async fn rescue(shared: Arc<Shared>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match shared.store.rescue_expired(&shared.id, 500, shared.clock.now()).await {
+        match shared
+            .store
+            .rescue_expired(&shared.id, 500, shared.clock.now())
+            .await
+        {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "rescued runs whose lease expired"),
             Err(err) => tracing::warn!(error = %err, "rescue failed"),

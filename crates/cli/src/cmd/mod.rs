@@ -1,0 +1,80 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod demo;
+pub mod run;
+pub mod serve;
+pub mod workflows;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hubwright_state::Store;
+use hubwright_worker::Registry;
+
+/// `hubwright migrate`.
+pub async fn migrate(url: &str) -> anyhow::Result<ExitCode> {
+    let store = connect(url, 2).await?;
+    store.migrate().await.context("applying migrations")?;
+    println!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Connects, naming the database in the error.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+    Store::connect(url, max_connections)
+        .await
+        .with_context(|| format!("cannot connect to the database at {}", redact(url)))
+}
+
+/// The step kinds this binary executes: the built-ins, plus the testkit's when
+/// built with the `testkit` feature.
+pub fn registry() -> Registry {
+    #[allow(unused_mut)]
+    let mut registry = Registry::with_builtins();
+    #[cfg(feature = "testkit")]
+    hubwright_testkit::steps::register(&mut registry);
+    registry
+}
+
+/// A URL fit for messages: the password replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+    tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,135 @@
+//! `hubwright serve`: the worker and the API in one process, or either alone.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hubwright_state::SystemClock;
+use hubwright_state::workflow::Dur;
+use hubwright_worker::{Catalog, Worker, WorkerConfig};
+use tokio::sync::watch;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run the worker (claims and executes runs).
+    #[arg(long)]
+    worker: bool,
+    /// Serve the HTTP API.
+    #[arg(long)]
+    api: bool,
+    /// Address the API listens on.
+    #[arg(long, env = "HUBWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory of workflow files, validated at start-up.
+    #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
+    workflows: PathBuf,
+    /// Runs executed at once by this process.
+    #[arg(long, env = "HUBWRIGHT_CONCURRENCY", default_value_t = 16)]
+    concurrency: usize,
+    /// Lease on a claimed run; a worker silent for longer loses it.
+    #[arg(long, env = "HUBWRIGHT_LEASE", default_value = "30s")]
+    lease: Dur,
+    /// Fallback poll interval (wake-ups arrive by LISTEN/NOTIFY).
+    #[arg(long, default_value = "1s")]
+    poll_interval: Dur,
+    /// How often to look for runs of dead workers.
+    #[arg(long, default_value = "10s")]
+    rescue_interval: Dur,
+    /// On SIGTERM, how long in-flight steps may take before their runs are released.
+    #[arg(long, env = "HUBWRIGHT_SHUTDOWN_GRACE", default_value = "30s")]
+    shutdown_grace: Dur,
+    /// Most runs claimed by one statement.
+    #[arg(long, default_value_t = 32)]
+    claim_batch: usize,
+    /// This worker's id in leases and events (default: host-pid-random).
+    #[arg(long, env = "HUBWRIGHT_WORKER_ID")]
+    worker_id: Option<String>,
+    /// Database connections of this process (default: from concurrency).
+    #[arg(long)]
+    db_connections: Option<u32>,
+}
+
+pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
+    // Neither chosen means both.
+    let (run_worker, run_api) = match (args.worker, args.api) {
+        (false, false) => (true, true),
+        chosen => chosen,
+    };
+    let mut config = WorkerConfig {
+        concurrency: args.concurrency,
+        lease: args.lease.0,
+        poll_interval: args.poll_interval.0,
+        rescue_interval: args.rescue_interval.0,
+        shutdown_grace: args.shutdown_grace.0,
+        claim_batch: args.claim_batch,
+        ..WorkerConfig::default()
+    };
+    if let Some(id) = args.worker_id {
+        config.id = id;
+    }
+    config.validate()?;
+    let registry = super::registry();
+    let mut catalog = Catalog::load(&args.workflows, &registry)?;
+
+    // Run tasks share the committer; a few more serve claims, heartbeats and
+    // the rescuer. LISTEN holds a connection of its own.
+    let connections = args.db_connections.unwrap_or_else(|| {
+        u32::try_from(args.concurrency / 2)
+            .unwrap_or(16)
+            .clamp(2, 16)
+            + 4
+    });
+    let store = super::connect(url, connections).await?;
+    if !store.migrations_current().await? {
+        anyhow::bail!("the database schema is behind this binary: run `hubwright migrate` first");
+    }
+    catalog
+        .register(&store)
+        .await
+        .context("registering workflow definitions")?;
+    tracing::info!(templates = ?catalog.names(), "workflows loaded");
+
+    let (stop, stopped) = watch::channel(false);
+    let shutdown = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if run_api {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("--listen: cannot bind {}", args.listen))?;
+        let store = store.clone();
+        let shutdown = shutdown(stopped.clone());
+        tasks.spawn(async move {
+            hubwright_api::serve(listener, store, shutdown)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    if run_worker {
+        let worker = Worker::new(store.clone(), registry, config, Arc::new(SystemClock))?;
+        let shutdown = shutdown(stopped.clone());
+        tasks.spawn(async move { worker.run(shutdown).await.map_err(anyhow::Error::from) });
+    }
+
+    tokio::select! {
+        () = super::shutdown_signal() => {}
+        Some(ended) = tasks.join_next() => {
+            // A component stopped on its own: stop the rest too.
+            ended.context("component panicked")??;
+        }
+    }
+    let _ = stop.send(true);
+    while let Some(ended) = tasks.join_next().await {
+        ended.context("component panicked")??;
+    }
+    // Let the pool say goodbye to Postgres instead of dropping sockets.
+    tokio::time::timeout(Duration::from_secs(5), store.pool().close())
+        .await
+        .ok();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,87 @@
+//! Real `hubwright` processes, for tests that kill, pause or stop them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// A running `hubwright` child process whose log goes to a file.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    /// Where its stdout and stderr go (JSON lines).
+    pub log: PathBuf,
+}
+
+impl Process {
+    /// Starts `bin` with `args` against `database_url`; its log goes to `log`.
+    pub fn start(bin: &Path, database_url: &str, args: &[&str], log: &Path) -> Self {
+        let out = std::fs::File::create(log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let child = Command::new(bin)
+            .args(["--log-format", "json"])
+            .args(args)
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "info,hubwright_worker=debug")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start hubwright");
+        Self {
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("process still running")
+    }
+
+    /// Sends a signal by name (`KILL`, `STOP`, `CONT`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// SIGKILL, then reap it.
+    pub async fn kill9(mut self) {
+        self.signal("KILL");
+        self.child.wait().await.expect("reap child");
+    }
+
+    /// Waits for it to exit within `within`, and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("process did not exit in time")
+            .expect("wait for child");
+        status.code()
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `needle`, or panics after `within`.
+    pub async fn wait_for_log(&self, needle: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.log_text().contains(needle) {
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "`{needle}` not in the log within {within:?}:\n{}",
+                    self.log_text()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+# hubwright's front door. `just` lists the recipes.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# The server every recipe uses; trust auth as root, as Debian's test setup has it.
+pg_host := env("PGHOST", "127.0.0.1")
+pg_admin := "postgres://root@" + pg_host + ":5432/postgres"
+demo_url := "postgres://root@" + pg_host + ":5432/hubwright_demo"
+bench_url := "postgres://root@" + pg_host + ":5432/hubwright_bench"
+sqlx_url := "postgres://root@" + pg_host + ":5432/hubwright_sqlx"
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Migrate a local database and run the demo workflow, printing each step.
+demo: db-up
+    @just _create-db hubwright_demo
+    cargo build --quiet -p hubwright-cli
+    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} ./target/debug/hubwright demo
+
+# Formatting, lints and every test (real Postgres, real hubwright processes).
+test: db-up lint
+    @just _sweep-test-dbs
+    command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --workspace --all-features --no-fail-fast
+
+# cargo fmt --check and clippy with warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+
+# Run the four benchmark workloads and write docs/benchmarks.md.
+bench: db-up
+    cargo build --release --quiet -p hubwright-cli
+    rm -f target/bench.jsonl
+    for workload in w1 w1b w2 w3; do \
+        just _recreate-db hubwright_bench; \
+        echo "running $workload…" >&2; \
+        DATABASE_URL={{bench_url}} ./target/release/hubwright bench $workload | tee -a target/bench.jsonl; \
+    done
+    ./target/release/hubwright bench report --input target/bench.jsonl --notes docs/benchmarks-notes.md > docs/benchmarks.md
+    @echo "wrote docs/benchmarks.md"
+
+# Drop and recreate the local development database.
+db-reset: db-up
+    just _recreate-db hubwright
+    DATABASE_URL=postgres://root@{{pg_host}}:5432/hubwright cargo run --quiet -p hubwright-cli -- migrate
+
+# Regenerate the sqlx offline query data in .sqlx/ against a freshly migrated schema.
+sqlx-prepare: db-up
+    just _recreate-db hubwright_sqlx
+    for file in migrations/*.sql; do psql -q -v ON_ERROR_STOP=1 {{sqlx_url}} -f "$file"; done
+    rm -rf .sqlx && mkdir .sqlx
+    touch crates/state/src/lib.rs
+    SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$PWD/.sqlx DATABASE_URL={{sqlx_url}} cargo check --quiet -p hubwright-state
+    @echo "regenerated $(ls .sqlx | wc -l) query files in .sqlx/"
+
+# Start PostgreSQL, installing it first where it is missing.
+db-up:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    ready() { command -v pg_isready >/dev/null && pg_isready -q -h {{pg_host}} -p 5432; }
+    ready && exit 0
+    if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+        echo "PostgreSQL is not installed; installing it with apt-get…" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    if [ -z "$version" ]; then
+        echo "no PostgreSQL cluster found under /etc/postgresql" >&2; exit 1
+    fi
+    hba=/etc/postgresql/$version/main/pg_hba.conf
+    # Local development trusts loopback connections, as the CI machines do.
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+        sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 50); do ready && break; sleep 0.2; done
+    ready || { echo "PostgreSQL did not start" >&2; exit 1; }
+    su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='root'\"" | grep -q 1 \
+        || su postgres -c "createuser --superuser root"
+    echo "PostgreSQL is up on {{pg_host}}:5432" >&2
+
+_create-db name:
+    psql -qtA {{pg_admin}} -c "SELECT 1 FROM pg_database WHERE datname = '{{name}}'" | grep -q 1 \
+        || psql -q {{pg_admin}} -c "CREATE DATABASE {{name}}"
+
+_recreate-db name:
+    psql -q {{pg_admin}} -c "DROP DATABASE IF EXISTS {{name}} WITH (FORCE)" -c "CREATE DATABASE {{name}}"
+
+# Tests drop their databases when they pass; this removes what failed runs left.
+_sweep-test-dbs:
+    psql -qtA {{pg_admin}} -c "SELECT datname FROM pg_database WHERE datname LIKE 'hw\_test\_%'" \
+        | while read -r db; do psql -q {{pg_admin}} -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done
