@@ -1,7 +1,7 @@
 //! Drives one claimed run: executes its current step, commits the outcome under
 //! the fencing token, and goes on to the next step while the lease holds.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -40,12 +40,15 @@ struct Ctx {
     shared: Arc<Shared>,
     run_id: Uuid,
     token: i64,
+    step_count: i32,
     snapshot: Arc<Snapshot>,
     input: Arc<Value>,
     signal: watch::Receiver<LeaseSignal>,
+    /// This run's slot of the worker's concurrency.
+    slot: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
-pub(super) async fn drive(shared: Arc<Shared>, claimed: ClaimedRun, _permit: OwnedSemaphorePermit) {
+pub(super) async fn drive(shared: Arc<Shared>, claimed: ClaimedRun, permit: OwnedSemaphorePermit) {
     let span = tracing::info_span!("run", run_id = %claimed.id, token = claimed.token);
     async move {
         let (_guard, signal) = shared.leases.hold(claimed.id, claimed.token);
@@ -61,6 +64,8 @@ pub(super) async fn drive(shared: Arc<Shared>, claimed: ClaimedRun, _permit: Own
         let ctx = Ctx {
             run_id: claimed.id,
             token: claimed.token,
+            step_count: claimed.step_count,
+            slot: Mutex::new(Some(permit)),
             input: Arc::new(claimed.input),
             snapshot,
             shared,
@@ -188,8 +193,20 @@ impl Ctx {
         executed
     }
 
+    /// Gives the run's concurrency slot back. Called once no further step of
+    /// this claim will execute here: the commit still to await is bookkeeping,
+    /// and another run can execute meanwhile. The lease is held until the
+    /// commit lands.
+    fn free_slot(&self) {
+        self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    }
+
     /// Commits `outcome` under the fencing token and says whether to go on.
     async fn commit(&self, step: StepClaim, def: Option<&StepDef>, outcome: Outcome) -> Then {
+        let last_step = step.idx + 1 >= self.step_count;
+        if last_step || !matches!(outcome, Outcome::Done(_)) {
+            self.free_slot();
+        }
         let store = &self.shared.store;
         let fence = Fence {
             run_id: self.run_id,

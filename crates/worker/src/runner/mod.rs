@@ -22,6 +22,9 @@ use crate::registry::Registry;
 use committer::Committer;
 use leases::Leases;
 
+/// How long a busy worker waits for more slots to free up before claiming.
+const CLAIM_GATHER: Duration = Duration::from_millis(2);
+
 /// State every task of one worker process shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -130,12 +133,14 @@ impl Worker {
         );
 
         let capacity = Arc::new(Semaphore::new(shared.config.concurrency));
+        let claim_threshold = shared.config.claim_batch.min(shared.config.concurrency).div_ceil(4);
         let mut runs = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let free = capacity.available_permits();
+            let busy = free < shared.config.concurrency;
             let mut idle_for = shared.config.poll_interval;
-            if free > 0 {
+            if free >= claim_threshold || (free > 0 && !busy) {
                 let limit = free.min(shared.config.claim_batch);
                 match claim(&shared, limit).await {
                     Ok(claimed) => {
@@ -153,6 +158,11 @@ impl Worker {
                     }
                     Err(err) => tracing::warn!(error = %err, "claim failed; retrying"),
                 }
+            } else if free > 0 {
+                // Busy with only a few slots free: wait briefly for more to free
+                // up so one claim statement fills several, instead of paying a
+                // claim (and its commit) per run.
+                idle_for = CLAIM_GATHER;
             }
             tokio::select! {
                 () = &mut shutdown => break,
