@@ -1,8 +1,8 @@
 //! Drives one claimed run: executes its current step, commits the outcome under
 //! the fencing token, and goes on to the next step while the lease holds.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -198,7 +198,10 @@ impl Ctx {
     /// and another run can execute meanwhile. The lease is held until the
     /// commit lands.
     fn free_slot(&self) {
-        self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
     }
 
     /// Commits `outcome` under the fencing token and says whether to go on.

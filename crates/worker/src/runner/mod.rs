@@ -133,7 +133,11 @@ impl Worker {
         );
 
         let capacity = Arc::new(Semaphore::new(shared.config.concurrency));
-        let claim_threshold = shared.config.claim_batch.min(shared.config.concurrency).div_ceil(4);
+        let claim_threshold = shared
+            .config
+            .claim_batch
+            .min(shared.config.concurrency)
+            .div_ceil(4);
         let mut runs = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
