@@ -14,7 +14,7 @@ use uuid::Uuid;
 const BIN: &str = env!("CARGO_BIN_EXE_hubwright");
 const WITHIN: Duration = Duration::from_secs(60);
 
-/// `hubwright serve --worker` with a one-second lease and fast rescue.
+/// `hubwright serve --worker` with a two-second lease and fast rescue.
 fn serve(db: &TestDatabase, workflows: &Path, id: &str, log: PathBuf) -> Process {
     let workflows = workflows.display().to_string();
     Process::start(
@@ -28,7 +28,7 @@ fn serve(db: &TestDatabase, workflows: &Path, id: &str, log: PathBuf) -> Process
             "--worker-id",
             id,
             "--lease",
-            "1s",
+            "2s",
             "--rescue-interval",
             "200ms",
             "--poll-interval",

@@ -617,3 +617,58 @@ workflows:
     assert_eq!(err.place, "workflows.provision.steps[0] (nap).with");
     assert_eq!(err.rule, "kind `sleep`: missing field `duration`");
 }
+
+#[tokio::test]
+async fn a_durable_sleep_ends_when_the_injected_clock_says_so() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("clock"),
+        "clock",
+        r#"
+name: clock
+workflows:
+  provision:
+    steps:
+      - { name: nap, kind: sleep, with: { duration: 1h } }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let run_id = start(&db.store, &catalog, "clock", "provision").await;
+    // From here on the worker sees only the manual clock.
+    let clock = hubwright_state::ManualClock::new(SystemClock.now());
+    let worker = hubwright_worker::Worker::new(
+        db.store.clone(),
+        harness::registry(),
+        fast_config("w1"),
+        std::sync::Arc::new(clock.clone()),
+    )
+    .unwrap()
+    .spawn();
+
+    let parked = wait::run_state(&db.store, run_id, RunState::Waiting, WITHIN).await;
+    let hour_later =
+        db.store.steps(run_id).await.unwrap()[0].started_at.unwrap() + chrono::Duration::hours(1);
+    assert_eq!(
+        parked.next_run_at, hour_later,
+        "parked until the hour is up"
+    );
+    clock.advance(chrono::Duration::minutes(59));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        db.store.run(run_id).await.unwrap().state,
+        RunState::Waiting,
+        "not a minute early"
+    );
+
+    clock.advance(chrono::Duration::minutes(1));
+    let run = wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(run.finished_at, Some(hour_later));
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert_eq!(
+        (steps[0].attempts, steps[0].polls),
+        (1, 1),
+        "one attempt, one poll: no worker held for the hour"
+    );
+    db.drop_now().await;
+}

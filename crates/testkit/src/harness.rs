@@ -18,12 +18,12 @@ pub fn registry() -> Registry {
     registry
 }
 
-/// A configuration that makes lease loss and rescue happen within a second.
+/// A configuration that makes lease loss and rescue happen within seconds.
 pub fn fast_config(id: &str) -> WorkerConfig {
     WorkerConfig {
         id: id.to_owned(),
         concurrency: 8,
-        lease: Duration::from_secs(1),
+        lease: Duration::from_secs(2),
         poll_interval: Duration::from_millis(100),
         rescue_interval: Duration::from_millis(200),
         claim_batch: 32,

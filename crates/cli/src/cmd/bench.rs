@@ -188,6 +188,19 @@ impl Child {
         Some(kib / 1024.0)
     }
 
+    /// CPU seconds (user + system) the worker has used so far.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let pid = self.child.id()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the
+        // 12th and 13th of them, in clock ticks (100 per second on Linux).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0)
+    }
+
     async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
             std::process::Command::new("kill")
@@ -220,6 +233,25 @@ async fn wait_all_succeeded(store: &Store, count: usize) -> anyhow::Result<()> {
     }
 }
 
+/// Busy CPU seconds of the whole machine so far (all processes, all cores).
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?;
+    let ticks: Vec<f64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    Some(busy / 100.0)
+}
+
 /// Checks every run and step executed exactly once.
 async fn exactly_once(store: &Store, runs: usize, steps_per_run: usize) -> anyhow::Result<Value> {
     let violations = store.audit_exactly_once().await?;
@@ -246,8 +278,13 @@ async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Result<Value>
     let size_before = store.database_size_bytes().await?;
     let worker = Child::start(url, concurrency).await?;
     let wall = Instant::now();
+    let busy_before = machine_busy_seconds();
     wait_all_succeeded(&store, jobs).await?;
     let wall = wall.elapsed().as_secs_f64();
+    let machine_busy = machine_busy_seconds()
+        .zip(busy_before)
+        .map(|(after, before)| after - before);
+    let worker_cpu = worker.cpu_seconds();
     let rss = worker.peak_rss_mib();
     worker.stop().await?;
     let mut figures = json!({
@@ -257,6 +294,8 @@ async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Result<Value>
         "insert_runs_per_s": round(insert_rate),
         "drain_runs_per_s": round(drain_rate(&store, jobs).await?),
         "drain_wall_s": round(wall),
+        "drain_worker_cpu_s": worker_cpu.map(round),
+        "drain_machine_busy_cpu_s": machine_busy.map(round),
         "worker_peak_rss_mib": rss.map(round),
         "db_size_after_insert_mib": round(size_before as f64 / 1_048_576.0),
         "db_size_after_drain_mib": round(store.database_size_bytes().await? as f64 / 1_048_576.0),
