@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 use hubwright_state::store::checkpoint::{Advanced, StepSuccess};
 use hubwright_state::{Clock, Store};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most successes in one statement.
 const MAX_BATCH: usize = 256;
+
+/// Batch statements executing at once.
+const IN_FLIGHT: usize = 2;
 
 type Reply = oneshot::Sender<Result<Option<Advanced>, String>>;
 
@@ -47,8 +50,14 @@ async fn run(
     clock: Arc<dyn Clock>,
     mut receiver: mpsc::Receiver<(StepSuccess, Reply)>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Two statements in flight: while one waits for its commit to reach disk,
+    // the next batch is already executing, and Postgres flushes both together.
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = receiver.recv().await {
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_BATCH);
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match receiver.try_recv() {
@@ -56,22 +65,35 @@ async fn run(
                 Err(_) => break,
             }
         }
-        let successes: Vec<StepSuccess> = batch.iter().map(|(s, _)| s.clone()).collect();
-        match store.commit_successes(&successes, clock.now()).await {
-            Ok(advanced) => {
-                for (success, reply) in batch.drain(..) {
-                    let outcome = advanced
-                        .iter()
-                        .find(|a| a.run_id == success.run_id)
-                        .copied();
-                    let _ = reply.send(Ok(outcome));
-                }
+        let store = store.clone();
+        let now = clock.now();
+        tokio::spawn(async move {
+            flush(&store, batch, now).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn flush(
+    store: &Store,
+    batch: Vec<(StepSuccess, Reply)>,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let successes: Vec<StepSuccess> = batch.iter().map(|(s, _)| s.clone()).collect();
+    match store.commit_successes(&successes, now).await {
+        Ok(advanced) => {
+            for (success, reply) in batch {
+                let outcome = advanced
+                    .iter()
+                    .find(|a| a.run_id == success.run_id)
+                    .copied();
+                let _ = reply.send(Ok(outcome));
             }
-            Err(err) => {
-                let message = err.to_string();
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(message.clone()));
-                }
+        }
+        Err(err) => {
+            let message = err.to_string();
+            for (_, reply) in batch {
+                let _ = reply.send(Err(message.clone()));
             }
         }
     }
