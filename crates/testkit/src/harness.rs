@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hubwright_state::store::enqueue::{NewRun, new_id};
+use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::{Clock, Store, SystemClock};
 use hubwright_worker::{Catalog, Registry, Worker, WorkerConfig, WorkerHandle};
 use serde_json::json;
@@ -53,15 +53,7 @@ pub async fn start(store: &Store, catalog: &Catalog, template: &str, workflow: &
     let now = SystemClock.now();
     store
         .enqueue(
-            &NewRun {
-                id: new_id(),
-                environment_id: None,
-                definition_id,
-                snapshot: &snapshot,
-                input: json!({}),
-                run_at: now,
-                actor: "test",
-            },
+            &NewRun::new(definition_id, snapshot, json!({}), "test", now),
             now,
         )
         .await
@@ -81,15 +73,7 @@ pub async fn start_many(
         .expect("workflow exists");
     let now = SystemClock.now();
     let runs: Vec<NewRun<'_>> = (0..count)
-        .map(|_| NewRun {
-            id: new_id(),
-            environment_id: None,
-            definition_id,
-            snapshot: &snapshot,
-            input: json!({}),
-            run_at: now,
-            actor: "test",
-        })
+        .map(|_| NewRun::new(definition_id, snapshot, json!({}), "test", now))
         .collect();
     for chunk in runs.chunks(500) {
         store.enqueue_many(chunk, now).await.expect("enqueue batch");

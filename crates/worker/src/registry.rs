@@ -87,7 +87,8 @@ impl Registry {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     templates: BTreeMap<String, LoadedTemplate>,
-    definition_ids: BTreeMap<(String, String), i64>,
+    /// Snapshot and registered id of every workflow, once registered.
+    registered: BTreeMap<(String, String), (Snapshot, i64)>,
 }
 
 impl Catalog {
@@ -116,8 +117,8 @@ impl Catalog {
             for name in loaded.template.workflows.keys() {
                 if let Some(snapshot) = Snapshot::of(&loaded.template, name) {
                     let id = store.register_definition(&snapshot).await?;
-                    self.definition_ids
-                        .insert((loaded.template.name.clone(), name.clone()), id);
+                    self.registered
+                        .insert((loaded.template.name.clone(), name.clone()), (snapshot, id));
                 }
             }
         }
@@ -134,13 +135,10 @@ impl Catalog {
         self.templates.keys().map(String::as_str).collect()
     }
 
-    /// The snapshot of `template`/`workflow` and its registered id.
-    pub fn definition(&self, template: &str, workflow: &str) -> Option<(Snapshot, i64)> {
-        let loaded = self.templates.get(template)?;
-        let snapshot = Snapshot::of(&loaded.template, workflow)?;
-        let id = *self
-            .definition_ids
-            .get(&(template.to_owned(), workflow.to_owned()))?;
-        Some((snapshot, id))
+    /// The registered snapshot of `template`/`workflow` and its id.
+    pub fn definition(&self, template: &str, workflow: &str) -> Option<(&Snapshot, i64)> {
+        self.registered
+            .get(&(template.to_owned(), workflow.to_owned()))
+            .map(|(snapshot, id)| (snapshot, *id))
     }
 }

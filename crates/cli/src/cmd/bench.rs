@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hubwright_state::model::RunState;
-use hubwright_state::store::enqueue::{NewRun, new_id};
+use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::workflow::{Dur, RetryPolicy, Snapshot, StepDef};
 use hubwright_state::{Clock, Store, SystemClock};
 use serde_json::{Value, json};
@@ -120,15 +120,7 @@ async fn insert_batch(
     while left > 0 {
         let now = SystemClock.now();
         let batch: Vec<NewRun<'_>> = (0..left.min(1000))
-            .map(|_| NewRun {
-                id: new_id(),
-                environment_id: None,
-                definition_id,
-                snapshot,
-                input: json!({}),
-                run_at: now,
-                actor: "bench",
-            })
+            .map(|_| NewRun::new(definition_id, snapshot, json!({}), "bench", now))
             .collect();
         store.enqueue_many(&batch, now).await?;
         left -= batch.len();
@@ -309,15 +301,7 @@ async fn w1b(url: &str, jobs: usize) -> anyhow::Result<Value> {
     let started = Instant::now();
     for _ in 0..jobs {
         let now = SystemClock.now();
-        let run = NewRun {
-            id: new_id(),
-            environment_id: None,
-            definition_id,
-            snapshot: &snapshot,
-            input: json!({}),
-            run_at: now,
-            actor: "bench",
-        };
+        let run = NewRun::new(definition_id, &snapshot, json!({}), "bench", now);
         store.enqueue(&run, now).await?;
     }
     let rate = jobs as f64 / started.elapsed().as_secs_f64();
@@ -364,15 +348,7 @@ async fn w3(url: &str, jobs: usize, concurrency: usize) -> anyhow::Result<Value>
     for _ in 0..jobs {
         tick.tick().await;
         let now = SystemClock.now();
-        let run = NewRun {
-            id: new_id(),
-            environment_id: None,
-            definition_id,
-            snapshot: &snapshot,
-            input: json!({}),
-            run_at: now,
-            actor: "bench",
-        };
+        let run = NewRun::new(definition_id, &snapshot, json!({}), "bench", now);
         store.enqueue(&run, now).await?;
     }
     wait_all_succeeded(&store, jobs).await?;

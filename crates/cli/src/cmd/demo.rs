@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hubwright_state::model::RunState;
-use hubwright_state::store::enqueue::{NewRun, new_id};
+use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::{Clock, SystemClock};
 use hubwright_worker::{Catalog, Worker, WorkerConfig};
 use serde_json::{Map, Value};
@@ -76,15 +76,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     let now = SystemClock.now();
     let run_id = store
         .enqueue(
-            &NewRun {
-                id: new_id(),
-                environment_id: None,
-                definition_id,
-                snapshot: &snapshot,
-                input: Value::Object(input),
-                run_at: now,
-                actor: "demo",
-            },
+            &NewRun::new(definition_id, snapshot, Value::Object(input), "demo", now),
             now,
         )
         .await?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use hubwright_state::model::RunState;
-use hubwright_state::store::enqueue::{NewRun, new_id};
+use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::store::operator::Cancellation;
 use hubwright_state::{Clock, SystemClock};
 use hubwright_worker::Catalog;
@@ -99,15 +99,7 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<ExitCode> {
                 })?;
             let id = store
                 .enqueue(
-                    &NewRun {
-                        id: new_id(),
-                        environment_id: None,
-                        definition_id,
-                        snapshot: &snapshot,
-                        input: Value::Object(input),
-                        run_at: now,
-                        actor: &actor,
-                    },
+                    &NewRun::new(definition_id, snapshot, Value::Object(input), &actor, now),
                     now,
                 )
                 .await?;

@@ -28,6 +28,28 @@ pub struct NewRun<'a> {
     pub actor: &'a str,
 }
 
+impl<'a> NewRun<'a> {
+    /// A run of `snapshot` (registered as `definition_id`) due at `run_at`, with a
+    /// fresh id and no environment.
+    pub fn new(
+        definition_id: i64,
+        snapshot: &'a Snapshot,
+        input: Value,
+        actor: &'a str,
+        run_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: new_id(),
+            environment_id: None,
+            definition_id,
+            snapshot,
+            input,
+            run_at,
+            actor,
+        }
+    }
+}
+
 /// A fresh UUIDv7: ids sort by creation time, which keeps the primary-key index
 /// append-only.
 pub fn new_id() -> Uuid {
