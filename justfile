@@ -15,7 +15,7 @@ default:
 
 # Migrate a local database and run the demo workflow, printing each step.
 demo: db-up
-    @just _create-db hubwright_demo
+    @just _recreate-db hubwright_demo
     cargo build --quiet -p hubwright-cli
     DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} ./target/debug/hubwright demo
 

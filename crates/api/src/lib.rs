@@ -1,22 +1,56 @@
-//! hubwright-api: the HTTP surface. For now the probes a process manager needs;
-//! the `/v1` REST API joins them here.
+//! hubwright-api: the HTTP surface.
+//!
+//! - `/healthz`, `/readyz`: probes for process managers.
+//! - `/v1/runs/...`: a run, its steps and timeline; operator retry and cancel.
+//!
+//! Every `/v1` call needs a bearer token (`hubwright token create`); every error
+//! is `application/problem+json` ([`error::Problem`]).
+
+pub mod auth;
+pub mod error;
+mod json;
+mod probes;
+mod runs;
 
 use std::future::Future;
+use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
-use hubwright_state::Store;
-use serde_json::{Value, json};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use hubwright_state::{Clock, Store, SystemClock};
 use tokio::net::TcpListener;
 
-/// The application's routes over `store`.
+pub use error::Problem;
+
+/// Largest request body accepted; requests are small JSON documents.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// The injected clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The application's routes over `store`, on the wall clock.
 pub fn router(store: Store) -> Router {
+    router_with(AppState {
+        store,
+        clock: Arc::new(SystemClock),
+    })
+}
+
+/// The application's routes over `state`.
+pub fn router_with(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(store)
+        .merge(probes::routes())
+        .merge(runs::routes())
+        .fallback(|| async { Problem::not_found("no such path") })
+        .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
 }
 
 /// Serves the API on `listener` until `shutdown` resolves. The caller binds the
@@ -30,29 +64,4 @@ pub async fn serve(
     axum::serve(listener, router(store))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// The process is up.
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// The database answers and every migration this binary knows is applied.
-async fn readyz(State(store): State<Store>) -> (StatusCode, Json<Value>) {
-    match store.migrations_current().await {
-        Ok(true) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
-        Ok(false) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({ "status": "not ready", "reason": "migrations pending: run `hubwright migrate`" }),
-            ),
-        ),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "not ready", "reason": "database unreachable" })),
-            )
-        }
-    }
 }

@@ -42,6 +42,9 @@ enum Command {
     /// Start, inspect, retry and cancel runs.
     #[command(subcommand)]
     Run(cmd::run::Command),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(cmd::token::Command),
     /// Check the workflow files.
     #[command(subcommand)]
     Workflows(cmd::workflows::Command),
@@ -79,6 +82,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Migrate => cmd::migrate(&url).await,
         Command::Serve(args) => cmd::serve::run(&url, args).await,
         Command::Run(command) => cmd::run::run(&url, command).await,
+        Command::Token(command) => cmd::token::run(&url, command).await,
         Command::Workflows(command) => cmd::workflows::run(command),
         Command::Demo(args) => cmd::demo::run(&url, args).await,
         Command::Bench(args) => cmd::bench::run(&url, args).await,

@@ -124,6 +124,8 @@ pub struct Run {
     pub definition_id: i64,
     /// The request's parameters.
     pub input: Value,
+    /// Who asked for it.
+    pub created_by: String,
     /// Current state.
     pub state: RunState,
     /// Number of steps.
@@ -200,4 +202,60 @@ pub struct Event {
     pub data: Option<Value>,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// What an API caller may do. Ordered: each role may do what the ones before it may.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
+)]
+#[sqlx(type_name = "api_role", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Asks for environments and sees their own.
+    Developer,
+    /// Sees everything; retries and cancels runs.
+    Operator,
+    /// Manages tokens.
+    Admin,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Developer => "developer",
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        })
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "developer" => Ok(Self::Developer),
+            "operator" => Ok(Self::Operator),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!(
+                "`{other}` is not a role (developer, operator, admin)"
+            )),
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Who: a user name or service account.
+    pub subject: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+impl Principal {
+    /// Whether the caller has at least `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.role >= role
+    }
 }

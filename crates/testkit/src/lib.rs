@@ -6,11 +6,13 @@
 //!   when built with the `testkit` feature.
 //! - [`process`]: start real `hubwright` processes and SIGKILL, SIGSTOP, SIGCONT
 //!   or SIGTERM them mid-step.
+//! - [`factory`]: runs in any state, without a worker.
 //! - [`wait`]: poll the database until a run reaches a state.
 //!
 //! Never linked into a release binary.
 
 mod db;
+pub mod factory;
 pub mod harness;
 pub mod process;
 pub mod steps;

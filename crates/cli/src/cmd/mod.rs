@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod run;
 pub mod serve;
+pub mod token;
 pub mod workflows;
 
 use std::process::ExitCode;

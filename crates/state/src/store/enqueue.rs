@@ -62,7 +62,8 @@ impl Store {
         enqueue_with(&self.pool, run, now).await
     }
 
-    /// Accepts many runs in one statement per batch (benchmarks, bulk imports).
+    /// Accepts many runs in one statement (benchmarks, bulk imports). The first
+    /// run's actor is recorded as the creator of all of them.
     pub async fn enqueue_many(&self, runs: &[NewRun<'_>], now: DateTime<Utc>) -> Result<()> {
         let Some(first) = runs.first() else {
             return Ok(());
@@ -95,8 +96,9 @@ impl Store {
             r#"
             WITH new_runs AS (
                 INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                                  step_count, next_run_at, created_at, updated_at)
-                SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at, $9, $9
+                                  step_count, next_run_at, created_by, created_at, updated_at)
+                SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at,
+                       $14, $9, $9
                 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
                             $6::jsonb[], $7::int[], $8::timestamptz[])
                      AS r(id, env, template, workflow, def, input, steps, run_at)
@@ -146,8 +148,8 @@ pub async fn enqueue_with<'e>(
         r#"
         WITH new_run AS (
             INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                              step_count, next_run_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                              step_count, next_run_at, created_by, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $9)
             RETURNING id
         ), new_steps AS (
             INSERT INTO steps (run_id, idx, name, kind)

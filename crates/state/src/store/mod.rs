@@ -6,6 +6,7 @@
 //! - [`checkpoint`]: committing a step's outcome under the fencing token.
 //! - [`operator`]: retry and cancel.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
+//! - [`tokens`]: API tokens, stored as hashes.
 
 pub mod checkpoint;
 pub mod definitions;
@@ -13,6 +14,7 @@ pub mod enqueue;
 pub mod lease;
 pub mod operator;
 pub mod read;
+pub mod tokens;
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@ impl Store {
         sqlx::query_as!(
             Run,
             r#"
-            SELECT id, environment_id, template, workflow, definition_id, input,
+            SELECT id, environment_id, template, workflow, definition_id, input, created_by,
                    state AS "state: RunState", step_count, current_step, next_run_at,
                    lease_owner, lease_expires_at, claims, cancel_requested_at,
                    error_class AS "error_class: ErrorClass", error_message,

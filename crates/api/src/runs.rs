@@ -1,0 +1,151 @@
+//! `/v1/runs`: read a run and its timeline; operators retry and cancel.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use hubwright_state::model::{Event, Role, Run, Step};
+use hubwright_state::store::operator::Cancellation;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiResult, Problem};
+use crate::json::{ApiPath, OptionalJson};
+
+/// The `/v1/runs` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/runs/{id}", get(show))
+        .route("/v1/runs/{id}/events", get(events))
+        .route("/v1/runs/{id}/retry", post(retry))
+        .route("/v1/runs/{id}/cancel", post(cancel))
+}
+
+/// A run with its steps.
+#[derive(Debug, Serialize)]
+pub struct RunView {
+    #[serde(flatten)]
+    run: Run,
+    steps: Vec<Step>,
+}
+
+/// Loads a run the caller may see; others' runs are 404, not 403, so their
+/// existence does not leak.
+async fn visible_run(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Run> {
+    let run = state.store.run(id).await?;
+    if caller.may_see(&run.created_by) {
+        Ok(run)
+    } else {
+        Err(Problem::not_found(format!("no run {id}")))
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<RunView>> {
+    let run = visible_run(&state, &caller, id).await?;
+    let steps = state.store.steps(id).await?;
+    Ok(Json(RunView { run, steps }))
+}
+
+/// `?after=<event id>&limit=<n>`: a page of the timeline, oldest first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+#[derive(Debug, Serialize)]
+struct EventsPage {
+    events: Vec<Event>,
+    /// Pass as `after` for the next page.
+    next_after: i64,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<EventsPage>> {
+    let Query(query) = query.map_err(|err| Problem::invalid("query", &err.body_text()))?;
+    if !(1..=1000).contains(&query.limit) {
+        return Err(Problem::invalid("limit", "must be between 1 and 1000"));
+    }
+    visible_run(&state, &caller, id).await?;
+    let events = state.store.events(id, query.after, query.limit).await?;
+    let next_after = events.last().map_or(query.after, |e| e.id);
+    Ok(Json(EventsPage { events, next_after }))
+}
+
+/// Body of a retry: where to resume (0-based step index); the failed step when absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryRequest {
+    #[serde(default)]
+    from_step: Option<i32>,
+}
+
+#[derive(Debug, Serialize)]
+struct RetryAccepted {
+    run_id: Uuid,
+    resumes_at_step: i32,
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    OptionalJson(request): OptionalJson<RetryRequest>,
+) -> ApiResult<(StatusCode, Json<RetryAccepted>)> {
+    caller.require(Role::Operator)?;
+    let resumes_at_step = state
+        .store
+        .retry_run(id, request.from_step, caller.subject(), state.clock.now())
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RetryAccepted {
+            run_id: id,
+            resumes_at_step,
+        }),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+struct CancelAccepted {
+    run_id: Uuid,
+    /// `cancelled`, or `cancel_requested` while a step is in flight.
+    status: &'static str,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<CancelAccepted>)> {
+    caller.require(Role::Operator)?;
+    let status = match state
+        .store
+        .cancel_run(id, caller.subject(), state.clock.now())
+        .await?
+    {
+        Cancellation::Cancelled => "cancelled",
+        Cancellation::Requested => "cancel_requested",
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CancelAccepted { run_id: id, status }),
+    ))
+}
