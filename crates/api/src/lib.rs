@@ -11,6 +11,7 @@ pub mod error;
 mod json;
 mod probes;
 mod runs;
+mod stream;
 
 use std::future::Future;
 use std::sync::Arc;

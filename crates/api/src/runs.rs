@@ -1,7 +1,8 @@
 //! `/v1/runs`: read a run and its timeline; operators retry and cancel.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hubwright_state::model::{Event, Role, Run, Step};
@@ -13,6 +14,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem};
 use crate::json::{ApiPath, OptionalJson};
+use crate::stream;
 
 /// The `/v1/runs` routes.
 pub fn routes() -> Router<AppState> {
@@ -73,20 +75,40 @@ struct EventsPage {
     next_after: i64,
 }
 
+/// A page of JSON, or with `Accept: text/event-stream` the live stream
+/// (resuming after `Last-Event-ID` when the client sends one).
 async fn events(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
+    headers: HeaderMap,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<EventsPage>> {
+) -> ApiResult<Response> {
     let Query(query) = query.map_err(|err| Problem::invalid("query", &err.body_text()))?;
     if !(1..=1000).contains(&query.limit) {
         return Err(Problem::invalid("limit", "must be between 1 and 1000"));
     }
     visible_run(&state, &caller, id).await?;
+    let wants_stream = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    if wants_stream {
+        let resume = match headers.get("last-event-id") {
+            None => query.after,
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| {
+                    Problem::invalid("Last-Event-ID", "must be an event id (a whole number)")
+                })?,
+        };
+        return Ok(stream::follow(state.store.clone(), id, resume).into_response());
+    }
     let events = state.store.events(id, query.after, query.limit).await?;
     let next_after = events.last().map_or(query.after, |e| e.id);
-    Ok(Json(EventsPage { events, next_after }))
+    Ok(Json(EventsPage { events, next_after }).into_response())
 }
 
 /// Body of a retry: where to resume (0-based step index); the failed step when absent.

@@ -79,6 +79,22 @@ async fn a_request_without_a_valid_token_is_refused() {
     let wrong = call(&db.store, get(&path, "hw_0000")).await;
     assert_problem(&wrong, StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(wrong.body["detail"], "the token is unknown or revoked");
+
+    let issued = db
+        .store
+        .create_token("alice", Role::Developer, SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        call(&db.store, get(&path, &issued.secret)).await.status,
+        StatusCode::OK
+    );
+    db.store
+        .revoke_token(issued.id, SystemClock.now())
+        .await
+        .unwrap();
+    let revoked = call(&db.store, get(&path, &issued.secret)).await;
+    assert_problem(&revoked, StatusCode::UNAUTHORIZED, "unauthorized");
     db.drop_now().await;
 }
 
@@ -311,5 +327,75 @@ async fn bad_requests_get_problems_not_500s() {
         RunState::Failed,
         "no bad request changed anything"
     );
+    db.drop_now().await;
+}
+
+/// (id, kind) of every event in an SSE body.
+fn sse_events(body: &str) -> Vec<(i64, String)> {
+    let mut out = Vec::new();
+    let mut id = None;
+    for line in body.lines() {
+        if let Some(value) = line.strip_prefix("id: ") {
+            id = value.parse().ok();
+        } else if let Some(kind) = line.strip_prefix("event: ") {
+            out.push((id.take().unwrap(), kind.to_owned()));
+        }
+    }
+    out
+}
+
+async fn stream(store: &Store, path: &str, token: &str, last_event_id: Option<i64>) -> String {
+    let mut request = Request::get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::ACCEPT, "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let response = hubwright_api::router(store.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn server_sent_events_follow_a_run_live_until_it_ends() {
+    let db = TestDatabase::create().await;
+    let ops = token(&db.store, "ops", Role::Operator).await;
+    let run = factory::pending_run(&db.store, "alice").await;
+    let path = format!("/v1/runs/{run}/events");
+
+    let following = tokio::spawn({
+        let store = db.store.clone();
+        let (path, ops) = (path.clone(), ops.clone());
+        async move { stream(&store, &path, &ops, None).await }
+    });
+    // The run is live: the stream waits for more until the cancel ends it.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(
+        !following.is_finished(),
+        "the stream stays open while the run is live"
+    );
+    db.store
+        .cancel_run(run, "ops", SystemClock.now())
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), following)
+        .await
+        .expect("the stream ends once the run has ended")
+        .unwrap();
+    let events = sse_events(&body);
+    let kinds: Vec<&str> = events.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(kinds, ["run_created", "run_cancelled"]);
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "in order");
+
+    // Reconnecting with Last-Event-ID resumes after it.
+    let resumed = sse_events(&stream(&db.store, &path, &ops, Some(events[0].0)).await);
+    assert_eq!(resumed, events[1..]);
     db.drop_now().await;
 }

@@ -17,6 +17,11 @@ pub enum Command {
         #[arg(long)]
         subject: String,
     },
+    /// Revoke a token by its id; it stops working at once.
+    Revoke {
+        /// The id printed when the token was created.
+        id: uuid::Uuid,
+    },
 }
 
 pub async fn run(url: &str, command: Command) -> anyhow::Result<ExitCode> {
@@ -31,6 +36,11 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<ExitCode> {
                 token.id, token.subject, token.role
             );
             println!("{}", token.secret);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Revoke { id } => {
+            store.revoke_token(id, SystemClock.now()).await?;
+            println!("token {id} revoked");
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -110,4 +110,24 @@ impl Store {
             role: row.role,
         }))
     }
+
+    /// Revokes the token with `id`: it stops authenticating at once. Revoking a
+    /// revoked token is harmless; an unknown id is an error.
+    pub async fn revoke_token(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+        let found = sqlx::query_scalar!(
+            r#"UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2)
+               WHERE id = $1 RETURNING id"#,
+            id,
+            now,
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(Error::Invalid {
+                field: "id".to_owned(),
+                rule: format!("no token {id}"),
+            }),
+        }
+    }
 }
