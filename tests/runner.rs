@@ -593,7 +593,7 @@ workflows:
       - { name: two, kind: nope }
 "#,
     );
-    let err = hubwright_worker::Catalog::load(&dir, &harness::registry()).unwrap_err();
+    let err = harness::registry().load_catalog(&dir).unwrap_err();
     assert_eq!(err.file, dir.join("bad.yaml").display().to_string());
     assert_eq!(err.place, "workflows.provision.steps[1] (two).kind");
     assert!(
@@ -613,7 +613,7 @@ workflows:
       - { name: nap, kind: sleep }
 "#,
     );
-    let err = hubwright_worker::Catalog::load(&dir, &harness::registry()).unwrap_err();
+    let err = harness::registry().load_catalog(&dir).unwrap_err();
     assert_eq!(err.place, "workflows.provision.steps[0] (nap).with");
     assert_eq!(err.rule, "kind `sleep`: missing field `duration`");
 }

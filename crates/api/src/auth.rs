@@ -25,6 +25,11 @@ impl Caller {
         }
     }
 
+    /// Whether the caller sees everything (operators and admins).
+    pub fn is_operator(&self) -> bool {
+        self.0.has(Role::Operator)
+    }
+
     /// Whether the caller may see something `owner` created: their own, or
     /// anything for operators and admins.
     pub fn may_see(&self, owner: &str) -> bool {

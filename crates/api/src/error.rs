@@ -158,6 +158,8 @@ impl From<hubwright_state::Error> for Problem {
         use hubwright_state::Error;
         match err {
             Error::RunNotFound(id) => Self::not_found(format!("no run {id}")),
+            Error::EnvironmentNotFound(id) => Self::not_found(format!("no environment {id}")),
+            Error::Conflict { field, rule } => Self::conflict(format!("{field}: {rule}")),
             Error::IllegalTransition { .. } | Error::LeaseLost { .. } => {
                 Self::conflict(err.to_string())
             }

@@ -1,12 +1,15 @@
 //! hubwright-api: the HTTP surface.
 //!
 //! - `/healthz`, `/readyz`: probes for process managers.
-//! - `/v1/runs/...`: a run, its steps and timeline; operator retry and cancel.
+//! - `/v1/environments/...`: request, list, show, extend and delete environments.
+//! - `/v1/runs/...`: a run, its steps and timeline (JSON or Server-Sent Events);
+//!   operator retry and cancel.
 //!
 //! Every `/v1` call needs a bearer token (`hubwright token create`); every error
 //! is `application/problem+json` ([`error::Problem`]).
 
 pub mod auth;
+mod environments;
 pub mod error;
 mod json;
 mod probes;
@@ -18,6 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, Store, SystemClock};
 use tokio::net::TcpListener;
 
@@ -33,13 +37,16 @@ pub struct AppState {
     pub store: Store,
     /// The injected clock.
     pub clock: Arc<dyn Clock>,
+    /// The templates requests are validated against, with registered definitions.
+    pub catalog: Arc<Catalog>,
 }
 
-/// The application's routes over `store`, on the wall clock.
-pub fn router(store: Store) -> Router {
+/// The application's routes over `store` and `catalog`, on the wall clock.
+pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
     router_with(AppState {
         store,
         clock: Arc::new(SystemClock),
+        catalog,
     })
 }
 
@@ -47,6 +54,7 @@ pub fn router(store: Store) -> Router {
 pub fn router_with(state: AppState) -> Router {
     Router::new()
         .merge(probes::routes())
+        .merge(environments::routes())
         .merge(runs::routes())
         .fallback(|| async { Problem::not_found("no such path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
@@ -58,11 +66,11 @@ pub fn router_with(state: AppState) -> Router {
 /// socket, so tests can listen on port 0.
 pub async fn serve(
     listener: TcpListener,
-    store: Store,
+    state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router(store))
+    axum::serve(listener, router_with(state))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -10,7 +10,7 @@ use hubwright_testkit::TestDatabase;
 use tower::ServiceExt;
 
 async fn get(store: &Store, path: &str) -> (StatusCode, serde_json::Value) {
-    let response = hubwright_api::router(store.clone())
+    let response = hubwright_api::router(store.clone(), Default::default())
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
         .await
         .unwrap();

@@ -19,7 +19,7 @@ struct Reply {
 }
 
 async fn call(store: &Store, request: Request<Body>) -> Reply {
-    let response = hubwright_api::router(store.clone())
+    let response = hubwright_api::router(store.clone(), Default::default())
         .oneshot(request)
         .await
         .unwrap();
@@ -351,7 +351,7 @@ async fn stream(store: &Store, path: &str, token: &str, last_event_id: Option<i6
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id.to_string());
     }
-    let response = hubwright_api::router(store.clone())
+    let response = hubwright_api::router(store.clone(), Default::default())
         .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();

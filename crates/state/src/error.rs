@@ -17,6 +17,15 @@ pub enum Error {
     #[error("run {0} not found")]
     RunNotFound(Uuid),
 
+    /// No environment has this id.
+    #[error("environment {0} not found")]
+    EnvironmentNotFound(Uuid),
+
+    /// The request conflicts with what exists (a name taken, a state that does
+    /// not allow it); the message says what.
+    #[error("{field}: {rule}")]
+    Conflict { field: String, rule: String },
+
     /// The requested transition is not allowed from the run's current state.
     #[error("cannot {action} run {run_id}: it is {state} ({rule})")]
     IllegalTransition {

@@ -259,3 +259,68 @@ impl Principal {
         self.role >= role
     }
 }
+
+/// Where an environment is in its life. Mirrors the Postgres enum
+/// `environment_phase`; moved by its runs (see the `runs_move_environment_phase`
+/// trigger) and by teardown requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "environment_phase", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum EnvironmentPhase {
+    /// Accepted; its provisioning run has not started yet.
+    Requested,
+    /// Its provisioning run is running.
+    Provisioning,
+    /// Provisioned; `url` is set when a step reported one.
+    Ready,
+    /// A run failed; `last_error` says why. An operator can retry the run.
+    Failed,
+    /// Teardown was requested; it starts once nothing else runs.
+    TearingDown,
+    /// Gone.
+    Deleted,
+}
+
+impl fmt::Display for EnvironmentPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Requested => "requested",
+            Self::Provisioning => "provisioning",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+            Self::TearingDown => "tearing_down",
+            Self::Deleted => "deleted",
+        })
+    }
+}
+
+/// An environment as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// DNS-1123 label, unique per owner among live environments.
+    pub name: String,
+    /// Who asked for it.
+    pub owner: String,
+    /// The template it was made from.
+    pub template: String,
+    /// The validated parameters.
+    pub parameters: Value,
+    /// The target cluster.
+    pub cluster: String,
+    /// The namespace, once known.
+    pub namespace: Option<String>,
+    /// Where it is in its life.
+    pub phase: EnvironmentPhase,
+    /// Its address, once ready.
+    pub url: Option<String>,
+    /// When it is torn down unless extended.
+    pub expires_at: DateTime<Utc>,
+    /// The error of the run that failed, verbatim.
+    pub last_error: Option<String>,
+    /// Accepted at.
+    pub created_at: DateTime<Utc>,
+    /// Last changed at.
+    pub updated_at: DateTime<Utc>,
+}

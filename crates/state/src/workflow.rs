@@ -7,6 +7,7 @@
 //! `with:` parameters fit that kind is checked by the worker's registry, which
 //! owns the kinds; this module checks everything else.
 
+mod catalog;
 mod duration;
 mod parameters;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use catalog::Catalog;
 pub use duration::Dur;
 pub use parameters::{ParameterSpec, ParameterType};
 
@@ -57,6 +59,9 @@ pub struct Template {
     /// Parameters a request may give, with types, defaults and limits.
     #[serde(default)]
     pub parameters: BTreeMap<String, ParameterSpec>,
+    /// How long environments of this template live.
+    #[serde(default)]
+    pub ttl: TtlPolicy,
     /// The named workflows, e.g. `provision` and `teardown`.
     pub workflows: BTreeMap<String, WorkflowDef>,
 }
@@ -120,6 +125,26 @@ impl Default for RetryPolicy {
             max_delay: Dur::from_secs(300),
             factor: 2.0,
             jitter: true,
+        }
+    }
+}
+
+/// Time-to-live of an environment: what it gets when the request names none,
+/// and the most a request or an extension may reach, counted from creation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtlPolicy {
+    /// When the request names no TTL.
+    pub default: Dur,
+    /// The longest an environment may live, from its creation.
+    pub maximum: Dur,
+}
+
+impl Default for TtlPolicy {
+    fn default() -> Self {
+        Self {
+            default: Dur::from_secs(8 * 3600),
+            maximum: Dur::from_secs(72 * 3600),
         }
     }
 }
@@ -248,6 +273,13 @@ fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError
         check_identifier(path, &place, name)?;
         spec.check(&place)
             .map_err(|rule| WorkflowError::new(path, place, rule))?;
+    }
+    if template.ttl.default.is_zero() || template.ttl.default > template.ttl.maximum {
+        return Err(WorkflowError::new(
+            path,
+            "ttl",
+            "default must be above zero and at most maximum",
+        ));
     }
     if template.workflows.is_empty() {
         return Err(WorkflowError::new(

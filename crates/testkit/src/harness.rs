@@ -40,7 +40,7 @@ pub fn spawn_worker(store: &Store, config: WorkerConfig) -> WorkerHandle {
 
 /// Loads and registers the workflows in `dir`.
 pub async fn catalog(store: &Store, dir: &Path) -> Catalog {
-    let mut catalog = Catalog::load(dir, &registry()).expect("valid workflows");
+    let mut catalog = registry().load_catalog(dir).expect("valid workflows");
     catalog.register(store).await.expect("register definitions");
     catalog
 }

@@ -13,7 +13,8 @@ mod runner;
 mod step;
 
 pub use config::{ConfigError, WorkerConfig};
-pub use registry::{Catalog, Registry};
+pub use hubwright_state::workflow::Catalog;
+pub use registry::Registry;
 pub use retry::retry_delay;
 pub use runner::{Worker, WorkerHandle};
 pub use step::{Outcome, Step, StepContext, StepError, StepKind};

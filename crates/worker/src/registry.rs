@@ -1,11 +1,10 @@
-//! The step kinds a worker can execute, and the workflows validated against them.
+//! The step kinds a worker can execute, and the check of workflows against them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use hubwright_state::Store;
-use hubwright_state::workflow::{self, LoadedTemplate, Snapshot, WorkflowError, step_place};
+use hubwright_state::workflow::{Catalog, LoadedTemplate, WorkflowError, step_place};
 
 use crate::step::{Step, StepKind};
 
@@ -52,6 +51,12 @@ impl Registry {
         self.kinds.keys().copied().collect()
     }
 
+    /// Loads every workflow file in `dir` and checks each against this registry;
+    /// the first problem stops with an error naming the file, the place and the rule.
+    pub fn load_catalog(&self, dir: &Path) -> Result<Catalog, WorkflowError> {
+        Catalog::load(dir, |loaded| self.validate(loaded))
+    }
+
     /// Checks that every step of `loaded` names a known kind and that its `with:`
     /// parameters fit that kind.
     pub fn validate(&self, loaded: &LoadedTemplate) -> Result<(), WorkflowError> {
@@ -79,66 +84,5 @@ impl Registry {
             }
         }
         Ok(())
-    }
-}
-
-/// The templates a process serves, loaded from a directory and validated
-/// against a registry, with each workflow's definition id once registered.
-#[derive(Debug, Clone, Default)]
-pub struct Catalog {
-    templates: BTreeMap<String, LoadedTemplate>,
-    /// Snapshot and registered id of every workflow, once registered.
-    registered: BTreeMap<(String, String), (Snapshot, i64)>,
-}
-
-impl Catalog {
-    /// Loads every workflow file in `dir` and validates it; the first problem
-    /// stops with an error naming the file, the place and the rule.
-    pub fn load(dir: &Path, registry: &Registry) -> Result<Self, WorkflowError> {
-        let mut catalog = Self::default();
-        for loaded in workflow::load_dir(dir)? {
-            registry.validate(&loaded)?;
-            catalog
-                .templates
-                .insert(loaded.template.name.clone(), loaded);
-        }
-        Ok(catalog)
-    }
-
-    /// Adds one template (validated by the caller).
-    pub fn insert(&mut self, loaded: LoadedTemplate) {
-        self.templates.insert(loaded.template.name.clone(), loaded);
-    }
-
-    /// Stores every workflow's definition snapshot (once per digest) and
-    /// remembers its id for enqueueing.
-    pub async fn register(&mut self, store: &Store) -> hubwright_state::Result<()> {
-        for loaded in self.templates.values() {
-            for name in loaded.template.workflows.keys() {
-                if let Some(snapshot) = Snapshot::of(&loaded.template, name) {
-                    let id = store.register_definition(&snapshot).await?;
-                    self.registered
-                        .insert((loaded.template.name.clone(), name.clone()), (snapshot, id));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A template by name.
-    pub fn template(&self, name: &str) -> Option<&LoadedTemplate> {
-        self.templates.get(name)
-    }
-
-    /// Template names, sorted.
-    pub fn names(&self) -> Vec<&str> {
-        self.templates.keys().map(String::as_str).collect()
-    }
-
-    /// The registered snapshot of `template`/`workflow` and its id.
-    pub fn definition(&self, template: &str, workflow: &str) -> Option<(&Snapshot, i64)> {
-        self.registered
-            .get(&(template.to_owned(), workflow.to_owned()))
-            .map(|(snapshot, id)| (snapshot, *id))
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use hubwright_state::model::RunState;
 use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::{Clock, SystemClock};
-use hubwright_worker::{Catalog, Worker, WorkerConfig};
+use hubwright_worker::{Worker, WorkerConfig};
 use serde_json::{Map, Value};
 
 use crate::output;
@@ -34,7 +34,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     store.migrate().await.context("applying migrations")?;
     println!("  migrations applied");
 
-    let mut catalog = Catalog::load(&args.workflows, &super::registry())?;
+    let mut catalog = super::registry().load_catalog(&args.workflows)?;
     catalog.register(&store).await?;
     let (snapshot, definition_id) = catalog
         .definition(&args.template, &args.workflow)

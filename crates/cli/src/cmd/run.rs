@@ -9,7 +9,6 @@ use hubwright_state::model::RunState;
 use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::store::operator::Cancellation;
 use hubwright_state::{Clock, SystemClock};
-use hubwright_worker::Catalog;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -82,7 +81,7 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<ExitCode> {
             workflows,
             actor,
         } => {
-            let mut catalog = Catalog::load(&workflows, &super::registry())?;
+            let mut catalog = super::registry().load_catalog(&workflows)?;
             catalog.register(&store).await?;
             let loaded = catalog.template(&template).with_context(|| {
                 format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hubwright_state::SystemClock;
 use hubwright_state::workflow::Dur;
-use hubwright_worker::{Catalog, Worker, WorkerConfig};
+use hubwright_worker::{Worker, WorkerConfig};
 use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
@@ -72,7 +72,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     }
     config.validate()?;
     let registry = super::registry();
-    let mut catalog = Catalog::load(&args.workflows, &registry)?;
+    let mut catalog = registry.load_catalog(&args.workflows)?;
 
     // Run tasks share the committer; a few more serve claims, heartbeats and
     // the rescuer. LISTEN holds a connection of its own.
@@ -97,15 +97,20 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
 
+    let catalog = Arc::new(catalog);
     let mut tasks = tokio::task::JoinSet::new();
     if run_api {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("--listen: cannot bind {}", args.listen))?;
-        let store = store.clone();
+        let state = hubwright_api::AppState {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            catalog: Arc::clone(&catalog),
+        };
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move {
-            hubwright_api::serve(listener, store, shutdown)
+            hubwright_api::serve(listener, state, shutdown)
                 .await
                 .map_err(anyhow::Error::from)
         });

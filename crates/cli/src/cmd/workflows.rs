@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use hubwright_worker::Catalog;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -19,7 +18,7 @@ pub enum Command {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { workflows } => {
-            let catalog = Catalog::load(&workflows, &super::registry())?;
+            let catalog = super::registry().load_catalog(&workflows)?;
             for name in catalog.names() {
                 let Some(loaded) = catalog.template(name) else {
                     continue;

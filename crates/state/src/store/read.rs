@@ -61,7 +61,7 @@ impl Store {
         Ok(sqlx::query_as!(
             Event,
             r#"
-            SELECT id, run_id, step_idx, kind, actor, message, data, at
+            SELECT id, run_id AS "run_id!", step_idx, kind, actor, message, data, at
             FROM events WHERE run_id = $1 AND id > $2
             ORDER BY id LIMIT $3
             "#,

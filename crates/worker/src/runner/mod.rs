@@ -264,7 +264,8 @@ async fn listen(store: Store, wake: Arc<Notify>) {
     }
 }
 
-/// Returns runs of dead or hung workers to the queue.
+/// Returns runs of dead or hung workers to the queue, and starts teardowns that
+/// waited for a run to stop.
 async fn rescue(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.rescue_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

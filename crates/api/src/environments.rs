@@ -1,0 +1,365 @@
+//! `/v1/environments`: developers ask for environments, see their own, extend
+//! and delete them; operators see all.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use hubwright_state::model::{Environment, EnvironmentPhase, Run, Step};
+use hubwright_state::store::environments::{EnvironmentFilter, NewEnvironment, TeardownRequest};
+use hubwright_state::workflow::{Dur, LoadedTemplate};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiResult, Problem};
+use crate::json::{ApiPath, OptionalJson};
+
+/// The `/v1/environments` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/environments", post(create).get(list))
+        .route("/v1/environments/{id}", get(show).delete(delete))
+        .route("/v1/environments/{id}/extend", post(extend))
+}
+
+/// Names are DNS-1123 labels (they become namespace and host names), short
+/// enough to leave room for the prefixes built from them.
+const MAX_NAME: usize = 40;
+
+/// A request for an environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateEnvironment {
+    #[serde(default)]
+    name: String,
+    #[serde(default = "default_template")]
+    template: String,
+    #[serde(default = "default_cluster")]
+    cluster: String,
+    #[serde(default)]
+    parameters: Map<String, Value>,
+    /// e.g. "8h"; the template's default when absent.
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+fn default_template() -> String {
+    "jupyterhub".to_owned()
+}
+
+fn default_cluster() -> String {
+    "default".to_owned()
+}
+
+#[derive(Debug, Serialize)]
+struct Accepted {
+    environment: Environment,
+    run_id: Uuid,
+}
+
+fn check_label(field: &str, value: &str, max: usize) -> ApiResult<()> {
+    let valid = !value.is_empty()
+        && value.len() <= max
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Problem::invalid(
+            field,
+            &format!(
+                "must be a DNS-1123 label: 1 to {max} lowercase letters, digits or `-`, starting and ending with a letter or digit (got `{value}`)"
+            ),
+        ))
+    }
+}
+
+fn template<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a LoadedTemplate> {
+    state.catalog.template(name).ok_or_else(|| {
+        Problem::invalid(
+            "template",
+            &format!(
+                "no template named `{name}` (known: {})",
+                state.catalog.names().join(", ")
+            ),
+        )
+    })
+}
+
+fn parse_ttl(text: &str) -> ApiResult<Dur> {
+    let ttl: Dur = text
+        .parse()
+        .map_err(|rule: String| Problem::invalid("ttl", &rule))?;
+    if ttl.is_zero() {
+        return Err(Problem::invalid("ttl", "must be above zero"));
+    }
+    Ok(ttl)
+}
+
+/// The latest `expires_at` a template allows for an environment created at `created_at`.
+fn latest_expiry(loaded: &LoadedTemplate, created_at: DateTime<Utc>) -> DateTime<Utc> {
+    created_at + loaded.template.ttl.maximum.to_chrono()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    OptionalJson(request): OptionalJson<CreateEnvironment>,
+) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    check_label("name", &request.name, MAX_NAME)?;
+    let loaded = template(&state, &request.template)?;
+    check_label("cluster", &request.cluster, 63)?;
+    let parameters = loaded.template.resolve_parameters(&request.parameters)?;
+    let policy = loaded.template.ttl;
+    let ttl = match &request.ttl {
+        Some(text) => parse_ttl(text)?,
+        None => policy.default,
+    };
+    if ttl > policy.maximum {
+        return Err(Problem::invalid(
+            "ttl",
+            &format!(
+                "{ttl} is beyond the maximum of template `{}` ({})",
+                request.template, policy.maximum
+            ),
+        ));
+    }
+    let provision = state
+        .catalog
+        .definition(&request.template, "provision")
+        .ok_or_else(|| {
+            Problem::invalid(
+                "template",
+                &format!(
+                    "template `{}` has no `provision` workflow",
+                    request.template
+                ),
+            )
+        })?;
+    let now = state.clock.now();
+    let (environment, run_id) = state
+        .store
+        .request_environment(
+            &NewEnvironment {
+                name: &request.name,
+                owner: caller.subject(),
+                template: &request.template,
+                cluster: &request.cluster,
+                parameters: Value::Object(parameters),
+                expires_at: now + ttl.to_chrono(),
+            },
+            provision,
+            now,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            environment,
+            run_id,
+        }),
+    ))
+}
+
+/// `?owner=&phase=&template=&cursor=&limit=`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    owner: Option<String>,
+    phase: Option<EnvironmentPhase>,
+    template: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<Uuid>,
+    #[serde(default = "default_page")]
+    limit: i64,
+    #[serde(default)]
+    include_deleted: bool,
+}
+
+fn default_page() -> i64 {
+    50
+}
+
+#[derive(Debug, Serialize)]
+struct Page {
+    items: Vec<Environment>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    next_cursor: Option<Uuid>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Page>> {
+    let Query(query) = query.map_err(|err| Problem::invalid("query", &err.body_text()))?;
+    if !(1..=200).contains(&query.limit) {
+        return Err(Problem::invalid("limit", "must be between 1 and 200"));
+    }
+    // Developers list only their own: asking for another owner finds nothing.
+    let owner = if caller.is_operator() {
+        query.owner
+    } else {
+        match query.owner {
+            Some(owner) if owner != caller.subject() => {
+                return Ok(Json(Page {
+                    items: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
+            _ => Some(caller.subject().to_owned()),
+        }
+    };
+    let filter = EnvironmentFilter {
+        owner,
+        phase: query.phase,
+        template: query.template,
+        include_deleted: query.include_deleted,
+    };
+    // One extra row tells whether another page follows.
+    let mut items = state
+        .store
+        .list_environments(&filter, query.cursor, query.limit + 1)
+        .await?;
+    let more = items.len() > usize::try_from(query.limit).unwrap_or(usize::MAX);
+    items.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
+    let next_cursor = if more {
+        items.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// An environment the caller may see; others' are 404 so they cannot be detected.
+async fn visible(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Environment> {
+    match state.store.environment(id).await {
+        Ok(env) if caller.may_see(&env.owner) => Ok(env),
+        Ok(_) | Err(hubwright_state::Error::EnvironmentNotFound(_)) => {
+            Err(Problem::not_found(format!("no environment {id}")))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct EnvironmentView {
+    #[serde(flatten)]
+    environment: Environment,
+    current_run: Option<RunWithSteps>,
+}
+
+#[derive(Debug, Serialize)]
+struct RunWithSteps {
+    #[serde(flatten)]
+    run: Run,
+    steps: Vec<Step>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<Json<EnvironmentView>> {
+    let environment = visible(&state, &caller, id).await?;
+    let current_run = match state.store.latest_run_id(id).await? {
+        Some(run_id) => Some(RunWithSteps {
+            run: state.store.run(run_id).await?,
+            steps: state.store.steps(run_id).await?,
+        }),
+        None => None,
+    };
+    Ok(Json(EnvironmentView {
+        environment,
+        current_run,
+    }))
+}
+
+#[derive(Debug, Serialize)]
+struct TeardownAccepted {
+    environment_id: Uuid,
+    /// `started`, `waiting` (for the active run to stop) or `already_requested`.
+    teardown: &'static str,
+    run_id: Option<Uuid>,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> ApiResult<(StatusCode, Json<TeardownAccepted>)> {
+    let environment = visible(&state, &caller, id).await?;
+    let (_, teardown_id) = state
+        .catalog
+        .definition(&environment.template, "teardown")
+        .ok_or_else(|| {
+            Problem::conflict(format!(
+                "template `{}` has no `teardown` workflow",
+                environment.template
+            ))
+        })?;
+    let outcome = state
+        .store
+        .request_teardown(id, teardown_id, caller.subject(), state.clock.now())
+        .await?;
+    let (teardown, run_id) = match outcome {
+        TeardownRequest::Started(run_id) => ("started", Some(run_id)),
+        TeardownRequest::Waiting => ("waiting", None),
+        TeardownRequest::AlreadyRequested => ("already_requested", None),
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TeardownAccepted {
+            environment_id: id,
+            teardown,
+            run_id,
+        }),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Extend {
+    /// New time-to-live, counted from now.
+    #[serde(default)]
+    ttl: String,
+}
+
+async fn extend(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    OptionalJson(request): OptionalJson<Extend>,
+) -> ApiResult<Json<Environment>> {
+    let environment = visible(&state, &caller, id).await?;
+    if request.ttl.is_empty() {
+        return Err(Problem::invalid("ttl", "is required, e.g. \"4h\""));
+    }
+    let ttl = parse_ttl(&request.ttl)?;
+    let now = state.clock.now();
+    let expires_at = now + ttl.to_chrono();
+    let loaded = template(&state, &environment.template)?;
+    let latest = latest_expiry(loaded, environment.created_at);
+    if expires_at > latest {
+        return Err(Problem::invalid(
+            "ttl",
+            &format!(
+                "would expire at {expires_at}, beyond the template's maximum of {} from creation ({latest})",
+                loaded.template.ttl.maximum
+            ),
+        ));
+    }
+    Ok(Json(
+        state
+            .store
+            .extend_environment(id, expires_at, caller.subject(), now)
+            .await?,
+    ))
+}

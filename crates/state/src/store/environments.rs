@@ -1,0 +1,344 @@
+//! Environments: requested with their provisioning run in one transaction,
+//! listed, extended, and torn down once nothing else runs for them.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::enqueue::{NewRun, enqueue_with, new_id};
+use crate::model::{Environment, EnvironmentPhase};
+use crate::workflow::Snapshot;
+use crate::{Error, Result, Store};
+
+/// An environment to accept. The caller has validated every field.
+#[derive(Debug, Clone)]
+pub struct NewEnvironment<'a> {
+    /// DNS-1123 label.
+    pub name: &'a str,
+    /// The requester.
+    pub owner: &'a str,
+    /// Template name.
+    pub template: &'a str,
+    /// Target cluster.
+    pub cluster: &'a str,
+    /// Resolved parameters.
+    pub parameters: Value,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Which environments to list.
+#[derive(Debug, Clone, Default)]
+pub struct EnvironmentFilter {
+    /// Only this owner's.
+    pub owner: Option<String>,
+    /// Only in this phase.
+    pub phase: Option<EnvironmentPhase>,
+    /// Only of this template.
+    pub template: Option<String>,
+    /// Include deleted environments.
+    pub include_deleted: bool,
+}
+
+/// What a teardown request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeardownRequest {
+    /// The teardown run was enqueued now.
+    Started(Uuid),
+    /// A run was still active (it was asked to cancel); the teardown starts when it
+    /// has stopped.
+    Waiting,
+    /// Teardown had been requested before, or the environment is gone: nothing to do.
+    AlreadyRequested,
+}
+
+const UNIQUE_NAME: &str = "environments_owner_name_live";
+
+impl Store {
+    /// Accepts an environment and enqueues its provisioning run, atomically: when
+    /// this returns, both are committed and a worker has been woken.
+    pub async fn request_environment(
+        &self,
+        env: &NewEnvironment<'_>,
+        provision: (&Snapshot, i64),
+        now: DateTime<Utc>,
+    ) -> Result<(Environment, Uuid)> {
+        let mut tx = self.pool.begin().await?;
+        let id = new_id();
+        let inserted = sqlx::query_as!(
+            Environment,
+            r#"
+            INSERT INTO environments (id, name, owner, template, parameters, cluster,
+                                      expires_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+            RETURNING id, name, owner, template, parameters, cluster, namespace,
+                      phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
+                      created_at, updated_at
+            "#,
+            id,
+            env.name,
+            env.owner,
+            env.template,
+            env.parameters,
+            env.cluster,
+            env.expires_at,
+            now,
+        )
+        .fetch_one(&mut *tx)
+        .await;
+        let environment = match inserted {
+            Ok(environment) => environment,
+            Err(sqlx::Error::Database(err)) if err.constraint() == Some(UNIQUE_NAME) => {
+                return Err(Error::Conflict {
+                    field: "name".to_owned(),
+                    rule: format!(
+                        "{} already has an environment named `{}`",
+                        env.owner, env.name
+                    ),
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let (snapshot, definition_id) = provision;
+        let mut run = NewRun::new(
+            definition_id,
+            snapshot,
+            env.parameters.clone(),
+            env.owner,
+            now,
+        );
+        run.environment_id = Some(id);
+        let run_id = enqueue_with(&mut *tx, &run, now).await?;
+        tx.commit().await?;
+        Ok((environment, run_id))
+    }
+
+    /// One environment.
+    pub async fn environment(&self, id: Uuid) -> Result<Environment> {
+        sqlx::query_as!(
+            Environment,
+            r#"
+            SELECT id, name, owner, template, parameters, cluster, namespace,
+                   phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
+                   created_at, updated_at
+            FROM environments WHERE id = $1
+            "#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::EnvironmentNotFound(id))
+    }
+
+    /// A page of environments in id order (creation order: ids are UUIDv7), after
+    /// `after`. The order is stable while rows are added.
+    pub async fn list_environments(
+        &self,
+        filter: &EnvironmentFilter,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Environment>> {
+        Ok(sqlx::query_as!(
+            Environment,
+            r#"
+            SELECT id, name, owner, template, parameters, cluster, namespace,
+                   phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
+                   created_at, updated_at
+            FROM environments
+            WHERE ($1::text IS NULL OR owner = $1)
+              AND ($2::environment_phase IS NULL OR phase = $2)
+              AND ($3::text IS NULL OR template = $3)
+              AND ($4 OR phase <> 'deleted')
+              AND ($5::uuid IS NULL OR id > $5)
+            ORDER BY id
+            LIMIT $6
+            "#,
+            filter.owner,
+            filter.phase as Option<EnvironmentPhase>,
+            filter.template,
+            filter.include_deleted,
+            after,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The environment's most recent run, if any.
+    pub async fn latest_run_id(&self, environment_id: Uuid) -> Result<Option<Uuid>> {
+        Ok(sqlx::query_scalar!(
+            "SELECT id FROM runs WHERE environment_id = $1 ORDER BY id DESC LIMIT 1",
+            environment_id
+        )
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Moves `expires_at`; the caller has checked it against the template's
+    /// maximum. Refused once teardown was requested.
+    pub async fn extend_environment(
+        &self,
+        id: Uuid,
+        expires_at: DateTime<Utc>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Environment> {
+        let updated = sqlx::query_scalar!(
+            r#"
+            WITH moved AS (
+                UPDATE environments SET expires_at = $2, updated_at = $3
+                WHERE id = $1 AND phase NOT IN ('tearing_down', 'deleted')
+                RETURNING id
+            ), logged AS (
+                INSERT INTO events (environment_id, kind, actor, message, data, at)
+                SELECT id, 'environment_extended', $4,
+                       format('%s extended the environment to %s', $4::text, $2::timestamptz),
+                       jsonb_build_object('expires_at', $2::timestamptz), $3
+                FROM moved
+            )
+            SELECT id FROM moved
+            "#,
+            id,
+            expires_at,
+            now,
+            actor,
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if updated.is_none() {
+            let env = self.environment(id).await?;
+            return Err(Error::Conflict {
+                field: "phase".to_owned(),
+                rule: format!(
+                    "environment {id} is {}; only live environments can be extended",
+                    env.phase
+                ),
+            });
+        }
+        self.environment(id).await
+    }
+
+    /// Asks for an environment's teardown: marks it `tearing_down`, cancels its
+    /// active run if any (a step in flight stops at its boundary), and starts the
+    /// teardown now when nothing else runs. A second request changes nothing.
+    pub async fn request_teardown(
+        &self,
+        id: Uuid,
+        teardown_definition_id: i64,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TeardownRequest> {
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query_scalar!(
+            r#"
+            WITH marked AS (
+                UPDATE environments
+                SET phase = 'tearing_down', teardown_definition_id = $2,
+                    teardown_requested_at = $3, teardown_requested_by = $4, updated_at = $3
+                WHERE id = $1 AND phase NOT IN ('tearing_down', 'deleted')
+                RETURNING id
+            ), logged AS (
+                INSERT INTO events (environment_id, kind, actor, message, at)
+                SELECT id, 'teardown_requested', $4, format('%s asked for teardown', $4::text), $3
+                FROM marked
+            ), stopped AS (
+                -- An idle run stops now; a running one at its next step boundary.
+                UPDATE runs r
+                SET state = CASE WHEN r.state IN ('pending', 'waiting') THEN 'cancelled'
+                                 ELSE r.state END::run_state,
+                    finished_at = CASE WHEN r.state IN ('pending', 'waiting') THEN $3 END,
+                    cancel_requested_at = $3, cancel_requested_by = $4, updated_at = $3
+                FROM marked m
+                WHERE r.environment_id = m.id AND r.state IN ('pending', 'waiting', 'running')
+                RETURNING r.id
+            ), stopped_steps AS (
+                UPDATE steps s SET state = 'cancelled', updated_at = $3
+                FROM stopped st JOIN runs r ON r.id = st.id
+                WHERE s.run_id = st.id AND s.state IN ('pending', 'waiting')
+                  AND r.state IN ('pending', 'waiting')
+            )
+            SELECT id AS "id!" FROM marked
+            "#,
+            id,
+            teardown_definition_id,
+            now,
+            actor,
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if marked.is_none() {
+            tx.rollback().await?;
+            self.environment(id).await?;
+            return Ok(TeardownRequest::AlreadyRequested);
+        }
+        tx.commit().await?;
+        Ok(match self.start_teardown(id, now).await? {
+            Some(run_id) => TeardownRequest::Started(run_id),
+            None => TeardownRequest::Waiting,
+        })
+    }
+
+    /// Starts the teardown of an environment marked `tearing_down` if nothing
+    /// else runs for it and it has not started yet. Safe to call from many
+    /// processes: the unique index on active runs per environment admits one.
+    pub async fn start_teardown(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<Uuid>> {
+        let mut tx = self.pool.begin().await?;
+        let due = sqlx::query!(
+            r#"
+            SELECT e.teardown_definition_id AS "definition_id!", e.teardown_requested_by AS "actor!",
+                   e.parameters
+            FROM environments e
+            WHERE e.id = $1 AND e.phase = 'tearing_down'
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
+                              AND r.state IN ('pending', 'waiting', 'running'))
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
+                              AND r.workflow = 'teardown' AND r.created_at >= e.teardown_requested_at)
+            FOR UPDATE OF e SKIP LOCKED
+            "#,
+            id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(due) = due else {
+            return Ok(None);
+        };
+        let snapshot = self.definition(due.definition_id).await?;
+        let mut run = NewRun::new(
+            due.definition_id,
+            &snapshot,
+            due.parameters,
+            &due.actor,
+            now,
+        );
+        run.environment_id = Some(id);
+        let run_id = enqueue_with(&mut *tx, &run, now).await?;
+        tx.commit().await?;
+        Ok(Some(run_id))
+    }
+
+    /// Starts every teardown that is due (its environment's other runs have
+    /// stopped). Returns how many started. The periodic sweep calls this.
+    pub async fn start_due_teardowns(&self, now: DateTime<Utc>) -> Result<usize> {
+        let waiting = sqlx::query_scalar!(
+            r#"
+            SELECT e.id FROM environments e
+            WHERE e.phase = 'tearing_down'
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
+                              AND r.state IN ('pending', 'waiting', 'running'))
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
+                              AND r.workflow = 'teardown' AND r.created_at >= e.teardown_requested_at)
+            ORDER BY e.teardown_requested_at
+            LIMIT 100
+            "#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut started = 0;
+        for id in waiting {
+            if self.start_teardown(id, now).await?.is_some() {
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+}
