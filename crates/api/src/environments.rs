@@ -2,12 +2,14 @@
 //! and delete them; operators see all.
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hubwright_state::model::{Environment, EnvironmentPhase, Run, Step};
-use hubwright_state::store::environments::{EnvironmentFilter, NewEnvironment, TeardownRequest};
+use hubwright_state::store::environments::{
+    Accepted, EnvironmentFilter, Idempotency, NewEnvironment, TeardownRequest, request_hash,
+};
 use hubwright_state::workflow::{Dur, LoadedTemplate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,7 +33,7 @@ pub fn routes() -> Router<AppState> {
 const MAX_NAME: usize = 40;
 
 /// A request for an environment.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct CreateEnvironment {
     #[serde(default)]
@@ -53,12 +55,6 @@ fn default_template() -> String {
 
 fn default_cluster() -> String {
     "default".to_owned()
-}
-
-#[derive(Debug, Serialize)]
-struct Accepted {
-    environment: Environment,
-    run_id: Uuid,
 }
 
 fn check_label(field: &str, value: &str, max: usize) -> ApiResult<()> {
@@ -108,11 +104,31 @@ fn latest_expiry(loaded: &LoadedTemplate, created_at: DateTime<Utc>) -> DateTime
     created_at + loaded.template.ttl.maximum.to_chrono()
 }
 
+/// `Idempotency-Key`: printable ASCII, at most 200 characters.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key)
+            if !key.is_empty() && key.len() <= 200 && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(key))
+        }
+        _ => Err(Problem::invalid(
+            "Idempotency-Key",
+            "must be 1 to 200 printable ASCII characters without spaces",
+        )),
+    }
+}
+
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     OptionalJson(request): OptionalJson<CreateEnvironment>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
+    let key = idempotency_key(&headers)?;
     check_label("name", &request.name, MAX_NAME)?;
     let loaded = template(&state, &request.template)?;
     check_label("cluster", &request.cluster, 63)?;
@@ -144,7 +160,14 @@ async fn create(
             )
         })?;
     let now = state.clock.now();
-    let (environment, run_id) = state
+    // Defaults are filled in before hashing, so leaving out a default and
+    // spelling it out count as the same request.
+    let hash = request_hash(&serde_json::to_value(&request).unwrap_or(Value::Null));
+    let idempotency = key.map(|key| Idempotency {
+        key,
+        request_hash: &hash,
+    });
+    let accepted = state
         .store
         .request_environment(
             &NewEnvironment {
@@ -156,16 +179,11 @@ async fn create(
                 expires_at: now + ttl.to_chrono(),
             },
             provision,
+            idempotency,
             now,
         )
         .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            environment,
-            run_id,
-        }),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 /// `?owner=&phase=&template=&cursor=&limit=`

@@ -97,6 +97,25 @@ workflows:
             .await
     }
 
+    async fn create_with_key(&self, token: &str, key: &str, body: Value) -> Reply {
+        let request = Request::post("/v1/environments")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("idempotency-key", key)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = hubwright_api::router(self.store().clone(), Arc::clone(&self.catalog))
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
     async fn environments(&self) -> i64 {
         let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM environments")
             .fetch_one(self.store().pool())
@@ -455,6 +474,13 @@ async fn deleting_cancels_provisioning_tears_down_and_a_second_delete_is_harmles
         api.store().run(provision).await.unwrap().state,
         RunState::Cancelled
     );
+    let stopped = api.store().events(provision, 0, 100).await.unwrap();
+    assert!(
+        stopped
+            .iter()
+            .any(|e| e.kind == "run_cancelled" && e.actor == "alice"),
+        "who stopped it is on the run's timeline"
+    );
     let again = api
         .call("DELETE", &format!("/v1/environments/{id}"), &alice, None)
         .await;
@@ -510,4 +536,57 @@ async fn the_phase_follows_the_runs_from_requested_to_ready() {
         "ready"
     );
     api.db.drop_now().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+    let api = Api::new().await;
+    let alice = api.token("alice", Role::Developer).await;
+    let body = json!({"name": "once", "template": "lab", "ttl": "1h"});
+
+    let first = api.create_with_key(&alice, "key-1", body.clone()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    // Formatting and spelled-out defaults do not make another request.
+    let same = json!({"ttl": "1h", "template": "lab", "name": "once", "cluster": "default", "parameters": {}});
+    let again = api.create_with_key(&alice, "key-1", same).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        again.body, first.body,
+        "the same answer, not a second environment"
+    );
+
+    let other = api
+        .create_with_key(&alice, "key-1", json!({"name": "twice", "template": "lab"}))
+        .await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        other.body["detail"],
+        "Idempotency-Key: was used before with a different request; use a new key"
+    );
+    let bad = api.create_with_key(&alice, "has space", body).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.environments().await, 1);
+    api.db.drop_now().await;
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_with_one_key_create_one_environment() {
+    let api = Arc::new(Api::new().await);
+    let alice = api.token("alice", Role::Developer).await;
+    let body = json!({"name": "raced", "template": "lab"});
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (api, alice, body) = (Arc::clone(&api), alice.clone(), body.clone());
+        racers.spawn(async move { api.create_with_key(&alice, "race", body).await });
+    }
+    let replies: Vec<Reply> = racers.join_all().await;
+    assert!(
+        replies.iter().all(|r| r.status == StatusCode::ACCEPTED),
+        "every duplicate gets the answer"
+    );
+    assert!(
+        replies.windows(2).all(|w| w[0].body == w[1].body),
+        "the same answer"
+    );
+    assert_eq!(api.environments().await, 1);
 }

@@ -27,6 +27,34 @@ pub struct NewEnvironment<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An `Idempotency-Key` and the hash of the request it came with.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    /// The client's key.
+    pub key: &'a str,
+    /// Hash of the request body, so a reused key with another body is caught.
+    pub request_hash: &'a str,
+}
+
+/// The hash an idempotency key is checked against: SHA-256 of the request's
+/// canonical JSON (keys sorted), so formatting does not matter.
+pub fn request_hash(request: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(request.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The answer to an environment request.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Accepted {
+    /// The environment as created.
+    pub environment: serde_json::Value,
+    /// Its provisioning run.
+    pub run_id: Uuid,
+}
+
 /// Which environments to list.
 #[derive(Debug, Clone, Default)]
 pub struct EnvironmentFilter {
@@ -57,13 +85,39 @@ const UNIQUE_NAME: &str = "environments_owner_name_live";
 impl Store {
     /// Accepts an environment and enqueues its provisioning run, atomically: when
     /// this returns, both are committed and a worker has been woken.
+    ///
+    /// With an idempotency key, the answer is stored in the same transaction: a
+    /// repeat with the same key and request gets the stored answer (even while
+    /// the first is still being committed: it waits for it), and a repeat with
+    /// another request is an [`Error::Conflict`] on `Idempotency-Key`.
     pub async fn request_environment(
         &self,
         env: &NewEnvironment<'_>,
         provision: (&Snapshot, i64),
+        idempotency: Option<Idempotency<'_>>,
         now: DateTime<Utc>,
-    ) -> Result<(Environment, Uuid)> {
+    ) -> Result<Accepted> {
         let mut tx = self.pool.begin().await?;
+        if let Some(idem) = idempotency {
+            // Claims the key; a concurrent duplicate blocks here until the first
+            // commits, then finds the row and replays it.
+            let claimed = sqlx::query_scalar!(
+                r#"INSERT INTO idempotency_keys (owner, key, request_hash, response, created_at)
+                   VALUES ($1, $2, $3, 'null', $4)
+                   ON CONFLICT (owner, key) DO NOTHING
+                   RETURNING key"#,
+                env.owner,
+                idem.key,
+                idem.request_hash,
+                now,
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if claimed.is_none() {
+                tx.rollback().await?;
+                return self.replay(env.owner, idem).await;
+            }
+        }
         let id = new_id();
         let inserted = sqlx::query_as!(
             Environment,
@@ -109,8 +163,42 @@ impl Store {
         );
         run.environment_id = Some(id);
         let run_id = enqueue_with(&mut *tx, &run, now).await?;
+        let accepted = Accepted {
+            environment: serde_json::to_value(&environment).unwrap_or(Value::Null),
+            run_id,
+        };
+        if let Some(idem) = idempotency {
+            sqlx::query!(
+                "UPDATE idempotency_keys SET response = $3 WHERE owner = $1 AND key = $2",
+                env.owner,
+                idem.key,
+                serde_json::to_value(&accepted).unwrap_or(Value::Null),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
-        Ok((environment, run_id))
+        Ok(accepted)
+    }
+
+    async fn replay(&self, owner: &str, idem: Idempotency<'_>) -> Result<Accepted> {
+        let stored = sqlx::query!(
+            "SELECT request_hash, response FROM idempotency_keys WHERE owner = $1 AND key = $2",
+            owner,
+            idem.key,
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if stored.request_hash != idem.request_hash {
+            return Err(Error::Invalid {
+                field: "Idempotency-Key".to_owned(),
+                rule: "was used before with a different request; use a new key".to_owned(),
+            });
+        }
+        serde_json::from_value(stored.response).map_err(|err| Error::Invalid {
+            field: "Idempotency-Key".to_owned(),
+            rule: format!("the stored answer does not parse: {err}"),
+        })
     }
 
     /// One environment.
@@ -250,7 +338,13 @@ impl Store {
                     cancel_requested_at = $3, cancel_requested_by = $4, updated_at = $3
                 FROM marked m
                 WHERE r.environment_id = m.id AND r.state IN ('pending', 'waiting', 'running')
-                RETURNING r.id
+                RETURNING r.id, r.state
+            ), stopped_logged AS (
+                INSERT INTO events (run_id, environment_id, kind, actor, message, at)
+                SELECT st.id, $1,
+                       CASE WHEN st.state = 'cancelled' THEN 'run_cancelled' ELSE 'cancel_requested' END,
+                       $4, format('%s asked for teardown; the run stops', $4::text), $3
+                FROM stopped st
             ), stopped_steps AS (
                 UPDATE steps s SET state = 'cancelled', updated_at = $3
                 FROM stopped st JOIN runs r ON r.id = st.id
