@@ -5,6 +5,8 @@
 //! - `/v1/runs/...`: a run, its steps and timeline (JSON or Server-Sent Events);
 //!   operator retry and cancel.
 //!
+//! - `/metrics`: Prometheus text (operator token).
+//!
 //! Every `/v1` call needs a bearer token (`hubwright token create`); every error
 //! is `application/problem+json` ([`error::Problem`]).
 
@@ -12,6 +14,7 @@ pub mod auth;
 mod environments;
 pub mod error;
 mod json;
+pub mod metrics;
 mod probes;
 mod runs;
 mod stream;
@@ -52,12 +55,15 @@ pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
 
 /// The application's routes over `state`.
 pub fn router_with(state: AppState) -> Router {
+    metrics::install();
     Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .merge(probes::routes())
         .merge(environments::routes())
         .merge(runs::routes())
         .fallback(|| async { Problem::not_found("no such path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

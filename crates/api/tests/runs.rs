@@ -399,3 +399,51 @@ async fn server_sent_events_follow_a_run_live_until_it_ends() {
     assert_eq!(resumed, events[1..]);
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn metrics_show_runs_by_state_the_queue_and_requests_to_operators() {
+    let db = TestDatabase::create().await;
+    let ops = token(&db.store, "ops", Role::Operator).await;
+    let alice = token(&db.store, "alice", Role::Developer).await;
+    factory::pending_run(&db.store, "alice").await;
+    factory::failed_run(&db.store, "alice", "boom").await;
+
+    let developer = call(&db.store, get("/metrics", &alice)).await;
+    assert_problem(&developer, StatusCode::FORBIDDEN, "forbidden");
+
+    let response = hubwright_api::router(db.store.clone(), Default::default())
+        .oneshot(get("/metrics", &ops))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains("hubwright_runs{state=\"pending\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hubwright_runs{state=\"failed\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("hubwright_queue_depth 1\n"), "{text}");
+    assert!(
+        text.contains("hubwright_queue_oldest_due_seconds "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"hubwright_http_requests_total{method="GET",route="/metrics",status="403"} 1"#
+        ),
+        "requests are counted by route template: {text}"
+    );
+    db.drop_now().await;
+}

@@ -33,18 +33,25 @@ pub async fn two_steps(store: &Store) -> (Snapshot, i64) {
 
 /// A pending run created by `actor`.
 pub async fn pending_run(store: &Store, actor: &str) -> Uuid {
+    enqueue_due_at(store, actor, SystemClock.now()).await
+}
+
+async fn enqueue_due_at(store: &Store, actor: &str, run_at: chrono::DateTime<chrono::Utc>) -> Uuid {
     let (snapshot, id) = two_steps(store).await;
-    let now = SystemClock.now();
     store
-        .enqueue(&NewRun::new(id, &snapshot, json!({}), actor, now), now)
+        .enqueue(
+            &NewRun::new(id, &snapshot, json!({}), actor, run_at),
+            SystemClock.now(),
+        )
         .await
         .expect("enqueue")
 }
 
 /// A run created by `actor` whose first step failed permanently with `message`.
 pub async fn failed_run(store: &Store, actor: &str, message: &str) -> Uuid {
-    let run_id = pending_run(store, actor).await;
+    // Due before anything else, so the claim below takes this run.
     let now = SystemClock.now();
+    let run_id = enqueue_due_at(store, actor, now - chrono::Duration::days(1)).await;
     let claimed = store
         .claim("factory", 1, chrono::Duration::seconds(30), now)
         .await

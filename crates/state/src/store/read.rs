@@ -160,3 +160,33 @@ impl Store {
         )
     }
 }
+
+/// What the queue looks like right now, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueStats {
+    /// Runs due now and not yet claimed.
+    pub due: i64,
+    /// How long the longest-waiting due run has been due, in seconds.
+    pub oldest_due_seconds: f64,
+}
+
+impl Store {
+    /// Runs due and waiting for a worker, and how long the oldest has waited.
+    pub async fn queue_stats(&self, now: chrono::DateTime<chrono::Utc>) -> Result<QueueStats> {
+        let row = sqlx::query!(
+            r#"
+            SELECT count(*) AS "due!",
+                   coalesce(extract(epoch FROM $1 - min(next_run_at)), 0)::float8 AS "oldest!"
+            FROM runs
+            WHERE state IN ('pending', 'waiting') AND next_run_at <= $1
+            "#,
+            now
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueStats {
+            due: row.due,
+            oldest_due_seconds: row.oldest,
+        })
+    }
+}

@@ -113,7 +113,10 @@ impl Ctx {
                 step.attempts - 1
             ))))
         } else {
-            self.execute(step, def).await
+            let started = std::time::Instant::now();
+            let executed = self.execute(step, def).await;
+            record(def, &executed, started.elapsed());
+            executed
         };
         match executed {
             Executed::Outcome(outcome) => self.commit(step, Some(def), outcome).await,
@@ -300,6 +303,22 @@ impl Ctx {
         }
         Then::Stop
     }
+}
+
+/// Step metrics: executions by kind and outcome, and how long they took.
+fn record(def: &StepDef, executed: &Executed, took: Duration) {
+    let outcome = match executed {
+        Executed::Outcome(Outcome::Done(_)) => "done",
+        Executed::Outcome(Outcome::Wait { .. }) => "wait",
+        Executed::Outcome(Outcome::Retry(_)) => "retry",
+        Executed::Outcome(Outcome::Fail(_)) => "fail",
+        Executed::Cancelled => "cancelled",
+        Executed::LeaseLost => "lease_lost",
+    };
+    metrics::counter!("hubwright_step_executions_total", "kind" => def.kind.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("hubwright_step_duration_seconds", "kind" => def.kind.clone())
+        .record(took.as_secs_f64());
 }
 
 async fn next_signal(signal: &mut watch::Receiver<LeaseSignal>) -> Executed {

@@ -277,7 +277,10 @@ async fn rescue(shared: Arc<Shared>) {
             .await
         {
             Ok(0) => {}
-            Ok(count) => tracing::info!(count, "rescued runs whose lease expired"),
+            Ok(count) => {
+                metrics::counter!("hubwright_runs_rescued_total").increment(count);
+                tracing::info!(count, "rescued runs whose lease expired");
+            }
             Err(err) => tracing::warn!(error = %err, "rescue failed"),
         }
     }
