@@ -1,6 +1,7 @@
 //! `hubwright`: parses flags and wires the library crates together. No business
 //! logic lives here.
 
+mod client;
 mod cmd;
 mod output;
 
@@ -18,6 +19,23 @@ struct Cli {
         default_value = "postgres://root@127.0.0.1:5432/hubwright"
     )]
     database_url: String,
+
+    /// The hubwright API, for the `env` and `run` commands.
+    #[arg(
+        long,
+        env = "HUBWRIGHT_URL",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+
+    /// Bearer token for the API (`hubwright token create`).
+    #[arg(long, env = "HUBWRIGHT_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+
+    /// How API commands print.
+    #[arg(long, value_enum, global = true, default_value_t = output::Format::Table)]
+    output: output::Format,
 
     /// Log format on stderr.
     #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
@@ -39,6 +57,9 @@ enum Command {
     Migrate,
     /// Run the worker and the API (both unless one is chosen).
     Serve(cmd::serve::Args),
+    /// Ask for, list, show, extend and delete environments (through the API).
+    #[command(subcommand)]
+    Env(cmd::env::Command),
     /// Start, inspect, retry and cancel runs.
     #[command(subcommand)]
     Run(cmd::run::Command),
@@ -78,14 +99,37 @@ fn main() -> std::process::ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let url = cli.database_url;
+    let api = || -> anyhow::Result<client::Client> {
+        let token = cli.token.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "--token: set HUBWRIGHT_TOKEN or pass --token (`hubwright token create`)"
+            )
+        })?;
+        Ok(client::Client::new(&cli.server, token))
+    };
     match cli.command {
+        Command::Env(command) => api_result(cmd::env::run(&api()?, cli.output, command).await),
         Command::Migrate => cmd::migrate(&url).await,
         Command::Serve(args) => cmd::serve::run(&url, args).await,
-        Command::Run(command) => cmd::run::run(&url, command).await,
+        Command::Run(cmd::run::Command::Start(start)) => cmd::run::start(&url, start).await,
+        Command::Run(command) => api_result(cmd::run::run(&api()?, cli.output, command).await),
         Command::Token(command) => cmd::token::run(&url, command).await,
         Command::Workflows(command) => cmd::workflows::run(command),
         Command::Demo(args) => cmd::demo::run(&url, args).await,
         Command::Bench(args) => cmd::bench::run(&url, args).await,
+    }
+}
+
+/// An API error becomes a message on stderr and its documented exit code.
+fn api_result(
+    result: Result<std::process::ExitCode, client::ClientError>,
+) -> anyhow::Result<std::process::ExitCode> {
+    match result {
+        Ok(code) => Ok(code),
+        Err(err) => {
+            eprintln!("error: {err}");
+            Ok(err.exit_code())
+        }
     }
 }
 

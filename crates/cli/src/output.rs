@@ -74,3 +74,55 @@ pub fn run_summary(run: &Run, steps: &[Step]) -> String {
     }
     out
 }
+
+/// How API commands print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned text for people.
+    Table,
+    /// One JSON document, for scripts.
+    Json,
+}
+
+/// Environments as a table.
+pub fn environments_table(items: &[hubwright_state::model::Environment]) -> String {
+    let mut out = format!(
+        "{:<36}  {:<20}  {:<12}  {:<12}  {:<12}  {:<20}  {}\n",
+        "ID", "NAME", "OWNER", "TEMPLATE", "PHASE", "EXPIRES", "URL"
+    );
+    for env in items {
+        out.push_str(&format!(
+            "{:<36}  {:<20}  {:<12}  {:<12}  {:<12}  {:<20}  {}\n",
+            env.id,
+            env.name,
+            env.owner,
+            env.template,
+            env.phase.to_string(),
+            env.expires_at.format("%Y-%m-%d %H:%M:%S"),
+            env.url.as_deref().unwrap_or("-")
+        ));
+    }
+    out
+}
+
+/// One environment's fields.
+pub fn environment_summary(env: &hubwright_state::model::Environment) -> String {
+    let mut out = format!(
+        "environment {}  {}  ({} / {})\n  phase      {}\n  owner      {}\n  cluster    {}\n  expires    {}\n",
+        env.id,
+        env.name,
+        env.template,
+        env.cluster,
+        env.phase,
+        env.owner,
+        env.cluster,
+        env.expires_at
+    );
+    if let Some(url) = &env.url {
+        out.push_str(&format!("  url        {url}\n"));
+    }
+    if let Some(error) = &env.last_error {
+        out.push_str(&format!("  error      {error}\n"));
+    }
+    out
+}

@@ -110,7 +110,7 @@ pub struct StepFailure {
 }
 
 /// A run as the API and CLI show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
     /// UUIDv7, so ids sort by creation time.
     pub id: Uuid,
@@ -155,7 +155,7 @@ pub struct Run {
 }
 
 /// A step of a run as the API and CLI show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     /// Position in the run, from 0.
     pub idx: i32,
@@ -184,7 +184,7 @@ pub struct Step {
 }
 
 /// One entry of a run's timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     /// Monotonic id: events of a run sort by it.
     pub id: i64,
@@ -295,7 +295,7 @@ impl fmt::Display for EnvironmentPhase {
 }
 
 /// An environment as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Environment {
     /// UUIDv7.
     pub id: Uuid,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod env;
 pub mod run;
 pub mod serve;
 pub mod token;

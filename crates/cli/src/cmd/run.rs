@@ -1,67 +1,68 @@
-//! `hubwright run ...`: start, inspect, retry and cancel runs.
+//! `hubwright run ...`: `start` enqueues a workflow directly in the database (an
+//! engine-level tool); `show`, `events`, `retry` and `cancel` go through the API.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use hubwright_state::model::RunState;
+use hubwright_state::model::{Event, RunState};
 use hubwright_state::store::enqueue::NewRun;
-use hubwright_state::store::operator::Cancellation;
 use hubwright_state::{Clock, SystemClock};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::output;
+use crate::client::{Client, ClientError, RunView};
+use crate::output::{self, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a workflow run.
-    Start {
-        /// Template (workflow file) name.
-        template: String,
-        /// Workflow within the template.
-        #[arg(long, default_value = "provision")]
-        workflow: String,
-        /// A parameter, `name=value` (value parsed as JSON when it is JSON).
-        #[arg(long = "param", value_parser = parse_param)]
-        params: Vec<(String, Value)>,
-        /// Follow the run until it ends; exit non-zero unless it succeeded.
-        #[arg(long)]
-        wait: bool,
-        /// Directory of workflow files.
-        #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
-        workflows: PathBuf,
-        /// Who is asking, for the timeline.
-        #[arg(long = "as", env = "USER", default_value = "cli")]
-        actor: String,
-    },
+    /// Start a workflow run (directly in the database).
+    Start(Start),
     /// Show a run and its steps.
     Show { run: Uuid },
-    /// Print a run's timeline; with --follow, until it ends.
+    /// Print a run's timeline; with --follow, live until it ends.
     Events {
         run: Uuid,
         #[arg(long)]
         follow: bool,
     },
-    /// Retry a failed run from its failed step, or from an earlier one.
+    /// Retry a failed run from its failed step, or from an earlier one (operator).
     Retry {
         run: Uuid,
         /// Step number (1-based, as shown) or name to resume from.
         #[arg(long)]
         from_step: Option<String>,
-        #[arg(long = "as", env = "USER", default_value = "operator")]
-        actor: String,
     },
-    /// Cancel a run; a step in flight is stopped.
-    Cancel {
-        run: Uuid,
-        #[arg(long = "as", env = "USER", default_value = "operator")]
-        actor: String,
-    },
+    /// Cancel a run; a step in flight is stopped (operator).
+    Cancel { run: Uuid },
 }
 
-fn parse_param(text: &str) -> Result<(String, Value), String> {
+/// `hubwright run start`.
+#[derive(Debug, clap::Args)]
+pub struct Start {
+    /// Template (workflow file) name.
+    template: String,
+    /// Workflow within the template.
+    #[arg(long, default_value = "provision")]
+    workflow: String,
+    /// A parameter, `name=value` (value parsed as JSON when it is JSON).
+    #[arg(long = "param", value_parser = parse_param)]
+    params: Vec<(String, Value)>,
+    /// Follow the run until it ends; exit non-zero unless it succeeded.
+    #[arg(long)]
+    wait: bool,
+    /// Directory of workflow files.
+    #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
+    workflows: PathBuf,
+    /// Who is asking, for the timeline.
+    #[arg(long = "as", env = "USER", default_value = "cli")]
+    actor: String,
+}
+
+/// `name=value`, the value parsed as JSON when it is JSON.
+pub fn parse_param(text: &str) -> Result<(String, Value), String> {
     let (name, value) = text
         .split_once('=')
         .ok_or_else(|| format!("`{text}` must look like name=value"))?;
@@ -69,85 +70,146 @@ fn parse_param(text: &str) -> Result<(String, Value), String> {
     Ok((name.to_owned(), value))
 }
 
-pub async fn run(url: &str, command: Command) -> anyhow::Result<ExitCode> {
+/// Enqueues a run of any workflow, validated against this binary's step kinds.
+pub async fn start(url: &str, args: Start) -> anyhow::Result<ExitCode> {
     let store = super::connect(url, 2).await?;
     let now = SystemClock.now();
+    let mut catalog = super::registry().load_catalog(&args.workflows)?;
+    catalog.register(&store).await?;
+    let loaded = catalog.template(&args.template).with_context(|| {
+        format!(
+            "template: no workflow file named `{}` in {} (found: {})",
+            args.template,
+            args.workflows.display(),
+            catalog.names().join(", ")
+        )
+    })?;
+    let given: Map<String, Value> = args.params.into_iter().collect();
+    let input = loaded.template.resolve_parameters(&given)?;
+    let (snapshot, definition_id) = catalog
+        .definition(&args.template, &args.workflow)
+        .with_context(|| {
+            format!(
+                "--workflow: template `{}` has no workflow `{}`",
+                args.template, args.workflow
+            )
+        })?;
+    let id = store
+        .enqueue(
+            &NewRun::new(
+                definition_id,
+                snapshot,
+                Value::Object(input),
+                &args.actor,
+                now,
+            ),
+            now,
+        )
+        .await?;
+    crash_point("after-enqueue-commit");
+    println!("{id}");
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let run = output::follow(&store, id).await?;
+    Ok(if run.state == RunState::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsPage {
+    events: Vec<Event>,
+    next_after: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RetryAccepted {
+    resumes_at_step: i32,
+}
+
+#[derive(Debug, Deserialize)]
+struct CancelAccepted {
+    status: String,
+}
+
+/// The API-backed run commands.
+pub async fn run(
+    client: &Client,
+    format: Format,
+    command: Command,
+) -> Result<ExitCode, ClientError> {
     match command {
-        Command::Start {
-            template,
-            workflow,
-            params,
-            wait,
-            workflows,
-            actor,
-        } => {
-            let mut catalog = super::registry().load_catalog(&workflows)?;
-            catalog.register(&store).await?;
-            let loaded = catalog.template(&template).with_context(|| {
-                format!(
-                    "template: no workflow file named `{template}` in {} (found: {})",
-                    workflows.display(),
-                    catalog.names().join(", ")
-                )
-            })?;
-            let given: Map<String, Value> = params.into_iter().collect();
-            let input = loaded.template.resolve_parameters(&given)?;
-            let (snapshot, definition_id) =
-                catalog.definition(&template, &workflow).with_context(|| {
-                    format!("--workflow: template `{template}` has no workflow `{workflow}`")
-                })?;
-            let id = store
-                .enqueue(
-                    &NewRun::new(definition_id, snapshot, Value::Object(input), &actor, now),
-                    now,
-                )
-                .await?;
-            crash_point("after-enqueue-commit");
-            println!("{id}");
-            if !wait {
-                return Ok(ExitCode::SUCCESS);
-            }
-            let run = output::follow(&store, id).await?;
-            Ok(if run.state == RunState::Succeeded {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Start(_) => Ok(ExitCode::FAILURE),
         Command::Show { run } => {
-            let found = store.run(run).await?;
-            let steps = store.steps(run).await?;
-            print!("{}", output::run_summary(&found, &steps));
+            let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
+            match format {
+                Format::Json => println!("{}", json!({"run": view.run, "steps": view.steps})),
+                Format::Table => print!("{}", output::run_summary(&view.run, &view.steps)),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Events { run, follow } => {
             if follow {
-                output::follow(&store, run).await?;
-            } else {
-                let steps = store.steps(run).await?;
-                for event in store.events(run, 0, 10_000).await? {
-                    println!("{}", output::event_line(&event, &steps));
+                let ended = client
+                    .follow(run, |event, steps| {
+                        println!("{}", output::event_line(event, steps))
+                    })
+                    .await?;
+                return Ok(if ended.state == RunState::Succeeded {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
+            let mut after = 0;
+            loop {
+                let page: EventsPage = client
+                    .get(&format!("/v1/runs/{run}/events?after={after}&limit=1000"))
+                    .await?;
+                if page.events.is_empty() {
+                    break;
                 }
+                for event in &page.events {
+                    match format {
+                        Format::Json => {
+                            println!("{}", serde_json::to_string(event).unwrap_or_default())
+                        }
+                        Format::Table => println!("{}", output::event_line(event, &view.steps)),
+                    }
+                }
+                after = page.next_after;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Retry {
-            run,
-            from_step,
-            actor,
-        } => {
+        Command::Retry { run, from_step } => {
             let from = match from_step {
                 None => None,
-                Some(text) => Some(step_index(&store, run, &text).await?),
+                Some(text) => Some(step_index(client, run, &text).await?),
             };
-            let resumed = store.retry_run(run, from, &actor, now).await?;
-            println!("run {run} will resume at step {}", resumed + 1);
+            let body = match from {
+                Some(step) => json!({ "from_step": step }),
+                None => json!({}),
+            };
+            let accepted: RetryAccepted = client
+                .post(&format!("/v1/runs/{run}/retry"), &body, None)
+                .await?;
+            println!(
+                "run {run} will resume at step {}",
+                accepted.resumes_at_step + 1
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Cancel { run, actor } => {
-            match store.cancel_run(run, &actor, now).await? {
-                Cancellation::Cancelled => println!("run {run} cancelled"),
-                Cancellation::Requested => println!(
+        Command::Cancel { run } => {
+            let accepted: CancelAccepted = client
+                .post(&format!("/v1/runs/{run}/cancel"), &json!({}), None)
+                .await?;
+            match accepted.status.as_str() {
+                "cancelled" => println!("run {run} cancelled"),
+                _ => println!(
                     "run {run}: cancellation requested; the worker stops the step in flight"
                 ),
             }
@@ -157,17 +219,19 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// `--from-step` as a 1-based number or a step name.
-async fn step_index(store: &hubwright_state::Store, run: Uuid, text: &str) -> anyhow::Result<i32> {
+async fn step_index(client: &Client, run: Uuid, text: &str) -> Result<i32, ClientError> {
     if let Ok(number) = text.parse::<i32>() {
-        anyhow::ensure!(number >= 1, "--from-step: step numbers start at 1");
         return Ok(number - 1);
     }
-    let steps = store.steps(run).await?;
-    steps
+    let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
+    view.steps
         .iter()
         .find(|s| s.name == text)
         .map(|s| s.idx)
-        .with_context(|| format!("--from-step: run {run} has no step named `{text}`"))
+        .ok_or_else(|| ClientError::Problem {
+            status: reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            detail: format!("--from-step: run {run} has no step named `{text}`"),
+        })
 }
 
 /// With the testkit feature, dies here when `HUBWRIGHT_TESTKIT_CRASH` names this

@@ -1,0 +1,162 @@
+//! The CLI's HTTP client for the hubwright API: bearer auth, problem+json errors
+//! turned into messages and exit codes, and Server-Sent Events for following runs.
+
+use std::process::ExitCode;
+
+use futures_util::StreamExt;
+use hubwright_state::model::{Event, Run, Step};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Exit codes of the API commands (documented in the README).
+pub mod exit {
+    /// The API refused the request (4xx): the message says why.
+    pub const REFUSED: u8 = 3;
+    /// The server could not be reached or failed (5xx).
+    pub const UNAVAILABLE: u8 = 4;
+}
+
+/// What went wrong talking to the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A problem+json answer.
+    #[error("{detail} ({status})")]
+    Problem { status: StatusCode, detail: String },
+    /// No answer, or not one we understand.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ClientError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Problem { status, .. } if status.is_client_error() => {
+                ExitCode::from(exit::REFUSED)
+            }
+            _ => ExitCode::from(exit::UNAVAILABLE),
+        }
+    }
+}
+
+/// A client for one server and token.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// A run with its steps, as `GET /v1/runs/{id}` returns it.
+#[derive(Debug, serde::Deserialize)]
+pub struct RunView {
+    #[serde(flatten)]
+    pub run: Run,
+    pub steps: Vec<Step>,
+}
+
+impl Client {
+    /// A client for `base` (e.g. `http://127.0.0.1:8080`) with a bearer token.
+    pub fn new(base: &str, token: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header(AUTHORIZATION, format!("Bearer {}", self.token))
+    }
+
+    async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ClientError> {
+        let response = request.send().await.map_err(|err| {
+            ClientError::Unavailable(format!("cannot reach {}: {err}", self.base))
+        })?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|err| {
+            ClientError::Unavailable(format!("unreadable answer ({status}): {err}"))
+        })?;
+        if !status.is_success() {
+            let detail = body["detail"].as_str().unwrap_or("no detail").to_owned();
+            return Err(ClientError::Problem { status, detail });
+        }
+        serde_json::from_value(body)
+            .map_err(|err| ClientError::Unavailable(format!("unexpected answer: {err}")))
+    }
+
+    /// GET `path`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// POST `body` to `path`, with an idempotency key when given.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let mut request = self.request(Method::POST, path).json(body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        self.send(request).await
+    }
+
+    /// DELETE `path`.
+    pub async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
+    /// Follows a run's events live (Server-Sent Events) and prints each with
+    /// `print`, until the run has ended; returns the run as it ended.
+    pub async fn follow(
+        &self,
+        run_id: Uuid,
+        mut print: impl FnMut(&Event, &[Step]),
+    ) -> Result<Run, ClientError> {
+        let view: RunView = self.get(&format!("/v1/runs/{run_id}")).await?;
+        let response = self
+            .request(Method::GET, &format!("/v1/runs/{run_id}/events"))
+            .header(ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|err| {
+                ClientError::Unavailable(format!("cannot reach {}: {err}", self.base))
+            })?;
+        if !response.status().is_success() {
+            return Err(ClientError::Unavailable(format!(
+                "event stream refused ({})",
+                response.status()
+            )));
+        }
+        let mut stream = response.bytes_stream();
+        let mut buffer = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|err| ClientError::Unavailable(format!("event stream broke: {err}")))?;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            // Events are separated by a blank line; keep a partial one for later.
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|line| line.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if let Ok(event) = serde_json::from_str::<Event>(&data) {
+                    print(&event, &view.steps);
+                }
+            }
+        }
+        let ended: RunView = self.get(&format!("/v1/runs/{run_id}")).await?;
+        Ok(ended.run)
+    }
+}

@@ -1,0 +1,192 @@
+//! The CLI against a real `hubwright serve` process and real Postgres: create an
+//! environment and follow it live, list it, see refusals with their exit codes,
+//! delete it.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use hubwright_testkit::process::Process;
+use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hubwright");
+
+async fn hubwright(db: &TestDatabase, server: &str, token: Option<&str>, args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .args(args)
+        .env("DATABASE_URL", &db.url)
+        .env("HUBWRIGHT_URL", server)
+        .env_remove("HUBWRIGHT_TOKEN");
+    if let Some(token) = token {
+        command.env("HUBWRIGHT_TOKEN", token);
+    }
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the CLI finished")
+        .expect("run the CLI")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+#[tokio::test]
+async fn the_cli_asks_for_follows_lists_and_deletes_an_environment_through_the_api() {
+    let db = TestDatabase::create().await;
+    let dir = scratch_dir("cli");
+    let workflows = write_workflow(
+        &dir.join("workflows"),
+        "lab",
+        r#"
+name: lab
+ttl: { default: 1h, maximum: 4h }
+workflows:
+  provision:
+    steps:
+      - { name: namespace, kind: noop }
+      - { name: warm-up, kind: sleep, with: { duration: 300ms } }
+  teardown:
+    steps:
+      - { name: remove, kind: noop }
+"#,
+    );
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    let workflows_arg = workflows.display().to_string();
+    let serve = Process::start(
+        Path::new(BIN),
+        &db.url,
+        &[
+            "serve",
+            "--listen",
+            &listen,
+            "--workflows",
+            &workflows_arg,
+            "--poll-interval",
+            "200ms",
+            "--rescue-interval",
+            "500ms",
+        ],
+        &dir.join("serve.log"),
+    );
+    serve
+        .wait_for_log("api listening", Duration::from_secs(30))
+        .await;
+
+    let created = hubwright(
+        &db,
+        &server,
+        None,
+        &[
+            "token",
+            "create",
+            "--role",
+            "developer",
+            "--subject",
+            "alice",
+        ],
+    )
+    .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let token = stdout(&created).trim().to_owned();
+    assert!(
+        token.starts_with("hw_"),
+        "the token is printed once on stdout"
+    );
+
+    let create = hubwright(
+        &db,
+        &server,
+        Some(&token),
+        &[
+            "env",
+            "create",
+            "lab-1",
+            "--template",
+            "lab",
+            "--ttl",
+            "2h",
+            "--wait",
+        ],
+    )
+    .await;
+    assert_eq!(create.status.code(), Some(0), "{}", stderr(&create));
+    assert_eq!(stdout(&create).trim(), "lab-1 is ready");
+    let progress = stderr(&create);
+    for line in [
+        "step 1/2 namespace",
+        "step namespace succeeded",
+        "step 2/2 warm-up",
+        "run succeeded",
+    ] {
+        assert!(
+            progress.contains(line),
+            "progress shows `{line}`:\n{progress}"
+        );
+    }
+
+    let listed = hubwright(
+        &db,
+        &server,
+        Some(&token),
+        &["env", "list", "--output", "json"],
+    )
+    .await;
+    let items: serde_json::Value =
+        serde_json::from_slice(&listed.stdout).expect("JSON from --output json");
+    assert_eq!(items.as_array().map(Vec::len), Some(1));
+    assert_eq!(items[0]["phase"], "ready");
+    let id = items[0]["id"].as_str().expect("an id").to_owned();
+
+    let again = hubwright(
+        &db,
+        &server,
+        Some(&token),
+        &["env", "create", "lab-1", "--template", "lab"],
+    )
+    .await;
+    assert_eq!(again.status.code(), Some(3), "a refusal exits 3");
+    assert!(
+        stderr(&again).contains("name: alice already has an environment named `lab-1`"),
+        "{}",
+        stderr(&again)
+    );
+
+    let no_token = hubwright(&db, &server, None, &["env", "list"]).await;
+    assert_eq!(no_token.status.code(), Some(1));
+    assert!(
+        stderr(&no_token).contains("set HUBWRIGHT_TOKEN"),
+        "{}",
+        stderr(&no_token)
+    );
+
+    let deleted = hubwright(
+        &db,
+        &server,
+        Some(&token),
+        &["env", "delete", &id, "--wait"],
+    )
+    .await;
+    assert_eq!(deleted.status.code(), Some(0), "{}", stderr(&deleted));
+    assert_eq!(stdout(&deleted).trim(), "lab-1 is deleted");
+    drop(serve);
+
+    let unreachable = hubwright(&db, &server, Some(&token), &["env", "list"]).await;
+    assert_eq!(
+        unreachable.status.code(),
+        Some(4),
+        "an unreachable server exits 4"
+    );
+    db.drop_now().await;
+}
