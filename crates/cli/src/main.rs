@@ -112,7 +112,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Migrate => cmd::migrate(&url).await,
         Command::Serve(args) => cmd::serve::run(&url, args).await,
         Command::Run(cmd::run::Command::Start(start)) => cmd::run::start(&url, start).await,
-        Command::Run(command) => api_result(cmd::run::run(&api()?, cli.output, command).await),
+        Command::Run(cmd::run::Command::Api(command)) => {
+            api_result(cmd::run::run(&api()?, cli.output, command).await)
+        }
         Command::Token(command) => cmd::token::run(&url, command).await,
         Command::Workflows(command) => cmd::workflows::run(command),
         Command::Demo(args) => cmd::demo::run(&url, args).await,

@@ -20,6 +20,13 @@ use crate::output::{self, Format};
 pub enum Command {
     /// Start a workflow run (directly in the database).
     Start(Start),
+    #[command(flatten)]
+    Api(ApiCommand),
+}
+
+/// The run commands that go through the API.
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
     /// Show a run and its steps.
     Show { run: Uuid },
     /// Print a run's timeline; with --follow, live until it ends.
@@ -139,11 +146,10 @@ struct CancelAccepted {
 pub async fn run(
     client: &Client,
     format: Format,
-    command: Command,
+    command: ApiCommand,
 ) -> Result<ExitCode, ClientError> {
     match command {
-        Command::Start(_) => Ok(ExitCode::FAILURE),
-        Command::Show { run } => {
+        ApiCommand::Show { run } => {
             let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
             match format {
                 Format::Json => println!("{}", json!({"run": view.run, "steps": view.steps})),
@@ -151,7 +157,7 @@ pub async fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Events { run, follow } => {
+        ApiCommand::Events { run, follow } => {
             if follow {
                 let ended = client
                     .follow(run, |event, steps| {
@@ -185,7 +191,7 @@ pub async fn run(
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Retry { run, from_step } => {
+        ApiCommand::Retry { run, from_step } => {
             let from = match from_step {
                 None => None,
                 Some(text) => Some(step_index(client, run, &text).await?),
@@ -203,7 +209,7 @@ pub async fn run(
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Cancel { run } => {
+        ApiCommand::Cancel { run } => {
             let accepted: CancelAccepted = client
                 .post(&format!("/v1/runs/{run}/cancel"), &json!({}), None)
                 .await?;
