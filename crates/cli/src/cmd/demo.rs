@@ -92,7 +92,10 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             "✓ run succeeded in {:.1}s; every step was committed before the next began.",
             started.elapsed().as_secs_f64()
         );
-        println!("  Look again with: hubwright run show {run_id}");
+        println!("  It stays in the database: serve the API (`hubwright serve`), make a token");
+        println!(
+            "  (`hubwright token create --role operator --subject you`), then `hubwright run show {run_id}`."
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         println!("✗ run ended {}", run.state);
