@@ -44,6 +44,11 @@ bench repeats="3": db-up
     ./target/release/hubwright bench report --input target/bench.jsonl --notes docs/benchmarks-notes.md > docs/benchmarks.md
     @echo "wrote docs/benchmarks.md"
 
+# Regenerate docs/openapi.json from the code (a test fails when it drifts).
+openapi:
+    cargo run --quiet -p hubwright-cli -- openapi > docs/openapi.json
+    @echo "wrote docs/openapi.json"
+
 # Drop and recreate the local development database.
 db-reset: db-up
     just _recreate-db hubwright

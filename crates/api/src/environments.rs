@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::{ApiPath, OptionalJson};
 
 /// The `/v1/environments` routes.
@@ -33,16 +33,21 @@ pub fn routes() -> Router<AppState> {
 const MAX_NAME: usize = 40;
 
 /// A request for an environment.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateEnvironment {
+pub struct CreateEnvironment {
+    /// DNS-1123 label of at most 40 characters, unique among the owner's live environments.
     #[serde(default)]
     name: String,
+    /// The template (default `jupyterhub`).
     #[serde(default = "default_template")]
     template: String,
+    /// The target cluster (default `default`).
     #[serde(default = "default_cluster")]
     cluster: String,
+    /// The template's declared parameters.
     #[serde(default)]
+    #[schema(value_type = Object)]
     parameters: Map<String, Value>,
     /// e.g. "8h"; the template's default when absent.
     #[serde(default)]
@@ -122,6 +127,11 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
     }
 }
 
+/// Ask for an environment: validated, then stored with its provisioning run in one transaction.
+#[utoipa::path(post, path = "/v1/environments", operation_id = "create_environment", tag = "environments", request_body = CreateEnvironment,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer")),
+    responses((status = 202, body = Accepted), (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,9 +197,10 @@ async fn create(
 }
 
 /// `?owner=&phase=&template=&cursor=&limit=`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
     owner: Option<String>,
     phase: Option<EnvironmentPhase>,
     template: Option<String>,
@@ -205,13 +216,18 @@ fn default_page() -> i64 {
     50
 }
 
-#[derive(Debug, Serialize)]
-struct Page {
+/// A page of environments.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page {
     items: Vec<Environment>,
     /// Pass as `cursor` for the next page; absent on the last one.
     next_cursor: Option<Uuid>,
 }
 
+/// List environments (a developer's own; everyone's for operators), oldest first.
+#[utoipa::path(get, path = "/v1/environments", operation_id = "list_environments", tag = "environments", params(ListQuery),
+    responses((status = 200, body = Page), (status = 422, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -267,20 +283,26 @@ async fn visible(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Envir
     }
 }
 
-#[derive(Debug, Serialize)]
-struct EnvironmentView {
+/// An environment with its current run.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnvironmentView {
     #[serde(flatten)]
     environment: Environment,
     current_run: Option<RunWithSteps>,
 }
 
-#[derive(Debug, Serialize)]
-struct RunWithSteps {
+/// A run with its steps.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunWithSteps {
     #[serde(flatten)]
     run: Run,
     steps: Vec<Step>,
 }
 
+/// An environment with its current run and steps.
+#[utoipa::path(get, path = "/v1/environments/{id}", operation_id = "get_environment", tag = "environments", params(("id" = Uuid, Path)),
+    responses((status = 200, body = EnvironmentView), (status = 404, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -300,14 +322,19 @@ async fn show(
     }))
 }
 
-#[derive(Debug, Serialize)]
-struct TeardownAccepted {
+/// What a delete did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TeardownAccepted {
     environment_id: Uuid,
     /// `started`, `waiting` (for the active run to stop) or `already_requested`.
     teardown: &'static str,
     run_id: Option<Uuid>,
 }
 
+/// Tear an environment down (cancels provisioning first). Repeating it is harmless.
+#[utoipa::path(delete, path = "/v1/environments/{id}", operation_id = "delete_environment", tag = "environments", params(("id" = Uuid, Path)),
+    responses((status = 202, body = TeardownAccepted), (status = 404, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -342,14 +369,21 @@ async fn delete(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A new time-to-live.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Extend {
+pub struct Extend {
     /// New time-to-live, counted from now.
     #[serde(default)]
     ttl: String,
 }
 
+/// A new time-to-live from now, within the template's maximum from creation.
+#[utoipa::path(post, path = "/v1/environments/{id}/extend", operation_id = "extend_environment", tag = "environments", params(("id" = Uuid, Path)),
+    request_body = Extend,
+    responses((status = 200, body = Environment), (status = 404, body = ProblemDocument),
+        (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn extend(
     State(state): State<AppState>,
     caller: Caller,

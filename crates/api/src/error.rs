@@ -16,13 +16,18 @@ pub struct Problem {
     detail: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The problem+json document (RFC 9457) every error answer carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemDocument {
+    /// Stable identifier of the kind of problem, e.g. `urn:hubwright:problem:invalid-request`.
     #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
+    pub kind: String,
+    /// Short human summary of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong: names the field and the rule.
+    pub detail: String,
 }
 
 impl Problem {
@@ -133,11 +138,11 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = Body {
+        let body = ProblemDocument {
             kind: format!("urn:hubwright:problem:{}", self.slug),
-            title: self.title,
+            title: self.title.to_owned(),
             status: self.status.as_u16(),
-            detail: &self.detail,
+            detail: self.detail,
         };
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(

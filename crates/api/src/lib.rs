@@ -6,17 +6,19 @@
 //!   operator retry and cancel.
 //!
 //! - `/metrics`: Prometheus text (operator token).
+//! - `/v1/openapi.json`: the OpenAPI 3.1 document (open).
 //!
 //! Every `/v1` call needs a bearer token (`hubwright token create`); every error
 //! is `application/problem+json` ([`error::Problem`]).
 
 pub mod auth;
-mod environments;
+pub mod environments;
 pub mod error;
 mod json;
 pub mod metrics;
+pub mod openapi;
 mod probes;
-mod runs;
+pub mod runs;
 mod stream;
 
 use std::future::Future;
@@ -58,6 +60,7 @@ pub fn router_with(state: AppState) -> Router {
     metrics::install();
     Router::new()
         .route("/metrics", axum::routing::get(metrics::scrape))
+        .route("/v1/openapi.json", axum::routing::get(openapi::serve))
         .merge(probes::routes())
         .merge(environments::routes())
         .merge(runs::routes())

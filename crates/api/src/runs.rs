@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::{ApiPath, OptionalJson};
 use crate::stream;
 
@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A run with its steps.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunView {
     #[serde(flatten)]
     run: Run,
@@ -44,6 +44,10 @@ async fn visible_run(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<R
     }
 }
 
+/// A run with its steps (state, attempts, last error, output).
+#[utoipa::path(get, path = "/v1/runs/{id}", operation_id = "get_run", tag = "runs", params(("id" = Uuid, Path)),
+    responses((status = 200, body = RunView), (status = 404, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -55,9 +59,10 @@ async fn show(
 }
 
 /// `?after=<event id>&limit=<n>`: a page of the timeline, oldest first.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct EventsQuery {
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
     #[serde(default)]
     after: i64,
     #[serde(default = "default_limit")]
@@ -68,13 +73,18 @@ fn default_limit() -> i64 {
     100
 }
 
-#[derive(Debug, Serialize)]
-struct EventsPage {
+/// A page of a run's timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventsPage {
     events: Vec<Event>,
     /// Pass as `after` for the next page.
     next_after: i64,
 }
 
+/// A run's timeline: a page of JSON, or with `Accept: text/event-stream` the live stream
+#[utoipa::path(get, path = "/v1/runs/{id}/events", operation_id = "list_run_events", tag = "runs", params(("id" = Uuid, Path), EventsQuery),
+    responses((status = 200, body = EventsPage, description = "or text/event-stream"), (status = 404, body = ProblemDocument)),
+    security(("bearer" = [])))]
 /// A page of JSON, or with `Accept: text/event-stream` the live stream
 /// (resuming after `Last-Event-ID` when the client sends one).
 async fn events(
@@ -112,19 +122,26 @@ async fn events(
 }
 
 /// Body of a retry: where to resume (0-based step index); the failed step when absent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RetryRequest {
+pub struct RetryRequest {
     #[serde(default)]
     from_step: Option<i32>,
 }
 
-#[derive(Debug, Serialize)]
-struct RetryAccepted {
+/// Where a retried run resumes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RetryAccepted {
     run_id: Uuid,
     resumes_at_step: i32,
 }
 
+/// Retry a failed run from its failed step or `from_step` (operators).
+#[utoipa::path(post, path = "/v1/runs/{id}/retry", operation_id = "retry_run", tag = "runs", params(("id" = Uuid, Path)),
+    request_body(content = Option<RetryRequest>),
+    responses((status = 202, body = RetryAccepted), (status = 403, body = ProblemDocument),
+        (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn retry(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,13 +162,19 @@ async fn retry(
     ))
 }
 
-#[derive(Debug, Serialize)]
-struct CancelAccepted {
+/// What a cancel did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CancelAccepted {
     run_id: Uuid,
     /// `cancelled`, or `cancel_requested` while a step is in flight.
     status: &'static str,
 }
 
+/// Cancel a run; a step in flight is stopped (operators).
+#[utoipa::path(post, path = "/v1/runs/{id}/cancel", operation_id = "cancel_run", tag = "runs", params(("id" = Uuid, Path)),
+    responses((status = 202, body = CancelAccepted), (status = 403, body = ProblemDocument),
+        (status = 409, body = ProblemDocument)),
+    security(("bearer" = [])))]
 async fn cancel(
     State(state): State<AppState>,
     caller: Caller,

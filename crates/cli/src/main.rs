@@ -71,6 +71,8 @@ enum Command {
     Workflows(cmd::workflows::Command),
     /// Migrate, start a worker and run the demo workflow, printing each step.
     Demo(cmd::demo::Args),
+    /// Print the OpenAPI document of the REST API.
+    Openapi,
     /// Run one benchmark workload against a fresh database and print its figures.
     Bench(cmd::bench::Args),
 }
@@ -119,6 +121,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Workflows(command) => cmd::workflows::run(command),
         Command::Demo(args) => cmd::demo::run(&url, args).await,
         Command::Bench(args) => cmd::bench::run(&url, args).await,
+        Command::Openapi => {
+            println!("{}", hubwright_api::openapi::document());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -8,7 +8,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// Where a run is in its life. Mirrors the Postgres enum `run_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "run_state", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
@@ -47,7 +49,9 @@ impl fmt::Display for RunState {
 }
 
 /// Where a step is. Mirrors the Postgres enum `step_state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "step_state", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
@@ -79,7 +83,9 @@ impl fmt::Display for StepState {
 }
 
 /// Whether an error is worth retrying. Decided where the error is born.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "error_class", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -110,7 +116,7 @@ pub struct StepFailure {
 }
 
 /// A run as the API and CLI show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
     /// UUIDv7, so ids sort by creation time.
     pub id: Uuid,
@@ -155,7 +161,7 @@ pub struct Run {
 }
 
 /// A step of a run as the API and CLI show it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     /// Position in the run, from 0.
     pub idx: i32,
@@ -184,7 +190,7 @@ pub struct Step {
 }
 
 /// One entry of a run's timeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// Monotonic id: events of a run sort by it.
     pub id: i64,
@@ -263,7 +269,9 @@ impl Principal {
 /// Where an environment is in its life. Mirrors the Postgres enum
 /// `environment_phase`; moved by its runs (see the `runs_move_environment_phase`
 /// trigger) and by teardown requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "environment_phase", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum EnvironmentPhase {
@@ -295,7 +303,7 @@ impl fmt::Display for EnvironmentPhase {
 }
 
 /// An environment as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Environment {
     /// UUIDv7.
     pub id: Uuid,

@@ -47,7 +47,7 @@ pub fn request_hash(request: &Value) -> String {
 }
 
 /// The answer to an environment request.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// The environment as created.
     pub environment: serde_json::Value,
