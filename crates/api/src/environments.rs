@@ -38,12 +38,23 @@ const MAX_NAME: usize = 40;
 pub struct CreateEnvironment {
     /// DNS-1123 label of at most 40 characters, unique among the owner's live environments.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 40,
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )]
     name: String,
     /// The template (default `jupyterhub`).
     #[serde(default = "default_template")]
     template: String,
     /// The target cluster (default `default`).
     #[serde(default = "default_cluster")]
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )]
     cluster: String,
     /// The template's declared parameters.
     #[serde(default)]
@@ -206,7 +217,9 @@ pub struct ListQuery {
     template: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<Uuid>,
+    /// Page size.
     #[serde(default = "default_page")]
+    #[param(minimum = 1, maximum = 200)]
     limit: i64,
     #[serde(default)]
     include_deleted: bool,

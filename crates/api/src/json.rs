@@ -42,7 +42,9 @@ fn optional_json<T: DeserializeOwned + Default>(
     headers: &axum::http::HeaderMap,
     body: &[u8],
 ) -> Result<T, Problem> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // An empty body and JSON `null` both mean "nothing to say".
+    let trimmed = body.trim_ascii();
+    if trimmed.is_empty() || trimmed == b"null" {
         return Ok(T::default());
     }
     let is_json = headers

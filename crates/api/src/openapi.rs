@@ -24,7 +24,7 @@ use crate::{environments, error, runs};
         runs::cancel,
     ),
     components(schemas(error::ProblemDocument)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "environments", description = "Ask for, list, extend and delete environments"),
         (name = "runs", description = "Workflow runs: steps, timeline, operator retry and cancel"),
@@ -41,6 +41,84 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Every operation can answer with these problems (the error type and the
+/// extractors produce them for any route), so each is documented everywhere, as
+/// `application/problem+json`; the live event stream is documented as
+/// `text/event-stream` beside its JSON pages.
+struct ProblemResponses;
+
+const PROBLEMS: &[(&str, &str)] = &[
+    ("400", "The request could not be read (malformed JSON)"),
+    ("401", "No token, or an unknown or revoked one"),
+    ("403", "The token's role does not allow this"),
+    ("404", "Nothing there, or nothing the caller may see"),
+    ("409", "The resource's state does not allow this"),
+    ("413", "The body is larger than the API accepts"),
+    ("415", "The body is not JSON"),
+    (
+        "422",
+        "A field breaks a rule; `detail` names the field and the rule",
+    ),
+    ("503", "A dependency (the database) is failing"),
+];
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ProblemDocument")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                for (status, description) in PROBLEMS {
+                    match responses.get_mut(*status) {
+                        Some(RefOr::T(response)) => {
+                            if let Some(content) = response.content.shift_remove("application/json")
+                            {
+                                response
+                                    .content
+                                    .insert("application/problem+json".to_owned(), content);
+                            }
+                        }
+                        Some(RefOr::Ref(_)) => {}
+                        None => {
+                            responses.insert((*status).to_owned(), RefOr::T(problem(description)));
+                        }
+                    }
+                }
+                if path.ends_with("/events")
+                    && let Some(RefOr::T(ok)) = responses.get_mut("200")
+                {
+                    ok.content.insert(
+                        "text/event-stream".to_owned(),
+                        ContentBuilder::new()
+                            .schema(Some(
+                                utoipa::openapi::schema::ObjectBuilder::new()
+                                    .schema_type(utoipa::openapi::schema::Type::String),
+                            ))
+                            .build(),
+                    );
+                }
+            }
+        }
     }
 }
 

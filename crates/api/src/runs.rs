@@ -63,9 +63,13 @@ async fn show(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Events after this event id (0: from the start).
     #[serde(default)]
+    #[param(minimum = 0)]
     after: i64,
+    /// Page size.
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: i64,
 }
 
