@@ -69,10 +69,24 @@ workflows:
     }
 
     async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Reply {
+        self.call_with(method, path, token, body, None).await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
         let body = match body {
             Some(json) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");
@@ -98,22 +112,8 @@ workflows:
     }
 
     async fn create_with_key(&self, token: &str, key: &str, body: Value) -> Reply {
-        let request = Request::post("/v1/environments")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("idempotency-key", key)
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = hubwright_api::router(self.store().clone(), Arc::clone(&self.catalog))
-            .oneshot(request)
+        self.call_with("POST", "/v1/environments", token, Some(body), Some(key))
             .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
     }
 
     async fn environments(&self) -> i64 {
