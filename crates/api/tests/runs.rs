@@ -287,6 +287,28 @@ async fn bad_requests_get_problems_not_500s() {
             .unwrap()
             .contains("unknown field `step`")
     );
+    let invalid_utf8 = Request::post(&retry)
+        .header(header::AUTHORIZATION, format!("Bearer {ops}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(vec![b'{', b'"', 0xff, 0xfe, b'"', b'}']))
+        .unwrap();
+    let not_text = call(&db.store, invalid_utf8).await;
+    assert_problem(&not_text, StatusCode::BAD_REQUEST, "bad-request");
+    let wrong_type_field = call(
+        &db.store,
+        post(
+            &retry,
+            &ops,
+            "application/json",
+            r#"{"from_step": "first"}"#,
+        ),
+    )
+    .await;
+    assert_problem(
+        &wrong_type_field,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-request",
+    );
     let huge = format!(r#"{{"from_step": 0, "pad": "{}"}}"#, "x".repeat(100_000));
     let too_large = call(&db.store, post(&retry, &ops, "application/json", &huge)).await;
     assert_problem(
