@@ -590,3 +590,76 @@ async fn concurrent_duplicates_with_one_key_create_one_environment() {
     );
     assert_eq!(api.environments().await, 1);
 }
+
+#[tokio::test]
+async fn deleting_during_provisioning_stops_the_step_then_tears_down_without_waiting_for_the_sweep()
+{
+    let db = TestDatabase::create().await;
+    let dir = write_workflow(
+        &scratch_dir("slow"),
+        "slow",
+        r#"
+name: slow
+workflows:
+  provision:
+    steps:
+      - { name: long, kind: test-block, with: { duration: 30s } }
+  teardown:
+    steps:
+      - { name: remove, kind: noop }
+"#,
+    );
+    let mut catalog = Catalog::load(&dir, |_| Ok(())).unwrap();
+    catalog.register(&db.store).await.unwrap();
+    let api = Api {
+        db,
+        catalog: Arc::new(catalog),
+    };
+    let alice = api.token("alice", Role::Developer).await;
+    let mut config = fast_config("w");
+    // The sweep would take a minute: only the worker's own follow-up can be quick.
+    config.rescue_interval = Duration::from_secs(60);
+    let worker = spawn_worker(api.store(), config);
+
+    let created = api
+        .create(&alice, json!({"name": "slow", "template": "slow"}))
+        .await;
+    let id: uuid::Uuid = created.body["environment"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let provision: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
+    wait::run_state(
+        api.store(),
+        provision,
+        RunState::Running,
+        Duration::from_secs(20),
+    )
+    .await;
+
+    let deleted = api
+        .call("DELETE", &format!("/v1/environments/{id}"), &alice, None)
+        .await;
+    assert_eq!(
+        deleted.body["teardown"], "waiting",
+        "the step in flight must stop first"
+    );
+    wait::run_state(
+        api.store(),
+        provision,
+        RunState::Cancelled,
+        Duration::from_secs(10),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while api.store().environment(id).await.unwrap().phase.to_string() != "deleted" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "teardown did not follow the cancellation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.shutdown().await.unwrap();
+    api.db.drop_now().await;
+}

@@ -128,8 +128,9 @@ impl Ctx {
                     .commit_cancelled(self.run_id, self.token, now)
                     .await
                 {
-                    Ok(_) => {
-                        tracing::info!(step = %def.name, "run cancelled while the step was in flight")
+                    Ok(state) => {
+                        tracing::info!(step = %def.name, "run cancelled while the step was in flight");
+                        self.ended(state).await;
                     }
                     Err(err) => tracing::warn!(error = %err, "could not record the cancellation"),
                 }
@@ -196,6 +197,21 @@ impl Ctx {
         executed
     }
 
+    /// A run that stopped short (cancelled, failed) may be what a requested
+    /// teardown of its environment waits for: start it now rather than at the
+    /// next sweep. Succeeded runs skip this; it would cost the hot path a query.
+    async fn ended(&self, state: RunState) {
+        if matches!(state, RunState::Cancelled | RunState::Failed)
+            && let Err(err) = self
+                .shared
+                .store
+                .start_due_teardowns(self.shared.clock.now())
+                .await
+        {
+            tracing::warn!(error = %err, "could not start waiting teardowns; the sweep will");
+        }
+    }
+
     /// Gives the run's concurrency slot back. Called once no further step of
     /// this claim will execute here: the commit still to await is bookkeeping,
     /// and another run can execute meanwhile. The lease is held until the
@@ -241,6 +257,7 @@ impl Ctx {
                     }
                     Ok(Some(advanced)) => {
                         tracing::info!(state = %advanced.state, "run finished");
+                        self.ended(advanced.state).await;
                         Then::Stop
                     }
                     Ok(None) => {
@@ -293,7 +310,7 @@ impl Ctx {
             }
         };
         match result {
-            Ok(_) => {}
+            Ok(state) => self.ended(state).await,
             Err(hubwright_state::Error::LeaseLost { .. }) => {
                 tracing::warn!(step = %name, during = "commit", "lease lost; checkpoint refused by the fencing token");
             }
