@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 pub use catalog::Catalog;
 pub use duration::Dur;
@@ -188,9 +187,7 @@ impl Snapshot {
     /// SHA-256 of the canonical JSON (serde_json's maps sort their keys), so the
     /// same definition is stored once however often it is registered.
     pub fn digest(&self) -> String {
-        let canonical = self.to_json().to_string();
-        let hash = Sha256::digest(canonical.as_bytes());
-        hash.iter().map(|b| format!("{b:02x}")).collect()
+        crate::digest::sha256_hex(self.to_json().to_string().as_bytes())
     }
 }
 

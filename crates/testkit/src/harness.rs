@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hubwright_state::store::enqueue::NewRun;
+use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, Store, SystemClock};
-use hubwright_worker::{Catalog, Registry, Worker, WorkerConfig, WorkerHandle};
+use hubwright_worker::{Registry, Worker, WorkerConfig, WorkerHandle};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -13,7 +13,6 @@ mod runner;
 mod step;
 
 pub use config::{ConfigError, WorkerConfig};
-pub use hubwright_state::workflow::Catalog;
 pub use registry::Registry;
 pub use retry::retry_delay;
 pub use runner::{Worker, WorkerHandle};

@@ -39,11 +39,7 @@ pub struct Idempotency<'a> {
 /// The hash an idempotency key is checked against: SHA-256 of the request's
 /// canonical JSON (keys sorted), so formatting does not matter.
 pub fn request_hash(request: &Value) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(request.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::digest::sha256_hex(request.to_string().as_bytes())
 }
 
 /// The answer to an environment request.

@@ -1,9 +1,9 @@
 //! API tokens: created once, shown once, stored as a hash.
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::digest::{hex, sha256_hex};
 use crate::model::{Principal, Role};
 use crate::{Error, Result, Store};
 
@@ -34,10 +34,7 @@ impl std::fmt::Debug for IssuedToken {
 const PREFIX: &str = "hw_";
 
 fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_hex(secret.as_bytes())
 }
 
 impl Store {
@@ -60,13 +57,7 @@ impl Store {
             field: "token".to_owned(),
             rule: format!("the system has no randomness to make one: {err}"),
         })?;
-        let secret = format!(
-            "{PREFIX}{}",
-            random
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let secret = format!("{PREFIX}{}", hex(&random));
         let id = Uuid::now_v7();
         sqlx::query!(
             r#"INSERT INTO api_tokens (id, subject, role, token_hash, created_at)
