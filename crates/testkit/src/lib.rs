@@ -11,10 +11,12 @@
 //!
 //! Never linked into a release binary.
 
+pub mod apiserver;
 mod db;
 pub mod factory;
 pub mod harness;
 pub mod process;
+pub mod server;
 pub mod steps;
 pub mod wait;
 

@@ -1,0 +1,1 @@
+//! A real `hubwright serve --api` process for API tests (being written).
