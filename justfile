@@ -80,9 +80,11 @@ db-reset: db-up
 sqlx-prepare: db-up
     just _recreate-db hubwright_sqlx
     for file in migrations/*.sql; do psql -q -v ON_ERROR_STOP=1 {{sqlx_url}} -f "$file"; done
-    rm -rf .sqlx && mkdir .sqlx
+    # Generated aside and swapped in, so builds running meanwhile never see a half-written cache.
+    rm -rf target/sqlx-new && mkdir -p target/sqlx-new
     touch crates/state/src/lib.rs
-    SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$PWD/.sqlx DATABASE_URL={{sqlx_url}} cargo check --quiet -p hubwright-state
+    SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$PWD/target/sqlx-new DATABASE_URL={{sqlx_url}} cargo check --quiet -p hubwright-state
+    rm -rf .sqlx && mv target/sqlx-new .sqlx
     @echo "regenerated $(ls .sqlx | wc -l) query files in .sqlx/"
 
 # Start PostgreSQL, installing it first where it is missing.

@@ -164,6 +164,7 @@ impl From<hubwright_state::Error> for Problem {
         match err {
             Error::RunNotFound(id) => Self::not_found(format!("no run {id}")),
             Error::EnvironmentNotFound(id) => Self::not_found(format!("no environment {id}")),
+            Error::TokenNotFound(id) => Self::not_found(format!("no token {id}")),
             Error::Conflict { field, rule } => Self::conflict(format!("{field}: {rule}")),
             Error::IllegalTransition { .. } | Error::LeaseLost { .. } => {
                 Self::conflict(err.to_string())

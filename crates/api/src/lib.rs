@@ -5,8 +5,10 @@
 //! - `/v1/runs/...`: a run, its steps and timeline (JSON or Server-Sent Events);
 //!   operator retry and cancel.
 //!
+//! - `/v1/tokens/...`: admins create, list and revoke API tokens.
 //! - `/metrics`: Prometheus text (operator token).
-//! - `/v1/openapi.json`: the OpenAPI 3.1 document (open).
+//! - `/v1/openapi.json`: the OpenAPI 3.1 document (open); `/docs`: an
+//!   interactive page over it (open; calls need a token).
 //!
 //! Every `/v1` call needs a bearer token (`hubwright token create`); every error
 //! is `application/problem+json` ([`error::Problem`]).
@@ -20,6 +22,7 @@ pub mod openapi;
 mod probes;
 pub mod runs;
 mod stream;
+pub mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -61,9 +64,11 @@ pub fn router_with(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route("/v1/openapi.json", axum::routing::get(openapi::serve))
+        .route("/docs", axum::routing::get(openapi::docs_page))
         .merge(probes::routes())
         .merge(environments::routes())
         .merge(runs::routes())
+        .merge(tokens::routes())
         .fallback(|| async { Problem::not_found("no such path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn(metrics::track))

@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{environments, error, runs};
+use crate::{environments, error, runs, tokens};
 
 /// The document.
 #[derive(Debug, OpenApi)]
@@ -22,12 +22,16 @@ use crate::{environments, error, runs};
         runs::events,
         runs::retry,
         runs::cancel,
+        tokens::create,
+        tokens::list,
+        tokens::revoke,
     ),
     components(schemas(error::ProblemDocument)),
     modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "environments", description = "Ask for, list, extend and delete environments"),
         (name = "runs", description = "Workflow runs: steps, timeline, operator retry and cancel"),
+        (name = "tokens", description = "API tokens: admins create, list and revoke them"),
     )
 )]
 pub struct ApiDoc;
@@ -130,4 +134,10 @@ pub fn document() -> String {
 /// `GET /v1/openapi.json`.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+/// The interactive reference: one self-contained page that renders
+/// `/v1/openapi.json` and sends requests with the reader's token.
+pub async fn docs_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("docs.html"))
 }

@@ -117,7 +117,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Run(cmd::run::Command::Api(command)) => {
             api_result(cmd::run::run(&api()?, cli.output, command).await)
         }
-        Command::Token(command) => cmd::token::run(&url, command).await,
+        Command::Token(command) => {
+            api_result(cmd::token::run(&url, api, cli.output, command).await?)
+        }
         Command::Workflows(command) => cmd::workflows::run(command),
         Command::Demo(args) => cmd::demo::run(&url, args).await,
         Command::Bench(args) => cmd::bench::run(&url, args).await,

@@ -126,3 +126,26 @@ pub fn environment_summary(env: &hubwright_state::model::Environment) -> String 
     }
     out
 }
+
+/// API tokens as a table; never their secrets (the API does not have them).
+pub fn tokens_table(items: &[hubwright_state::store::tokens::TokenInfo]) -> String {
+    let mut out = format!(
+        "{:<36}  {:<20}  {:<10}  {:<12}  {:<20}  {}\n",
+        "ID", "SUBJECT", "ROLE", "CREATED BY", "LAST USED", "REVOKED"
+    );
+    let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map_or_else(|| "-".to_owned(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+    };
+    for token in items {
+        out.push_str(&format!(
+            "{:<36}  {:<20}  {:<10}  {:<12}  {:<20}  {}\n",
+            token.id,
+            token.subject,
+            token.role.to_string(),
+            token.created_by,
+            when(token.last_used_at),
+            when(token.revoked_at),
+        ));
+    }
+    out
+}

@@ -21,6 +21,10 @@ pub enum Error {
     #[error("environment {0} not found")]
     EnvironmentNotFound(Uuid),
 
+    /// No API token has this id.
+    #[error("token {0} not found")]
+    TokenNotFound(Uuid),
+
     /// The request conflicts with what exists (a name taken, a state that does
     /// not allow it); the message says what.
     #[error("{field}: {rule}")]

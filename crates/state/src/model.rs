@@ -212,7 +212,18 @@ pub struct Event {
 
 /// What an API caller may do. Ordered: each role may do what the ones before it may.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, sqlx::Type,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    sqlx::Type,
+    utoipa::ToSchema,
 )]
 #[sqlx(type_name = "api_role", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]

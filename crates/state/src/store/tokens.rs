@@ -1,6 +1,7 @@
 //! API tokens: created once, shown once, stored as a hash.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::digest::{hex, sha256_hex};
@@ -37,10 +38,47 @@ fn hash(secret: &str) -> String {
     sha256_hex(secret.as_bytes())
 }
 
+/// A token as listed and audited: never its secret or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// The token's id.
+    pub id: Uuid,
+    /// Who it authenticates.
+    pub subject: String,
+    /// What it may do.
+    pub role: Role,
+    /// Who created it: an admin's subject, or `bootstrap` for tokens made in
+    /// the database.
+    pub created_by: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last authenticated a request.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked; it no longer authenticates.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Who creates tokens directly in the database, bypassing the API.
+pub const BOOTSTRAP_ACTOR: &str = "bootstrap";
+
 impl Store {
-    /// Creates a token for `subject` with `role`.
+    /// Creates a token for `subject` with `role` directly in the database (the
+    /// first admin's token, tests): recorded as made by [`BOOTSTRAP_ACTOR`].
     pub async fn create_token(
         &self,
+        subject: &str,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken> {
+        self.create_token_as(BOOTSTRAP_ACTOR, subject, role, now)
+            .await
+    }
+
+    /// Creates a token for `subject` with `role` on behalf of `actor`, and
+    /// records who did it on the token's timeline.
+    pub async fn create_token_as(
+        &self,
+        actor: &str,
         subject: &str,
         role: Role,
         now: DateTime<Utc>,
@@ -60,12 +98,19 @@ impl Store {
         let secret = format!("{PREFIX}{}", hex(&random));
         let id = Uuid::now_v7();
         sqlx::query!(
-            r#"INSERT INTO api_tokens (id, subject, role, token_hash, created_at)
-               VALUES ($1, $2, $3, $4, $5)"#,
+            r#"WITH token AS (
+                   INSERT INTO api_tokens (id, subject, role, token_hash, created_by, created_at)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   RETURNING id
+               )
+               INSERT INTO events (token_id, kind, actor, message, at)
+               SELECT id, 'token_created', $5, 'token for ' || $2 || ' (' || $3::text || ') created', $6
+               FROM token"#,
             id,
             subject,
             role as Role,
             hash(&secret),
+            actor,
             now,
         )
         .execute(&self.pool)
@@ -76,6 +121,18 @@ impl Store {
             role,
             secret,
         })
+    }
+
+    /// Every token, newest first, without secrets.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        Ok(sqlx::query_as!(
+            TokenInfo,
+            r#"SELECT id, subject, role AS "role: Role", created_by, created_at,
+                      last_used_at, revoked_at
+               FROM api_tokens ORDER BY id DESC"#
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The principal a bearer token stands for, if it is a live token.
@@ -102,23 +159,52 @@ impl Store {
         }))
     }
 
-    /// Revokes the token with `id`: it stops authenticating at once. Revoking a
-    /// revoked token is harmless; an unknown id is an error.
-    pub async fn revoke_token(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
-        let found = sqlx::query_scalar!(
-            r#"UPDATE api_tokens SET revoked_at = coalesce(revoked_at, $2)
-               WHERE id = $1 RETURNING id"#,
+    /// Revokes the token with `id` directly in the database, recorded as done
+    /// by [`BOOTSTRAP_ACTOR`].
+    pub async fn revoke_token(&self, id: Uuid, now: DateTime<Utc>) -> Result<TokenInfo> {
+        self.revoke_token_as(BOOTSTRAP_ACTOR, id, now).await
+    }
+
+    /// Revokes the token with `id` on behalf of `actor`: it stops
+    /// authenticating at once. Revoking a revoked token is harmless (and not
+    /// recorded twice); an unknown id is [`Error::TokenNotFound`].
+    pub async fn revoke_token_as(
+        &self,
+        actor: &str,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<TokenInfo> {
+        let row = sqlx::query!(
+            r#"WITH target AS (
+                   SELECT id, revoked_at IS NULL AS live FROM api_tokens WHERE id = $1 FOR UPDATE
+               ), revoked AS (
+                   UPDATE api_tokens t SET revoked_at = coalesce(t.revoked_at, $3)
+                   FROM target WHERE t.id = target.id
+                   RETURNING t.id, t.subject, t.role, t.created_by, t.created_at,
+                             t.last_used_at, t.revoked_at
+               ), audit AS (
+                   INSERT INTO events (token_id, kind, actor, message, at)
+                   SELECT id, 'token_revoked', $2, 'token revoked', $3 FROM target WHERE live
+               )
+               SELECT id AS "id!", subject AS "subject!", role AS "role!: Role",
+                      created_by AS "created_by!", created_at AS "created_at!",
+                      last_used_at, revoked_at
+               FROM revoked"#,
             id,
+            actor,
             now,
         )
         .fetch_optional(&self.pool)
         .await?;
-        match found {
-            Some(_) => Ok(()),
-            None => Err(Error::Invalid {
-                field: "id".to_owned(),
-                rule: format!("no token {id}"),
-            }),
-        }
+        let row = row.ok_or(Error::TokenNotFound(id))?;
+        Ok(TokenInfo {
+            id: row.id,
+            subject: row.subject,
+            role: row.role,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        })
     }
 }
