@@ -1,0 +1,247 @@
+//! The in-process server: listener, per-connection tasks, the namespace
+//! controller, the kubeconfig, and the handle tests hold.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::faults::{Fault, RequestRecord};
+use super::routes::{self, Shared};
+use super::store::Store;
+
+/// The name of the kubeconfig's cluster, user and context.
+pub const CONTEXT: &str = "stand-in";
+
+/// Error building a `kube::Client` from a kubeconfig.
+pub type ClientError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Knobs for [`KubeApiServer::start_with`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often the namespace controller runs (default 100 ms).
+    pub namespace_controller_interval: Duration,
+    /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK (default 1 s;
+    /// the real server sends one about every minute, clients must accept any time).
+    pub bookmark_interval: Duration,
+    /// How many events are kept for watches that start from a resourceVersion
+    /// (default 10 000); older starts get 410 Expired.
+    pub history_limit: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            namespace_controller_interval: Duration::from_millis(100),
+            bookmark_interval: Duration::from_secs(1),
+            history_limit: 10_000,
+        }
+    }
+}
+
+/// A running stand-in. Dropping it stops the server, closes every connection
+/// and removes the kubeconfig directory.
+#[derive(Debug)]
+pub struct KubeApiServer {
+    addr: SocketAddr,
+    url: String,
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl KubeApiServer {
+    /// Starts a stand-in on `127.0.0.1:0` with default [`Options`].
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts a stand-in with `options`.
+    pub async fn start_with(options: Options) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let url = format!("http://{addr}");
+        let token = format!("stand-in-{}", uuid::Uuid::now_v7().simple());
+        let store = Arc::new(Store::new(options.history_limit));
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            token: token.clone(),
+            faults: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            bookmark_interval: options.bookmark_interval,
+            address: addr.to_string(),
+        });
+        let dir =
+            std::env::temp_dir().join(format!("hubwright-kube-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir)?;
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_yaml(&url, &token))?;
+
+        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        let interval = options.namespace_controller_interval;
+        let controller = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                store.sweep_namespaces();
+            }
+        });
+        Ok(KubeApiServer {
+            addr,
+            url,
+            dir,
+            kubeconfig,
+            shared,
+            tasks: vec![accept, controller],
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The kubeconfig file (cluster, user and context named [`CONTEXT`]).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The kubeconfig context to use: [`CONTEXT`].
+    pub fn context(&self) -> &str {
+        CONTEXT
+    }
+
+    /// The bearer token the kubeconfig carries.
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    /// A `kube::Client` built from the kubeconfig file through kube's config loader.
+    pub async fn client(&self) -> Result<kube::Client, ClientError> {
+        client_from(&self.kubeconfig, Some(CONTEXT)).await
+    }
+
+    /// Adds a fault rule (see [`Fault`]).
+    pub fn inject(&self, fault: Fault) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(fault);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Drops the watch history, as etcd compaction does: a watch from any
+    /// resourceVersion before now gets 410 Expired.
+    pub fn compact(&self) {
+        self.shared.store.compact();
+    }
+}
+
+impl Drop for KubeApiServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn kubeconfig_yaml(url: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {url}\n\
+         users:\n- name: {CONTEXT}\n  user:\n    token: {token}\n\
+         contexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n\
+         current-context: {CONTEXT}\n"
+    )
+}
+
+/// A client from the kubeconfig at `path`, with `context` or the current one.
+pub async fn client_from(path: &Path, context: Option<&str>) -> Result<kube::Client, ClientError> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+    client_from_kubeconfig(kubeconfig, context).await
+}
+
+/// A client from a loaded kubeconfig, with `context` or the current one.
+pub async fn client_from_kubeconfig(
+    kubeconfig: kube::config::Kubeconfig,
+    context: Option<&str>,
+) -> Result<kube::Client, ClientError> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Owned here so that aborting this task also aborts every connection.
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                conns.spawn(serve_connection(stream, shared.clone()));
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let kill = Arc::new(Notify::new());
+    let service = {
+        let kill = kill.clone();
+        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let shared = shared.clone();
+            let kill = kill.clone();
+            async move { Ok::<_, Infallible>(routes::handle(shared, kill, req.map(Body::new)).await) }
+        })
+    };
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = kill.notified() => {}
+    }
+}
