@@ -2,11 +2,10 @@
 //! environment and follow it live, list it, see refusals with their exit codes,
 //! delete it.
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use hubwright_testkit::process::Process;
+use hubwright_testkit::server::ApiServer;
 use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubwright");
@@ -35,11 +34,6 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
 #[tokio::test]
 async fn the_cli_asks_for_follows_lists_and_deletes_an_environment_through_the_api() {
     let db = TestDatabase::create().await;
@@ -60,34 +54,45 @@ workflows:
       - { name: remove, kind: noop }
 "#,
     );
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let server = format!("http://{listen}");
-    let workflows_arg = workflows.display().to_string();
-    let serve = Process::start(
-        Path::new(BIN),
-        &db.url,
+    // The API and the worker in one process, as `hubwright serve` runs by default.
+    let serve = ApiServer::start(
+        BIN,
+        &db,
+        &workflows,
         &[
-            "serve",
-            "--listen",
-            &listen,
-            "--workflows",
-            &workflows_arg,
+            "--worker",
             "--poll-interval",
             "200ms",
             "--rescue-interval",
             "500ms",
         ],
-        &dir.join("serve.log"),
-    );
-    serve
-        .wait_for_log("api listening", Duration::from_secs(30))
-        .await;
+    )
+    .await;
+    let server = serve.url.clone();
 
-    let created = hubwright(
+    // The first admin token goes straight into the database; the rest are
+    // asked of the API with it.
+    let bootstrapped = hubwright(
         &db,
         &server,
         None,
+        &[
+            "token",
+            "create",
+            "--bootstrap",
+            "--role",
+            "admin",
+            "--subject",
+            "root",
+        ],
+    )
+    .await;
+    assert!(bootstrapped.status.success(), "{}", stderr(&bootstrapped));
+    let admin = stdout(&bootstrapped).trim().to_owned();
+    let created = hubwright(
+        &db,
+        &server,
+        Some(&admin),
         &[
             "token",
             "create",

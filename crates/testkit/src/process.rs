@@ -51,6 +51,11 @@ impl Process {
         assert!(status.success(), "kill -{name} failed");
     }
 
+    /// Whether it has exited already (does not wait).
+    pub fn has_exited(&mut self) -> bool {
+        self.child.try_wait().expect("poll child").is_some()
+    }
+
     /// SIGKILL, then reap it.
     pub async fn kill9(mut self) {
         self.signal("KILL");

@@ -1,1 +1,282 @@
-//! A real `hubwright serve --api` process for API tests (being written).
+//! A real `hubwright serve --api` process for API tests, and a small HTTP client
+//! for it: method, path, token, body and headers in; status, headers and body
+//! out.
+//!
+//! ```no_run
+//! # async fn example(db: &hubwright_testkit::TestDatabase, workflows: &std::path::Path) {
+//! use hubwright_testkit::server::{ApiServer, StatusCode};
+//! let server = ApiServer::start(env!("CARGO_BIN_EXE_hubwright"), db, workflows, &[]).await;
+//! let reply = server.post("/v1/environments").token("hw_…").json(&serde_json::json!({})).send().await;
+//! reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+//! # }
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use hubwright_state::model::Role;
+use hubwright_state::{Clock, Store, SystemClock};
+pub use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::Value;
+
+use crate::TestDatabase;
+use crate::process::Process;
+
+/// How long the server may take to start answering.
+const START_WITHIN: Duration = Duration::from_secs(30);
+
+/// Longest any one request may take (event streams end with their run).
+const REQUEST_WITHIN: Duration = Duration::from_secs(60);
+
+/// `hubwright serve --api` listening on a port of its own, against a test
+/// database. Killed when dropped.
+#[derive(Debug)]
+pub struct ApiServer {
+    /// Where it listens, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    pub url: String,
+    /// The process, for its log and for signals.
+    pub process: Process,
+    client: reqwest::Client,
+}
+
+impl ApiServer {
+    /// Starts `bin` (pass `env!("CARGO_BIN_EXE_hubwright")`) as
+    /// `serve --api --listen 127.0.0.1:0 --workflows <workflows> <extra…>`
+    /// against `db` and waits until `GET /healthz` answers. The port is read
+    /// from the server's own log, so parallel tests never race for one; the log
+    /// is a file in a scratch directory ([`Process::log`]).
+    pub async fn start(bin: &str, db: &TestDatabase, workflows: &Path, extra: &[&str]) -> Self {
+        let workflows = workflows.display().to_string();
+        let mut args = vec![
+            "serve",
+            "--api",
+            "--listen",
+            "127.0.0.1:0",
+            "--workflows",
+            &workflows,
+        ];
+        args.extend_from_slice(extra);
+        let log = crate::scratch_dir("serve").join("serve.log");
+        let mut process = Process::start(Path::new(bin), &db.url, &args, &log);
+        let address = listening_address(&mut process).await;
+        let server = Self {
+            url: format!("http://{address}"),
+            process,
+            client: reqwest::Client::builder()
+                .timeout(REQUEST_WITHIN)
+                .build()
+                .expect("build an HTTP client"),
+        };
+        server.wait_until_healthy().await;
+        server
+    }
+
+    /// A request with `method` (`GET`, `POST`, …) to `path` (starting with `/`,
+    /// query string included).
+    pub fn request(&self, method: &str, path: &str) -> Call {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+        Call {
+            request: self.client.request(method, format!("{}{path}", self.url)),
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Call {
+        self.request("GET", path)
+    }
+
+    /// `POST path`.
+    pub fn post(&self, path: &str) -> Call {
+        self.request("POST", path)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Call {
+        self.request("DELETE", path)
+    }
+
+    async fn wait_until_healthy(&self) {
+        let deadline = tokio::time::Instant::now() + START_WITHIN;
+        loop {
+            if let Ok(reply) = self
+                .client
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .await
+                && reply.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/healthz did not answer within {START_WITHIN:?}:\n{}",
+                self.process.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Waits for the `api listening` line of the JSON log and returns its address.
+async fn listening_address(process: &mut Process) -> String {
+    let deadline = tokio::time::Instant::now() + START_WITHIN;
+    loop {
+        let log = process.log_text();
+        let address = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["message"] == "api listening")
+            .and_then(|line| line["address"].as_str().map(str::to_owned));
+        if let Some(address) = address {
+            return address;
+        }
+        assert!(
+            !process.has_exited(),
+            "hubwright serve exited before listening:\n{log}"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hubwright serve did not listen within {START_WITHIN:?}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A request being put together; [`Call::send`] sends it. Owns what it needs,
+/// so it can be sent from a spawned task.
+#[derive(Debug)]
+#[must_use = "a call does nothing until sent"]
+pub struct Call {
+    request: reqwest::RequestBuilder,
+}
+
+impl Call {
+    /// `Authorization: Bearer <token>`.
+    pub fn token(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Any other header, e.g. `Idempotency-Key`, `Accept`, `Last-Event-ID`.
+    pub fn header(self, name: &str, value: &str) -> Self {
+        Self {
+            request: self.request.header(name, value),
+        }
+    }
+
+    /// `body` as `application/json`.
+    pub fn json(self, body: &Value) -> Self {
+        self.body("application/json", body.to_string())
+    }
+
+    /// Raw bytes (need not be UTF-8) with `content_type`.
+    pub fn body(self, content_type: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            request: self
+                .request
+                .header(CONTENT_TYPE, content_type)
+                .body(bytes.into()),
+        }
+    }
+
+    /// Sends it and reads the whole answer (an event stream until it ends).
+    pub async fn send(self) -> Reply {
+        let response = self.request.send().await.expect("send the request");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("read the answer");
+        let is_json = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().ends_with("json"));
+        let body = is_json
+            .then(|| serde_json::from_slice(&bytes).ok())
+            .flatten()
+            .unwrap_or_else(|| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// What the server answered.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body: parsed when its content type is JSON (`application/json`,
+    /// `application/problem+json`), otherwise the text as a JSON string.
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `Content-Type` header, or "".
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The body when it was not JSON (event streams, metrics, HTML).
+    pub fn text(&self) -> &str {
+        self.body
+            .as_str()
+            .unwrap_or_else(|| panic!("expected a text body, got JSON: {:#}", self.body))
+    }
+
+    /// The problem's `detail`.
+    pub fn detail(&self) -> &str {
+        self.body["detail"]
+            .as_str()
+            .unwrap_or_else(|| panic!("expected a problem, got {} {:#}", self.status, self.body))
+    }
+
+    /// Asserts an `application/problem+json` answer with `status`, type
+    /// `urn:hubwright:problem:<kind>`, the same status in the body and a detail.
+    #[track_caller]
+    pub fn assert_problem(&self, status: StatusCode, kind: &str) {
+        assert_eq!(self.status, status, "{:#}", self.body);
+        assert_eq!(self.content_type(), "application/problem+json", "{status}");
+        assert_eq!(
+            self.body["type"],
+            format!("urn:hubwright:problem:{kind}"),
+            "{:#}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status.as_u16());
+        assert!(
+            self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "a problem says what was wrong: {:#}",
+            self.body
+        );
+    }
+
+    /// (id, event) of every Server-Sent Event in the body, in order.
+    pub fn sse_events(&self) -> Vec<(i64, String)> {
+        let mut out = Vec::new();
+        let mut id = None;
+        for line in self.text().lines() {
+            if let Some(value) = line.strip_prefix("id: ") {
+                id = value.parse().ok();
+            } else if let Some(kind) = line.strip_prefix("event: ") {
+                out.push((id.take().expect("an id before each event"), kind.to_owned()));
+            }
+        }
+        out
+    }
+}
+
+/// A new bearer token for `subject` with `role`, straight through the store.
+pub async fn token(store: &Store, subject: &str, role: Role) -> String {
+    store
+        .create_token(subject, role, SystemClock.now())
+        .await
+        .expect("create a token")
+        .secret
+}
