@@ -74,14 +74,7 @@ fn default_cluster() -> String {
 }
 
 fn check_label(field: &str, value: &str, max: usize) -> ApiResult<()> {
-    let valid = !value.is_empty()
-        && value.len() <= max
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !value.starts_with('-')
-        && !value.ends_with('-');
-    if valid {
+    if hubwright_state::workflow::is_dns_label(value, max) {
         Ok(())
     } else {
         Err(Problem::invalid(
@@ -152,7 +145,26 @@ async fn create(
     let key = idempotency_key(&headers)?;
     check_label("name", &request.name, MAX_NAME)?;
     let loaded = template(&state, &request.template)?;
-    check_label("cluster", &request.cluster, 63)?;
+    if state.clusters.get(&request.cluster).is_none() {
+        return Err(Problem::invalid(
+            "cluster",
+            &format!(
+                "no cluster named `{}` (known: {})",
+                request.cluster,
+                state.clusters.names().join(", ")
+            ),
+        ));
+    }
+    let namespace = loaded.template.namespace_for(&request.name);
+    check_label("name", &namespace, 63).map_err(|_| {
+        Problem::invalid(
+            "name",
+            &format!(
+                "makes namespace `{namespace}` (template `{}`), longer than the 63 characters Kubernetes allows",
+                request.template
+            ),
+        )
+    })?;
     let parameters = loaded.template.resolve_parameters(&request.parameters)?;
     let policy = loaded.template.ttl;
     let ttl = match &request.ttl {
@@ -196,6 +208,7 @@ async fn create(
                 owner: caller.subject(),
                 template: &request.template,
                 cluster: &request.cluster,
+                namespace: &namespace,
                 parameters: Value::Object(parameters),
                 expires_at: now + ttl.to_chrono(),
             },

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use hubwright_state::clusters::Clusters;
 use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, Store, SystemClock};
 use tokio::net::TcpListener;
@@ -47,14 +48,18 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The templates requests are validated against, with registered definitions.
     pub catalog: Arc<Catalog>,
+    /// The clusters a request may name.
+    pub clusters: Arc<Clusters>,
 }
 
-/// The application's routes over `store` and `catalog`, on the wall clock.
+/// The application's routes over `store` and `catalog`, on the wall clock,
+/// with the one `default` cluster.
 pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
     router_with(AppState {
         store,
         clock: Arc::new(SystemClock),
         catalog,
+        clusters: Arc::new(Clusters::default()),
     })
 }
 

@@ -134,7 +134,10 @@ pub fn tokens_table(items: &[hubwright_state::store::tokens::TokenInfo]) -> Stri
         "ID", "SUBJECT", "ROLE", "CREATED BY", "LAST USED", "REVOKED"
     );
     let when = |at: Option<chrono::DateTime<chrono::Utc>>| {
-        at.map_or_else(|| "-".to_owned(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+        at.map_or_else(
+            || "-".to_owned(),
+            |at| at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
     };
     for token in items {
         out.push_str(&format!(

@@ -5,6 +5,7 @@
 //! worker and the API call these functions and never write SQL of their own.
 
 pub mod clock;
+pub mod clusters;
 mod digest;
 mod error;
 pub mod model;

@@ -61,6 +61,10 @@ pub struct Template {
     /// How long environments of this template live.
     #[serde(default)]
     pub ttl: TtlPolicy,
+    /// The Kubernetes namespace of each environment; `{name}` is the
+    /// environment's name. Unique per cluster among live environments.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
     /// The named workflows, e.g. `provision` and `teardown`.
     pub workflows: BTreeMap<String, WorkflowDef>,
 }
@@ -90,6 +94,34 @@ pub struct StepDef {
     /// How long one execution may take before it counts as a transient failure.
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
+}
+
+fn default_namespace() -> String {
+    "jh-{name}".to_owned()
+}
+
+/// Longest Kubernetes namespace name (a DNS-1123 label).
+const MAX_NAMESPACE: usize = 63;
+
+impl Template {
+    /// The namespace an environment called `name` lives in. The API checks the
+    /// result is a DNS-1123 label before accepting the request.
+    pub fn namespace_for(&self, name: &str) -> String {
+        self.namespace.replace("{name}", name)
+    }
+}
+
+/// Whether `text` is a DNS-1123 label (what Kubernetes namespaces and service
+/// names must be): 1 to 63 lowercase letters, digits and `-`, starting and
+/// ending with a letter or digit.
+pub fn is_dns_label(text: &str, max: usize) -> bool {
+    !text.is_empty()
+        && text.len() <= max.min(MAX_NAMESPACE)
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
 }
 
 fn empty_object() -> Value {
@@ -276,6 +308,16 @@ fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError
             path,
             "ttl",
             "default must be above zero and at most maximum",
+        ));
+    }
+    // Checked with a one-letter name, so a pattern that can never be a label
+    // fails at start-up; the length with the real name is checked per request.
+    let sample = template.namespace.replace("{name}", "a");
+    if !template.namespace.contains("{name}") || !is_dns_label(&sample, MAX_NAMESPACE) {
+        return Err(WorkflowError::new(
+            path,
+            "namespace",
+            "must contain `{name}` and otherwise only lowercase letters, digits and `-` (a DNS-1123 label)",
         ));
     }
     if template.workflows.is_empty() {

@@ -7,6 +7,7 @@
 
 pub mod builtin;
 mod config;
+pub mod kubernetes;
 mod registry;
 mod retry;
 mod runner;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hubwright_state::model::{ErrorClass, StepFailure};
+use hubwright_state::model::{Environment, ErrorClass, StepFailure};
 use hubwright_state::{Clock, Store};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -138,6 +138,21 @@ impl StepContext {
     /// The current time from the injected clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// The environment the run works on. A run without one cannot execute an
+    /// environment's steps: that is a permanent error.
+    pub async fn environment(&self) -> Result<Environment, StepError> {
+        match self.store.run_environment(self.run_id).await {
+            Ok(Some(environment)) => Ok(environment),
+            Ok(None) => Err(StepError::permanent(format!(
+                "step {} works on an environment, and run {} has none",
+                self.step_name, self.run_id
+            ))),
+            Err(err) => Err(StepError::retryable(format!(
+                "reading the run's environment: {err}"
+            ))),
+        }
     }
 
     /// Outputs of the run's succeeded steps, by step name.

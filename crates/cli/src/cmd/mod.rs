@@ -12,7 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use hubwright_state::Store;
+use hubwright_state::clusters::Clusters;
 use hubwright_worker::Registry;
+use hubwright_worker::kubernetes::ClusterClients;
 
 /// `hubwright migrate`.
 pub async fn migrate(url: &str) -> anyhow::Result<ExitCode> {
@@ -29,14 +31,22 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot connect to the database at {}", redact(url)))
 }
 
-/// The step kinds this binary executes: the built-ins, plus the testkit's when
-/// built with the `testkit` feature.
-pub fn registry() -> Registry {
-    #[allow(unused_mut)]
+/// The step kinds this binary executes: the built-ins and the Kubernetes kinds
+/// over `clusters`, plus the testkit's when built with the `testkit` feature.
+pub fn registry(clusters: &Clusters) -> Registry {
     let mut registry = Registry::with_builtins();
+    hubwright_worker::kubernetes::register(&mut registry, &ClusterClients::new(clusters.clone()));
     #[cfg(feature = "testkit")]
     hubwright_testkit::steps::register(&mut registry);
     registry
+}
+
+/// The clusters file, or the one `default` cluster reached like kubectl would.
+pub fn clusters(path: Option<&std::path::Path>) -> anyhow::Result<Clusters> {
+    Ok(match path {
+        Some(path) => Clusters::load(path)?,
+        None => Clusters::default(),
+    })
 }
 
 /// A URL fit for messages: the password replaced.

@@ -26,6 +26,11 @@ pub struct Args {
     /// Directory of workflow files, validated at start-up.
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
+    /// The clusters environments may be placed on (YAML: `clusters: {name:
+    /// {kubeconfig, context, in_cluster, base_domain, tls_issuer}}`). Without
+    /// it, one cluster `default`, reached like kubectl would.
+    #[arg(long, env = "HUBWRIGHT_CLUSTERS")]
+    clusters: Option<PathBuf>,
     /// Runs executed at once by this process.
     #[arg(long, env = "HUBWRIGHT_CONCURRENCY", default_value_t = 16)]
     concurrency: usize,
@@ -71,7 +76,8 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         config.id = id;
     }
     config.validate()?;
-    let registry = super::registry();
+    let clusters = Arc::new(super::clusters(args.clusters.as_deref())?);
+    let registry = super::registry(&clusters);
     let mut catalog = registry.load_catalog(&args.workflows)?;
 
     // Run tasks share the committer; a few more serve claims, heartbeats and
@@ -107,6 +113,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             store: store.clone(),
             clock: Arc::new(SystemClock),
             catalog: Arc::clone(&catalog),
+            clusters: Arc::clone(&clusters),
         };
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move {

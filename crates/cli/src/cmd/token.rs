@@ -68,7 +68,9 @@ pub async fn run(
             bootstrap: true,
         } => {
             let store = super::connect(database_url, 1).await?;
-            let issued = store.create_token(&subject, role, SystemClock.now()).await?;
+            let issued = store
+                .create_token(&subject, role, SystemClock.now())
+                .await?;
             print_secret(issued.id, &issued.subject, issued.role, &issued.secret);
             Ok(Ok(ExitCode::SUCCESS))
         }
@@ -93,7 +95,11 @@ async fn api_command(
     match command {
         Command::Create { role, subject, .. } => {
             let created: CreatedToken = client
-                .post("/v1/tokens", &json!({ "role": role, "subject": subject }), None)
+                .post(
+                    "/v1/tokens",
+                    &json!({ "role": role, "subject": subject }),
+                    None,
+                )
                 .await?;
             print_secret(
                 created.token.id,
@@ -105,7 +111,9 @@ async fn api_command(
         Command::List => {
             let list: TokenList = client.get("/v1/tokens").await?;
             match format {
-                Format::Json => println!("{}", serde_json::to_string(&list.items).unwrap_or_default()),
+                Format::Json => {
+                    println!("{}", serde_json::to_string(&list.items).unwrap_or_default())
+                }
                 Format::Table => print!("{}", output::tokens_table(&list.items)),
             }
         }

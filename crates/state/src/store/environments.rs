@@ -21,6 +21,8 @@ pub struct NewEnvironment<'a> {
     pub template: &'a str,
     /// Target cluster.
     pub cluster: &'a str,
+    /// Its namespace on that cluster (a DNS-1123 label).
+    pub namespace: &'a str,
     /// Resolved parameters.
     pub parameters: Value,
     /// When it expires.
@@ -77,6 +79,7 @@ pub enum TeardownRequest {
 }
 
 const UNIQUE_NAME: &str = "environments_owner_name_live";
+const UNIQUE_NAMESPACE: &str = "environments_cluster_namespace_live";
 
 impl Store {
     /// Accepts an environment and enqueues its provisioning run, atomically: when
@@ -119,8 +122,8 @@ impl Store {
             Environment,
             r#"
             INSERT INTO environments (id, name, owner, template, parameters, cluster,
-                                      expires_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                                      namespace, expires_at, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $8, $8)
             RETURNING id, name, owner, template, parameters, cluster, namespace,
                       phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
                       created_at, updated_at
@@ -133,6 +136,7 @@ impl Store {
             env.cluster,
             env.expires_at,
             now,
+            env.namespace,
         )
         .fetch_one(&mut *tx)
         .await;
@@ -144,6 +148,15 @@ impl Store {
                     rule: format!(
                         "{} already has an environment named `{}`",
                         env.owner, env.name
+                    ),
+                });
+            }
+            Err(sqlx::Error::Database(err)) if err.constraint() == Some(UNIQUE_NAMESPACE) => {
+                return Err(Error::Conflict {
+                    field: "name".to_owned(),
+                    rule: format!(
+                        "namespace `{}` on cluster `{}` belongs to another live environment; choose another name",
+                        env.namespace, env.cluster
                     ),
                 });
             }
@@ -212,6 +225,23 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::EnvironmentNotFound(id))
+    }
+
+    /// The environment run `run_id` works on, if it works on one.
+    pub async fn run_environment(&self, run_id: Uuid) -> Result<Option<Environment>> {
+        Ok(sqlx::query_as!(
+            Environment,
+            r#"
+            SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
+                   e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
+                   e.created_at, e.updated_at
+            FROM runs r JOIN environments e ON e.id = r.environment_id
+            WHERE r.id = $1
+            "#,
+            run_id
+        )
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// A page of environments in id order (creation order: ids are UUIDv7), after

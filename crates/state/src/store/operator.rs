@@ -99,7 +99,7 @@ impl Store {
                 UPDATE steps s
                 SET state = 'pending', attempts = 0, polls = 0, output = NULL,
                     error_class = NULL, error_message = NULL, error_detail = NULL,
-                    finished_at = NULL, updated_at = $3::timestamptz
+                    started_at = NULL, finished_at = NULL, updated_at = $3::timestamptz
                 FROM target t WHERE s.run_id = t.id AND s.idx >= t.from_idx
             ), moved AS (
                 UPDATE runs r

@@ -126,3 +126,26 @@ fn the_digest_changes_with_the_definition_and_only_then() {
     c.steps[1].timeout = Dur::from_secs(31);
     assert_ne!(a.digest(), c.digest());
 }
+
+#[test]
+fn the_namespace_defaults_to_jh_name_and_a_pattern_that_is_no_label_is_refused() {
+    let template = parse(Path::new("workflows/demo.yaml"), DEMO)
+        .unwrap()
+        .template;
+    assert_eq!(template.namespace_for("lab"), "jh-lab");
+
+    let custom = DEMO.replace("name: demo\n", "name: demo\nnamespace: team-{name}-hub\n");
+    let template = parse(Path::new("workflows/demo.yaml"), &custom)
+        .unwrap()
+        .template;
+    assert_eq!(template.namespace_for("lab"), "team-lab-hub");
+
+    for bad in ["Hub-{name}", "hub", "hub_{name}", "{name}-"] {
+        let text = DEMO.replace(
+            "name: demo\n",
+            &format!("name: demo\nnamespace: \"{bad}\"\n"),
+        );
+        let err = parse(Path::new("workflows/demo.yaml"), &text).unwrap_err();
+        assert_eq!(err.place, "namespace", "{bad}: {err}");
+    }
+}

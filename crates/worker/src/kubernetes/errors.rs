@@ -1,0 +1,89 @@
+//! What a Kubernetes error means for a step: unreachable, throttled or a
+//! server error is worth retrying; refused credentials, missing permissions and
+//! invalid objects are not, and the message says which cluster and verb.
+
+use serde_json::json;
+
+use crate::step::StepError;
+
+/// What the step was doing when the call failed, for the message.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The cluster's configured name.
+    pub cluster: &'a str,
+    /// `get`, `create`, `apply`, `delete`.
+    pub verb: &'a str,
+    /// The resource, e.g. `namespaces`.
+    pub resource: &'a str,
+    /// The object's name.
+    pub name: &'a str,
+}
+
+impl Call<'_> {
+    /// Classifies `err` into a retryable or permanent step error.
+    pub fn error(&self, err: &kube::Error) -> StepError {
+        let Call {
+            cluster,
+            verb,
+            resource,
+            name,
+        } = *self;
+        let detail = |code: u16, reason: &str| {
+            json!({ "cluster": cluster, "verb": verb, "resource": resource, "name": name,
+                    "code": code, "reason": reason })
+        };
+        match err {
+            kube::Error::Api(status) => {
+                let code = status.code;
+                let message = format!(
+                    "cluster `{cluster}` answered {code} {} to {verb} {resource} `{name}`: {}",
+                    status.reason, status.message
+                );
+                let error = match code {
+                    401 => StepError::permanent(format!(
+                        "cluster `{cluster}` did not accept hubwright's credentials to {verb} {resource} `{name}`: {}",
+                        status.message
+                    )),
+                    403 => StepError::permanent(format!(
+                        "cluster `{cluster}` forbids hubwright to {verb} {resource} `{name}`: {}",
+                        status.message
+                    )),
+                    // Server-side trouble, throttling, and optimistic-concurrency
+                    // races all pass.
+                    409 | 429 | 500..=599 | 0 => StepError::retryable(message),
+                    _ => StepError::permanent(message),
+                };
+                error.with_detail(detail(code, &status.reason))
+            }
+            kube::Error::Auth(err) => StepError::permanent(format!(
+                "cluster `{cluster}`: cannot obtain credentials to {verb} {resource} `{name}`: {err}"
+            )),
+            other => StepError::retryable(format!(
+                "cannot reach cluster `{cluster}` to {verb} {resource} `{name}`: {other}"
+            ))
+            .with_detail(detail(0, "Unreachable")),
+        }
+    }
+}
+
+/// Whether `err` is the API's answer `code`.
+pub fn is_status(err: &kube::Error, code: u16) -> bool {
+    matches!(err, kube::Error::Api(status) if status.code == code)
+}
+
+/// Whether `err` refuses new content in a namespace that is being deleted
+/// (403 with cause `NamespaceTerminating`): a wait, not a failure.
+pub fn is_namespace_terminating(err: &kube::Error) -> bool {
+    match err {
+        kube::Error::Api(status) if status.code == 403 => {
+            status.message.contains("because it is being terminated")
+                || status.details.as_ref().is_some_and(|details| {
+                    details
+                        .causes
+                        .iter()
+                        .any(|cause| cause.reason == "NamespaceTerminating")
+                })
+        }
+        _ => false,
+    }
+}
