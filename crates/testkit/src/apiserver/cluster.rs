@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::server::{ClientError, KubeApiServer, client_from, client_from_kubeconfig};
+use super::server::{ClientError, KubeApiServer, config_from_kubeconfig};
 
 /// The Kubernetes API a test talks to: a real cluster when the `KUBECONFIG`
 /// environment variable is set (its current context, or `HUBWRIGHT_KUBE_CONTEXT`),
@@ -62,15 +62,20 @@ impl TestCluster {
         self.standin.is_none()
     }
 
-    /// A `kube::Client` for the cluster, built through kube's kubeconfig loader.
+    /// A `kube::Client` for the cluster, built through kube's kubeconfig loader
+    /// (`KUBECONFIG` may list several files; kube merges them like kubectl).
     pub async fn client(&self) -> Result<kube::Client, ClientError> {
-        if self.standin.is_some() {
-            return client_from(&self.kubeconfig, self.context()).await;
-        }
-        // KUBECONFIG may list several files; kube merges them like kubectl.
-        let kubeconfig =
-            kube::config::Kubeconfig::from_env()?.ok_or("KUBECONFIG is set but empty")?;
-        client_from_kubeconfig(kubeconfig, self.context()).await
+        Ok(kube::Client::try_from(self.config().await?)?)
+    }
+
+    /// The `kube::Config` [`TestCluster::client`] is built from, for tests
+    /// that change it (e.g. turn off `default_retry`).
+    pub async fn config(&self) -> Result<kube::Config, ClientError> {
+        let kubeconfig = match &self.standin {
+            Some(_) => kube::config::Kubeconfig::read_from(&self.kubeconfig)?,
+            None => kube::config::Kubeconfig::from_env()?.ok_or("KUBECONFIG is set but empty")?,
+        };
+        config_from_kubeconfig(kubeconfig, self.context()).await
     }
 
     /// `prefix-xxxxxxxx`: a DNS-label-safe name no other test (or earlier run

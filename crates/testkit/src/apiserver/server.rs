@@ -199,20 +199,20 @@ fn kubeconfig_yaml(url: &str, token: &str) -> String {
 /// A client from the kubeconfig at `path`, with `context` or the current one.
 pub async fn client_from(path: &Path, context: Option<&str>) -> Result<kube::Client, ClientError> {
     let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
-    client_from_kubeconfig(kubeconfig, context).await
+    let config = config_from_kubeconfig(kubeconfig, context).await?;
+    Ok(kube::Client::try_from(config)?)
 }
 
-/// A client from a loaded kubeconfig, with `context` or the current one.
-pub async fn client_from_kubeconfig(
+/// A client config from a loaded kubeconfig, with `context` or the current one.
+pub async fn config_from_kubeconfig(
     kubeconfig: kube::config::Kubeconfig,
     context: Option<&str>,
-) -> Result<kube::Client, ClientError> {
+) -> Result<kube::Config, ClientError> {
     let options = kube::config::KubeConfigOptions {
         context: context.map(str::to_owned),
         ..Default::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
-    Ok(kube::Client::try_from(config)?)
+    Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
