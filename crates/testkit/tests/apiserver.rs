@@ -1188,3 +1188,22 @@ async fn unique_names_are_dns_labels_and_differ() {
         assert_eq!(cluster.context(), Some(server.context()));
     }
 }
+
+#[tokio::test]
+async fn secret_string_data_is_stored_base64_encoded_in_data() {
+    let (cluster, client) = cluster().await;
+    let ns = namespace(&cluster, &client).await;
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = serde_json::from_value(json!({
+        "metadata": { "name": "oauth" },
+        "stringData": { "OAUTH_CLIENT_SECRET": "s3cret!", "empty": "" }
+    }))
+    .unwrap();
+    let created = api.create(&PostParams::default(), &secret).await.unwrap();
+    assert!(created.string_data.is_none());
+    assert_eq!(created.type_.as_deref(), Some("Opaque"));
+    let data = created.data.unwrap();
+    assert_eq!(data["OAUTH_CLIENT_SECRET"].0, b"s3cret!");
+    assert_eq!(data["empty"].0, b"");
+    cleanup(&client, &ns).await;
+}

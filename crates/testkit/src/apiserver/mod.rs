@@ -26,6 +26,8 @@
 //!   bumped when anything outside metadata and status changes, and on graceful
 //!   deletion), one global `resourceVersion` counter; a write that changes
 //!   nothing keeps the resourceVersion and sends no event. `generateName`.
+//!   A Secret's `stringData` is base64-encoded into `data` and not stored;
+//!   its `type` defaults to `Opaque`.
 //! - `Status` bodies as the real server words them: NotFound, AlreadyExists,
 //!   Conflict (stale resourceVersion, delete preconditions, apply conflicts),
 //!   Invalid (names: RFC 1123 label for namespaces, RFC 1035 label for
@@ -65,7 +67,9 @@
 //! - No defaulting or schema validation beyond names: a Deployment keeps
 //!   whatever spec it was given (no `replicas: 1`, strategy, or pod template
 //!   defaults), a Service gets no `clusterIP`, unknown fields are stored, and
-//!   wrongly typed fields are accepted. Objects are stored as JSON.
+//!   wrongly typed fields are accepted. Objects are stored as JSON, so an
+//!   empty map or list that was sent is kept (Go's `omitempty` drops e.g. an
+//!   empty ConfigMap `data` on the real server).
 //! - No controllers except the namespace one: nothing creates ReplicaSets or
 //!   Pods, sets Deployment status, binds PVCs, schedules or runs Pods, or
 //!   creates the `default` ServiceAccount and `kube-root-ca.crt` ConfigMap.

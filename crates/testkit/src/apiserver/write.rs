@@ -283,6 +283,44 @@ fn default_object(rt: &ResourceType, obj: &mut Value) {
     }
 }
 
+/// Conversions the real server makes on every write: a Secret's `stringData`
+/// is base64-encoded into `data` and not stored; its `type` defaults to `Opaque`.
+fn normalize(rt: &ResourceType, obj: &mut Value) {
+    if rt.kind != "Secret" || !rt.group.is_empty() {
+        return;
+    }
+    let Value::Object(m) = obj else { return };
+    if let Some(Value::Object(plain)) = m.remove("stringData") {
+        let data = m.entry("data").or_insert_with(|| json!({}));
+        for (k, v) in plain {
+            data[k] = json!(base64(v.as_str().unwrap_or("").as_bytes()));
+        }
+    }
+    m.entry("type").or_insert_with(|| json!("Opaque"));
+}
+
+/// Standard base64 with padding, as Go's `encoding/json` writes `[]byte`.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// System fields of a new object (`PrepareForCreate`).
 fn prepare_create(rt: &ResourceType, obj: &mut Value) {
     if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
@@ -342,6 +380,7 @@ impl Store {
         };
         fields::record_update(None, &mut body, &writer);
         prepare_create(rt, &mut body);
+        normalize(rt, &mut body);
         Ok(inner.commit(key, body, EventType::Added))
     }
 
@@ -425,6 +464,7 @@ impl Store {
                 set_namespace(rt, &mut obj, ns)?;
                 default_object(rt, &mut obj);
                 prepare_create(rt, &mut obj);
+                normalize(rt, &mut obj);
                 return Ok((201, inner.commit(key, obj, EventType::Added)));
             };
             if !wanted_rv.is_empty() && wanted_rv != meta_str(&old, "resourceVersion") {
@@ -536,6 +576,7 @@ fn finish_update(
     old: &Value,
     mut new: Value,
 ) -> ApiResult<Value> {
+    normalize(rt, &mut new);
     if old.pointer("/metadata/deletionTimestamp").is_some() {
         let before = finalizers(old, "/metadata/finalizers");
         let added: Vec<String> = finalizers(&new, "/metadata/finalizers")
