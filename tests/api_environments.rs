@@ -350,6 +350,29 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
         assert!(!reply.detail().is_empty(), "{}", row.what);
     }
 
+    // The limit itself is allowed: a body of exactly 64 KiB is read, and
+    // refused for what it says, not for its size.
+    let prefix = r#"{"name": "big", "template": "lab", "parameters": {"pad": ""#;
+    let suffix = r#""}}"#;
+    let at_limit = format!(
+        "{prefix}{}{suffix}",
+        "x".repeat(64 * 1024 - prefix.len() - suffix.len())
+    );
+    assert_eq!(at_limit.len(), 64 * 1024);
+    let reply = api
+        .server
+        .post("/v1/environments")
+        .token(&alice)
+        .body("application/json", at_limit)
+        .send()
+        .await;
+    reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+    assert!(
+        reply.detail().starts_with("parameters.pad: "),
+        "{}",
+        reply.detail()
+    );
+
     assert_eq!(
         api.environments().await,
         1,

@@ -295,6 +295,62 @@ async fn only_operators_cancel_and_an_operator_cancels_a_pending_run() {
 }
 
 #[tokio::test]
+async fn cancelling_a_run_in_flight_asks_its_worker_to_stop_it() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("block-workflows"),
+        "slow",
+        r#"
+name: slow
+workflows:
+  provision:
+    steps:
+      - { name: long, kind: test-block, with: { duration: 30s } }
+  teardown:
+    steps:
+      - { name: remove, kind: noop }
+"#,
+    );
+    let server = ApiServer::start(
+        BIN,
+        &db,
+        &workflows,
+        &["--worker", "--poll-interval", "100ms"],
+    )
+    .await;
+    let alice = token(&db.store, "alice", Role::Developer).await;
+    let ops = token(&db.store, "ops", Role::Operator).await;
+    let created = server
+        .post("/v1/environments")
+        .token(&alice)
+        .json(&json!({"name": "slow", "template": "slow"}))
+        .send()
+        .await;
+    let run: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
+    wait::run_state(&db.store, run, RunState::Running, Duration::from_secs(20)).await;
+
+    let reply = server
+        .post(&format!("/v1/runs/{run}/cancel"))
+        .token(&ops)
+        .send()
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{:#}", reply.body);
+    assert_eq!(
+        reply.body,
+        json!({"run_id": run.to_string(), "status": "cancel_requested"})
+    );
+    wait::run_state(&db.store, run, RunState::Cancelled, Duration::from_secs(10)).await;
+    let shown = server
+        .get(&format!("/v1/runs/{run}"))
+        .token(&alice)
+        .send()
+        .await;
+    assert_eq!(shown.body["state"], "cancelled");
+    drop(server);
+    db.drop_now().await;
+}
+
+#[tokio::test]
 async fn bad_requests_get_problems_not_500s() {
     let db = TestDatabase::create().await;
     let server = serve(&db).await;
