@@ -101,6 +101,7 @@ mod cluster;
 pub mod discovery;
 pub mod faults;
 pub mod fields;
+mod lifecycle;
 pub mod patch;
 pub mod resources;
 mod routes;

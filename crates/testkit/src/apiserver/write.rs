@@ -45,7 +45,7 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
         .unwrap_or("")
 }
 
-fn finalizers(obj: &Value, pointer: &str) -> Vec<String> {
+pub(super) fn finalizers(obj: &Value, pointer: &str) -> Vec<String> {
     obj.pointer(pointer)
         .and_then(Value::as_array)
         .map(|a| {
@@ -561,7 +561,7 @@ fn apply_conflict(conflicts: Vec<fields::Conflict>) -> ApiError {
 
 /// Whether a deleting object may now go: no finalizers left (for namespaces
 /// also no `spec.finalizers`).
-fn ready_to_go(rt: &ResourceType, obj: &Value) -> bool {
+pub(super) fn ready_to_go(rt: &ResourceType, obj: &Value) -> bool {
     obj.pointer("/metadata/deletionTimestamp").is_some()
         && finalizers(obj, "/metadata/finalizers").is_empty()
         && (!is_namespace(rt) || finalizers(obj, "/spec/finalizers").is_empty())
@@ -658,103 +658,4 @@ pub fn delete_locked(
     Ok(
         json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details }),
     )
-}
-
-impl Store {
-    /// DELETE of a collection: deletes every matching object; returns the list
-    /// of what was deleted (or marked deleting).
-    pub fn delete_collection(
-        &self,
-        rt: &ResourceType,
-        ns: Option<&str>,
-        sel: &super::selector::Selector,
-    ) -> Value {
-        let mut inner = self.lock();
-        let keys: Vec<(Key, Value)> = inner
-            .objects
-            .iter()
-            .filter(|(k, v)| super::store::in_scope(k, rt, ns) && sel.matches(v))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut items = Vec::new();
-        for (key, old) in keys {
-            let uid_status = delete_locked(&mut inner, rt, key, old.clone());
-            let mut item = match uid_status {
-                Ok(v) if v.get("kind").and_then(Value::as_str) != Some("Status") => v,
-                _ => old,
-            };
-            if let Value::Object(m) = &mut item {
-                m.remove("apiVersion");
-                m.remove("kind");
-            }
-            items.push(item);
-        }
-        json!({
-            "kind": format!("{}List", rt.kind),
-            "apiVersion": rt.api_version(),
-            "metadata": { "resourceVersion": inner.rv.to_string() },
-            "items": items,
-        })
-    }
-
-    /// One pass of the namespace controller: for each namespace being deleted,
-    /// delete its content; once none is left, drop the `kubernetes` finalizer
-    /// (the namespace then goes when `metadata.finalizers` is empty too).
-    pub fn sweep_namespaces(&self) {
-        let nsrt = resources::namespaces();
-        let mut inner = self.lock();
-        let terminating: Vec<(Key, Value)> = inner
-            .objects
-            .iter()
-            .filter(|(k, v)| {
-                super::store::in_scope(k, nsrt, None)
-                    && v.pointer("/metadata/deletionTimestamp").is_some()
-                    && finalizers(v, "/spec/finalizers")
-                        .iter()
-                        .any(|f| f == "kubernetes")
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (nskey, ns) in terminating {
-            let content: Vec<(Key, Value)> = inner
-                .objects
-                .iter()
-                .filter(|(k, _)| !k.namespace.is_empty() && k.namespace == nskey.name)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let remaining = content.len();
-            let mut gone = 0;
-            for (key, obj) in content {
-                let Some(rt) = resources::RESOURCES.get(key.resource) else {
-                    continue;
-                };
-                if obj.pointer("/metadata/deletionTimestamp").is_none() {
-                    let _ = delete_locked(&mut inner, rt, key.clone(), obj);
-                }
-                if !inner.objects.contains_key(&key) {
-                    gone += 1;
-                }
-            }
-            if gone < remaining {
-                continue;
-            }
-            let mut new = ns.clone();
-            let rest: Vec<String> = finalizers(&ns, "/spec/finalizers")
-                .into_iter()
-                .filter(|f| f != "kubernetes")
-                .collect();
-            new["spec"]["finalizers"] = json!(rest);
-            if rest.is_empty()
-                && let Some(Value::Object(spec)) = new.get_mut("spec")
-            {
-                spec.remove("finalizers");
-            }
-            let kind = if ready_to_go(nsrt, &new) {
-                EventType::Deleted
-            } else {
-                EventType::Modified
-            };
-            inner.commit(nskey, new, kind);
-        }
-    }
 }
