@@ -5,9 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hubwright_state::clusters::Clusters;
 use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, Store, SystemClock};
+use hubwright_worker::kubernetes::ClusterClients;
 use hubwright_worker::{Registry, Worker, WorkerConfig, WorkerHandle};
 use serde_json::json;
 use uuid::Uuid;
@@ -16,6 +18,13 @@ use uuid::Uuid;
 pub fn registry() -> Registry {
     let mut registry = Registry::with_builtins();
     crate::steps::register(&mut registry);
+    registry
+}
+
+/// The built-in kinds, the Kubernetes kinds over `clusters`, and the testkit's.
+pub fn registry_with_clusters(clusters: &Clusters) -> Registry {
+    let mut registry = registry();
+    hubwright_worker::kubernetes::register(&mut registry, &ClusterClients::new(clusters.clone()));
     registry
 }
 
@@ -34,7 +43,12 @@ pub fn fast_config(id: &str) -> WorkerConfig {
 
 /// Starts an in-process worker.
 pub fn spawn_worker(store: &Store, config: WorkerConfig) -> WorkerHandle {
-    Worker::new(store.clone(), registry(), config, Arc::new(SystemClock))
+    spawn_worker_with(store, registry(), config)
+}
+
+/// Starts an in-process worker with the kinds of `registry`.
+pub fn spawn_worker_with(store: &Store, registry: Registry, config: WorkerConfig) -> WorkerHandle {
+    Worker::new(store.clone(), registry, config, Arc::new(SystemClock))
         .expect("valid worker config")
         .spawn()
 }

@@ -82,5 +82,9 @@ async fn build(name: &str, cluster: &ClusterConfig) -> Result<kube::Client, Step
             .await
             .map_err(|err| failed("no kubeconfig or in-cluster configuration", &err))?
     };
+    // Retries belong to the step's policy, where they are bounded, backed off
+    // and on the run's timeline; kube's own would hide up to 15 more per call.
+    let mut config = config;
+    config.default_retry = false;
     kube::Client::try_from(config).map_err(|err| failed("building the client", &err))
 }

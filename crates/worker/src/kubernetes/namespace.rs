@@ -119,7 +119,10 @@ impl NamespaceStep {
         // labelled for this environment, is ours. Applying straight away would
         // silently adopt a namespace someone else made.
         match namespaces
-            .create(&post_params(), &target.namespace_object(&env, ctx))
+            .create(
+                &post_params(),
+                &target.namespace_object(&env, Some(ctx.run_id)),
+            )
             .await
         {
             Ok(_) => {}
@@ -153,7 +156,7 @@ impl NamespaceStep {
             .apply(
                 &namespaces,
                 &target.namespace,
-                target.namespace_object(&env, ctx),
+                target.namespace_object(&env, None),
             )
             .await?;
 
@@ -465,16 +468,22 @@ impl Target {
         ])
     }
 
-    fn namespace_object(&self, env: &Environment, ctx: &StepContext) -> Namespace {
+    /// The namespace as hubwright declares it. `created_by` (the run that
+    /// creates it) is written once, at creation, and left out of later applies,
+    /// so applying again from another run changes nothing.
+    fn namespace_object(&self, env: &Environment, created_by: Option<uuid::Uuid>) -> Namespace {
+        let mut annotations = BTreeMap::from([
+            ("hubwright.io/owner".to_owned(), env.owner.clone()),
+            ("hubwright.io/environment-name".to_owned(), env.name.clone()),
+        ]);
+        if let Some(run_id) = created_by {
+            annotations.insert("hubwright.io/request-id".to_owned(), run_id.to_string());
+        }
         Namespace {
             metadata: ObjectMeta {
                 name: Some(self.namespace.clone()),
                 labels: Some(self.labels(env)),
-                annotations: Some(BTreeMap::from([
-                    ("hubwright.io/owner".to_owned(), env.owner.clone()),
-                    ("hubwright.io/environment-name".to_owned(), env.name.clone()),
-                    ("hubwright.io/request-id".to_owned(), ctx.run_id.to_string()),
-                ])),
+                annotations: Some(annotations),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()
