@@ -25,6 +25,11 @@ test: db-up lint
     command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
     HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --workspace --all-features --no-fail-fast
 
+# The Kubernetes tests against a real cluster instead of the stand-in (README: "On a real cluster").
+e2e: db-up
+    @test -n "${KUBECONFIG:-}" || { echo "error: set KUBECONFIG to the cluster's kubeconfig (README: On a real cluster)"; exit 2; }
+    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --all-features -p hubwright-cli -p hubwright-testkit --test namespace --test apiserver --no-fail-fast
+
 # cargo fmt --check and clippy with warnings as errors.
 lint:
     cargo fmt --all -- --check
@@ -56,7 +61,7 @@ fuzz examples="25": db-up
     cargo build --quiet -p hubwright-cli
     export DATABASE_URL=postgres://root@{{pg_host}}:5432/hubwright_fuzz
     ./target/debug/hubwright migrate
-    token=$(./target/debug/hubwright token create --role admin --subject fuzz 2>/dev/null)
+    token=$(./target/debug/hubwright token create --bootstrap --role admin --subject fuzz 2>/dev/null)
     ./target/debug/hubwright serve --listen 127.0.0.1:18181 --workflows workflows > target/fuzz-serve.log 2>&1 &
     server=$!
     trap 'kill $server 2>/dev/null' EXIT
