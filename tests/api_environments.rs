@@ -30,7 +30,7 @@ workflows:
       - { name: remove, kind: noop }
 "#;
 
-/// A server with one template, `template`, and its database.
+/// A server with some templates, and its database.
 struct Api {
     db: TestDatabase,
     server: ApiServer,
@@ -38,12 +38,15 @@ struct Api {
 
 impl Api {
     async fn new() -> Self {
-        Self::with_template("lab", LAB).await
+        Self::with_templates(&[("lab", LAB)]).await
     }
 
-    async fn with_template(name: &str, yaml: &str) -> Self {
+    async fn with_templates(templates: &[(&str, &str)]) -> Self {
         let db = TestDatabase::create().await;
-        let dir = write_workflow(&scratch_dir("env-api"), name, yaml);
+        let dir = scratch_dir("env-api");
+        for (name, yaml) in templates {
+            write_workflow(&dir, name, yaml);
+        }
         let server = ApiServer::start(BIN, &db, &dir, &[]).await;
         Self { db, server }
     }
@@ -191,7 +194,7 @@ async fn bad_requests_name_the_field_and_store_nothing() {
         ),
         (
             json!({"name": "lab", "template": "lab", "cluster": "Prod!"}),
-            "cluster: must be a DNS-1123 label",
+            "cluster: no cluster named `Prod!` (known: default)",
         ),
     ];
     for (body, expected) in cases {
@@ -390,7 +393,12 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
 
 #[tokio::test]
 async fn a_name_is_unique_per_owner_among_live_environments() {
-    let api = Api::new().await;
+    // A second template whose namespaces do not collide with `lab`'s, so names
+    // can be told apart from namespaces (unique per cluster, see below).
+    let other = LAB
+        .replace("name: lab", "name: lab-b")
+        .replace("ttl:", "namespace: lab-b-{name}\nttl:");
+    let api = Api::with_templates(&[("lab", LAB), ("lab-b", &other)]).await;
     let alice = api.token("alice", Role::Developer).await;
     let bob = api.token("bob", Role::Developer).await;
     let body = json!({"name": "lab", "template": "lab"});
@@ -405,8 +413,24 @@ async fn a_name_is_unique_per_owner_among_live_environments() {
         taken.body["detail"],
         "name: alice already has an environment named `lab`"
     );
+    let elsewhere = json!({"name": "lab", "template": "lab-b"});
+    let still_taken = api.create(&alice, elsewhere.clone()).await;
+    still_taken.assert_problem(StatusCode::CONFLICT, "conflict");
     assert_eq!(
-        api.create(&bob, body).await.status,
+        still_taken.body["detail"], "name: alice already has an environment named `lab`",
+        "a name is the owner's across templates"
+    );
+    // Namespaces are unique per cluster: bob cannot have alice's, and is not
+    // told whose it is.
+    let namespace_taken = api.create(&bob, body).await;
+    namespace_taken.assert_problem(StatusCode::CONFLICT, "conflict");
+    assert_eq!(
+        namespace_taken.body["detail"],
+        "name: namespace `jh-lab` on cluster `default` belongs to another live environment; choose another name"
+    );
+    assert!(!namespace_taken.detail().contains("alice"));
+    assert_eq!(
+        api.create(&bob, elsewhere).await.status,
         StatusCode::ACCEPTED,
         "bob's namespace of names is his own"
     );
@@ -847,8 +871,15 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(api.environments().await, 1);
 
-    // A key is the caller's own: bob's "key-1" is another request.
-    let bobs = api.create_with_key(&bob, "key-1", body).await;
+    // A key is the caller's own: bob's "key-1" with another body is another
+    // request, not a reuse.
+    let bobs = api
+        .create_with_key(
+            &bob,
+            "key-1",
+            json!({"name": "bobs-once", "template": "lab", "ttl": "1h"}),
+        )
+        .await;
     assert_eq!(bobs.status, StatusCode::ACCEPTED, "{:#}", bobs.body);
     assert_eq!(bobs.body["environment"]["owner"], "bob");
     assert_ne!(bobs.body, first.body);
@@ -889,7 +920,7 @@ async fn concurrent_duplicates_with_one_key_create_one_environment() {
 #[tokio::test]
 async fn deleting_during_provisioning_stops_the_step_then_tears_down_without_waiting_for_the_sweep()
 {
-    let api = Api::with_template(
+    let api = Api::with_templates(&[(
         "slow",
         r#"
 name: slow
@@ -901,7 +932,7 @@ workflows:
     steps:
       - { name: remove, kind: noop }
 "#,
-    )
+    )])
     .await;
     let alice = api.token("alice", Role::Developer).await;
     let mut config = fast_config("w");
