@@ -280,6 +280,7 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
         Bad { what: "parameters as a list", method: "POST", path: create.clone(), body: json_body(r#"{"name": "lab", "template": "lab", "parameters": [1]}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "a null name", method: "POST", path: create.clone(), body: json_body(r#"{"name": null, "template": "lab"}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "no ttl to extend", method: "POST", path: extend.clone(), body: json_body("{}"), headers: &[], status: unprocessable, kind: invalid },
+        Bad { what: "centuries to extend", method: "POST", path: extend.clone(), body: json_body(r#"{"ttl": "500000y"}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "an unknown field to extend", method: "POST", path: extend.clone(), body: json_body(r#"{"ttl": "2h", "by": "alice"}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "a numeric ttl to extend", method: "POST", path: extend.clone(), body: json_body(r#"{"ttl": 2}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "a step index as text", method: "POST", path: retry.clone(), body: json_body(r#"{"from_step": "0"}"#), headers: &[], status: unprocessable, kind: invalid },
@@ -393,19 +394,22 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
 
 #[tokio::test]
 async fn a_name_is_unique_per_owner_among_live_environments() {
-    // A second template whose namespaces do not collide with `lab`'s, so names
-    // can be told apart from namespaces (unique per cluster, see below).
-    let other = LAB
+    // A second template whose namespace pattern has no `{suffix}`: its
+    // namespaces can collide across owners.
+    let shared = LAB
         .replace("name: lab", "name: lab-b")
         .replace("ttl:", "namespace: lab-b-{name}\nttl:");
-    let api = Api::with_templates(&[("lab", LAB), ("lab-b", &other)]).await;
+    let api = Api::with_templates(&[("lab", LAB), ("lab-b", &shared)]).await;
     let alice = api.token("alice", Role::Developer).await;
     let bob = api.token("bob", Role::Developer).await;
     let body = json!({"name": "lab", "template": "lab"});
 
-    assert_eq!(
-        api.create(&alice, body.clone()).await.status,
-        StatusCode::ACCEPTED
+    let first = api.create(&alice, body.clone()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let namespace = first.body["environment"]["namespace"].as_str().unwrap();
+    assert!(
+        namespace.starts_with("jh-lab-") && namespace.len() == "jh-lab-".len() + 8,
+        "the default pattern is jh-{{name}}-{{suffix}}: {namespace}"
     );
     let taken = api.create(&alice, body.clone()).await;
     taken.assert_problem(StatusCode::CONFLICT, "conflict");
@@ -420,21 +424,30 @@ async fn a_name_is_unique_per_owner_among_live_environments() {
         still_taken.body["detail"], "name: alice already has an environment named `lab`",
         "a name is the owner's across templates"
     );
-    // Namespaces are unique per cluster: bob cannot have alice's, and is not
-    // told whose it is.
-    let namespace_taken = api.create(&bob, body).await;
+    // bob's names are his own, and the default namespaces never collide, so
+    // bob cannot learn from a refusal that alice has a `lab`.
+    let bobs = api.create(&bob, body).await;
+    assert_eq!(bobs.status, StatusCode::ACCEPTED, "{:?}", bobs.body);
+    assert_ne!(bobs.body["environment"]["namespace"], namespace);
+
+    // A template without `{suffix}` shares namespaces across owners; the
+    // second is refused up front and is not told whose it is.
+    assert_eq!(
+        api.create(&alice, json!({"name": "shared", "template": "lab-b"}))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    let namespace_taken = api
+        .create(&bob, json!({"name": "shared", "template": "lab-b"}))
+        .await;
     namespace_taken.assert_problem(StatusCode::CONFLICT, "conflict");
     assert_eq!(
         namespace_taken.body["detail"],
-        "name: namespace `jh-lab` on cluster `default` belongs to another live environment; choose another name"
+        "name: namespace `lab-b-shared` on cluster `default` belongs to another live environment; choose another name"
     );
     assert!(!namespace_taken.detail().contains("alice"));
-    assert_eq!(
-        api.create(&bob, elsewhere).await.status,
-        StatusCode::ACCEPTED,
-        "bob's namespace of names is his own"
-    );
-    assert_eq!(api.environments().await, 2);
+    assert_eq!(api.environments().await, 3);
     api.finish().await;
 }
 

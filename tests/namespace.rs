@@ -133,7 +133,8 @@ impl Lab {
     async fn request(&self) -> (Uuid, String, Uuid) {
         let name = self.cluster.unique_name("lab");
         let loaded = self.catalog.template("hub").unwrap();
-        let namespace = loaded.template.namespace_for(&name);
+        let id = hubwright_state::store::enqueue::new_id();
+        let namespace = loaded.template.namespace_for(&name, id);
         let parameters = loaded
             .template
             .resolve_parameters(&serde_json::Map::new())
@@ -143,6 +144,7 @@ impl Lab {
             .store()
             .request_environment(
                 &NewEnvironment {
+                    id,
                     name: &name,
                     owner: "alice@example.com",
                     template: "hub",

@@ -155,7 +155,8 @@ async fn create(
             ),
         ));
     }
-    let namespace = loaded.template.namespace_for(&request.name);
+    let id = hubwright_state::store::enqueue::new_id();
+    let namespace = loaded.template.namespace_for(&request.name, id);
     check_label("name", &namespace, 63).map_err(|_| {
         Problem::invalid(
             "name",
@@ -204,6 +205,7 @@ async fn create(
         .store
         .request_environment(
             &NewEnvironment {
+                id,
                 name: &request.name,
                 owner: caller.subject(),
                 template: &request.template,
@@ -422,9 +424,12 @@ async fn extend(
     }
     let ttl = parse_ttl(&request.ttl)?;
     let now = state.clock.now();
-    let expires_at = now + ttl.to_chrono();
     let loaded = template(&state, &environment.template)?;
     let latest = latest_expiry(loaded, environment.created_at);
+    // A TTL of centuries does not fit a timestamp: it is beyond any maximum.
+    let expires_at = now
+        .checked_add_signed(ttl.to_chrono())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     if expires_at > latest {
         return Err(Problem::invalid(
             "ttl",

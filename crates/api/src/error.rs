@@ -120,6 +120,16 @@ impl Problem {
         )
     }
 
+    /// 500: a bug in the API itself (a handler panicked). Says nothing more.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the API failed on this request; it has been logged",
+        )
+    }
+
     /// 503: the database (or another dependency) is failing; details go to the log.
     pub fn unavailable() -> Self {
         Self::new(

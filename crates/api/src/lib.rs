@@ -77,8 +77,30 @@ pub fn router_with(state: AppState) -> Router {
         .fallback(|| async { Problem::not_found("no such path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(contain_panics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// A panicking handler answers a 500 problem instead of dropping the
+/// connection; the panic is logged with the route.
+async fn contain_panics(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use futures_util::FutureExt;
+    let route = format!("{} {}", request.method(), request.uri().path());
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(%route, "handler panicked");
+            Problem::internal().into_response()
+        }
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves. The caller binds the

@@ -61,8 +61,10 @@ pub struct Template {
     /// How long environments of this template live.
     #[serde(default)]
     pub ttl: TtlPolicy,
-    /// The Kubernetes namespace of each environment; `{name}` is the
-    /// environment's name. Unique per cluster among live environments.
+    /// The Kubernetes namespace of each environment: `{name}` is the
+    /// environment's name, `{suffix}` eight hex digits from its id. Unique per
+    /// cluster among live environments; without `{suffix}`, two owners' equal
+    /// names collide and the second request is refused.
     #[serde(default = "default_namespace")]
     pub namespace: String,
     /// The named workflows, e.g. `provision` and `teardown`.
@@ -97,17 +99,24 @@ pub struct StepDef {
 }
 
 fn default_namespace() -> String {
-    "jh-{name}".to_owned()
+    // The suffix keeps one developer's name from colliding with another's, so
+    // nobody learns from a refusal that someone else has an environment called so.
+    "jh-{name}-{suffix}".to_owned()
 }
 
 /// Longest Kubernetes namespace name (a DNS-1123 label).
 const MAX_NAMESPACE: usize = 63;
 
 impl Template {
-    /// The namespace an environment called `name` lives in. The API checks the
+    /// The namespace of environment `id` called `name`. The API checks the
     /// result is a DNS-1123 label before accepting the request.
-    pub fn namespace_for(&self, name: &str) -> String {
-        self.namespace.replace("{name}", name)
+    pub fn namespace_for(&self, name: &str, id: uuid::Uuid) -> String {
+        let hex = id.simple().to_string();
+        // The tail of a UUIDv7 is random; its head is the timestamp.
+        let suffix = &hex[hex.len() - 8..];
+        self.namespace
+            .replace("{name}", name)
+            .replace("{suffix}", suffix)
     }
 }
 
@@ -312,12 +321,12 @@ fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError
     }
     // Checked with a one-letter name, so a pattern that can never be a label
     // fails at start-up; the length with the real name is checked per request.
-    let sample = template.namespace.replace("{name}", "a");
+    let sample = template.namespace_for("a", uuid::Uuid::nil());
     if !template.namespace.contains("{name}") || !is_dns_label(&sample, MAX_NAMESPACE) {
         return Err(WorkflowError::new(
             path,
             "namespace",
-            "must contain `{name}` and otherwise only lowercase letters, digits and `-` (a DNS-1123 label)",
+            "must contain `{name}` (and may contain `{suffix}`), otherwise only lowercase letters, digits and `-` (a DNS-1123 label)",
         ));
     }
     if template.workflows.is_empty() {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::enqueue::{NewRun, enqueue_with, new_id};
+use super::enqueue::{NewRun, enqueue_with};
 use crate::model::{Environment, EnvironmentPhase};
 use crate::workflow::Snapshot;
 use crate::{Error, Result, Store};
@@ -13,6 +13,9 @@ use crate::{Error, Result, Store};
 /// An environment to accept. The caller has validated every field.
 #[derive(Debug, Clone)]
 pub struct NewEnvironment<'a> {
+    /// Its id (UUIDv7, from `new_id`): chosen by the caller, which names the
+    /// namespace after it.
+    pub id: Uuid,
     /// DNS-1123 label.
     pub name: &'a str,
     /// The requester.
@@ -117,7 +120,7 @@ impl Store {
                 return self.replay(env.owner, idem).await;
             }
         }
-        let id = new_id();
+        let id = env.id;
         let inserted = sqlx::query_as!(
             Environment,
             r#"

@@ -128,17 +128,18 @@ fn the_digest_changes_with_the_definition_and_only_then() {
 }
 
 #[test]
-fn the_namespace_defaults_to_jh_name_and_a_pattern_that_is_no_label_is_refused() {
+fn the_namespace_defaults_to_jh_name_suffix_and_a_pattern_that_is_no_label_is_refused() {
     let template = parse(Path::new("workflows/demo.yaml"), DEMO)
         .unwrap()
         .template;
-    assert_eq!(template.namespace_for("lab"), "jh-lab");
+    let id: uuid::Uuid = "0190a6b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b".parse().unwrap();
+    assert_eq!(template.namespace_for("lab", id), "jh-lab-4e5f6a7b");
 
     let custom = DEMO.replace("name: demo\n", "name: demo\nnamespace: team-{name}-hub\n");
     let template = parse(Path::new("workflows/demo.yaml"), &custom)
         .unwrap()
         .template;
-    assert_eq!(template.namespace_for("lab"), "team-lab-hub");
+    assert_eq!(template.namespace_for("lab", id), "team-lab-hub");
 
     for bad in ["Hub-{name}", "hub", "hub_{name}", "{name}-"] {
         let text = DEMO.replace(
