@@ -9,6 +9,7 @@ pub mod clusters;
 mod digest;
 mod error;
 pub mod model;
+pub mod secrets;
 pub mod store;
 pub mod workflow;
 

@@ -16,6 +16,7 @@ pub mod environments;
 pub mod lease;
 pub mod operator;
 pub mod read;
+pub mod secrets;
 pub mod tokens;
 
 use std::time::Duration;
