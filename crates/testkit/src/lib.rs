@@ -15,6 +15,7 @@ pub mod apiserver;
 mod db;
 pub mod factory;
 pub mod harness;
+pub mod oidc;
 pub mod process;
 pub mod server;
 pub mod steps;

@@ -1,0 +1,185 @@
+// The real OpenID provider hubwright's tests run: oidc-provider with Dynamic
+// Client Registration (RFC 7591) and its management protocol (RFC 7592),
+// development logins, an in-memory store, and test-only routes under /__test.
+//
+//   node provider.mjs [--port N] [--iat TOKEN]
+//
+// --port (or HUBWRIGHT_OIDC_PORT): port on 127.0.0.1, 0 (default) picks one.
+// --iat (or HUBWRIGHT_OIDC_IAT): when set, registration requires this initial
+//   access token as `Authorization: Bearer TOKEN`.
+//
+// When listening it prints exactly one JSON line on stdout,
+// {"issuer":"http://127.0.0.1:PORT","port":PORT}; everything else (one JSON line
+// per request, oidc-provider's warnings) goes to stderr.
+//
+// Test routes, answered before the provider sees the request:
+//   GET    /__test/clients   JSON array of registered client ids
+//   GET    /__test/requests  JSON array of {method, path, status} seen so far
+//   POST   /__test/faults    add a fault rule (JSON, below); 204
+//   DELETE /__test/faults    remove every fault rule; 204
+// A fault rule: {"path_prefix": "/reg", "method": "POST" (optional, any when
+// absent), "times": 1, "delay_ms": 0, "status": 503, "body": {...}, "drop": false}.
+// A matching request waits delay_ms, then is dropped (socket destroyed) if drop,
+// answered with status/body if status is set, or else handed to the provider
+// (a pure delay). Rules match in the order added; each retires after `times`.
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+
+import Provider from 'oidc-provider';
+
+import { MemoryAdapter, clientIds } from './adapter.mjs';
+
+const { values: args } = parseArgs({
+  options: { port: { type: 'string' }, iat: { type: 'string' } },
+});
+const port = Number(args.port ?? process.env.HUBWRIGHT_OIDC_PORT ?? 0);
+const initialAccessToken = args.iat ?? process.env.HUBWRIGHT_OIDC_IAT ?? '';
+
+const faults = [];
+const requests = [];
+
+function log(record) {
+  process.stderr.write(`${JSON.stringify(record)}\n`);
+}
+
+async function readJson(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text ? JSON.parse(text) : {};
+}
+
+async function testRoutes(ctx) {
+  const route = `${ctx.method} ${ctx.path}`;
+  switch (route) {
+    case 'GET /__test/clients':
+      ctx.body = clientIds();
+      return;
+    case 'GET /__test/requests':
+      ctx.body = requests;
+      return;
+    case 'POST /__test/faults': {
+      const rule = await readJson(ctx.req);
+      if (typeof rule.path_prefix !== 'string') {
+        ctx.status = 400;
+        ctx.body = { error: 'path_prefix (a string) is required' };
+        return;
+      }
+      faults.push({ times: 1, delay_ms: 0, ...rule });
+      ctx.status = 204;
+      return;
+    }
+    case 'DELETE /__test/faults':
+      faults.length = 0;
+      ctx.status = 204;
+      return;
+    default:
+      ctx.status = 404;
+      ctx.body = { error: `no test route ${route}` };
+  }
+}
+
+function takeFault(ctx) {
+  const index = faults.findIndex((rule) => ctx.path.startsWith(rule.path_prefix)
+    && (!rule.method || rule.method.toUpperCase() === ctx.method));
+  if (index < 0) return undefined;
+  const rule = faults[index];
+  rule.times -= 1;
+  if (rule.times <= 0) faults.splice(index, 1);
+  return rule;
+}
+
+async function testMiddleware(ctx, next) {
+  if (ctx.path.startsWith('/__test/')) {
+    await testRoutes(ctx);
+    return;
+  }
+  const started = Date.now();
+  const fault = takeFault(ctx);
+  try {
+    if (fault?.delay_ms) await new Promise((resolve) => { setTimeout(resolve, fault.delay_ms); });
+    if (fault?.drop) {
+      ctx.req.socket.destroy();
+      ctx.respond = false;
+    } else if (fault?.status) {
+      ctx.status = fault.status;
+      ctx.body = fault.body ?? '';
+    } else {
+      await next();
+    }
+  } finally {
+    const record = { method: ctx.method, path: ctx.path, status: fault?.drop ? 0 : ctx.status };
+    requests.push(record);
+    log({ ...record, ms: Date.now() - started, fault: fault ? true : undefined });
+  }
+}
+
+// Signing and cookie keys made per start, so the provider does not fall back
+// to its shared development keys.
+const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256' };
+
+const configuration = {
+  adapter: MemoryAdapter,
+  jwks: { keys: [signingKey] },
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+  features: {
+    devInteractions: { enabled: true },
+    registration: {
+      enabled: true,
+      initialAccessToken: initialAccessToken || false,
+    },
+    registrationManagement: {
+      enabled: true,
+      // Keep the stored registration_access_token valid across updates.
+      rotateRegistrationAccessToken: false,
+    },
+  },
+  clientDefaults: {
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: 'RS256',
+  },
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'preferred_username'],
+  },
+  // Development logins accept any name; that name is the subject.
+  async findAccount(_ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return {
+          sub: id, email: `${id}@example.org`, email_verified: true, name: id, preferred_username: id,
+        };
+      },
+    };
+  },
+};
+
+const server = createServer();
+server.listen(port, '127.0.0.1', () => {
+  const bound = server.address().port;
+  const issuer = `http://127.0.0.1:${bound}`;
+  const provider = new Provider(issuer, configuration);
+  provider.use(testMiddleware);
+  provider.on('server_error', (_ctx, err) => log({ server_error: String(err?.stack ?? err) }));
+  server.on('request', provider.callback());
+  process.stdout.write(`${JSON.stringify({ issuer, port: bound })}\n`);
+});
+server.on('error', (err) => {
+  log({ listen_error: String(err) });
+  process.exit(1);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  });
+}
