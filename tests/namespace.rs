@@ -9,17 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hubwright_state::clusters::Clusters;
 use hubwright_state::model::{ErrorClass, RunState, StepState};
-use hubwright_state::store::enqueue::NewRun;
-use hubwright_state::store::environments::NewEnvironment;
-use hubwright_state::workflow::Catalog;
-use hubwright_state::{Clock, Store, SystemClock};
-use hubwright_testkit::apiserver::{Fault, TestCluster, Verb};
-use hubwright_testkit::harness::{fast_config, registry_with_clusters, spawn_worker_with};
-use hubwright_testkit::process::Process;
-use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
-use hubwright_worker::WorkerHandle;
+use hubwright_testkit::apiserver::{Fault, Verb};
+use hubwright_testkit::lab::{self, WITHIN};
+use hubwright_testkit::{scratch_dir, wait};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::Api;
@@ -28,9 +21,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_hubwright");
-
-/// Long enough for a real cluster to finish deleting a namespace.
-const WITHIN: Duration = Duration::from_secs(90);
 
 /// The finalizer tests hold namespaces in `Terminating` with.
 const HOLD: &str = "hubwright.io/test-hold";
@@ -60,14 +50,14 @@ workflows:
         with: { deadline: DEADLINE }
 "#;
 
-/// A test database, a cluster, the `hub` template and a clusters file that
-/// points at the cluster.
-struct Lab {
-    db: TestDatabase,
-    cluster: TestCluster,
-    catalog: Catalog,
-    clusters_file: PathBuf,
-    workflows: PathBuf,
+/// The shared lab plus what only these tests need.
+struct Lab(lab::Lab);
+
+impl std::ops::Deref for Lab {
+    type Target = lab::Lab;
+    fn deref(&self) -> &lab::Lab {
+        &self.0
+    }
 }
 
 impl Lab {
@@ -76,133 +66,16 @@ impl Lab {
     }
 
     async fn with_deadline(deadline: &str) -> Self {
-        let db = TestDatabase::create().await;
-        let cluster = TestCluster::from_env().await.unwrap();
-        let dir = scratch_dir("namespace");
-        let workflows = write_workflow(
-            &dir.join("workflows"),
-            "hub",
-            &TEMPLATE.replace("DEADLINE", deadline),
-        );
-        let clusters_file = dir.join("clusters.yaml");
-        let mut default = json!({ "kubeconfig": cluster.kubeconfig() });
-        if let Some(context) = cluster.context() {
-            default["context"] = json!(context);
-        }
-        std::fs::write(
-            &clusters_file,
-            serde_yaml_ng::to_string(&json!({ "clusters": { "default": default } })).unwrap(),
-        )
-        .unwrap();
-        let clusters = Clusters::load(&clusters_file).unwrap();
-        let mut catalog = registry_with_clusters(&clusters)
-            .load_catalog(&workflows)
-            .unwrap();
-        catalog.register(&db.store).await.unwrap();
-        Self {
-            db,
-            cluster,
-            catalog,
-            clusters_file,
-            workflows,
-        }
+        Self(lab::Lab::new(&TEMPLATE.replace("DEADLINE", deadline)).await)
     }
 
-    fn store(&self) -> &Store {
-        &self.db.store
-    }
-
-    fn worker(&self, id: &str) -> WorkerHandle {
-        let clusters = Clusters::load(&self.clusters_file).unwrap();
-        spawn_worker_with(
-            self.store(),
-            registry_with_clusters(&clusters),
-            fast_config(id),
-        )
-    }
-
-    async fn client(&self) -> kube::Client {
-        self.cluster.client().await.unwrap()
+    async fn request(&self) -> (Uuid, String, Uuid) {
+        let requested = self.0.request(json!({})).await;
+        (requested.id, requested.namespace, requested.run_id)
     }
 
     async fn namespaces(&self) -> Api<Namespace> {
         Api::all(self.client().await)
-    }
-
-    /// Requests an environment; returns its id, namespace and provisioning run.
-    async fn request(&self) -> (Uuid, String, Uuid) {
-        let name = self.cluster.unique_name("lab");
-        let loaded = self.catalog.template("hub").unwrap();
-        let id = hubwright_state::store::enqueue::new_id();
-        let namespace = loaded.template.namespace_for(&name, id);
-        let parameters = loaded
-            .template
-            .resolve_parameters(&serde_json::Map::new())
-            .unwrap();
-        let now = SystemClock.now();
-        let accepted = self
-            .store()
-            .request_environment(
-                &NewEnvironment {
-                    id,
-                    name: &name,
-                    owner: "alice@example.com",
-                    template: "hub",
-                    cluster: "default",
-                    namespace: &namespace,
-                    parameters: serde_json::Value::Object(parameters),
-                    expires_at: now + chrono::Duration::hours(1),
-                },
-                self.catalog.definition("hub", "provision").unwrap(),
-                None,
-                now,
-            )
-            .await
-            .unwrap();
-        let id = accepted.environment["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        (id, namespace, accepted.run_id)
-    }
-
-    /// Requests the teardown of `env`; returns its run once it has started.
-    async fn teardown(&self, env: Uuid) -> Uuid {
-        let (_, definition_id) = self.catalog.definition("hub", "teardown").unwrap();
-        self.store()
-            .request_teardown(env, definition_id, "alice@example.com", SystemClock.now())
-            .await
-            .unwrap();
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        loop {
-            let run_id = self.store().latest_run_id(env).await.unwrap().unwrap();
-            if self.store().run(run_id).await.unwrap().workflow == "teardown" {
-                return run_id;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no teardown run started"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn retry(&self, run_id: Uuid) {
-        self.store()
-            .retry_run(run_id, Some(0), "ops", SystemClock.now())
-            .await
-            .unwrap();
-    }
-
-    /// Runs `workflow` of `env` again, as a new run.
-    async fn run_again(&self, env: Uuid, workflow: &str) -> Uuid {
-        let (snapshot, definition_id) = self.catalog.definition("hub", workflow).unwrap();
-        let input = self.store().environment(env).await.unwrap().parameters;
-        let now = SystemClock.now();
-        let mut run = NewRun::new(definition_id, snapshot, input, "ops", now);
-        run.environment_id = Some(env);
-        self.store().enqueue(&run, now).await.unwrap()
     }
 
     async fn hold(&self, namespace: &str) {
@@ -244,23 +117,6 @@ impl Lab {
                 "{namespace} still there"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Until the run is waiting with a reason containing `needle`.
-    async fn waiting_for(&self, run_id: Uuid, needle: &str) {
-        wait::run_state(self.store(), run_id, RunState::Waiting, WITHIN).await;
-        let deadline = tokio::time::Instant::now() + WITHIN;
-        loop {
-            let events = self.store().events(run_id, 0, 1000).await.unwrap();
-            if events.iter().any(|event| event.message.contains(needle)) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no event mentions `{needle}`: {events:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -632,24 +488,7 @@ async fn a_worker_killed_mid_step_is_resumed_by_another_without_duplicates() {
             .times(1),
     );
     let (env, namespace, run_id) = lab.request().await;
-    let clusters = lab.clusters_file.display().to_string();
-    let workflows = lab.workflows.display().to_string();
-    let args = [
-        "serve",
-        "--worker",
-        "--workflows",
-        &workflows,
-        "--clusters",
-        &clusters,
-        "--lease",
-        "2s",
-        "--rescue-interval",
-        "300ms",
-        "--poll-interval",
-        "100ms",
-    ];
-    let dir = scratch_dir("namespace-crash");
-    let first = Process::start(Path::new(BIN), &lab.db.url, &args, &dir.join("first.log"));
+    let first = lab.worker_process(BIN, "first", &[]);
     let deadline = tokio::time::Instant::now() + WITHIN;
     while !standin
         .requests()
@@ -666,7 +505,7 @@ async fn a_worker_killed_mid_step_is_resumed_by_another_without_duplicates() {
     let steps = lab.store().steps(run_id).await.unwrap();
     assert_eq!(steps[0].state, StepState::Running, "outcome not committed");
 
-    let _second = Process::start(Path::new(BIN), &lab.db.url, &args, &dir.join("second.log"));
+    let _second = lab.worker_process(BIN, "second", &[]);
     wait::run_state(lab.store(), run_id, RunState::Succeeded, WITHIN).await;
 
     let client = lab.client().await;

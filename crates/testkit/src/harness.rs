@@ -21,10 +21,18 @@ pub fn registry() -> Registry {
     registry
 }
 
-/// The built-in kinds, the Kubernetes kinds over `clusters`, and the testkit's.
+/// The built-in kinds, the Kubernetes and identity-provider kinds over
+/// `clusters` (sealing with [`crate::TEST_SECRET_KEY`]), and the testkit's:
+/// what `hubwright serve` registers.
 pub fn registry_with_clusters(clusters: &Clusters) -> Registry {
     let mut registry = registry();
-    hubwright_worker::kubernetes::register(&mut registry, &ClusterClients::new(clusters.clone()));
+    let clients = ClusterClients::new(clusters.clone());
+    hubwright_worker::kubernetes::register(&mut registry, &clients);
+    hubwright_worker::idp::register(
+        &mut registry,
+        &clients,
+        Some(Arc::new(crate::test_secret_keys())),
+    );
     registry
 }
 

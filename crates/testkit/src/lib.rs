@@ -8,6 +8,9 @@
 //!   or SIGTERM them mid-step.
 //! - [`factory`]: runs in any state, without a worker.
 //! - [`wait`]: poll the database until a run reaches a state.
+//! - [`apiserver`]: a Kubernetes API server stand-in (or a real cluster with `KUBECONFIG`).
+//! - [`oidc`]: the real OpenID provider `oidc-provider`, on 127.0.0.1.
+//! - [`server`]: a real `hubwright serve --api` process and an HTTP client for it.
 //!
 //! Never linked into a release binary.
 
@@ -15,6 +18,7 @@ pub mod apiserver;
 mod db;
 pub mod factory;
 pub mod harness;
+pub mod lab;
 pub mod oidc;
 pub mod process;
 pub mod server;
@@ -22,6 +26,16 @@ pub mod steps;
 pub mod wait;
 
 pub use db::{TestDatabase, with_database};
+
+/// The `HUBWRIGHT_SECRET_KEY` of test workers: a fixed key, so a test can open
+/// what a worker process sealed.
+pub const TEST_SECRET_KEY: &str =
+    "test:5f1e0c3a9b7d2468ace13579bdf02468ace13579bdf02468ace13579bdf02468";
+
+/// The keys of [`TEST_SECRET_KEY`].
+pub fn test_secret_keys() -> hubwright_state::secrets::SecretKeys {
+    hubwright_state::secrets::SecretKeys::parse(TEST_SECRET_KEY).expect("a valid test key")
+}
 
 /// Writes `yaml` as `dir/<name>.yaml` and returns the directory, for tests that
 /// need a workflow of their own.

@@ -17,13 +17,30 @@ pub struct Process {
 impl Process {
     /// Starts `bin` with `args` against `database_url`; its log goes to `log`.
     pub fn start(bin: &Path, database_url: &str, args: &[&str], log: &Path) -> Self {
+        Self::start_with_env(bin, database_url, args, &[], log)
+    }
+
+    /// Like [`Process::start`], with extra environment variables (which may
+    /// override the defaults: the test secret key, `RUST_LOG`).
+    pub fn start_with_env(
+        bin: &Path,
+        database_url: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Self {
         let out = std::fs::File::create(log).expect("create log file");
         let err = out.try_clone().expect("clone log file");
         let child = Command::new(bin)
             .args(["--log-format", "json"])
             .args(args)
             .env("DATABASE_URL", database_url)
+            .env(
+                hubwright_state::secrets::KEY_VARIABLE,
+                crate::TEST_SECRET_KEY,
+            )
             .env("RUST_LOG", "info,hubwright_worker=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

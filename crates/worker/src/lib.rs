@@ -7,11 +7,13 @@
 
 pub mod builtin;
 mod config;
+pub mod idp;
 pub mod kubernetes;
 mod registry;
 mod retry;
 mod runner;
 mod step;
+pub mod values;
 
 pub use config::{ConfigError, WorkerConfig};
 pub use registry::Registry;

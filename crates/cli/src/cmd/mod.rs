@@ -12,7 +12,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use hubwright_state::Store;
+use std::sync::Arc;
+
 use hubwright_state::clusters::Clusters;
+use hubwright_state::secrets::SecretKeys;
 use hubwright_worker::Registry;
 use hubwright_worker::kubernetes::ClusterClients;
 
@@ -31,11 +34,14 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
         .with_context(|| format!("cannot connect to the database at {}", redact(url)))
 }
 
-/// The step kinds this binary executes: the built-ins and the Kubernetes kinds
-/// over `clusters`, plus the testkit's when built with the `testkit` feature.
-pub fn registry(clusters: &Clusters) -> Registry {
+/// The step kinds this binary executes: the built-ins, the Kubernetes and
+/// identity-provider kinds over `clusters` (sealing with `keys`), plus the
+/// testkit's when built with the `testkit` feature.
+pub fn registry(clusters: &Clusters, keys: Option<Arc<SecretKeys>>) -> Registry {
     let mut registry = Registry::with_builtins();
-    hubwright_worker::kubernetes::register(&mut registry, &ClusterClients::new(clusters.clone()));
+    let clients = ClusterClients::new(clusters.clone());
+    hubwright_worker::kubernetes::register(&mut registry, &clients);
+    hubwright_worker::idp::register(&mut registry, &clients, keys);
     #[cfg(feature = "testkit")]
     hubwright_testkit::steps::register(&mut registry);
     registry

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hubwright_state::SystemClock;
+use hubwright_state::secrets::SecretKeys;
 use hubwright_state::workflow::Dur;
 use hubwright_worker::{Worker, WorkerConfig};
 use tokio::sync::watch;
@@ -77,7 +78,13 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     }
     config.validate()?;
     let clusters = Arc::new(super::clusters(args.clusters.as_deref())?);
-    let registry = super::registry(&clusters);
+    // Workers seal and open the hubs' credentials; without a key they must not start.
+    let keys = if run_worker {
+        Some(Arc::new(SecretKeys::from_env()?))
+    } else {
+        None
+    };
+    let registry = super::registry(&clusters, keys);
     let mut catalog = registry.load_catalog(&args.workflows)?;
 
     // Run tasks share the committer; a few more serve claims, heartbeats and

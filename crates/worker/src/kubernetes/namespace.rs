@@ -21,8 +21,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::errors::{Call, is_namespace_terminating, is_status};
-use super::{ClusterClients, FIELD_MANAGER, fill};
+use super::{ClusterClients, FIELD_MANAGER};
 use crate::step::{Outcome, Step, StepContext, StepError};
+use crate::values::{environment_values, fill};
 
 /// The label every object hubwright manages carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "hubwright");
@@ -161,7 +162,8 @@ impl NamespaceStep {
             .await?;
 
         let mut objects = Vec::new();
-        let quota = fill_map(&params.quota, &ctx.input, "quota")?;
+        let values = environment_values(&ctx.input, &env, self.clusters.config(&env.cluster).ok());
+        let quota = fill_map(&params.quota, &values, "quota")?;
         if !quota.is_empty() {
             let body = target.object(
                 "v1",
@@ -177,14 +179,14 @@ impl NamespaceStep {
         }
         let limits = &params.container_limits;
         let mut limit = serde_json::Map::new();
-        for (field, values) in [
+        for (field, values_of) in [
             ("default", &limits.default),
             ("defaultRequest", &limits.default_request),
             ("max", &limits.max),
         ] {
-            let values = fill_map(values, &ctx.input, &format!("container_limits.{field}"))?;
-            if !values.is_empty() {
-                limit.insert(field.to_owned(), json!(values));
+            let filled = fill_map(values_of, &values, &format!("container_limits.{field}"))?;
+            if !filled.is_empty() {
+                limit.insert(field.to_owned(), json!(filled));
             }
         }
         if !limit.is_empty() {
@@ -540,15 +542,14 @@ fn post_params() -> PostParams {
     }
 }
 
-/// `values` with `{parameter}` references filled from the run's input.
+/// `map` with `{placeholder}` references filled from `values`.
 fn fill_map(
-    values: &BTreeMap<String, String>,
-    input: &Value,
+    map: &BTreeMap<String, String>,
+    values: &Value,
     place: &str,
 ) -> Result<BTreeMap<String, String>, StepError> {
-    values
-        .iter()
-        .map(|(key, value)| Ok((key.clone(), fill(value, input, &format!("{place}.{key}"))?)))
+    map.iter()
+        .map(|(key, value)| Ok((key.clone(), fill(value, values, &format!("{place}.{key}"))?)))
         .collect()
 }
 
