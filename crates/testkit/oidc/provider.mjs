@@ -91,6 +91,13 @@ function takeFault(ctx) {
   return rule;
 }
 
+async function readJsonBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8');
+  try { return text ? JSON.parse(text) : undefined; } catch { return undefined; }
+}
+
 async function testMiddleware(ctx, next) {
   if (ctx.path.startsWith('/__test/')) {
     await testRoutes(ctx);
@@ -99,6 +106,11 @@ async function testMiddleware(ctx, next) {
   const started = Date.now();
   const fault = takeFault(ctx);
   try {
+    if (fault?.delay_ms && !fault.drop && !fault.status) {
+      // A slow provider has the whole request before it stalls: a client that
+      // gives up (or dies) meanwhile still gets its registration made.
+      ctx.request.body = await readJsonBody(ctx.req);
+    }
     if (fault?.delay_ms) await new Promise((resolve) => { setTimeout(resolve, fault.delay_ms); });
     if (fault?.drop) {
       ctx.req.socket.destroy();
