@@ -22,11 +22,13 @@ pub fn registry() -> Registry {
 }
 
 /// The built-in kinds, the Kubernetes and identity-provider kinds over
-/// `clusters` (sealing with [`crate::TEST_SECRET_KEY`]), and the testkit's:
+/// `clusters` (sealing with [`crate::TEST_SECRET_KEY`]), the Helm kinds over
+/// `workflows`, and the testkit's:
 /// what `hubwright serve` registers.
-pub fn registry_with_clusters(clusters: &Clusters) -> Registry {
+pub fn registry_with_clusters(clusters: &Clusters, workflows: &Path) -> Registry {
     let mut registry = registry();
     let clients = ClusterClients::new(clusters.clone());
+    hubwright_worker::helm::register(&mut registry, &clients, workflows);
     hubwright_worker::kubernetes::register(&mut registry, &clients);
     hubwright_worker::idp::register(
         &mut registry,

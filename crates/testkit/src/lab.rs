@@ -69,7 +69,7 @@ impl Lab {
             .expect("clusters file as YAML");
         std::fs::write(&clusters_file, yaml).expect("write the clusters file");
         let clusters = Clusters::load(&clusters_file).expect("a valid clusters file");
-        let mut catalog = registry_with_clusters(&clusters)
+        let mut catalog = registry_with_clusters(&clusters, &workflows)
             .load_catalog(&workflows)
             .expect("a valid template");
         catalog
@@ -96,7 +96,7 @@ impl Lab {
         let clusters = Clusters::load(&self.clusters_file).expect("a valid clusters file");
         spawn_worker_with(
             self.store(),
-            registry_with_clusters(&clusters),
+            registry_with_clusters(&clusters, &self.workflows),
             fast_config(id),
         )
     }

@@ -7,6 +7,7 @@
 
 pub mod builtin;
 mod config;
+pub mod helm;
 pub mod idp;
 pub mod kubernetes;
 mod registry;

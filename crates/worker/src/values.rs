@@ -31,6 +31,22 @@ pub fn environment_values(
     Value::Object(values)
 }
 
+/// `values` plus earlier steps' outputs as `steps.<step>.<field>` (scalars only).
+pub fn with_outputs(mut values: Value, outputs: &serde_json::Map<String, Value>) -> Value {
+    if let Value::Object(map) = &mut values {
+        for (step, output) in outputs {
+            if let Value::Object(fields) = output {
+                for (field, value) in fields {
+                    if !value.is_object() && !value.is_array() && !value.is_null() {
+                        map.insert(format!("steps.{step}.{field}"), value.clone());
+                    }
+                }
+            }
+        }
+    }
+    values
+}
+
 /// `text` with each `{name}` replaced by that entry of `values`. `place` names
 /// the field in messages.
 pub fn fill(text: &str, values: &Value, place: &str) -> Result<String, StepError> {
@@ -44,11 +60,16 @@ pub fn fill(text: &str, values: &Value, place: &str) -> Result<String, StepError
                 "{place}: `{text}` has a `{{` without its `}}`"
             )));
         };
-        let name = &after[..end];
-        let value = match values.get(name) {
-            Some(Value::String(text)) => text.clone(),
-            Some(Value::Number(number)) => number.to_string(),
-            Some(Value::Bool(flag)) => flag.to_string(),
+        // `{name|fallback}` uses `fallback` when `name` has no value.
+        let (name, fallback) = match after[..end].split_once('|') {
+            Some((name, fallback)) => (name, Some(fallback)),
+            None => (&after[..end], None),
+        };
+        let value = match (values.get(name), fallback) {
+            (Some(Value::String(text)), _) => text.clone(),
+            (Some(Value::Number(number)), _) => number.to_string(),
+            (Some(Value::Bool(flag)), _) => flag.to_string(),
+            (_, Some(fallback)) => fallback.to_owned(),
             _ => {
                 return Err(StepError::permanent(format!(
                     "{place}: `{{{name}}}` names no parameter of this run and no fact of its environment"
@@ -80,5 +101,17 @@ mod tests {
             "{err}"
         );
         assert!(fill("{cpu", &input, "q").is_err());
+        assert_eq!(
+            fill("{gpu|0}-{cpu|9}", &input, "q").unwrap(),
+            "0-2",
+            "fallbacks"
+        );
+        let outputs = json!({ "health": { "url": "http://hub", "nested": {} } });
+        let values = with_outputs(input.clone(), outputs.as_object().unwrap());
+        assert_eq!(
+            fill("{steps.health.url}/x", &values, "q").unwrap(),
+            "http://hub/x"
+        );
+        assert!(fill("{steps.health.nested}", &values, "q").is_err());
     }
 }

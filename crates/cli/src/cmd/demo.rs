@@ -34,7 +34,8 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     store.migrate().await.context("applying migrations")?;
     println!("  migrations applied");
 
-    let mut catalog = super::registry(&Default::default(), None).load_catalog(&args.workflows)?;
+    let mut catalog = super::registry(&Default::default(), None, &args.workflows)
+        .load_catalog(&args.workflows)?;
     catalog.register(&store).await?;
     let (snapshot, definition_id) = catalog
         .definition(&args.template, &args.workflow)
@@ -64,7 +65,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     };
     let worker = Worker::new(
         store.clone(),
-        super::registry(&Default::default(), None),
+        super::registry(&Default::default(), None, &args.workflows),
         config,
         Arc::new(SystemClock),
     )?;

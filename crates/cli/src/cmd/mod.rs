@@ -35,13 +35,19 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
 }
 
 /// The step kinds this binary executes: the built-ins, the Kubernetes and
-/// identity-provider kinds over `clusters` (sealing with `keys`), plus the
+/// identity-provider kinds over `clusters` (sealing with `keys`), the Helm
+/// kinds (charts and values templates under `workflows`), plus the
 /// testkit's when built with the `testkit` feature.
-pub fn registry(clusters: &Clusters, keys: Option<Arc<SecretKeys>>) -> Registry {
+pub fn registry(
+    clusters: &Clusters,
+    keys: Option<Arc<SecretKeys>>,
+    workflows: &std::path::Path,
+) -> Registry {
     let mut registry = Registry::with_builtins();
     let clients = ClusterClients::new(clusters.clone());
     hubwright_worker::kubernetes::register(&mut registry, &clients);
     hubwright_worker::idp::register(&mut registry, &clients, keys);
+    hubwright_worker::helm::register(&mut registry, &clients, workflows);
     #[cfg(feature = "testkit")]
     hubwright_testkit::steps::register(&mut registry);
     registry

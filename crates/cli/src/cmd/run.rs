@@ -81,7 +81,8 @@ pub fn parse_param(text: &str) -> Result<(String, Value), String> {
 pub async fn start(url: &str, args: Start) -> anyhow::Result<ExitCode> {
     let store = super::connect(url, 2).await?;
     let now = SystemClock.now();
-    let mut catalog = super::registry(&Default::default(), None).load_catalog(&args.workflows)?;
+    let mut catalog = super::registry(&Default::default(), None, &args.workflows)
+        .load_catalog(&args.workflows)?;
     catalog.register(&store).await?;
     let loaded = catalog.template(&args.template).with_context(|| {
         format!(

@@ -84,7 +84,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let registry = super::registry(&clusters, keys);
+    let registry = super::registry(&clusters, keys, &args.workflows);
     let mut catalog = registry.load_catalog(&args.workflows)?;
 
     // Run tasks share the committer; a few more serve claims, heartbeats and

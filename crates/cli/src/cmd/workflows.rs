@@ -18,7 +18,8 @@ pub enum Command {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { workflows } => {
-            let catalog = super::registry(&Default::default(), None).load_catalog(&workflows)?;
+            let catalog =
+                super::registry(&Default::default(), None, &workflows).load_catalog(&workflows)?;
             for name in catalog.names() {
                 let Some(loaded) = catalog.template(name) else {
                     continue;

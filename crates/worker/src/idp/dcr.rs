@@ -34,9 +34,20 @@ struct RegistrationBody {
     registration_client_uri: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Discovery {
-    registration_endpoint: Option<String>,
+/// The parts of the provider's discovery document hubwright uses; the
+/// endpoints go to the hub's authenticator configuration.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Discovery {
+    /// RFC 7591 registration endpoint.
+    #[serde(default, skip_serializing)]
+    pub registration_endpoint: Option<String>,
+    /// Where users are sent to log in.
+    pub authorization_endpoint: String,
+    /// Where the hub trades a code for tokens.
+    pub token_endpoint: String,
+    /// Where the hub reads who logged in.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
 }
 
 /// The provider's error body (RFC 6749 / 7591).
@@ -56,8 +67,8 @@ pub struct Provider<'a> {
 }
 
 impl Provider<'_> {
-    /// The registration endpoint from the discovery document.
-    pub async fn registration_endpoint(&self) -> Result<String, StepError> {
+    /// The provider's discovery document.
+    pub async fn discover(&self) -> Result<Discovery, StepError> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
@@ -65,12 +76,16 @@ impl Provider<'_> {
         let response = self
             .send("read the discovery document", self.http.get(&url))
             .await?;
-        let discovery: Discovery = response.json().await.map_err(|err| {
+        response.json().await.map_err(|err| {
             StepError::retryable(format!(
-                "the identity provider's discovery document at {url} is not JSON: {err}"
+                "the identity provider's discovery document at {url} is not one: {err}"
             ))
-        })?;
-        discovery.registration_endpoint.ok_or_else(|| {
+        })
+    }
+
+    /// The registration endpoint from `discovery`.
+    pub fn registration_endpoint(&self, discovery: &Discovery) -> Result<String, StepError> {
+        discovery.registration_endpoint.clone().ok_or_else(|| {
             StepError::permanent(format!(
                 "the identity provider {} does not offer dynamic client registration (no registration_endpoint in its discovery document)",
                 self.issuer

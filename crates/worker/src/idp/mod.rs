@@ -234,6 +234,7 @@ impl IdpClientStep {
         let issuer = attempt.required(&params.issuer, "issuer")?;
         let redirect_uri = attempt.required(&params.redirect_uri, "redirect_uri")?;
         let provider = attempt.provider(&issuer);
+        let discovery = provider.discover().await?;
         let record = attempt.record().await?;
 
         let mut reused = false;
@@ -260,7 +261,7 @@ impl IdpClientStep {
                 Some(variable) => Some(initial_access_token(variable)?),
                 None => None,
             };
-            let endpoint = provider.registration_endpoint().await?;
+            let endpoint = provider.registration_endpoint(&discovery)?;
             let metadata = attempt.metadata(&redirect_uri);
             let now = attempt.ctx.now();
             attempt
@@ -324,6 +325,9 @@ impl IdpClientStep {
         Ok(json!({
             "mode": "oidc",
             "issuer": issuer,
+            "authorization_endpoint": discovery.authorization_endpoint,
+            "token_endpoint": discovery.token_endpoint,
+            "userinfo_endpoint": discovery.userinfo_endpoint,
             "client_id": client_id,
             "redirect_uri": redirect_uri,
             "secret": params.secret,
@@ -397,7 +401,8 @@ fn generate_password() -> Result<SecretString, StepError> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdpClientUpdateParams {
-    /// The hub's callback once its address is known (placeholders allowed).
+    /// The hub's callback once its address is known: placeholders allowed,
+    /// including earlier outputs, e.g. `{steps.health.url}/hub/oauth_callback`.
     pub redirect_uri: String,
 }
 
@@ -423,7 +428,8 @@ impl IdpClientUpdateStep {
         params: &IdpClientUpdateParams,
     ) -> Result<Value, StepError> {
         let attempt = Attempt::new(&self.0, ctx).await?;
-        let redirect_uri = attempt.fill(&params.redirect_uri, "redirect_uri")?;
+        let values = crate::values::with_outputs(attempt.values.clone(), &ctx.outputs().await?);
+        let redirect_uri = fill(&params.redirect_uri, &values, "redirect_uri")?;
         let Some(record) = attempt.record().await? else {
             return Ok(json!({ "updated": false, "reason": "no OAuth client (mode local)" }));
         };

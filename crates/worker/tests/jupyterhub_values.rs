@@ -1,0 +1,117 @@
+//! The JupyterHub template's values render to what the zero-to-jupyterhub
+//! chart expects, for both authentication modes, with no secret in them.
+
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
+use std::path::Path;
+
+use hubwright_worker::helm::values::render;
+use serde_json::{Value, json};
+
+fn context(mode: &str, base_domain: Option<&str>) -> Value {
+    json!({
+        "params": {
+            "image": "quay.io/jupyter/scipy-notebook", "image_tag": "2024-10-07", "profile": "gpu",
+            "cpu_guarantee": 0.5, "cpu_limit": 2, "memory_guarantee": "1G", "memory_limit": "4G",
+            "storage": "10Gi", "admin_users": ["bob"], "allowed_users": ["carol"],
+            "auth_mode": mode, "idle_cull_timeout": 1800,
+        },
+        "env": { "id": "0190a6b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", "name": "lab", "owner": "alice", "namespace": "jh-lab-4e5f6a7b", "template": "jupyterhub" },
+        "cluster": { "name": "default", "base_domain": base_domain, "tls_issuer": base_domain.map(|_| "letsencrypt") },
+        "release": "jh-lab-4e5f6a7b",
+        "steps": {
+            "namespace": { "namespace": "jh-lab-4e5f6a7b" },
+            "idp": if mode == "oidc" { json!({
+                "mode": "oidc", "secret": "hubwright-oauth", "client_id": "abc",
+                "authorization_endpoint": "https://sso/auth", "token_endpoint": "https://sso/token",
+                "userinfo_endpoint": "https://sso/me",
+            }) } else { json!({ "mode": "local", "secret": "hubwright-oauth" }) },
+        },
+    })
+}
+
+fn values(mode: &str, base_domain: Option<&str>) -> serde_yaml_ng::Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows/jupyterhub/values.yaml.j2");
+    serde_yaml_ng::from_str(&render(&path, &context(mode, base_domain)).unwrap()).unwrap()
+}
+
+fn at<'a>(value: &'a serde_yaml_ng::Value, path: &str) -> &'a serde_yaml_ng::Value {
+    path.split('.').fold(value, |v, key| &v[key])
+}
+
+#[test]
+fn oidc_hubs_read_their_client_from_the_secret_and_get_an_ingress_host() {
+    let v = values("oidc", Some("hubs.example.org"));
+    assert_eq!(
+        at(&v, "hub.config.JupyterHub.authenticator_class").as_str(),
+        Some("generic-oauth")
+    );
+    let env = at(&v, "hub.extraEnv");
+    assert_eq!(
+        env["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["name"].as_str(),
+        Some("hubwright-oauth")
+    );
+    assert_eq!(
+        env["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"]["key"].as_str(),
+        Some("OAUTH_CLIENT_SECRET")
+    );
+    let oauth = at(&v, "hub.config.GenericOAuthenticator");
+    assert_eq!(
+        oauth["oauth_callback_url"].as_str(),
+        Some("https://lab.hubs.example.org/hub/oauth_callback")
+    );
+    assert_eq!(oauth["authorize_url"].as_str(), Some("https://sso/auth"));
+    assert_eq!(oauth["username_claim"].as_str(), Some("preferred_username"));
+    let auth = at(&v, "hub.config.Authenticator");
+    assert_eq!(
+        serde_yaml_ng::to_string(&auth["admin_users"])
+            .unwrap()
+            .trim(),
+        "- alice\n- bob"
+    );
+    assert_eq!(auth["allowed_users"].as_sequence().unwrap().len(), 3);
+    assert_eq!(
+        at(&v, "ingress.hosts")[0].as_str(),
+        Some("lab.hubs.example.org")
+    );
+    assert_eq!(
+        at(&v, "ingress.tls")[0]["secretName"].as_str(),
+        Some("lab-tls")
+    );
+    assert_eq!(at(&v, "proxy.service.type").as_str(), Some("ClusterIP"));
+    assert_eq!(at(&v, "prePuller.hook.enabled").as_bool(), Some(false));
+    assert_eq!(at(&v, "cull.timeout").as_u64(), Some(1800));
+    let gpu = &at(&v, "singleuser.profileList")[3];
+    assert_eq!(gpu["default"].as_bool(), Some(true));
+    assert_eq!(
+        gpu["kubespawner_override"]["extra_resource_limits"]["nvidia.com/gpu"].as_str(),
+        Some("1")
+    );
+}
+
+#[test]
+fn local_hubs_use_a_password_from_the_secret_and_a_load_balancer_without_a_domain() {
+    let v = values("local", None);
+    assert_eq!(
+        at(&v, "hub.config.JupyterHub.authenticator_class").as_str(),
+        Some("dummy")
+    );
+    assert!(at(&v, "hub.config.GenericOAuthenticator").is_null());
+    assert_eq!(
+        at(
+            &v,
+            "hub.extraEnv.HUBWRIGHT_ADMIN_PASSWORD.valueFrom.secretKeyRef.key"
+        )
+        .as_str(),
+        Some("ADMIN_PASSWORD")
+    );
+    assert!(
+        at(&v, "hub.extraConfig.hubwright-local-admin")
+            .as_str()
+            .unwrap()
+            .contains("os.environ")
+    );
+    assert_eq!(at(&v, "proxy.service.type").as_str(), Some("LoadBalancer"));
+    assert!(v["ingress"].is_null());
+}
