@@ -18,6 +18,8 @@ pub mod apiserver;
 mod db;
 pub mod factory;
 pub mod harness;
+pub mod helm;
+pub mod keycloak;
 pub mod lab;
 pub mod oidc;
 pub mod process;
