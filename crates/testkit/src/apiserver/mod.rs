@@ -1,11 +1,14 @@
 //! A Kubernetes API server stand-in for tests.
 //!
 //! No real API server can run where the tests run, so [`KubeApiServer`] serves
-//! the part of the Kubernetes API hubwright uses, in-process over plain HTTP/1
-//! on `127.0.0.1`, to the real `kube` client. It writes a kubeconfig (cluster,
-//! user and context named `stand-in`, a bearer token) and rejects requests
-//! without that token with 401. [`TestCluster`] picks a real cluster instead
-//! when `KUBECONFIG` is set, so the same tests run on kind.
+//! the part of the Kubernetes API hubwright uses, in-process over HTTP/1 on
+//! `127.0.0.1`, to the real `kube` client and the real `helm` (3 and 4). It
+//! writes a kubeconfig (cluster, user and context named `stand-in`, an
+//! `https` server with the test CA, a bearer token) and rejects requests
+//! without that token with 401. The same port also answers plain HTTP
+//! ([`KubeApiServer::url`]) for tests that send raw requests. [`TestCluster`]
+//! picks a real cluster instead when `KUBECONFIG` is set, so the same tests
+//! run on kind.
 //!
 //! # What it does as kube-apiserver does
 //!
@@ -59,8 +62,36 @@
 //!   DELETED, entering as ADDED), `timeoutSeconds`, BOOKMARK events with
 //!   `allowWatchBookmarks`, and the `ERROR` event with a 410 `Expired` Status
 //!   for a resourceVersion older than the kept history ([`KubeApiServer::compact`]).
+//! - OpenAPI v3 ([`openapi`]): the `/openapi/v3` index and a document per
+//!   group-version with the real paths, operation ids, parameters and
+//!   `x-kubernetes-group-version-kind` extensions, so client-go's
+//!   field-validation check finds `fieldValidation` on each kind's PATCH and
+//!   leaves validation to the server, as it does against a real server.
+//! - Protobuf request bodies ([`protobuf`]) for Secret, ConfigMap and
+//!   DeleteOptions, which client-go's typed clients send (helm's release
+//!   storage creates, updates and deletes its Secrets that way).
+//! - TLS with a committed test CA (`tls/`), because client-go sends a
+//!   kubeconfig's token only over `https`.
 //! - Faults ([`Fault`]): error responses with realistic bodies, latency and
 //!   dropped connections, matched by verb, resource and name; a request log.
+//!
+//! # What helm does against it
+//!
+//! Helm 3.17.2 `upgrade --install` (no `--wait`): `/version`, a list of
+//! Secrets with `labelSelector=name=R,owner=helm`, `/api`, `/apis`,
+//! `/openapi/v3`, `/openapi/v3/api/v1`, `/openapi/v3/apis/apps/v1`, a GET
+//! (404) of each object, POST of the namespace (`--create-namespace`), POST
+//! of the release Secret `sh.helm.release.v1.R.v1` (protobuf, status
+//! `pending-install`), POST of each object (JSON, `fieldManager=helm`), PUT
+//! of the release Secret (`deployed`). An upgrade GETs each object and sends
+//! a strategic merge patch for those that changed. Uninstall DELETEs each
+//! object (JSON body) and each release Secret (protobuf `DeleteOptions`).
+//! Helm 4.3.1 asks for the same discovery and OpenAPI documents and writes
+//! every object, the namespace too, by server-side apply
+//! (`fieldManager=helm&fieldValidation=Strict&force=false`); its release
+//! Secrets are written as helm 3 writes them; `status` also lists each
+//! Deployment's Pods by its selector. Neither asks for `/openapi/v2` once
+//! `/openapi/v3` answers.
 //!
 //! # What it does not do
 //!
@@ -87,8 +118,9 @@
 //!   (`scale`, `log`, `exec`, `eviction`), no field selectors beyond
 //!   `metadata.name`/`metadata.namespace`, no `limit`/`continue` paging (lists
 //!   are always complete), no `resourceVersionMatch`, no
-//!   `sendInitialEvents`, no protobuf or table output, no `/openapi/v2` or
-//!   `/openapi/v3`, no authorization (every valid token may do everything),
+//!   `sendInitialEvents`, no protobuf or table output (a client that accepts
+//!   protobuf first gets JSON, which client-go accepts), no `/openapi/v2`,
+//!   no authorization (every valid token may do everything),
 //!   no admission webhooks, quotas or limit ranges enforcement, no garbage
 //!   collection by `ownerReferences`, no graceful pod termination.
 //! - A watch starting at a resourceVersion newer than the server's starts at
@@ -96,19 +128,39 @@
 //! - Bookmarks come every second (configurable), the real server sends one
 //!   about every minute.
 //! - `uid`s are UUIDv7, the real server uses v4.
+//! - OpenAPI: every kind's schema is permissive (`apiVersion`, `kind`,
+//!   `metadata`, then `x-kubernetes-preserve-unknown-fields: true`), where the
+//!   real documents describe every field; a client that validates against
+//!   the schemas itself (kubectl with `--validate` on a server without
+//!   field validation) finds nothing wrong. `fieldValidation` is accepted
+//!   and ignored: `Strict` does not reject unknown or duplicate fields, and
+//!   `Warn` sends no `Warning` header. Paths have no watch or
+//!   all-namespaces list operations; the index lists only the served
+//!   group-versions (not `version`, `api`, `apis`, `.well-known`, `logs`,
+//!   `openid`); the `hash` is not SHA-512 and no `Cache-Control`/`ETag`
+//!   headers or redirects for stale hashes are sent.
+//! - Protobuf bodies only for Secret, ConfigMap and DeleteOptions (others
+//!   415); managed fields and unknown fields in them are dropped.
+//! - TLS: HTTP/1.1 only (no ALPN `h2`, the real server speaks HTTP/2), one
+//!   fixed certificate for `127.0.0.1`/`localhost`, no client certificates;
+//!   plain HTTP is answered on the same port, the real server has no plain
+//!   port.
 
 mod cluster;
 pub mod discovery;
 pub mod faults;
 pub mod fields;
 mod lifecycle;
+pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod resources;
 mod routes;
 pub mod selector;
 mod server;
 pub mod status;
 pub mod store;
+mod tls;
 pub mod validate;
 mod watch;
 pub mod write;

@@ -14,6 +14,8 @@ use tokio::sync::Notify;
 use super::discovery;
 use super::faults::{self, Fault, FaultAction, RequestRecord, Verb};
 use super::fields::Scope;
+use super::openapi;
+use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::Selector;
 use super::status::{ApiError, ApiResult};
@@ -49,6 +51,8 @@ enum Target {
     Groups,
     Group(String),
     ResourceList(String, String),
+    OpenApiIndex,
+    OpenApi(String),
     Resource(ResourceTarget),
     Unknown,
 }
@@ -72,6 +76,8 @@ fn parse_path(path: &str) -> Target {
         ["apis", g] => Target::Group((*g).to_owned()),
         ["apis", g, v] => Target::ResourceList((*g).to_owned(), (*v).to_owned()),
         ["apis", g, v, rest @ ..] => parse_resource(g, v, rest),
+        ["openapi", "v3"] => Target::OpenApiIndex,
+        ["openapi", "v3", rest @ ..] => Target::OpenApi(rest.join("/")),
         _ => Target::Unknown,
     }
 }
@@ -250,6 +256,10 @@ pub async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Body>) 
         Target::ResourceList(g, v) => discovery::resource_list(&g, &v)
             .map(|v| (200, v))
             .ok_or_else(ApiError::unknown_path),
+        Target::OpenApiIndex => Ok((200, openapi::index())),
+        Target::OpenApi(rest) => openapi::document_at(&rest)
+            .map(|v| (200, v))
+            .ok_or_else(ApiError::unknown_path),
         Target::Unknown => Err(ApiError::unknown_path()),
         Target::Resource(t) => {
             if verb == Some(Verb::Watch) {
@@ -317,6 +327,16 @@ fn parse_body(bytes: &[u8], rt: &ResourceType) -> ApiResult<Value> {
             rt.kind
         ))
     })
+}
+
+/// A POST, PUT or DELETE body: JSON, or protobuf for the kinds
+/// [`protobuf`] knows.
+fn body_value(headers: &HeaderMap, bytes: &[u8], rt: &ResourceType) -> ApiResult<Value> {
+    let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
+    if content_type.split(';').next().map(str::trim) == Some(protobuf::CONTENT_TYPE) {
+        return protobuf::decode(bytes);
+    }
+    parse_body(bytes, rt)
 }
 
 fn selector(query: &HashMap<String, String>) -> ApiResult<Selector> {
@@ -414,10 +434,10 @@ fn resource_request(
             Ok((200, store.list(rt, t.namespace.as_deref(), &sel)))
         }
         ("POST", None) if !t.status => store
-            .create(rt, ns, parse_body(bytes, rt)?, &ctx)
+            .create(rt, ns, body_value(headers, bytes, rt)?, &ctx)
             .map(|v| (201, v)),
         ("PUT", Some(name)) => store
-            .replace(rt, ns, name, parse_body(bytes, rt)?, &ctx)
+            .replace(rt, ns, name, body_value(headers, bytes, rt)?, &ctx)
             .map(|v| (200, v)),
         ("PATCH", Some(name)) => {
             let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
@@ -455,7 +475,7 @@ fn resource_request(
             let options = if bytes.is_empty() {
                 Value::Null
             } else {
-                parse_body(bytes, rt)?
+                body_value(headers, bytes, rt)?
             };
             store.delete(rt, ns, name, &options).map(|v| (200, v))
         }

@@ -1,5 +1,6 @@
-//! The in-process server: listener, per-connection tasks, the namespace
-//! controller, the kubeconfig, and the handle tests hold.
+//! The in-process server: listener, per-connection tasks (TLS or plain HTTP
+//! on the same port), the namespace controller, the kubeconfig, and the handle
+//! tests hold.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,13 +12,16 @@ use axum::body::Body;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 use super::faults::{Fault, RequestRecord};
 use super::routes::{self, Shared};
 use super::store::Store;
+use super::tls;
 
 /// The name of the kubeconfig's cluster, user and context.
 pub const CONTEXT: &str = "stand-in";
@@ -54,6 +58,7 @@ impl Default for Options {
 pub struct KubeApiServer {
     addr: SocketAddr,
     url: String,
+    https_url: String,
     dir: PathBuf,
     kubeconfig: PathBuf,
     shared: Arc<Shared>,
@@ -71,6 +76,8 @@ impl KubeApiServer {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
+        let https_url = format!("https://{addr}");
+        let acceptor = tls::acceptor()?;
         let token = format!("stand-in-{}", uuid::Uuid::now_v7().simple());
         let store = Arc::new(Store::new(options.history_limit));
         let shared = Arc::new(Shared {
@@ -85,9 +92,9 @@ impl KubeApiServer {
             std::env::temp_dir().join(format!("hubwright-kube-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir)?;
         let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, kubeconfig_yaml(&url, &token))?;
+        std::fs::write(&kubeconfig, kubeconfig_yaml(&https_url, &token))?;
 
-        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
+        let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
         let interval = options.namespace_controller_interval;
         let controller = tokio::spawn(async move {
             loop {
@@ -98,6 +105,7 @@ impl KubeApiServer {
         Ok(KubeApiServer {
             addr,
             url,
+            https_url,
             dir,
             kubeconfig,
             shared,
@@ -105,9 +113,21 @@ impl KubeApiServer {
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: the same server without TLS, for raw requests
+    /// from tests (the real API server has no plain port).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// `https://127.0.0.1:PORT`, the kubeconfig's server: the certificate is
+    /// signed by [`KubeApiServer::ca_pem`] and names `127.0.0.1` and `localhost`.
+    pub fn https_url(&self) -> &str {
+        &self.https_url
+    }
+
+    /// The CA (PEM) that signed the stand-in's serving certificate.
+    pub fn ca_pem(&self) -> &'static str {
+        tls::CA_PEM
     }
 
     /// The bound address.
@@ -115,7 +135,9 @@ impl KubeApiServer {
         self.addr
     }
 
-    /// The kubeconfig file (cluster, user and context named [`CONTEXT`]).
+    /// The kubeconfig file (cluster, user and context named [`CONTEXT`];
+    /// `https` with the test CA as `certificate-authority-data`, because
+    /// client-go, as in helm and kubectl, sends the token only over TLS).
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
@@ -188,8 +210,9 @@ impl Drop for KubeApiServer {
 }
 
 fn kubeconfig_yaml(url: &str, token: &str) -> String {
+    let ca = super::write::base64(tls::CA_PEM.as_bytes());
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {url}\n\
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n\
          users:\n- name: {CONTEXT}\n  user:\n    token: {token}\n\
          contexts:\n- name: {CONTEXT}\n  context:\n    cluster: {CONTEXT}\n    user: {CONTEXT}\n\
          current-context: {CONTEXT}\n"
@@ -215,21 +238,38 @@ pub async fn config_from_kubeconfig(
     Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?)
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
     // Owned here so that aborting this task also aborts every connection.
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                conns.spawn(serve_connection(stream, shared.clone()));
+                conns.spawn(tls_or_plain(stream, acceptor.clone(), shared.clone()));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+/// Serves TLS when the client starts with a handshake record, else plain HTTP.
+async fn tls_or_plain(stream: tokio::net::TcpStream, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(1) if first[0] == tls::HANDSHAKE => {
+            if let Ok(tls) = acceptor.accept(stream).await {
+                serve_connection(tls, shared).await;
+            }
+        }
+        Ok(_) => serve_connection(stream, shared).await,
+        Err(_) => {}
+    }
+}
+
+async fn serve_connection<I>(stream: I, shared: Arc<Shared>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let kill = Arc::new(Notify::new());
     let service = {
         let kill = kill.clone();

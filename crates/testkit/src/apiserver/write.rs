@@ -300,7 +300,7 @@ fn normalize(rt: &ResourceType, obj: &mut Value) {
 }
 
 /// Standard base64 with padding, as Go's `encoding/json` writes `[]byte`.
-fn base64(bytes: &[u8]) -> String {
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
