@@ -317,6 +317,7 @@ workflows:
         .args(["serve", "--worker", "--workflows"])
         .arg(&dir)
         .env("DATABASE_URL", "postgres://root@127.0.0.1:1/unused")
+        .env("HUBWRIGHT_SECRET_KEY", hubwright_testkit::TEST_SECRET_KEY)
         .output()
         .await
         .unwrap();

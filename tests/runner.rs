@@ -57,6 +57,8 @@ workflows:
         (Some(1), "step_started"),
         (Some(1), "step_succeeded"),
         (Some(2), "step_started"),
+        // One event per new reason ("0 of 2 polls", "1 of 2 polls"), not per poll.
+        (Some(2), "step_waiting"),
         (Some(2), "step_waiting"),
         (Some(2), "step_succeeded"),
         (Some(3), "step_started"),

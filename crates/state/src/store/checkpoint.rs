@@ -177,8 +177,8 @@ impl Store {
     }
 
     /// The step is not ready yet: park the run until `until`. Does not use up an
-    /// attempt. `log` records a `step_waiting` event (callers log the first wait of
-    /// an attempt, not every poll).
+    /// attempt. A `step_waiting` event is recorded when `log` says so (the first
+    /// wait of an attempt) and whenever `reason` differs from the last one.
     pub async fn commit_wait(
         &self,
         fence: Fence,
@@ -212,7 +212,13 @@ impl Store {
                 INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
                 SELECT o.id, $3, 'step_waiting', o.lease_owner, $5,
                        jsonb_build_object('until', $4::timestamptz), $6
-                FROM owned o WHERE $7 AND NOT o.cancelling
+                FROM owned o
+                WHERE NOT o.cancelling
+                  -- The first wait, and then whenever what it waits for changes:
+                  -- the timeline tells the story without an event per poll.
+                  AND ($7 OR (SELECT e.message FROM events e
+                              WHERE e.run_id = o.id AND e.step_idx = $3 AND e.kind = 'step_waiting'
+                              ORDER BY e.id DESC LIMIT 1) IS DISTINCT FROM $5)
                 UNION ALL
                 SELECT o.id, NULL, 'run_cancelled', o.lease_owner, 'run cancelled while waiting', NULL, $6
                 FROM owned o WHERE o.cancelling
