@@ -457,3 +457,85 @@ async fn a_worker_without_a_usable_secret_key_does_not_start() {
         assert!(!log.contains("abc\""), "the key is not echoed");
     }
 }
+
+#[tokio::test]
+async fn the_keycloak_driver_creates_the_client_by_our_id_once_and_removes_it_on_teardown() {
+    let keycloak = hubwright_testkit::keycloak::KeycloakTarget::from_env_or_fake()
+        .await
+        .unwrap();
+    let block = format!(
+        "{{ url: \"{}\", realm: {}, admin_client_id: {}, admin_client_secret_env: HUBWRIGHT_TEST_KEYCLOAK_SECRET }}",
+        keycloak.base_url, keycloak.realm, keycloak.admin_client_id
+    );
+    let template = template("unused", None)
+        .replace("          issuer: unused\n", &format!("          keycloak: {block}\n"))
+        .replace(
+            "with: { redirect_uri: \"https://{env.name}.hubs.example.org/hub/oauth_callback\" }",
+            &format!("with: {{ redirect_uri: \"https://{{env.name}}.hubs.example.org/hub/oauth_callback\", keycloak: {block} }}"),
+        )
+        .replace("{ name: idp, kind: idp-client-delete }", &format!("{{ name: idp, kind: idp-client-delete, with: {{ keycloak: {block} }} }}"));
+    let lab = Lab::new(&template).await;
+    let hubs = |fake: &hubwright_testkit::keycloak::FakeKeycloak| -> Vec<String> {
+        fake.client_ids()
+            .into_iter()
+            .filter(|id| *id != keycloak.admin_client_id)
+            .collect()
+    };
+    let env_var = [(
+        "HUBWRIGHT_TEST_KEYCLOAK_SECRET",
+        keycloak.admin_client_secret.as_str(),
+    )];
+    let first = lab.worker_process(BIN, "first", &env_var);
+    let requested = lab.request(json!({})).await;
+    wait::run_state(lab.store(), requested.run_id, RunState::Succeeded, WITHIN).await;
+
+    let client_id = format!("hubwright-{}", requested.id);
+    let secret = hub_secret(&lab, &requested.namespace).await;
+    assert_eq!(secret["OAUTH_CLIENT_ID"], client_id);
+    let idp = output(&steps(&lab, requested.run_id).await, "idp");
+    assert_eq!(idp["driver"], "keycloak");
+    assert!(
+        idp["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("/protocol/openid-connect/token")
+    );
+    assert!(
+        !database_text(&lab)
+            .await
+            .contains(&secret["OAUTH_CLIENT_SECRET"])
+    );
+    if let Some(fake) = keycloak.fake() {
+        assert_eq!(hubs(fake), vec![client_id.clone()]);
+        let name = lab.store().environment(requested.id).await.unwrap().name;
+        assert_eq!(
+            fake.client(&client_id).unwrap()["redirectUris"],
+            json!([format!(
+                "https://{name}.hubs.example.org/hub/oauth_callback"
+            )]),
+            "idp-client-update moved it"
+        );
+    }
+
+    // Provisioning again finds the same client instead of making a second.
+    let again = lab.run_again(requested.id, "provision").await;
+    wait::run_state(lab.store(), again, RunState::Succeeded, WITHIN).await;
+    assert_eq!(
+        hub_secret(&lab, &requested.namespace).await["OAUTH_CLIENT_ID"],
+        client_id
+    );
+    if let Some(fake) = keycloak.fake() {
+        assert_eq!(hubs(fake).len(), 1);
+    }
+
+    let teardown = lab.teardown(requested.id).await;
+    wait::run_state(lab.store(), teardown, RunState::Succeeded, WITHIN).await;
+    assert_eq!(
+        output(&steps(&lab, teardown).await, "idp")["deleted_at_provider"],
+        true
+    );
+    if let Some(fake) = keycloak.fake() {
+        assert!(hubs(fake).is_empty());
+    }
+    first.kill9().await;
+}

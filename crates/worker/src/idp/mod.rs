@@ -15,6 +15,8 @@
 //! one may exist (docs/decisions/0005).
 
 pub mod dcr;
+mod http;
+pub mod keycloak;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,6 +94,58 @@ pub struct IdpClientParams {
     /// `OAUTH_CLIENT_SECRET`, or `ADMIN_PASSWORD` in mode `local`.
     #[serde(default = "default_secret")]
     pub secret: String,
+    /// Register through Keycloak's admin API instead of Dynamic Client
+    /// Registration (then `issuer` is not needed).
+    #[serde(default)]
+    pub keycloak: Option<KeycloakParams>,
+}
+
+/// How to reach Keycloak's admin API. The same block goes to
+/// `idp-client-update` and `idp-client-delete`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeycloakParams {
+    /// Keycloak's base URL, e.g. `https://sso.example.org`.
+    pub url: String,
+    /// The realm the hubs' clients live in.
+    pub realm: String,
+    /// The confidential client whose service account manages clients.
+    pub admin_client_id: String,
+    /// The environment variable holding that client's secret.
+    pub admin_client_secret_env: String,
+}
+
+impl KeycloakParams {
+    /// The issuer of the realm (its endpoints are at fixed paths under it).
+    fn issuer(&self) -> String {
+        format!("{}/realms/{}", self.url.trim_end_matches('/'), self.realm)
+    }
+
+    fn secret(&self) -> Result<SecretString, StepError> {
+        secret_from_env(
+            &self.admin_client_secret_env,
+            "keycloak.admin_client_secret_env",
+        )
+    }
+
+    fn driver<'a>(
+        &'a self,
+        http: &'a reqwest::Client,
+        secret: &'a SecretString,
+    ) -> keycloak::Keycloak<'a> {
+        keycloak::Keycloak {
+            http,
+            base_url: &self.url,
+            realm: &self.realm,
+            admin_client_id: &self.admin_client_id,
+            admin_client_secret: secret,
+        }
+    }
+}
+
+/// Keycloak's client id for an environment: chosen by us, so a retry finds it.
+fn keycloak_client_id(env: &Environment) -> String {
+    format!("hubwright-{}", env.id)
 }
 
 fn default_mode() -> String {
@@ -231,6 +285,9 @@ impl IdpClientStep {
         attempt: &Attempt<'_>,
         params: &IdpClientParams,
     ) -> Result<Value, StepError> {
+        if let Some(keycloak) = &params.keycloak {
+            return self.keycloak(attempt, params, keycloak).await;
+        }
         let issuer = attempt.required(&params.issuer, "issuer")?;
         let redirect_uri = attempt.required(&params.redirect_uri, "redirect_uri")?;
         let provider = attempt.provider(&issuer);
@@ -338,6 +395,72 @@ impl IdpClientStep {
         }))
     }
 
+    /// Keycloak: look up by our client id, create when absent; nothing can
+    /// be orphaned, so no intent is needed beyond the record.
+    async fn keycloak(
+        &self,
+        attempt: &Attempt<'_>,
+        params: &IdpClientParams,
+        settings: &KeycloakParams,
+    ) -> Result<Value, StepError> {
+        let redirect_uri = attempt.required(&params.redirect_uri, "redirect_uri")?;
+        let admin_secret = settings.secret()?;
+        let driver = settings.driver(&self.0.http, &admin_secret);
+        let client_id = keycloak_client_id(&attempt.env);
+        let now = attempt.ctx.now();
+        attempt
+            .ctx
+            .store
+            .begin_idp_registration(attempt.env.id, "keycloak", &attempt.client_name(), now)
+            .await
+            .map_err(|err| StepError::retryable(format!("recording the registration: {err}")))?;
+        let client = driver
+            .ensure(
+                &client_id,
+                &attempt.client_name(),
+                std::slice::from_ref(&redirect_uri),
+            )
+            .await?;
+        attempt
+            .ctx
+            .store
+            .record_idp_registration(
+                &attempt.keys,
+                attempt.env.id,
+                &client.client_id,
+                None,
+                &[(CLIENT_SECRET, &client.secret)],
+                attempt.ctx.now(),
+            )
+            .await
+            .map_err(secret_error)?;
+        apply_secret(
+            &self.0.clusters,
+            &attempt.env,
+            &params.secret,
+            &BTreeMap::from([
+                (
+                    "OAUTH_CLIENT_ID".to_owned(),
+                    SecretString::new(client.client_id.clone()),
+                ),
+                ("OAUTH_CLIENT_SECRET".to_owned(), client.secret),
+            ]),
+        )
+        .await?;
+        let issuer = settings.issuer();
+        Ok(json!({
+            "mode": "oidc",
+            "driver": "keycloak",
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/protocol/openid-connect/auth"),
+            "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
+            "userinfo_endpoint": format!("{issuer}/protocol/openid-connect/userinfo"),
+            "client_id": client.client_id,
+            "redirect_uri": redirect_uri,
+            "secret": params.secret,
+        }))
+    }
+
     async fn local(
         &self,
         attempt: &Attempt<'_>,
@@ -375,10 +498,15 @@ impl IdpClientStep {
 
 /// The initial access token from the environment variable `variable`.
 fn initial_access_token(variable: &str) -> Result<SecretString, StepError> {
+    secret_from_env(variable, "initial_access_token_env")
+}
+
+/// A secret from the worker's environment variable `variable`, named in `with.<place>`.
+fn secret_from_env(variable: &str, place: &str) -> Result<SecretString, StepError> {
     match std::env::var(variable) {
-        Ok(token) if !token.trim().is_empty() => Ok(SecretString::new(token.trim())),
+        Ok(value) if !value.trim().is_empty() => Ok(SecretString::new(value.trim())),
         _ => Err(StepError::permanent(format!(
-            "with.initial_access_token_env names {variable}, which is not set on this worker"
+            "with.{place} names {variable}, which is not set on this worker"
         ))),
     }
 }
@@ -404,6 +532,9 @@ pub struct IdpClientUpdateParams {
     /// The hub's callback once its address is known: placeholders allowed,
     /// including earlier outputs, e.g. `{steps.health.url}/hub/oauth_callback`.
     pub redirect_uri: String,
+    /// The `keycloak` block of `idp-client`, when it registered through Keycloak.
+    #[serde(default)]
+    pub keycloak: Option<KeycloakParams>,
 }
 
 /// `idp-client-update`: points the registered client at the hub's final
@@ -433,6 +564,23 @@ impl IdpClientUpdateStep {
         let Some(record) = attempt.record().await? else {
             return Ok(json!({ "updated": false, "reason": "no OAuth client (mode local)" }));
         };
+        if record.driver == "keycloak" {
+            let settings = keycloak_settings(params.keycloak.as_ref(), "idp-client-update")?;
+            let admin_secret = settings.secret()?;
+            let client_id = keycloak_client_id(&attempt.env);
+            let found = settings
+                .driver(&self.0.http, &admin_secret)
+                .update_redirects(&client_id, std::slice::from_ref(&redirect_uri))
+                .await?;
+            if !found {
+                return Err(StepError::permanent(format!(
+                    "Keycloak no longer has client {client_id}; retry the idp-client step to create it again"
+                )));
+            }
+            return Ok(
+                json!({ "updated": true, "client_id": client_id, "redirect_uri": redirect_uri }),
+            );
+        }
         let (Some(client_id), Some(uri)) = (&record.client_id, &record.registration_client_uri)
         else {
             return Err(StepError::permanent(
@@ -461,27 +609,62 @@ impl IdpClientUpdateStep {
 #[derive(Debug, Clone)]
 pub struct IdpClientDeleteStep(Arc<IdpShared>);
 
-/// `idp-client-delete` takes no parameters.
-#[derive(Debug, Clone, Deserialize)]
+/// Parameters of `idp-client-delete`.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NoParams {}
+pub struct IdpClientDeleteParams {
+    /// The `keycloak` block of `idp-client`, when it registered through Keycloak.
+    #[serde(default)]
+    pub keycloak: Option<KeycloakParams>,
+}
 
 impl Step for IdpClientDeleteStep {
     const KIND: &'static str = "idp-client-delete";
-    type Params = NoParams;
+    type Params = IdpClientDeleteParams;
 
-    async fn run(&self, ctx: &StepContext, _params: NoParams) -> Outcome {
-        self.execute(ctx).await.into()
+    async fn run(&self, ctx: &StepContext, params: IdpClientDeleteParams) -> Outcome {
+        self.execute(ctx, &params).await.into()
     }
 }
 
+/// The Keycloak settings a follow-up step needs for a Keycloak-made client.
+fn keycloak_settings<'a>(
+    settings: Option<&'a KeycloakParams>,
+    kind: &str,
+) -> Result<&'a KeycloakParams, StepError> {
+    settings.ok_or_else(|| {
+        StepError::permanent(format!(
+            "the OAuth client was made through Keycloak; give {kind} the same `keycloak:` block as idp-client"
+        ))
+    })
+}
+
 impl IdpClientDeleteStep {
-    async fn execute(&self, ctx: &StepContext) -> Result<Value, StepError> {
+    async fn execute(
+        &self,
+        ctx: &StepContext,
+        params: &IdpClientDeleteParams,
+    ) -> Result<Value, StepError> {
         let attempt = Attempt::new(&self.0, ctx).await?;
         let env_id = attempt.env.id;
         let record = attempt.record().await?;
         let mut deleted_at_provider = false;
-        if let Some(IdpClient {
+        if let Some(record) = record
+            .as_ref()
+            .filter(|r| r.driver == "keycloak" && r.state != IdpClientState::Deleted)
+        {
+            let settings = keycloak_settings(params.keycloak.as_ref(), "idp-client-delete")?;
+            let admin_secret = settings.secret()?;
+            deleted_at_provider = settings
+                .driver(&self.0.http, &admin_secret)
+                .delete(&keycloak_client_id(&attempt.env))
+                .await?;
+            tracing::info!(environment = %env_id, client_id = ?record.client_id, deleted_at_provider, "Keycloak client removed");
+            ctx.store
+                .mark_idp_client_deleted(env_id, ctx.now())
+                .await
+                .map_err(|err| StepError::retryable(format!("recording the deletion: {err}")))?;
+        } else if let Some(IdpClient {
             state: IdpClientState::Registered,
             registration_client_uri: Some(uri),
             client_id,
