@@ -995,3 +995,80 @@ workflows:
     worker.shutdown().await.unwrap();
     api.finish().await;
 }
+
+#[tokio::test]
+async fn expiring_within_lists_only_what_expires_soon_and_refuses_a_bad_duration() {
+    let api = Api::new().await;
+    let alice = api.token("alice", Role::Developer).await;
+    for (name, ttl) in [("soon", "1h"), ("later", "3h"), ("sooner", "30m")] {
+        let created = api
+            .create(&alice, json!({"name": name, "template": "lab", "ttl": ttl}))
+            .await;
+        assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    }
+    let within = api
+        .call("GET", "/v1/environments?expiring_within=2h", &alice, None)
+        .await;
+    assert_eq!(within.status, StatusCode::OK, "{:#}", within.body);
+    assert_eq!(names(&within), ["soon", "sooner"]);
+    let none = api
+        .call("GET", "/v1/environments?expiring_within=10m", &alice, None)
+        .await;
+    assert!(names(&none).is_empty());
+    let bad = api
+        .call("GET", "/v1/environments?expiring_within=soon", &alice, None)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.detail().starts_with("expiring_within:"),
+        "{}",
+        bad.detail()
+    );
+    api.finish().await;
+}
+
+const LIMITED: &str = r#"
+name: limited
+ttl: { default: 1h, maximum: 8h, max_extensions: 2 }
+workflows:
+  provision:
+    steps:
+      - { name: namespace, kind: noop }
+  teardown:
+    steps:
+      - { name: remove, kind: noop }
+"#;
+
+#[tokio::test]
+async fn max_extensions_refuses_the_extension_after_the_last_allowed_one() {
+    let api = Api::with_templates(&[("limited", LIMITED)]).await;
+    let alice = api.token("alice", Role::Developer).await;
+    let created = api
+        .create(&alice, json!({"name": "lab", "template": "limited"}))
+        .await;
+    let id = created.body["environment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let extend = || async {
+        api.call(
+            "POST",
+            &format!("/v1/environments/{id}/extend"),
+            &alice,
+            Some(json!({"ttl": "2h"})),
+        )
+        .await
+    };
+    assert_eq!(extend().await.status, StatusCode::OK);
+    assert_eq!(extend().await.status, StatusCode::OK);
+    let third = extend().await;
+    assert_eq!(third.status, StatusCode::CONFLICT, "{:#}", third.body);
+    assert!(
+        third
+            .detail()
+            .contains("was extended 2 times already, the most its template allows"),
+        "{}",
+        third.detail()
+    );
+    api.finish().await;
+}

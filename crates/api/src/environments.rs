@@ -222,7 +222,7 @@ async fn create(
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// `?owner=&phase=&template=&cursor=&limit=`
+/// `?owner=&phase=&template=&expiring_within=&cursor=&limit=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -230,6 +230,10 @@ pub struct ListQuery {
     owner: Option<String>,
     phase: Option<EnvironmentPhase>,
     template: Option<String>,
+    /// Only environments that expire within this long from now (e.g. `2h`)
+    /// and whose teardown has not been requested yet.
+    #[param(example = "2h")]
+    expiring_within: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<Uuid>,
     /// Page size.
@@ -279,11 +283,27 @@ async fn list(
             _ => Some(caller.subject().to_owned()),
         }
     };
+    let expires_before = match &query.expiring_within {
+        Some(text) => {
+            let within: Dur = text
+                .parse()
+                .map_err(|rule: String| Problem::invalid("expiring_within", &rule))?;
+            Some(
+                state
+                    .clock
+                    .now()
+                    .checked_add_signed(within.to_chrono())
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            )
+        }
+        None => None,
+    };
     let filter = EnvironmentFilter {
         owner,
         phase: query.phase,
         template: query.template,
         include_deleted: query.include_deleted,
+        expires_before,
     };
     // One extra row tells whether another page follows.
     let mut items = state
@@ -406,7 +426,8 @@ pub struct Extend {
     ttl: String,
 }
 
-/// A new time-to-live from now, within the template's maximum from creation.
+/// A new time-to-live from now, within the template's maximum from creation
+/// (and its `max_extensions`, when it sets one).
 #[utoipa::path(post, path = "/v1/environments/{id}/extend", operation_id = "extend_environment", tag = "environments", params(("id" = Uuid, Path)),
     request_body = Extend,
     responses((status = 200, body = Environment), (status = 404, body = ProblemDocument),
@@ -442,7 +463,13 @@ async fn extend(
     Ok(Json(
         state
             .store
-            .extend_environment(id, expires_at, caller.subject(), now)
+            .extend_environment(
+                id,
+                expires_at,
+                loaded.template.ttl.max_extensions,
+                caller.subject(),
+                now,
+            )
             .await?,
     ))
 }

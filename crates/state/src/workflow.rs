@@ -178,6 +178,10 @@ pub struct TtlPolicy {
     pub default: Dur,
     /// The longest an environment may live, from its creation.
     pub maximum: Dur,
+    /// How many times an environment may be extended (unlimited when absent;
+    /// the maximum applies either way).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_extensions: Option<u32>,
 }
 
 impl Default for TtlPolicy {
@@ -185,6 +189,7 @@ impl Default for TtlPolicy {
         Self {
             default: Dur::from_secs(8 * 3600),
             maximum: Dur::from_secs(72 * 3600),
+            max_extensions: None,
         }
     }
 }

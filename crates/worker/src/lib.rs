@@ -1,5 +1,7 @@
 //! hubwright-worker: the durable step runner and the step kinds.
 //!
+//! A [`Scheduler`] tears expired environments down and warns before expiry.
+//!
 //! A [`Worker`] claims due runs from Postgres, executes each run's steps in order
 //! under a lease, and commits every step's [`Outcome`] before the next starts. The
 //! contract it keeps is in `docs/durability.md`; the states it moves runs through
@@ -13,6 +15,7 @@ pub mod kubernetes;
 mod registry;
 mod retry;
 mod runner;
+mod scheduler;
 mod step;
 pub mod values;
 
@@ -20,6 +23,7 @@ pub use config::{ConfigError, WorkerConfig};
 pub use registry::Registry;
 pub use retry::retry_delay;
 pub use runner::{Worker, WorkerHandle};
+pub use scheduler::{Scheduler, SchedulerConfig};
 pub use step::{Outcome, Step, StepContext, StepError, StepKind};
 
 /// Everything that can stop a worker.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use hubwright_state::model::{Environment, EnvironmentPhase};
+use hubwright_state::workflow::Dur;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -42,6 +43,9 @@ pub enum Command {
         phase: Option<String>,
         #[arg(long)]
         template: Option<String>,
+        /// Only those that expire within this long (e.g. 2h), soonest first.
+        #[arg(long)]
+        expiring_within: Option<Dur>,
     },
     /// Show an environment and its current run.
     Show { id: Uuid },
@@ -132,9 +136,17 @@ pub async fn run(
             owner,
             phase,
             template,
+            expiring_within,
         } => {
             let mut query = Vec::new();
-            for (key, value) in [("owner", owner), ("phase", phase), ("template", template)] {
+            let expiring_within = expiring_within.map(|d| format!("{}s", d.0.as_secs()));
+            let sort_by_expiry = expiring_within.is_some();
+            for (key, value) in [
+                ("owner", owner),
+                ("phase", phase),
+                ("template", template),
+                ("expiring_within", expiring_within),
+            ] {
                 if let Some(value) = value {
                     query.push(format!("{key}={value}"));
                 }
@@ -155,6 +167,9 @@ pub async fn run(
                     Some(next) => cursor = Some(next),
                     None => break,
                 }
+            }
+            if sort_by_expiry {
+                items.sort_by_key(|e| (e.expires_at, e.id));
             }
             match format {
                 Format::Json => println!("{}", serde_json::to_string(&items).unwrap_or_default()),

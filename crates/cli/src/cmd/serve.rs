@@ -1,4 +1,5 @@
-//! `hubwright serve`: the worker and the API in one process, or either alone.
+//! `hubwright serve`: the API, the worker and the TTL scheduler in one process,
+//! or any combination of them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use anyhow::Context;
 use hubwright_state::SystemClock;
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::workflow::Dur;
-use hubwright_worker::{Worker, WorkerConfig};
+use hubwright_worker::{Scheduler, SchedulerConfig, Worker, WorkerConfig};
 use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
@@ -21,6 +22,17 @@ pub struct Args {
     /// Serve the HTTP API.
     #[arg(long)]
     api: bool,
+    /// Run the TTL scheduler (tears expired environments down, warns before
+    /// expiry). Any number of replicas may run. None of the three flags: all three.
+    #[arg(long)]
+    scheduler: bool,
+    /// The scheduler's sweep for expiries its timer missed runs at least this often.
+    #[arg(long, env = "HUBWRIGHT_EXPIRY_SWEEP_INTERVAL", default_value = "1m")]
+    expiry_sweep_interval: Dur,
+    /// Record an `expiry_warning` event this long before each expiry
+    /// (comma-separated; empty for none).
+    #[arg(long, env = "HUBWRIGHT_EXPIRY_WARNINGS", default_value = "1h,10m", value_parser = parse_leads)]
+    expiry_warnings: Leads,
     /// Address the API listens on.
     #[arg(long, env = "HUBWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -59,11 +71,16 @@ pub struct Args {
 }
 
 pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
-    // Neither chosen means both.
-    let (run_worker, run_api) = match (args.worker, args.api) {
-        (false, false) => (true, true),
+    // None chosen means all three.
+    let (run_worker, run_api, run_scheduler) = match (args.worker, args.api, args.scheduler) {
+        (false, false, false) => (true, true, true),
         chosen => chosen,
     };
+    let scheduler_config = SchedulerConfig {
+        sweep_interval: args.expiry_sweep_interval.0,
+        warnings: args.expiry_warnings.0.clone(),
+    };
+    scheduler_config.validate()?;
     let mut config = WorkerConfig {
         concurrency: args.concurrency,
         lease: args.lease.0,
@@ -129,6 +146,16 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::from)
         });
     }
+    if run_scheduler {
+        let scheduler = Scheduler::new(
+            store.clone(),
+            &catalog,
+            scheduler_config,
+            Arc::new(SystemClock),
+        )?;
+        let shutdown = shutdown(stopped.clone());
+        tasks.spawn(async move { scheduler.run(shutdown).await.map_err(anyhow::Error::from) });
+    }
     if run_worker {
         let worker = Worker::new(store.clone(), registry, config, Arc::new(SystemClock))?;
         let shutdown = shutdown(stopped.clone());
@@ -151,4 +178,17 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         .await
         .ok();
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--expiry-warnings`: lead times before expiry.
+#[derive(Debug, Clone)]
+pub struct Leads(Vec<Duration>);
+
+fn parse_leads(text: &str) -> Result<Leads, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse::<Dur>().map(|d| d.0))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Leads)
 }

@@ -62,75 +62,85 @@ impl Store {
         enqueue_with(&self.pool, run, now).await
     }
 
-    /// Accepts many runs in one statement (benchmarks, bulk imports). The first
-    /// run's actor is recorded as the creator of all of them.
+    /// Accepts many runs in one statement (benchmarks, bulk imports).
     pub async fn enqueue_many(&self, runs: &[NewRun<'_>], now: DateTime<Utc>) -> Result<()> {
-        let Some(first) = runs.first() else {
-            return Ok(());
-        };
-        let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
-        let envs: Vec<Option<Uuid>> = runs.iter().map(|r| r.environment_id).collect();
-        let templates: Vec<String> = runs.iter().map(|r| r.snapshot.template.clone()).collect();
-        let workflows: Vec<String> = runs.iter().map(|r| r.snapshot.workflow.clone()).collect();
-        let definitions: Vec<i64> = runs.iter().map(|r| r.definition_id).collect();
-        let inputs: Vec<Value> = runs.iter().map(|r| r.input.clone()).collect();
-        let step_counts: Vec<i32> = runs
-            .iter()
-            .map(|r| step_count(r.snapshot))
-            .collect::<Result<_>>()?;
-        let run_ats: Vec<DateTime<Utc>> = runs.iter().map(|r| r.run_at).collect();
-        // Steps are flattened to one row per (run, step).
-        let mut step_runs = Vec::new();
-        let mut step_idxs = Vec::new();
-        let mut step_names = Vec::new();
-        let mut step_kinds = Vec::new();
-        for run in runs {
-            for (idx, step) in run.snapshot.steps.iter().enumerate() {
-                step_runs.push(run.id);
-                step_idxs.push(i32::try_from(idx).unwrap_or(i32::MAX));
-                step_names.push(step.name.clone());
-                step_kinds.push(step.kind.clone());
-            }
-        }
-        sqlx::query!(
-            r#"
-            WITH new_runs AS (
-                INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                                  step_count, next_run_at, created_by, created_at, updated_at)
-                SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at,
-                       $14, $9, $9
-                FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                            $6::jsonb[], $7::int[], $8::timestamptz[])
-                     AS r(id, env, template, workflow, def, input, steps, run_at)
-                RETURNING id
-            ), new_steps AS (
-                INSERT INTO steps (run_id, idx, name, kind)
-                SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::text[])
-            ), created AS (
-                INSERT INTO events (run_id, kind, actor, message, at)
-                SELECT id, 'run_created', $14, 'run accepted', $9 FROM new_runs
-            )
-            SELECT pg_notify('hubwright_runs', '') FROM (SELECT 1) AS once
-            "#,
-            &ids,
-            &envs as &[Option<Uuid>],
-            &templates,
-            &workflows,
-            &definitions,
-            &inputs,
-            &step_counts,
-            &run_ats,
-            now,
-            &step_runs,
-            &step_idxs,
-            &step_names,
-            &step_kinds,
-            first.actor,
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        enqueue_many_with(&self.pool, runs, now).await
     }
+}
+
+/// Accepts many runs in one statement on any executor (the scheduler starts a
+/// batch of teardowns in the transaction that marked their environments).
+pub async fn enqueue_many_with<'e>(
+    executor: impl PgExecutor<'e>,
+    runs: &[NewRun<'_>],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+    let envs: Vec<Option<Uuid>> = runs.iter().map(|r| r.environment_id).collect();
+    let templates: Vec<String> = runs.iter().map(|r| r.snapshot.template.clone()).collect();
+    let workflows: Vec<String> = runs.iter().map(|r| r.snapshot.workflow.clone()).collect();
+    let definitions: Vec<i64> = runs.iter().map(|r| r.definition_id).collect();
+    let inputs: Vec<Value> = runs.iter().map(|r| r.input.clone()).collect();
+    let step_counts: Vec<i32> = runs
+        .iter()
+        .map(|r| step_count(r.snapshot))
+        .collect::<Result<_>>()?;
+    let run_ats: Vec<DateTime<Utc>> = runs.iter().map(|r| r.run_at).collect();
+    let actors: Vec<String> = runs.iter().map(|r| r.actor.to_owned()).collect();
+    // Steps are flattened to one row per (run, step).
+    let mut step_runs = Vec::new();
+    let mut step_idxs = Vec::new();
+    let mut step_names = Vec::new();
+    let mut step_kinds = Vec::new();
+    for run in runs {
+        for (idx, step) in run.snapshot.steps.iter().enumerate() {
+            step_runs.push(run.id);
+            step_idxs.push(i32::try_from(idx).unwrap_or(i32::MAX));
+            step_names.push(step.name.clone());
+            step_kinds.push(step.kind.clone());
+        }
+    }
+    sqlx::query!(
+        r#"
+        WITH new_runs AS (
+            INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
+                              step_count, next_run_at, created_by, created_at, updated_at)
+            SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at,
+                   r.actor, $9, $9
+            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
+                        $6::jsonb[], $7::int[], $8::timestamptz[], $14::text[])
+                 AS r(id, env, template, workflow, def, input, steps, run_at, actor)
+            RETURNING id, created_by
+        ), new_steps AS (
+            INSERT INTO steps (run_id, idx, name, kind)
+            SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::text[])
+        ), created AS (
+            INSERT INTO events (run_id, kind, actor, message, at)
+            SELECT id, 'run_created', created_by, 'run accepted', $9 FROM new_runs
+        )
+        SELECT pg_notify('hubwright_runs', '') FROM (SELECT 1) AS once
+        "#,
+        &ids,
+        &envs as &[Option<Uuid>],
+        &templates,
+        &workflows,
+        &definitions,
+        &inputs,
+        &step_counts,
+        &run_ats,
+        now,
+        &step_runs,
+        &step_idxs,
+        &step_names,
+        &step_kinds,
+        &actors,
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 /// Accepts one run on any executor, so callers can put it in their own

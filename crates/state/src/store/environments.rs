@@ -67,6 +67,9 @@ pub struct EnvironmentFilter {
     pub template: Option<String>,
     /// Include deleted environments.
     pub include_deleted: bool,
+    /// Only those expiring at or before this time whose teardown was not yet
+    /// requested (`--expiring-within`).
+    pub expires_before: Option<DateTime<Utc>>,
 }
 
 /// What a teardown request did.
@@ -175,6 +178,10 @@ impl Store {
         );
         run.environment_id = Some(id);
         let run_id = enqueue_with(&mut *tx, &run, now).await?;
+        // Schedulers sleep until the next expiry; this one may be sooner.
+        sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")
+            .execute(&mut *tx)
+            .await?;
         let accepted = Accepted {
             environment: serde_json::to_value(&environment).unwrap_or(Value::Null),
             run_id,
@@ -267,6 +274,8 @@ impl Store {
               AND ($3::text IS NULL OR template = $3)
               AND ($4 OR phase <> 'deleted')
               AND ($5::uuid IS NULL OR id > $5)
+              AND ($7::timestamptz IS NULL
+                   OR (expires_at <= $7 AND teardown_requested_at IS NULL))
             ORDER BY id
             LIMIT $6
             "#,
@@ -276,6 +285,7 @@ impl Store {
             filter.include_deleted,
             after,
             limit,
+            filter.expires_before,
         )
         .fetch_all(&self.pool)
         .await?)
@@ -292,25 +302,31 @@ impl Store {
     }
 
     /// Moves `expires_at`; the caller has checked it against the template's
-    /// maximum. Refused once teardown was requested.
+    /// maximum. Refused once teardown was requested, and after
+    /// `max_extensions` extensions when the template sets one.
     pub async fn extend_environment(
         &self,
         id: Uuid,
         expires_at: DateTime<Utc>,
+        max_extensions: Option<u32>,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Environment> {
+        let max_extensions = max_extensions.map(i64::from);
         let updated = sqlx::query_scalar!(
             r#"
             WITH moved AS (
-                UPDATE environments SET expires_at = $2, updated_at = $3
+                UPDATE environments SET expires_at = $2, updated_at = $3,
+                                        extensions = extensions + 1
                 WHERE id = $1 AND phase NOT IN ('tearing_down', 'deleted')
-                RETURNING id
+                  AND teardown_requested_at IS NULL
+                  AND ($5::bigint IS NULL OR extensions < $5)
+                RETURNING id, extensions
             ), logged AS (
                 INSERT INTO events (environment_id, kind, actor, message, data, at)
                 SELECT id, 'environment_extended', $4,
                        format('%s extended the environment to %s', $4::text, $2::timestamptz),
-                       jsonb_build_object('expires_at', $2::timestamptz), $3
+                       jsonb_build_object('expires_at', $2::timestamptz, 'extensions', extensions), $3
                 FROM moved
             )
             SELECT id FROM moved
@@ -319,20 +335,49 @@ impl Store {
             expires_at,
             now,
             actor,
+            max_extensions,
         )
         .fetch_optional(&self.pool)
         .await?;
         if updated.is_none() {
             let env = self.environment(id).await?;
+            if matches!(
+                env.phase,
+                EnvironmentPhase::TearingDown | EnvironmentPhase::Deleted
+            ) || self.teardown_requested(id).await?
+            {
+                return Err(Error::Conflict {
+                    field: "phase".to_owned(),
+                    rule: format!(
+                        "environment {id} is {}; only live environments can be extended",
+                        env.phase
+                    ),
+                });
+            }
             return Err(Error::Conflict {
-                field: "phase".to_owned(),
+                field: "extensions".to_owned(),
                 rule: format!(
-                    "environment {id} is {}; only live environments can be extended",
-                    env.phase
+                    "environment {id} was extended {} times already, the most its template allows",
+                    max_extensions.unwrap_or_default()
                 ),
             });
         }
+        // Schedulers sleep until the next expiry; it moved. Lost, it costs a
+        // sweep interval at most.
+        sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")
+            .execute(&self.pool)
+            .await?;
         self.environment(id).await
+    }
+
+    async fn teardown_requested(&self, id: Uuid) -> Result<bool> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT teardown_requested_at IS NOT NULL AS "requested!" FROM environments WHERE id = $1"#,
+            id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(false))
     }
 
     /// Asks for an environment's teardown: marks it `tearing_down`, cancels its

@@ -3,6 +3,7 @@
 //! - [`definitions`]: immutable workflow snapshots, stored once per digest.
 //! - [`enqueue`]: accepting runs (one statement: run, steps, event, wake-up).
 //! - [`environments`]: requesting, listing, extending and tearing down environments.
+//! - [`expiry`]: time-to-live: expiring environments, warnings, the next due time.
 //! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
 //! - [`checkpoint`]: committing a step's outcome under the fencing token.
 //! - [`operator`]: retry and cancel.
@@ -13,6 +14,7 @@ pub mod checkpoint;
 pub mod definitions;
 pub mod enqueue;
 pub mod environments;
+pub mod expiry;
 pub mod lease;
 pub mod operator;
 pub mod read;

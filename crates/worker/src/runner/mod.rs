@@ -283,6 +283,11 @@ async fn rescue(shared: Arc<Shared>) {
             }
             Err(err) => tracing::warn!(error = %err, "rescue failed"),
         }
+        // A teardown waits for its environment's other run to stop; the worker
+        // that stopped it starts it, unless that worker died first.
+        if let Err(err) = shared.store.start_due_teardowns(shared.clock.now()).await {
+            tracing::warn!(error = %err, "could not start waiting teardowns");
+        }
     }
 }
 

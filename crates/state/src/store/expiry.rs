@@ -1,0 +1,275 @@
+//! Time-to-live: expired environments marked for teardown and their teardown
+//! runs started in one transaction, warnings recorded once per lead time, and
+//! the next moment the scheduler has anything to do.
+//!
+//! Several schedulers may call these at once. Each expired environment is
+//! taken by one of them (`FOR UPDATE SKIP LOCKED`, then guarded by
+//! `teardown_requested_at IS NULL`); the unique index on active runs per
+//! environment is the last line: a second teardown run cannot be inserted.
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgListener;
+use uuid::Uuid;
+
+use super::WakeListener;
+use super::enqueue::{NewRun, enqueue_many_with};
+use crate::workflow::Snapshot;
+use crate::{Result, Store};
+
+/// The Postgres channel a scheduler listens on to learn that an expiry moved
+/// (an environment was requested or extended).
+pub const EXPIRY_CHANNEL: &str = "hubwright_expiry";
+
+/// Who expiry's events and teardown runs name as their actor.
+pub const SCHEDULER_ACTOR: &str = "scheduler";
+
+/// The teardown workflow of one template, as the scheduler starts it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpiryTeardown<'a> {
+    /// The template's name.
+    pub template: &'a str,
+    /// Its registered `teardown` workflow.
+    pub snapshot: &'a Snapshot,
+    /// The registered id of `snapshot`.
+    pub definition_id: i64,
+}
+
+/// What one expiry pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Environments marked for teardown by this pass.
+    pub marked: usize,
+    /// Teardown runs started at once (the rest wait for a running provisioning
+    /// run to stop at its step boundary).
+    pub started: usize,
+}
+
+impl Store {
+    /// Marks up to `limit` expired environments (`expires_at <= now`, teardown
+    /// never requested, template in `teardowns`) `tearing_down` as the
+    /// scheduler, cancels their active runs (an idle one at once, a running one
+    /// at its next step boundary), and starts the teardown of each whose runs
+    /// have all stopped — in one transaction.
+    pub async fn expire_due(
+        &self,
+        teardowns: &[ExpiryTeardown<'_>],
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Expired> {
+        let templates: Vec<&str> = teardowns.iter().map(|t| t.template).collect();
+        let definitions: Vec<i64> = teardowns.iter().map(|t| t.definition_id).collect();
+        let mut tx = self.pool.begin().await?;
+        // Same edges as `request_teardown`, for a batch; rows another scheduler
+        // holds are skipped, and the guard is re-checked on the locked row.
+        let marked = sqlx::query_scalar!(
+            r#"
+            WITH due AS (
+                SELECT e.id, t.def
+                FROM environments e
+                JOIN unnest($2::text[], $3::bigint[]) AS t(template, def) ON t.template = e.template
+                WHERE e.expires_at <= $1 AND e.teardown_requested_at IS NULL
+                  AND e.phase <> 'deleted'
+                ORDER BY e.expires_at
+                LIMIT $4
+                FOR UPDATE OF e SKIP LOCKED
+            ), marked AS (
+                UPDATE environments e
+                SET phase = 'tearing_down', teardown_definition_id = due.def,
+                    teardown_requested_at = $1, teardown_requested_by = $5, updated_at = $1
+                FROM due
+                WHERE e.id = due.id AND e.teardown_requested_at IS NULL
+                RETURNING e.id, e.expires_at
+            ), logged AS (
+                INSERT INTO events (environment_id, kind, actor, message, data, at)
+                SELECT id, 'environment_expired', $5,
+                       format('expired at %s; teardown requested', expires_at),
+                       jsonb_build_object('expires_at', expires_at), $1
+                FROM marked
+            ), stopped AS (
+                UPDATE runs r
+                SET state = CASE WHEN r.state IN ('pending', 'waiting') THEN 'cancelled'
+                                 ELSE r.state END::run_state,
+                    finished_at = CASE WHEN r.state IN ('pending', 'waiting') THEN $1 END,
+                    cancel_requested_at = $1, cancel_requested_by = $5, updated_at = $1
+                FROM marked m
+                WHERE r.environment_id = m.id AND r.state IN ('pending', 'waiting', 'running')
+                RETURNING r.id, r.environment_id, r.state
+            ), stopped_logged AS (
+                INSERT INTO events (run_id, environment_id, kind, actor, message, at)
+                SELECT st.id, st.environment_id,
+                       CASE WHEN st.state = 'cancelled' THEN 'run_cancelled' ELSE 'cancel_requested' END,
+                       $5, 'the environment expired; the run stops', $1
+                FROM stopped st
+            ), stopped_steps AS (
+                UPDATE steps s SET state = 'cancelled', updated_at = $1
+                FROM stopped st JOIN runs r ON r.id = st.id
+                WHERE s.run_id = st.id AND s.state IN ('pending', 'waiting')
+                  AND r.state IN ('pending', 'waiting')
+            )
+            SELECT id AS "id!" FROM marked
+            "#,
+            now,
+            &templates as &[&str],
+            &definitions,
+            limit,
+            SCHEDULER_ACTOR,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if marked.is_empty() {
+            tx.rollback().await?;
+            return Ok(Expired::default());
+        }
+        // Those whose runs all stopped (idle ones were just cancelled) start
+        // their teardown in the same commit; a running provisioning run starts
+        // it when it stops (the worker, or the sweep).
+        let ready = sqlx::query!(
+            r#"
+            SELECT e.id, e.teardown_definition_id AS "definition_id!", e.parameters
+            FROM environments e
+            WHERE e.id = ANY($1) AND e.phase = 'tearing_down'
+              AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
+                              AND r.state IN ('pending', 'waiting', 'running'))
+            "#,
+            &marked,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let runs: Vec<NewRun<'_>> = ready
+            .into_iter()
+            .filter_map(|row| {
+                let teardown = teardowns
+                    .iter()
+                    .find(|t| t.definition_id == row.definition_id)?;
+                let mut run = NewRun::new(
+                    teardown.definition_id,
+                    teardown.snapshot,
+                    row.parameters,
+                    SCHEDULER_ACTOR,
+                    now,
+                );
+                run.environment_id = Some(row.id);
+                Some(run)
+            })
+            .collect();
+        enqueue_many_with(&mut *tx, &runs, now).await?;
+        tx.commit().await?;
+        Ok(Expired {
+            marked: marked.len(),
+            started: runs.len(),
+        })
+    }
+
+    /// Records an `expiry_warning` event for each live environment that expires
+    /// within one of `leads_seconds` from `now` and has not been warned for that
+    /// lead and that expiry before. Returns (lead, warnings recorded now).
+    pub async fn record_expiry_warnings(
+        &self,
+        leads_seconds: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query!(
+            r#"
+            WITH due AS (
+                SELECT e.id, e.expires_at, l.lead
+                FROM unnest($2::bigint[]) AS l(lead)
+                JOIN environments e
+                  ON e.expires_at > $1 AND e.expires_at <= $1::timestamptz + make_interval(secs => l.lead)
+                WHERE e.teardown_requested_at IS NULL AND e.phase <> 'deleted'
+            ), recorded AS (
+                INSERT INTO expiry_warnings (environment_id, lead_seconds, expires_at, warned_at)
+                SELECT id, lead, expires_at, $1 FROM due
+                ON CONFLICT DO NOTHING
+                RETURNING environment_id, lead_seconds, expires_at
+            ), logged AS (
+                INSERT INTO events (environment_id, kind, actor, message, data, at)
+                SELECT environment_id, 'expiry_warning', $3,
+                       format('expires at %s (warning %s before)', expires_at,
+                              make_interval(secs => lead_seconds)),
+                       jsonb_build_object('expires_at', expires_at, 'lead_seconds', lead_seconds),
+                       $1
+                FROM recorded
+            )
+            SELECT lead_seconds AS "lead!", count(*) AS "count!" FROM recorded GROUP BY lead_seconds
+            "#,
+            now,
+            leads_seconds,
+            SCHEDULER_ACTOR,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.lead, r.count)).collect())
+    }
+
+    /// How many live environments expire within each of `leads_seconds` from
+    /// `now` (the `hubwright_environment_expiring` gauge).
+    pub async fn count_expiring(
+        &self,
+        leads_seconds: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query!(
+            r#"
+            SELECT l.lead AS "lead!",
+                   (SELECT count(*) FROM environments e
+                    WHERE e.teardown_requested_at IS NULL AND e.phase <> 'deleted'
+                      AND e.expires_at <= $1::timestamptz + make_interval(secs => l.lead)) AS "count!"
+            FROM unnest($2::bigint[]) AS l(lead)
+            "#,
+            now,
+            leads_seconds,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.lead, r.count)).collect())
+    }
+
+    /// The next moment after `now` at which an environment expires or a warning
+    /// `leads_seconds` before an expiry falls due, if any.
+    pub async fn next_expiry_event(
+        &self,
+        leads_seconds: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>> {
+        // Per lead (0 = the expiry itself): the earliest expiry more than `lead`
+        // away, minus the lead. Each is one step down the due index.
+        Ok(sqlx::query_scalar!(
+            r#"
+            SELECT min(n.at) FROM (
+                SELECT (SELECT min(e.expires_at) FROM environments e
+                        WHERE e.teardown_requested_at IS NULL AND e.phase <> 'deleted'
+                          AND e.expires_at > $1::timestamptz + make_interval(secs => l.lead))
+                       - make_interval(secs => l.lead) AS at
+                FROM unnest(array_append($2::bigint[], 0)) AS l(lead)
+            ) n
+            "#,
+            now,
+            leads_seconds,
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Subscribes to expiry changes: one arrives whenever an environment is
+    /// requested or its expiry moves.
+    pub async fn expiry_listener(&self) -> Result<WakeListener> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(EXPIRY_CHANNEL).await?;
+        Ok(WakeListener { listener })
+    }
+
+    /// Environment ids and the number of teardown runs each has (tests and the
+    /// `ttl` benchmark check "exactly one").
+    pub async fn teardown_run_counts(&self) -> Result<Vec<(Uuid, i64)>> {
+        let rows = sqlx::query!(
+            r#"
+            SELECT e.id, count(r.id) AS "count!"
+            FROM environments e LEFT JOIN runs r ON r.environment_id = e.id AND r.workflow = 'teardown'
+            GROUP BY e.id
+            "#
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.id, r.count)).collect())
+    }
+}

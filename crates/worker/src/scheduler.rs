@@ -1,0 +1,292 @@
+//! The TTL scheduler: tears expired environments down without anyone asking,
+//! and warns before they expire.
+//!
+//! Two paths reach the same statements in `hubwright_state::store::expiry`:
+//! - **on time**: the loop sleeps until the next expiry or warning (the
+//!   earliest `expires_at` is its delayed job), woken early by `NOTIFY
+//!   hubwright_expiry` when an environment is requested or extended;
+//! - **the sweep**: at least every `sweep_interval` it passes anyway, which
+//!   catches whatever the timer missed (a scheduler that was down, a lost
+//!   notification, a clock that jumped), and starts teardowns that waited for a
+//!   provisioning run to stop.
+//!
+//! Any number of schedulers may run: the database hands each expired
+//! environment to exactly one of them (see the `expiry` module).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubwright_state::store::expiry::ExpiryTeardown;
+use hubwright_state::workflow::{Catalog, Snapshot};
+use hubwright_state::{Clock, Store};
+use tokio::sync::Notify;
+
+use crate::Result;
+use crate::config::ConfigError;
+
+/// Most environments expired by one statement.
+const BATCH: i64 = 500;
+
+/// How a scheduler behaves.
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    /// The sweep that catches missed expiries runs at least this often.
+    pub sweep_interval: Duration,
+    /// Warn this long before an environment expires (once per lead and expiry).
+    pub warnings: Vec<Duration>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            sweep_interval: Duration::from_secs(60),
+            warnings: vec![Duration::from_secs(3600), Duration::from_secs(600)],
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// Checks every rule; the error names the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.sweep_interval < Duration::from_millis(10) {
+            return Err(ConfigError {
+                setting: "--expiry-sweep-interval",
+                rule: format!("must be at least 10ms (got {:?})", self.sweep_interval),
+            });
+        }
+        if let Some(zero) = self.warnings.iter().find(|w| w.as_secs() == 0) {
+            return Err(ConfigError {
+                setting: "--expiry-warnings",
+                rule: format!("each lead time must be at least 1s (got {zero:?})"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The scheduler: construct it, then [`Scheduler::run`] it until shutdown.
+#[derive(Debug)]
+pub struct Scheduler {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: SchedulerConfig,
+    /// (template, its `teardown` workflow, registered id) for every template
+    /// that has one; environments of other templates are never expired.
+    teardowns: Vec<(String, Snapshot, i64)>,
+}
+
+impl Scheduler {
+    /// A scheduler for the templates of `catalog` (registered).
+    pub fn new(
+        store: Store,
+        catalog: &Catalog,
+        config: SchedulerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let mut teardowns = Vec::new();
+        for name in catalog.names() {
+            match catalog.definition(name, "teardown") {
+                Some((snapshot, id)) => teardowns.push((name.to_owned(), snapshot.clone(), id)),
+                None => tracing::warn!(
+                    template = name,
+                    "template has no `teardown` workflow; its environments never expire"
+                ),
+            }
+        }
+        Ok(Self {
+            store,
+            clock,
+            config,
+            teardowns,
+        })
+    }
+
+    fn leads(&self) -> Vec<i64> {
+        self.config
+            .warnings
+            .iter()
+            .map(|w| i64::try_from(w.as_secs()).unwrap_or(i64::MAX))
+            .collect()
+    }
+
+    /// One pass: expires everything due (in batches), records warnings that
+    /// fell due, and with `sweep` also starts teardowns that waited for a run
+    /// to stop and refreshes the gauge. Returns how many environments expired.
+    pub async fn pass(&self, sweep: bool) -> Result<usize> {
+        let teardowns: Vec<ExpiryTeardown<'_>> = self
+            .teardowns
+            .iter()
+            .map(|(template, snapshot, id)| ExpiryTeardown {
+                template,
+                snapshot,
+                definition_id: *id,
+            })
+            .collect();
+        let mut expired = 0;
+        loop {
+            let now = self.clock.now();
+            let batch = self.store.expire_due(&teardowns, BATCH, now).await?;
+            expired += batch.marked;
+            if batch.marked > 0 {
+                metrics::counter!("hubwright_environments_expired_total")
+                    .increment(batch.marked as u64);
+                tracing::info!(
+                    expired = batch.marked,
+                    teardowns_started = batch.started,
+                    "expired environments; teardown requested"
+                );
+            }
+            if i64::try_from(batch.marked).unwrap_or(i64::MAX) < BATCH {
+                break;
+            }
+        }
+        let leads = self.leads();
+        let now = self.clock.now();
+        if !leads.is_empty() {
+            for (lead, count) in self.store.record_expiry_warnings(&leads, now).await? {
+                let within = lead_label(lead);
+                metrics::counter!("hubwright_expiry_warnings_total", "within" => within.clone())
+                    .increment(u64::try_from(count).unwrap_or(0));
+                tracing::info!(count, within, "expiry warnings recorded");
+            }
+        }
+        if sweep {
+            let started = self.store.start_due_teardowns(now).await?;
+            if started > 0 {
+                tracing::info!(started, "started teardowns that waited for a run to stop");
+            }
+            for (lead, count) in self.store.count_expiring(&leads, now).await? {
+                metrics::gauge!("hubwright_environment_expiring", "within" => lead_label(lead))
+                    .set(count as f64);
+            }
+        }
+        Ok(expired)
+    }
+
+    /// How long to sleep: until the next expiry or warning, at most until the
+    /// next sweep.
+    async fn next_wake(&self, until_sweep: Duration) -> Duration {
+        let now = self.clock.now();
+        match self.store.next_expiry_event(&self.leads(), now).await {
+            Ok(Some(at)) => (at - now)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(until_sweep),
+            Ok(None) => until_sweep,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read the next expiry");
+                until_sweep
+            }
+        }
+    }
+
+    /// Expires environments on time until `shutdown` resolves.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
+        let wake = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(self.store.clone(), Arc::clone(&wake)));
+        tracing::info!(
+            sweep_interval = ?self.config.sweep_interval,
+            warnings = ?self.config.warnings,
+            templates = self.teardowns.len(),
+            "scheduler started"
+        );
+        tokio::pin!(shutdown);
+        let mut next_sweep = tokio::time::Instant::now();
+        loop {
+            let sweep = tokio::time::Instant::now() >= next_sweep;
+            if sweep {
+                next_sweep = tokio::time::Instant::now() + self.config.sweep_interval;
+            }
+            if let Err(err) = self.pass(sweep).await {
+                tracing::warn!(error = %err, "expiry pass failed; retrying at the next wake-up");
+            }
+            let until_sweep = next_sweep.saturating_duration_since(tokio::time::Instant::now());
+            // A timer that fires at the expiry itself finds it due: Postgres
+            // compares with the same clock. Never spin faster than 5 ms.
+            let sleep = self
+                .next_wake(until_sweep)
+                .await
+                .max(Duration::from_millis(5));
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+        }
+        listener.abort();
+        tracing::info!("scheduler stopped");
+        Ok(())
+    }
+
+    /// Runs in the background until the returned sender is dropped or sent to.
+    pub fn spawn(
+        self,
+    ) -> (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<()>>,
+    ) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.run(async move {
+            let _ = stopped.await;
+        }));
+        (stop, task)
+    }
+}
+
+/// `3600` → `1h`, `600` → `10m`, `90` → `90s`: the metric label and log field.
+fn lead_label(seconds: i64) -> String {
+    match seconds {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// Turns NOTIFY on the expiry channel into local wake-ups; the sweep covers
+/// anything missed while the connection is down.
+async fn listen(store: Store, wake: Arc<Notify>) {
+    loop {
+        match store.expiry_listener().await {
+            Ok(mut listener) => loop {
+                match listener.recv().await {
+                    Ok(()) => wake.notify_one(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "expiry listener failed; reconnecting");
+                        wake.notify_one();
+                        break;
+                    }
+                }
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for expiry changes; sweeping only")
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lead_labels_read_like_the_flag() {
+        assert_eq!(lead_label(3600), "1h");
+        assert_eq!(lead_label(600), "10m");
+        assert_eq!(lead_label(90), "90s");
+    }
+
+    #[test]
+    fn a_zero_lead_names_the_flag() {
+        let config = SchedulerConfig {
+            warnings: vec![Duration::ZERO],
+            ..SchedulerConfig::default()
+        };
+        assert_eq!(
+            config.validate().map_err(|e| e.setting),
+            Err("--expiry-warnings")
+        );
+    }
+}
