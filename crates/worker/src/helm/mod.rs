@@ -21,8 +21,8 @@ use kube::Api;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::kubernetes::ClusterClients;
 use crate::kubernetes::errors::Call;
+use crate::kubernetes::{ClusterClients, namespace_of};
 use crate::registry::Registry;
 use crate::step::{Outcome, Step, StepContext, StepError};
 use crate::values::{environment_values, fill};
@@ -121,9 +121,7 @@ impl HelmShared {
         let cluster = self.clusters.config(&env.cluster)?;
         let values = environment_values(&ctx.input, &env, Some(cluster));
         let release = fill(release, &values, "release")?;
-        let namespace = env.namespace.clone().ok_or_else(|| {
-            StepError::permanent(format!("environment {} has no namespace", env.id))
-        })?;
+        let namespace = namespace_of(&env)?.to_owned();
         // The values template sees the request, the environment, the cluster
         // and earlier steps' outputs (which never hold secrets).
         let context = json!({
@@ -353,9 +351,7 @@ impl HealthCheckStep {
         params: &HealthCheckParams,
     ) -> Result<Outcome, StepError> {
         let env = ctx.environment().await?;
-        let namespace = env.namespace.clone().ok_or_else(|| {
-            StepError::permanent(format!("environment {} has no namespace", env.id))
-        })?;
+        let namespace = namespace_of(&env)?.to_owned();
         let client = self.0.clusters.client(&env.cluster).await?;
         let past_deadline = ctx.now() - ctx.first_started_at > params.deadline.to_chrono();
         let not_yet = |seen: String| -> Result<Outcome, StepError> {

@@ -19,6 +19,14 @@ pub use namespace::{NamespaceDeleteStep, NamespaceStep};
 pub use secret::apply_secret;
 
 use crate::registry::Registry;
+use crate::step::StepError;
+
+/// The namespace of `env` (fixed when it was requested).
+pub fn namespace_of(env: &hubwright_state::model::Environment) -> Result<&str, StepError> {
+    env.namespace
+        .as_deref()
+        .ok_or_else(|| StepError::permanent(format!("environment {} has no namespace", env.id)))
+}
 
 /// The field manager of every server-side apply hubwright makes.
 pub const FIELD_MANAGER: &str = "hubwright";

@@ -407,9 +407,7 @@ struct Target {
 
 impl Target {
     async fn of(clusters: &ClusterClients, env: &Environment) -> Result<Self, StepError> {
-        let namespace = env.namespace.clone().ok_or_else(|| {
-            StepError::permanent(format!("environment {} has no namespace", env.id))
-        })?;
+        let namespace = super::namespace_of(env)?.to_owned();
         Ok(Self {
             cluster: env.cluster.clone(),
             client: clusters.client(&env.cluster).await?,

@@ -24,10 +24,7 @@ pub async fn apply_secret(
     name: &str,
     data: &BTreeMap<String, SecretString>,
 ) -> Result<(), StepError> {
-    let namespace = env
-        .namespace
-        .as_deref()
-        .ok_or_else(|| StepError::permanent(format!("environment {} has no namespace", env.id)))?;
+    let namespace = super::namespace_of(env)?;
     let client = clusters.client(&env.cluster).await?;
     let secret = Secret {
         metadata: ObjectMeta {
