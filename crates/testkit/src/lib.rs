@@ -19,6 +19,7 @@ mod db;
 pub mod factory;
 pub mod harness;
 pub mod helm;
+pub mod jupyterhub;
 pub mod keycloak;
 pub mod lab;
 pub mod oidc;
