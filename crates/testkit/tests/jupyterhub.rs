@@ -407,6 +407,11 @@ async fn a_local_hub_lets_the_owner_in_with_the_admin_password_and_nobody_withou
     let (status, _) = local_login(&hub, "mallory", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // DummyAuthenticator's password is one for everyone: any allowed user
+    // (carol is not an admin) gets in with the owner's admin password too.
+    let (status, _) = local_login(&hub, "carol", ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::FOUND);
+
     let (status, jar) = local_login(&hub, "alice", ADMIN_PASSWORD).await;
     assert_eq!(status, StatusCode::FOUND, "hub log:\n{}", hub.log_text());
     let (status, me) = who_am_i(&hub, &jar).await;
