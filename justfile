@@ -35,12 +35,12 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 
-# Run the four benchmark workloads (three times each) and write docs/benchmarks.md.
+# Run the benchmark workloads (three times each) and write docs/benchmarks.md.
 bench repeats="3": db-up
     cargo build --release --quiet -p hubwright-cli
     rm -f target/bench.jsonl
     for round in $(seq 1 {{repeats}}); do \
-        for workload in w1 w1b w2 w3; do \
+        for workload in w1 w1b w2 w3 ttl; do \
             just _recreate-db hubwright_bench; \
             echo "round $round: $workload…" >&2; \
             DATABASE_URL={{bench_url}} ./target/release/hubwright bench $workload | tee -a target/bench.jsonl; \

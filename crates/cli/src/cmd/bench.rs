@@ -34,6 +34,9 @@ enum Workload {
     W2(Load),
     /// Latency: an idle worker; runs enqueued 20 ms apart.
     W3(Load),
+    /// TTL: environments expiring at the same moment; one `serve --scheduler`
+    /// starts every teardown.
+    Ttl(Load),
     /// Render JSON lines from the workloads as docs/benchmarks.md.
     Report {
         /// The JSON lines.
@@ -47,7 +50,7 @@ enum Workload {
 
 #[derive(Debug, clap::Args)]
 struct Load {
-    /// Runs (default per workload: 20000, 2000, 1000, 200).
+    /// Runs (default per workload: 20000, 2000, 1000, 200; environments for ttl: 10000).
     #[arg(long)]
     jobs: Option<usize>,
     /// Worker concurrency.
@@ -61,6 +64,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         Workload::W1b(load) => w1b(url, load.jobs.unwrap_or(2_000)).await?,
         Workload::W2(load) => w2(url, load.jobs.unwrap_or(1_000), load.concurrency).await?,
         Workload::W3(load) => w3(url, load.jobs.unwrap_or(200), load.concurrency).await?,
+        Workload::Ttl(load) => ttl(url, load.jobs.unwrap_or(10_000)).await?,
         Workload::Report { input, notes } => {
             print!("{}", report(&input, notes.as_deref())?);
             return Ok(ExitCode::SUCCESS);
@@ -136,18 +140,33 @@ struct Child {
 
 impl Child {
     async fn start(url: &str, concurrency: usize) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("hubwright-bench-{}", std::process::id()));
-        let workflows = dir.join("workflows");
-        std::fs::create_dir_all(&workflows)?;
-        let log = dir.join("worker.log");
+        let concurrency = concurrency.to_string();
+        Self::serve(
+            url,
+            &["--worker", "--concurrency", &concurrency],
+            "worker started",
+        )
+        .await
+    }
+
+    /// `hubwright serve <role>` with the bench workflows, once `ready` is logged.
+    async fn serve(url: &str, role: &[&str], ready: &str) -> anyhow::Result<Self> {
+        let workflows = bench_workflows()?;
+        let log = workflows.with_file_name(format!("{}.log", role[0].trim_start_matches('-')));
         let out = std::fs::File::create(&log)?;
         let child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["--log-format", "json", "serve", "--worker", "--concurrency"])
-            .arg(concurrency.to_string())
+            .args(["--log-format", "json", "serve"])
+            .args(role)
             .arg("--workflows")
             .arg(&workflows)
             .env("DATABASE_URL", url)
             .env("RUST_LOG", "warn,hubwright_worker=info")
+            // The scheduler needs no key; the worker seals nothing here.
+            .env(
+                hubwright_state::secrets::KEY_VARIABLE,
+                std::env::var(hubwright_state::secrets::KEY_VARIABLE)
+                    .unwrap_or_else(|_| "0".repeat(64)),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(out)
@@ -158,11 +177,12 @@ impl Child {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !std::fs::read_to_string(&this.log)
             .unwrap_or_default()
-            .contains("worker started")
+            .contains(ready)
         {
             if Instant::now() > deadline {
                 bail!(
-                    "worker did not start; its log:\n{}",
+                    "`serve {}` did not start; its log:\n{}",
+                    role.join(" "),
                     std::fs::read_to_string(&this.log).unwrap_or_default()
                 );
             }
@@ -371,6 +391,81 @@ async fn w3(url: &str, jobs: usize, concurrency: usize) -> anyhow::Result<Value>
     Ok(figures)
 }
 
+/// The bench's workflow directory: one template, `bench`, whose teardown is a
+/// no-op (what `serve --scheduler` starts for expired environments).
+fn bench_workflows() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("hubwright-bench-{}", std::process::id()));
+    let workflows = dir.join("workflows");
+    std::fs::create_dir_all(&workflows)?;
+    std::fs::write(
+        workflows.join("bench.yaml"),
+        "name: bench\nworkflows:\n  provision:\n    steps:\n      - { name: a, kind: noop }\n  teardown:\n    steps:\n      - { name: remove, kind: noop }\n",
+    )?;
+    Ok(workflows)
+}
+
+/// TTL: `environments` ready environments all expire at one moment, five
+/// seconds after a `serve --scheduler` child is up (no warnings, the default
+/// one-minute sweep). Measured: from the expiry until every one has its
+/// teardown run, and each teardown's lag behind its expiry; audited: exactly
+/// one teardown run per environment.
+async fn ttl(url: &str, environments: usize) -> anyhow::Result<Value> {
+    let (store, _, _) = prepare(url, 1).await?;
+    let scheduler = Child::serve(
+        url,
+        &["--scheduler", "--expiry-warnings", ""],
+        "scheduler started",
+    )
+    .await?;
+    let now = SystemClock.now();
+    let expires_at = now + chrono::Duration::seconds(5);
+    let count = i64::try_from(environments)?;
+    store
+        .insert_expiring_environments("bench", count, expires_at, now)
+        .await?;
+    store.notify_expiry().await?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let all_started = loop {
+        let started = store
+            .teardown_run_counts()
+            .await?
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .count();
+        if started >= environments {
+            break SystemClock.now();
+        }
+        if Instant::now() > deadline {
+            bail!("only {started} of {environments} teardowns started within 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cpu = scheduler.cpu_seconds();
+    let rss = scheduler.peak_rss_mib();
+    scheduler.stop().await?;
+    let lags = store.teardown_lags_ms().await?;
+    let counts = store.teardown_run_counts().await?;
+    let not_one = counts.iter().filter(|(_, n)| *n != 1).count();
+    // The teardown runs' own timestamps say when the last one started; the
+    // poll above only bounds it.
+    let last_ms = lags.last().copied().unwrap_or(f64::NAN);
+    Ok(json!({
+        "workload": "ttl",
+        "environments": environments,
+        "all_in_teardown_after_s": round(last_ms / 1000.0),
+        "observed_after_s": round((all_started - expires_at).num_milliseconds() as f64 / 1000.0),
+        "teardown_lag_ms": {
+            "p50": round(percentile(&lags, 0.50)),
+            "p99": round(percentile(&lags, 0.99)),
+            "max": round(last_ms),
+        },
+        "scheduler_cpu_s": cpu.map(round),
+        "scheduler_peak_rss_mib": rss.map(round),
+        "exactly_once": not_one == 0 && counts.len() == environments,
+        "environments_without_exactly_one_teardown": not_one,
+    }))
+}
+
 /// Nearest-rank percentile of sorted values.
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -458,6 +553,20 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         false,
     ),
     (
+        "ttl",
+        "all_in_teardown_after_s",
+        "TTL: 10,000 expiries, all in teardown after (s)",
+        60.0,
+        false,
+    ),
+    (
+        "ttl",
+        "teardown_lag_ms.p50",
+        "TTL teardown lag p50 (ms)",
+        0.0,
+        false,
+    ),
+    (
         "w1",
         "db_size_after_insert_mib",
         "Database after W1 insert (MiB)",
@@ -531,7 +640,7 @@ fn report(input: &Path, notes: Option<&Path>) -> anyhow::Result<String> {
     out.push_str(
         "\nExactly-once check (each run and step committed once, audited from the events):\n\n",
     );
-    for workload in ["w1", "w1b", "w2", "w3"] {
+    for workload in ["w1", "w1b", "w2", "w3", "ttl"] {
         let runs: Vec<&Value> = results
             .iter()
             .filter(|r| r["workload"] == workload)

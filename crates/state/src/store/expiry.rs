@@ -273,3 +273,56 @@ impl Store {
         Ok(rows.into_iter().map(|r| (r.id, r.count)).collect())
     }
 }
+
+impl Store {
+    /// Inserts `count` `ready` environments of `template` that expire at
+    /// `expires_at`, without runs, in one statement: the fixture of the `ttl`
+    /// benchmark. Returns how many were inserted.
+    pub async fn insert_expiring_environments(
+        &self,
+        template: &str,
+        count: i64,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let inserted = sqlx::query!(
+            r#"
+            INSERT INTO environments (id, name, owner, template, cluster, namespace, phase,
+                                      expires_at, created_at, updated_at)
+            SELECT gen_random_uuid(), 'env-' || n, 'bench', $1, 'default', 'jh-env-' || n,
+                   'ready', $3, $4, $4
+            FROM generate_series(1, $2::bigint) AS n
+            "#,
+            template,
+            count,
+            expires_at,
+            now,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected())
+    }
+
+    /// For each environment's teardown run, how long after its expiry it was
+    /// created, in milliseconds, sorted (the `ttl` benchmark's lags).
+    pub async fn teardown_lags_ms(&self) -> Result<Vec<f64>> {
+        Ok(sqlx::query_scalar!(
+            r#"
+            SELECT (extract(epoch FROM r.created_at - e.expires_at) * 1000)::float8 AS "lag!"
+            FROM runs r JOIN environments e ON e.id = r.environment_id
+            WHERE r.workflow = 'teardown'
+            ORDER BY 1
+            "#
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Wakes every scheduler to re-plan (after expiries were changed in bulk).
+    pub async fn notify_expiry(&self) -> Result<()> {
+        sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
