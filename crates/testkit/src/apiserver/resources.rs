@@ -158,6 +158,11 @@ pub static RESOURCES: &[ResourceType] = &[
         .names(PathSegment),
     row("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", true, true, true)
         .short(&["pdb"]),
+    row("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", false, false, false)
+        .names(PathSegment),
+    row("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", false, false, false)
+        .names(PathSegment),
+    row("batch", "v1", "Job", "jobs", "job", true, true, true),
 ];
 
 /// The resource type served at `group/version/plural`.
