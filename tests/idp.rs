@@ -422,7 +422,7 @@ async fn local_mode_gives_the_hub_a_generated_admin_password_that_stays_the_same
     let requested = lab.request(json!({"auth_mode": "local"})).await;
     wait::run_state(lab.store(), requested.run_id, RunState::Succeeded, WITHIN).await;
     let password = hub_secret(&lab, &requested.namespace).await["ADMIN_PASSWORD"].clone();
-    assert_eq!(password.len(), 24);
+    assert_eq!(password.len(), 32);
     assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
     assert!(
         provider.registered_clients().await.unwrap().is_empty(),

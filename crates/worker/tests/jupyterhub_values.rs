@@ -95,7 +95,7 @@ fn local_hubs_use_a_password_from_the_secret_and_a_load_balancer_without_a_domai
     let v = values("local", None);
     assert_eq!(
         at(&v, "hub.config.JupyterHub.authenticator_class").as_str(),
-        Some("dummy")
+        Some("shared-password")
     );
     assert!(at(&v, "hub.config.GenericOAuthenticator").is_null());
     assert_eq!(
@@ -114,4 +114,9 @@ fn local_hubs_use_a_password_from_the_secret_and_a_load_balancer_without_a_domai
     );
     assert_eq!(at(&v, "proxy.service.type").as_str(), Some("LoadBalancer"));
     assert!(v["ingress"].is_null());
+    let oidc = values("oidc", None);
+    assert!(
+        at(&oidc, "hub.config.GenericOAuthenticator.oauth_callback_url").is_null(),
+        "left out without a host, so the hub derives it (a null would stop it)"
+    );
 }

@@ -511,13 +511,14 @@ fn secret_from_env(variable: &str, place: &str) -> Result<SecretString, StepErro
     }
 }
 
-/// 24 characters from a 62-letter alphabet: about 143 bits.
+/// 32 characters from a 62-letter alphabet, about 190 bits: JupyterHub's
+/// shared-password authenticator wants at least 32 for an admin password.
 fn generate_password() -> Result<SecretString, StepError> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut bytes = [0u8; 24];
+    let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|err| StepError::retryable(format!("no randomness for a password: {err}")))?;
-    // 256 % 62 leaves a slight bias toward the first letters; 143 bits absorb it.
+    // 256 % 62 leaves a slight bias toward the first letters; 190 bits absorb it.
     let password: String = bytes
         .iter()
         .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
