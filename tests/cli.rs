@@ -154,6 +154,31 @@ workflows:
     assert_eq!(items[0]["phase"], "ready");
     let id = items[0]["id"].as_str().expect("an id").to_owned();
 
+    // It expires in an hour (the template's default TTL): within 2h, not 10m.
+    for (within, count) in [("2h", 1), ("10m", 0)] {
+        let expiring = hubwright(
+            &db,
+            &server,
+            Some(&token),
+            &[
+                "env",
+                "list",
+                "--expiring-within",
+                within,
+                "--output",
+                "json",
+            ],
+        )
+        .await;
+        let items: serde_json::Value =
+            serde_json::from_slice(&expiring.stdout).expect("JSON from --output json");
+        assert_eq!(
+            items.as_array().map(Vec::len),
+            Some(count),
+            "within {within}"
+        );
+    }
+
     let again = hubwright(
         &db,
         &server,
