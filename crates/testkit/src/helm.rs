@@ -76,7 +76,7 @@ pub fn helm_binary_blocking(version: HelmVersion) -> std::io::Result<PathBuf> {
             return Ok(bin);
         }
     }
-    let dir = cache_dir()?.join("helm");
+    let dir = crate::cache_dir()?.join("helm");
     let target = dir.join(version.version()).join("helm");
     if is_version(&target, version) {
         return Ok(target);
@@ -107,19 +107,6 @@ pub fn isolated_env(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         ("HELM_DATA_HOME", dir.join("helm-data")),
         ("KUBECACHEDIR", dir.join("kube-cache")),
     ]
-}
-
-fn cache_dir() -> std::io::Result<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("HUBWRIGHT_CACHE_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(dir).join("hubwright"));
-    }
-    var("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/hubwright"))
-        .ok_or_else(|| std::io::Error::other("no HOME, XDG_CACHE_HOME or HUBWRIGHT_CACHE_DIR"))
 }
 
 /// `v3.17.2`, from `helm version --template`.

@@ -322,7 +322,7 @@ fn ensure_installed() -> std::io::Result<Install> {
     let project = project_dir();
     let mut pins = std::fs::read(project.join("requirements.txt"))?;
     pins.extend(std::fs::read(project.join("package-lock.json"))?);
-    let root = cache_dir()?.join("jupyterhub");
+    let root = crate::cache_dir()?.join("jupyterhub");
     let dir = root.join(JUPYTERHUB_VERSION);
     let marker = dir.join(".hubwright-installed");
     let installed = || std::fs::read(&marker).is_ok_and(|seen| seen == pins);
@@ -434,17 +434,4 @@ fn find_node() -> std::io::Result<PathBuf> {
                 "node not found on PATH (install Node.js 20 or later, or set HUBWRIGHT_NODE)",
             )
         })
-}
-
-fn cache_dir() -> std::io::Result<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("HUBWRIGHT_CACHE_DIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return Ok(PathBuf::from(dir).join("hubwright"));
-    }
-    var("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/hubwright"))
-        .ok_or_else(|| std::io::Error::other("no HOME, XDG_CACHE_HOME or HUBWRIGHT_CACHE_DIR"))
 }

@@ -57,3 +57,19 @@ pub fn scratch_dir(label: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
 }
+
+/// Where tools the tests install once (helm, JupyterHub) are kept:
+/// `$HUBWRIGHT_CACHE_DIR`, else `$XDG_CACHE_HOME/hubwright`, else
+/// `~/.cache/hubwright`.
+pub(crate) fn cache_dir() -> std::io::Result<std::path::PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("HUBWRIGHT_CACHE_DIR") {
+        return Ok(std::path::PathBuf::from(dir));
+    }
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return Ok(std::path::PathBuf::from(dir).join("hubwright"));
+    }
+    var("HOME")
+        .map(|home| std::path::PathBuf::from(home).join(".cache/hubwright"))
+        .ok_or_else(|| std::io::Error::other("no HOME, XDG_CACHE_HOME or HUBWRIGHT_CACHE_DIR"))
+}
