@@ -486,3 +486,58 @@ async fn three_scheduler_processes_race_on_500_expiries_and_each_environment_get
     drop(schedulers);
     ttl.db.drop_now().await;
 }
+
+#[tokio::test]
+async fn operators_see_expiring_environments_and_warnings_in_the_metrics() {
+    use hubwright_state::model::Role;
+    use hubwright_testkit::server::{ApiServer, StatusCode, token};
+
+    let db = TestDatabase::create().await;
+    let dir = write_workflow(&scratch_dir("ttl-metrics"), "lab", LAB);
+    let server = ApiServer::start(
+        BIN,
+        &db,
+        &dir,
+        &[
+            "--scheduler",
+            "--expiry-sweep-interval",
+            "200ms",
+            "--expiry-warnings",
+            "1h,10m",
+        ],
+    )
+    .await;
+    let alice = token(&db.store, "alice", Role::Developer).await;
+    let ops = token(&db.store, "ops", Role::Operator).await;
+    let created = server
+        .post("/v1/environments")
+        .token(&alice)
+        .json(&json!({ "name": "soon", "template": "lab", "ttl": "30m" }))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
+
+    // Expiring within the hour, not within ten minutes; the 1h warning is due.
+    let wanted = [
+        "hubwright_environment_expiring{within=\"1h\"} 1",
+        "hubwright_environment_expiring{within=\"10m\"} 0",
+        "hubwright_expiry_warnings_total{within=\"1h\"} 1",
+    ];
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let metrics = server.get("/metrics").token(&ops).send().await;
+        let text = metrics.text().to_owned();
+        if wanted.iter().all(|line| text.lines().any(|l| l == *line)) {
+            assert!(
+                !text.contains("hubwright_expiry_warnings_total{within=\"10m\"}"),
+                "{text}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "missing {wanted:?} in:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
