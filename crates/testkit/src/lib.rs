@@ -11,6 +11,8 @@
 //! - [`apiserver`]: a Kubernetes API server stand-in (or a real cluster with `KUBECONFIG`).
 //! - [`oidc`]: the real OpenID provider `oidc-provider`, on 127.0.0.1.
 //! - [`server`]: a real `hubwright serve --api` process and an HTTP client for it.
+//! - [`kubelet`]: start the real JupyterHub a hub-shaped release in the stand-in
+//!   describes, and mark its Deployments available (the stand-in runs no pods).
 //!
 //! Never linked into a release binary.
 
@@ -21,6 +23,7 @@ pub mod harness;
 pub mod helm;
 pub mod jupyterhub;
 pub mod keycloak;
+pub mod kubelet;
 pub mod lab;
 pub mod oidc;
 pub mod process;

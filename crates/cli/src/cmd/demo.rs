@@ -25,9 +25,22 @@ pub struct Args {
     /// Workflow within the template.
     #[arg(long, default_value = "provision")]
     workflow: String,
+    /// Provision a real JupyterHub from workflows/jupyterhub.yaml in a local
+    /// sandbox: the Kubernetes API stand-in (no pods run), the real
+    /// oidc-provider and helm, and JupyterHub on this machine. Needs a build
+    /// with the `testkit` feature (`just demo-hub`).
+    #[arg(long)]
+    sandbox: bool,
+    /// With --sandbox: once the hub is ready, check it answers, tear it down
+    /// and exit instead of waiting for Ctrl-C (for tests).
+    #[arg(long, requires = "sandbox")]
+    exit_when_ready: bool,
 }
 
 pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
+    if args.sandbox {
+        return sandbox(url, &args).await;
+    }
     println!("hubwright demo");
     println!("  database   {}", super::redact(url));
     let store = super::connect(url, 8).await?;
@@ -102,4 +115,17 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         println!("✗ run ended {}", run.state);
         Ok(ExitCode::FAILURE)
     }
+}
+
+#[cfg(feature = "testkit")]
+async fn sandbox(url: &str, args: &Args) -> anyhow::Result<ExitCode> {
+    super::demo_sandbox::run(url, &args.workflows, args.exit_when_ready).await
+}
+
+#[cfg(not(feature = "testkit"))]
+async fn sandbox(_url: &str, _args: &Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!(
+        "--sandbox needs a build with the testkit feature: `just demo-hub`, or \
+         `cargo run -p hubwright-cli --features testkit -- demo --sandbox`"
+    )
 }

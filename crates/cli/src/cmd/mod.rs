@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod demo;
+#[cfg(feature = "testkit")]
+pub mod demo_sandbox;
 pub mod env;
 pub mod run;
 pub mod serve;

@@ -45,6 +45,17 @@ pub fn register(registry: &mut Registry, clusters: &Arc<ClusterClients>, workflo
     let bin = std::env::var_os("HELM_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("helm"));
+    register_with_bin(registry, clusters, workflows, bin);
+}
+
+/// [`register`] with the `helm` binary given, for a process that cannot set
+/// `HELM_BIN` in its own environment (the sandbox demo's in-process worker).
+pub fn register_with_bin(
+    registry: &mut Registry,
+    clusters: &Arc<ClusterClients>,
+    workflows: &Path,
+    bin: PathBuf,
+) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

