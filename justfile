@@ -19,6 +19,13 @@ demo: db-up
     cargo build --quiet -p hubwright-cli
     DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} ./target/debug/hubwright demo
 
+# Provision a real JupyterHub in a LOCAL SANDBOX and keep it until Ctrl-C: the
+# Kubernetes API stand-in (no pods run), the real oidc-provider, helm and
+# JupyterHub on this machine (the first run downloads helm and JupyterHub once).
+demo-hub: db-up
+    @just _recreate-db hubwright_demo
+    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} cargo run --quiet -p hubwright-cli --features testkit -- demo --sandbox
+
 # Formatting, lints and every test (real Postgres, real hubwright processes).
 test: db-up lint
     @just _sweep-test-dbs

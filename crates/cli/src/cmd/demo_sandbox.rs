@@ -65,7 +65,7 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
             cluster.kubeconfig().display()
         ),
     );
-    let provider = OidcProvider::start(Options::default())
+    let mut provider = OidcProvider::start(Options::default())
         .await
         .context("starting oidc-provider (needs node; `just test` installs it)")?;
     phase(
@@ -165,6 +165,20 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
 
     println!();
     println!("tearing down:");
+    // Ctrl-C in a terminal reaches the whole process group, the provider too
+    // (it may take a moment to exit).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if !provider.is_running() || !answers(&provider.discovery_url()).await {
+        provider
+            .restart()
+            .await
+            .context("restarting oidc-provider")?;
+        phase(
+            "identity",
+            "oidc-provider was stopped by Ctrl-C too: restarted empty on the same port, \
+             so the client delete finds the client gone",
+        );
+    }
     let teardown = teardown(&store, &catalog, env_id).await;
     drop(hub.take());
     phase(
@@ -396,6 +410,15 @@ async fn self_check(url: &str, issuer: &str) -> bool {
         ),
     );
     healthy && redirects
+}
+
+/// Whether `url` answers 200 within a second.
+async fn answers(url: &str) -> bool {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap_or_default();
+    matches!(http.get(url).send().await, Ok(r) if r.status().is_success())
 }
 
 /// Requests the teardown and follows it; whether it succeeded.
