@@ -13,15 +13,18 @@ sqlx_url := "postgres://root@" + pg_host + ":5432/hubwright_sqlx"
 default:
     @just --list --unsorted
 
-# Migrate a local database and run the demo workflow, printing each step.
-demo: db-up
+# Provision a real JupyterHub in a local sandbox, log in, Ctrl-C tears it down (demo-hub).
+demo: demo-hub
+
+# The engine alone: migrate a local database and run workflows/demo.yaml, printing each step.
+demo-engine: db-up
     @just _recreate-db hubwright_demo
     cargo build --quiet -p hubwright-cli
     DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} ./target/debug/hubwright demo
 
-# Provision a real JupyterHub in a LOCAL SANDBOX and keep it until Ctrl-C: the
-# Kubernetes API stand-in (no pods run), the real oidc-provider, helm and
-# JupyterHub on this machine (the first run downloads helm and JupyterHub once).
+# The Kubernetes API stand-in (no pods run), the real oidc-provider, helm and
+# JupyterHub on this machine; the first run downloads helm and JupyterHub once.
+# Provision a real JupyterHub in a LOCAL SANDBOX and keep it until Ctrl-C.
 demo-hub: db-up
     @just _recreate-db hubwright_demo
     DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} cargo run --quiet -p hubwright-cli --features testkit -- demo --sandbox

@@ -101,17 +101,14 @@ pub async fn hub_pod(
     Ok(HubPod { config, env })
 }
 
-/// Starts the real JupyterHub for `pod` on 127.0.0.1:`port`.
-pub async fn start_hub(pod: &HubPod, port: u16) -> std::io::Result<JupyterHub> {
+/// Starts the real JupyterHub for `pod` with `options` (its port, and any
+/// `extraConfig` snippets of the caller's own).
+pub async fn start_hub(pod: &HubPod, options: Options) -> std::io::Result<JupyterHub> {
     let env: Vec<(&str, &str)> = pod
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let options = Options {
-        port,
-        ..Options::default()
-    };
     JupyterHub::start_with(&pod.config, &env, options).await
 }
 

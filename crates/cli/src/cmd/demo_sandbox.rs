@@ -149,6 +149,8 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
         println!("  log in     open it, choose “Sign in”, and at the sandbox provider's");
         println!("             login page type the username `{owner}` (any password; the");
         println!("             sandbox provider accepts any) — `{owner}` is the hub's admin.");
+        println!("             No notebook server starts here (no pods run): the hub's home");
+        println!("             and admin pages work, “Start My Server” does not.");
         if exit_when_ready {
             failed |= !self_check(&shown, provider.issuer()).await;
         } else {
@@ -348,7 +350,18 @@ async fn play_kubelet(
         "helm made the hub Deployment: starting JupyterHub on 127.0.0.1:{port} from its hub.config{note}"
     ));
     let begun = Instant::now();
-    let hub = kubelet::start_hub(&pod, port)
+    // No single-user server can start here (no pods run): after logging in,
+    // land on the hub's home page rather than the spawn page.
+    let options = jupyterhub::Options {
+        port,
+        extra_config: [(
+            "zz-sandbox-home".to_owned(),
+            "c.JupyterHub.default_url = \"/hub/home\"\n".to_owned(),
+        )]
+        .into(),
+        ..jupyterhub::Options::default()
+    };
+    let hub = kubelet::start_hub(&pod, options)
         .await
         .context("starting JupyterHub")?;
     kubelet::mark_available(cluster, namespace, &["hub", "proxy"]).await?;
