@@ -33,9 +33,9 @@ async fn the_sandbox_demo_prints_a_hub_that_answers_and_sends_logins_to_the_prov
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let _interrupt = InterruptOnDrop(child.id().unwrap());
     let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut lines = Vec::new();
     // Cold machines install helm and JupyterHub first.
@@ -101,4 +101,32 @@ async fn the_sandbox_demo_prints_a_hub_that_answers_and_sends_logins_to_the_prov
 
 fn urlencode(text: &str) -> String {
     text.replace(':', "%3A").replace('/', "%2F")
+}
+
+/// Ctrl-C for the demo when the test ends early, so it stops its JupyterHub
+/// and provider (a SIGKILL would leave them running); SIGKILL after 15s.
+struct InterruptOnDrop(u32);
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        let pid = self.0.to_string();
+        let kill = |args: &[&str]| {
+            std::process::Command::new("kill")
+                .args(args)
+                .arg(&pid)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !kill(&["-INT"]) {
+            return; // Already gone.
+        }
+        for _ in 0..150 {
+            std::thread::sleep(Duration::from_millis(100));
+            if !kill(&["-0"]) {
+                return;
+            }
+        }
+        kill(&["-KILL"]);
+    }
 }
