@@ -108,7 +108,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         );
         println!("  It stays in the database: serve the API (`hubwright serve`), make a token");
         println!(
-            "  (`hubwright token create --role operator --subject you`), then `hubwright run show {run_id}`."
+            "  (`hubwright token create --bootstrap --role operator --subject you`), then `hubwright run show {run_id}`."
         );
         Ok(ExitCode::SUCCESS)
     } else {
