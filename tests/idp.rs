@@ -539,3 +539,48 @@ async fn the_keycloak_driver_creates_the_client_by_our_id_once_and_removes_it_on
     }
     first.kill9().await;
 }
+
+#[tokio::test]
+async fn a_provider_that_is_down_is_retried_until_it_is_back() {
+    let mut provider = OidcProvider::start(Options::default()).await.unwrap();
+    let patient = template(provider.issuer(), None).replace(
+        "retry: { max_attempts: 3, initial_delay: 50ms, max_delay: 200ms }",
+        "retry: { max_attempts: 30, initial_delay: 100ms, max_delay: 300ms, jitter: false }",
+    );
+    let lab = Lab::new(&patient).await;
+    provider.stop().await.unwrap();
+    let _worker = lab.worker("w1");
+    let requested = lab.request(json!({})).await;
+
+    // Failing while the provider is down, and not given up on.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let steps = steps(&lab, requested.run_id).await;
+        if steps[1].attempts >= 3 {
+            assert!(
+                steps[1]
+                    .error_message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("cannot reach the identity provider"),
+                "{:?}",
+                steps[1].error_message
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never retried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(
+        lab.store().run(requested.run_id).await.unwrap().state,
+        RunState::Failed
+    );
+
+    provider.restart().await.unwrap();
+    wait::run_state(lab.store(), requested.run_id, RunState::Succeeded, WITHIN).await;
+    let idp = output(&steps(&lab, requested.run_id).await, "idp");
+    assert_eq!(
+        provider.registered_clients().await.unwrap(),
+        vec![idp["client_id"].as_str().unwrap().to_owned()]
+    );
+}
