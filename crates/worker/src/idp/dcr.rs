@@ -7,10 +7,10 @@
 //! whole: a registration answer carries secrets.
 
 use hubwright_state::secrets::SecretString;
-use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::http::{ErrorBody, refusal};
 use crate::step::StepError;
 
 /// What the provider answered to a registration.
@@ -48,13 +48,6 @@ pub struct Discovery {
     /// Where the hub reads who logged in.
     #[serde(default)]
     pub userinfo_endpoint: Option<String>,
-}
-
-/// The provider's error body (RFC 6749 / 7591).
-#[derive(Deserialize, Default)]
-struct ProviderError {
-    error: Option<String>,
-    error_description: Option<String>,
 }
 
 /// One provider, reached with a shared HTTP client.
@@ -190,24 +183,14 @@ impl Provider<'_> {
         if status.is_success() {
             return Ok(response);
         }
-        let body: ProviderError = response.json().await.unwrap_or_default();
-        let said = match (body.error, body.error_description) {
-            (Some(error), Some(description)) => format!("{error}: {description}"),
-            (Some(error), None) => error,
-            (None, Some(description)) => description,
-            (None, None) => status.canonical_reason().unwrap_or("no reason").to_owned(),
-        };
+        let said = ErrorBody::read(response).await.said(status);
         let message = format!(
             "the identity provider {} answered {} to {what}: {said}",
             self.issuer,
             status.as_u16()
         );
         let detail = json!({ "issuer": self.issuer, "status": status.as_u16() });
-        let error = if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            StepError::retryable(message)
-        } else {
-            StepError::permanent(message)
-        };
+        let error = refusal(status, message);
         Err(error.with_detail(detail))
     }
 }

@@ -294,18 +294,24 @@ impl IdpClientStep {
         let discovery = provider.discover().await?;
         let record = attempt.record().await?;
 
-        let mut reused = false;
+        // Registered by an earlier attempt: reuse it while the provider has it.
+        let mut credentials = None;
         if let Some(IdpClient {
             state: IdpClientState::Registered,
             registration_client_uri: Some(uri),
+            client_id: Some(client_id),
             ..
         }) = &record
+            && let Some(token) = attempt.secret(REGISTRATION_TOKEN).await?
+            && provider.exists(uri, &token).await?
         {
-            // Registered by an earlier attempt: reuse it while the provider has it.
-            if let Some(token) = attempt.secret(REGISTRATION_TOKEN).await? {
-                reused = provider.exists(uri, &token).await?;
-            }
+            let secret = attempt
+                .secret(CLIENT_SECRET)
+                .await?
+                .ok_or_else(|| StepError::retryable("the registered client's secret is missing"))?;
+            credentials = Some((client_id.clone(), secret));
         }
+        let reused = credentials.is_some();
         let lost_answer = matches!(
             record,
             Some(IdpClient {
@@ -313,59 +319,54 @@ impl IdpClientStep {
                 ..
             })
         );
-        if !reused {
-            let token = match &params.initial_access_token_env {
-                Some(variable) => Some(initial_access_token(variable)?),
-                None => None,
-            };
-            let endpoint = provider.registration_endpoint(&discovery)?;
-            let metadata = attempt.metadata(&redirect_uri);
-            let now = attempt.ctx.now();
-            attempt
-                .ctx
-                .store
-                .begin_idp_registration(attempt.env.id, "dcr", &attempt.client_name(), now)
-                .await
-                .map_err(|err| {
-                    StepError::retryable(format!("recording the registration: {err}"))
-                })?;
-            let registration = provider
-                .register(&endpoint, &metadata, token.as_ref())
-                .await?;
-            let mut secrets = vec![(CLIENT_SECRET, &registration.client_secret)];
-            if let Some(token) = &registration.registration_access_token {
-                secrets.push((REGISTRATION_TOKEN, token));
+        let (client_id, client_secret) = match credentials {
+            Some(credentials) => credentials,
+            None => {
+                let token = match &params.initial_access_token_env {
+                    Some(variable) => Some(initial_access_token(variable)?),
+                    None => None,
+                };
+                let endpoint = provider.registration_endpoint(&discovery)?;
+                let metadata = attempt.metadata(&redirect_uri);
+                let now = attempt.ctx.now();
+                attempt
+                    .ctx
+                    .store
+                    .begin_idp_registration(attempt.env.id, "dcr", &attempt.client_name(), now)
+                    .await
+                    .map_err(|err| {
+                        StepError::retryable(format!("recording the registration: {err}"))
+                    })?;
+                let registration = provider
+                    .register(&endpoint, &metadata, token.as_ref())
+                    .await?;
+                let mut secrets = vec![(CLIENT_SECRET, &registration.client_secret)];
+                if let Some(token) = &registration.registration_access_token {
+                    secrets.push((REGISTRATION_TOKEN, token));
+                }
+                attempt
+                    .ctx
+                    .store
+                    .record_idp_registration(
+                        &attempt.keys,
+                        attempt.env.id,
+                        &registration.client_id,
+                        registration.registration_client_uri.as_deref(),
+                        &secrets,
+                        attempt.ctx.now(),
+                    )
+                    .await
+                    .map_err(|err| match err {
+                        SecretError::State(err) => StepError::retryable(format!(
+                            "the provider registered client {} but recording it failed: {err}",
+                            registration.client_id
+                        )),
+                        other => StepError::permanent(other.to_string()),
+                    })?;
+                tracing::info!(environment = %attempt.env.id, client_id = %registration.client_id, "OAuth client registered");
+                (registration.client_id, registration.client_secret)
             }
-            attempt
-                .ctx
-                .store
-                .record_idp_registration(
-                    &attempt.keys,
-                    attempt.env.id,
-                    &registration.client_id,
-                    registration.registration_client_uri.as_deref(),
-                    &secrets,
-                    attempt.ctx.now(),
-                )
-                .await
-                .map_err(|err| match err {
-                    SecretError::State(err) => StepError::retryable(format!(
-                        "the provider registered client {} but recording it failed: {err}",
-                        registration.client_id
-                    )),
-                    other => StepError::permanent(other.to_string()),
-                })?;
-            tracing::info!(environment = %attempt.env.id, client_id = %registration.client_id, "OAuth client registered");
-        }
-
-        let record = attempt.record().await?;
-        let client_id = record
-            .and_then(|record| record.client_id)
-            .ok_or_else(|| StepError::retryable("the registered client's record is missing"))?;
-        let client_secret = attempt
-            .secret(CLIENT_SECRET)
-            .await?
-            .ok_or_else(|| StepError::retryable("the registered client's secret is missing"))?;
+        };
         apply_secret(
             &self.0.clusters,
             &attempt.env,
