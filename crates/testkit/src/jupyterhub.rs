@@ -101,7 +101,7 @@ impl JupyterHub {
         let install = tokio::task::spawn_blocking(ensure_installed)
             .await
             .map_err(std::io::Error::other)??;
-        let node = find_node()?;
+        let node = crate::find_node()?;
         let port = if options.port == 0 {
             free_port()?
         } else {
@@ -364,19 +364,25 @@ fn install_python(project: &Path, dir: &Path) -> std::io::Result<()> {
         "--disable-pip-version-check",
     ];
     if made_venv {
-        return run(std::process::Command::new(venv.join("bin/python"))
-            .args(pip_args)
-            .arg("-r")
-            .arg(&requirements));
+        return crate::run_install_step(
+            "jupyterhub",
+            std::process::Command::new(venv.join("bin/python"))
+                .args(pip_args)
+                .arg("-r")
+                .arg(&requirements),
+        );
     }
     // No venv module or no ensurepip (Debian without python3-venv).
     let _ = std::fs::remove_dir_all(&venv);
-    run(std::process::Command::new(&python)
-        .args(pip_args)
-        .arg("--target")
-        .arg(dir.join("site"))
-        .arg("-r")
-        .arg(&requirements))
+    crate::run_install_step(
+        "jupyterhub",
+        std::process::Command::new(&python)
+            .args(pip_args)
+            .arg("--target")
+            .arg(dir.join("site"))
+            .arg("-r")
+            .arg(&requirements),
+    )
 }
 
 fn install_proxy(project: &Path, dir: &Path) -> std::io::Result<()> {
@@ -386,29 +392,17 @@ fn install_proxy(project: &Path, dir: &Path) -> std::io::Result<()> {
         std::fs::copy(project.join(file), proxy.join(file))?;
     }
     // npm next to node first, so HUBWRIGHT_NODE picks its own npm.
-    let npm = find_node()?
+    let npm = crate::find_node()?
         .parent()
         .map(|dir| dir.join("npm"))
         .filter(|npm| npm.is_file())
         .unwrap_or_else(|| PathBuf::from("npm"));
-    run(std::process::Command::new(npm)
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&proxy))
-}
-
-fn run(command: &mut std::process::Command) -> std::io::Result<()> {
-    let out = command.output().map_err(|e| {
-        std::io::Error::new(e.kind(), format!("installing jupyterhub: {command:?}: {e}"))
-    })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(std::io::Error::other(format!(
-        "installing jupyterhub: {command:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )))
+    crate::run_install_step(
+        "jupyterhub",
+        std::process::Command::new(npm)
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&proxy),
+    )
 }
 
 /// `$HUBWRIGHT_PYTHON`, else `python3`.
@@ -417,21 +411,4 @@ fn system_python() -> PathBuf {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("python3"))
-}
-
-/// `$HUBWRIGHT_NODE`, or `node` on `PATH`.
-fn find_node() -> std::io::Result<PathBuf> {
-    if let Some(node) = std::env::var_os("HUBWRIGHT_NODE").filter(|n| !n.is_empty()) {
-        return Ok(PathBuf::from(node));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("node"))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "node not found on PATH (install Node.js 20 or later, or set HUBWRIGHT_NODE)",
-            )
-        })
 }

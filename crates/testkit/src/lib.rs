@@ -76,3 +76,45 @@ pub(crate) fn cache_dir() -> std::io::Result<std::path::PathBuf> {
         .map(|home| std::path::PathBuf::from(home).join(".cache/hubwright"))
         .ok_or_else(|| std::io::Error::other("no HOME, XDG_CACHE_HOME or HUBWRIGHT_CACHE_DIR"))
 }
+
+/// `$HUBWRIGHT_NODE`, or `node` on `PATH`: the Node.js the OpenID provider and
+/// JupyterHub's proxy run on.
+pub(crate) fn find_node() -> std::io::Result<std::path::PathBuf> {
+    if let Some(node) = std::env::var_os("HUBWRIGHT_NODE").filter(|n| !n.is_empty()) {
+        return Ok(std::path::PathBuf::from(node));
+    }
+    find_on_path("node").ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "node not found on PATH (install Node.js 20 or later, or set HUBWRIGHT_NODE)",
+        )
+    })
+}
+
+/// `name` in a directory of `PATH`, if there is one.
+pub(crate) fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Runs one command of installing `what` (helm, JupyterHub); a failure says
+/// the command and everything it printed.
+pub(crate) fn run_install_step(
+    what: &str,
+    command: &mut std::process::Command,
+) -> std::io::Result<()> {
+    let out = command.output().map_err(|e| {
+        std::io::Error::new(e.kind(), format!("installing {what}: {command:?}: {e}"))
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(std::io::Error::other(format!(
+        "installing {what}: {command:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )))
+}

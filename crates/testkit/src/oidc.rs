@@ -269,7 +269,7 @@ impl OidcProvider {
 
     async fn spawn(&mut self) -> std::io::Result<()> {
         let project = project_dir();
-        let node = find_node()?;
+        let node = crate::find_node()?;
         ensure_installed(&project, &node).await?;
 
         let log = std::fs::OpenOptions::new()
@@ -378,26 +378,6 @@ pub fn project_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc")
 }
 
-/// `$HUBWRIGHT_NODE`, or `node` on `PATH`.
-fn find_node() -> std::io::Result<PathBuf> {
-    if let Some(node) = std::env::var_os("HUBWRIGHT_NODE") {
-        return Ok(PathBuf::from(node));
-    }
-    find_on_path("node").ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "node not found on PATH (install Node.js 20 or later, or set HUBWRIGHT_NODE)",
-        )
-    })
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 /// Runs `npm ci` unless `node_modules` matches `package-lock.json`. An
 /// exclusive lock on `oidc/.install.lock` makes parallel test processes wait
 /// for the one installing; a marker written after success makes a half-done
@@ -427,7 +407,7 @@ fn install_blocking(project: &Path, node: &Path) -> std::io::Result<()> {
         .parent()
         .map(|dir| dir.join("npm"))
         .filter(|npm| npm.is_file())
-        .or_else(|| find_on_path("npm"))
+        .or_else(|| crate::find_on_path("npm"))
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "npm not found"))?;
     // npm's shebang runs the first `node` on PATH: make that ours.
     let mut path = node
