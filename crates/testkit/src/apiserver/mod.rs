@@ -153,6 +153,7 @@ pub mod fields;
 mod lifecycle;
 pub mod openapi;
 pub mod patch;
+mod portforward;
 pub mod protobuf;
 pub mod resources;
 mod routes;

@@ -15,6 +15,7 @@ use super::discovery;
 use super::faults::{self, Fault, FaultAction, RequestRecord, Verb};
 use super::fields::Scope;
 use super::openapi;
+use super::portforward::{self, Forwards};
 use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::Selector;
@@ -38,6 +39,8 @@ pub struct Shared {
     pub bookmark_interval: Duration,
     /// `127.0.0.1:PORT`, for `/api`'s `serverAddressByClientCIDRs`.
     pub address: String,
+    /// Where pods' ports lead, for `pods/{name}/portforward`.
+    pub forwards: Mutex<Forwards>,
 }
 
 /// Largest request body accepted (the real server's limit is 3 MiB).
@@ -54,6 +57,7 @@ enum Target {
     OpenApiIndex,
     OpenApi(String),
     Resource(ResourceTarget),
+    PortForward { namespace: String, pod: String },
     Unknown,
 }
 
@@ -71,6 +75,10 @@ fn parse_path(path: &str) -> Target {
         ["version"] => Target::Version,
         ["api"] => Target::CoreVersions,
         ["api", "v1"] => Target::ResourceList(String::new(), "v1".to_owned()),
+        ["api", "v1", "namespaces", ns, "pods", pod, "portforward"] => Target::PortForward {
+            namespace: (*ns).to_owned(),
+            pod: (*pod).to_owned(),
+        },
         ["api", "v1", rest @ ..] => parse_resource("", "v1", rest),
         ["apis"] => Target::Groups,
         ["apis", g] => Target::Group((*g).to_owned()),
@@ -158,6 +166,8 @@ fn verb_of(method: &Method, target: &Target, query: &HashMap<String, String>) ->
             ("DELETE", false) => Verb::DeleteCollection,
             _ => return None,
         }),
+        // RBAC asks for `create` on `pods/portforward`, whatever the method.
+        Target::PortForward { .. } => Some(Verb::Create),
         Target::Unknown => None,
         _ => Some(Verb::Get),
     }
@@ -188,6 +198,9 @@ pub async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Body>) 
     let verb = verb_of(&parts.method, &target, &query);
     let (resource, namespace, name) = match &target {
         Target::Resource(t) => (Some(t.rt.plural), t.namespace.clone(), t.name.clone()),
+        Target::PortForward { namespace, pod } => {
+            (Some("pods"), Some(namespace.clone()), Some(pod.clone()))
+        }
         _ => (None, None, None),
     };
     shared
@@ -197,7 +210,7 @@ pub async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Body>) 
         .push(RequestRecord {
             method: parts.method.to_string(),
             path: path.clone(),
-            query: raw_query,
+            query: raw_query.clone(),
             verb,
             resource: resource.map(str::to_owned),
             namespace: namespace.clone(),
@@ -261,6 +274,13 @@ pub async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Body>) 
             .map(|v| (200, v))
             .ok_or_else(ApiError::unknown_path),
         Target::Unknown => Err(ApiError::unknown_path()),
+        Target::PortForward { namespace, pod } => {
+            let mut parts = parts;
+            return match port_forward(&shared, &mut parts, &raw_query, &namespace, &pod) {
+                Ok(response) => response,
+                Err(e) => error_response(&e),
+            };
+        }
         Target::Resource(t) => {
             if verb == Some(Verb::Watch) {
                 return match watch_request(&shared, &t, &query) {
@@ -283,6 +303,34 @@ pub async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Body>) 
         Ok((code, v)) => json_response(code, &v),
         Err(e) => error_response(&e),
     }
+}
+
+/// Upgrades to a port-forward stream into `pod`, which must exist.
+fn port_forward(
+    shared: &Shared,
+    parts: &mut axum::http::request::Parts,
+    raw_query: &str,
+    namespace: &str,
+    pod: &str,
+) -> ApiResult<Response> {
+    let pods = resources::find("", "v1", "pods").ok_or_else(ApiError::unknown_path)?;
+    shared.store.get(pods, namespace, pod)?;
+    let ports = portforward::parse_ports(raw_query)?;
+    let targets = {
+        let forwards = shared
+            .forwards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        ports
+            .into_iter()
+            .map(|port| {
+                let key = (namespace.to_owned(), pod.to_owned(), port);
+                (port, forwards.get(&key).copied())
+            })
+            .collect()
+    };
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    portforward::respond(&parts.headers, upgrade, pod, targets)
 }
 
 fn aggregated_response(core: bool) -> Response {

@@ -87,6 +87,7 @@ impl KubeApiServer {
             log: Mutex::new(Vec::new()),
             bookmark_interval: options.bookmark_interval,
             address: addr.to_string(),
+            forwards: Mutex::new(Default::default()),
         });
         let dir =
             std::env::temp_dir().join(format!("hubwright-kube-{}", uuid::Uuid::now_v7().simple()));
@@ -184,6 +185,17 @@ impl KubeApiServer {
             .clone()
     }
 
+    /// Makes `port` of the pod `namespace/pod` lead to `to` on this machine,
+    /// for `pods/{name}/portforward` (the stand-in runs no pods; see
+    /// [`super::portforward`]'s module docs).
+    pub fn forward_pod_port(&self, namespace: &str, pod: &str, port: u16, to: SocketAddr) {
+        self.shared
+            .forwards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((namespace.to_owned(), pod.to_owned(), port), to);
+    }
+
     /// Forgets the request log.
     pub fn clear_requests(&self) {
         self.shared
@@ -279,7 +291,9 @@ where
             async move { Ok::<_, Infallible>(routes::handle(shared, kill, req.map(Body::new)).await) }
         })
     };
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     tokio::select! {
         _ = conn => {}
         _ = kill.notified() => {}
