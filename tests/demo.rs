@@ -1,7 +1,9 @@
-//! `hubwright demo --sandbox` as a newcomer runs it: a real process that
-//! provisions workflows/jupyterhub.yaml with the Kubernetes stand-in, the real
-//! oidc-provider, helm and JupyterHub, prints the hub's URL, and tears it all
-//! down again.
+//! The JupyterHub demos as a newcomer runs them, as real processes:
+//! `hubwright demo --sandbox` provisions workflows/jupyterhub.yaml with the
+//! Kubernetes stand-in, the real oidc-provider, helm and JupyterHub;
+//! `hubwright demo --cluster` provisions it on the cluster in `KUBECONFIG`
+//! and reaches the hub through a port-forward. Both print the hub's URL, check
+//! it, and tear it all down again.
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
@@ -10,6 +12,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use hubwright_testkit::TestDatabase;
+use hubwright_testkit::apiserver::TestCluster;
+use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary};
+use hubwright_testkit::jupyterhub::{self, JupyterHub};
+use hubwright_testkit::kubelet;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
 use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -97,6 +105,107 @@ async fn the_sandbox_demo_prints_a_hub_that_answers_and_sends_logins_to_the_prov
     assert!(text.contains("tearing down:"), "{text}");
     assert!(text.contains("step namespace succeeded"), "{text}");
     assert!(text.contains("✓ sandbox done"), "{text}");
+}
+
+/// Against the stand-in, the test plays the kubelet for the release the
+/// demo makes (a real JupyterHub here, the proxy pod behind `proxy-public`)
+/// and gives the demo the testkit's hub-shaped chart; with `KUBECONFIG` set
+/// the real cluster runs the real chart from the template.
+#[tokio::test]
+async fn the_cluster_demo_provisions_through_a_port_forward_and_lets_the_owner_in() {
+    let db = TestDatabase::create().await;
+    let cluster = TestCluster::from_env().await.unwrap();
+    let helm = helm_binary(HelmVersion::V3).await.unwrap();
+    let mut command = tokio::process::Command::new(BIN);
+    command.args(["demo", "--cluster", "--exit-when-ready", "--port", "0"]);
+    if !cluster.is_real() {
+        command.arg("--chart").arg(chart_dir());
+    }
+    let mut child = command
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env("DATABASE_URL", &db.url)
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .env("HELM_BIN", &helm)
+        .env("USER", "alice")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let _interrupt = InterruptOnDrop(child.id().unwrap());
+    let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lines = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
+    let mut next_line = async || {
+        tokio::time::timeout_at(deadline, reader.next_line())
+            .await
+            .expect("the demo within 20 minutes")
+            .unwrap()
+    };
+    let namespace = loop {
+        let Some(line) = next_line().await else {
+            panic!("the demo ended before its request:\n{}", lines.join("\n"));
+        };
+        let namespace = line
+            .split_once("in namespace ")
+            .and_then(|(_, rest)| rest.split(';').next())
+            .map(str::to_owned);
+        lines.push(line);
+        if let Some(namespace) = namespace {
+            break namespace;
+        }
+    };
+    assert!(
+        lines.iter().any(|l| l.contains("ON THE CLUSTER")),
+        "{}",
+        lines.join("\n")
+    );
+
+    let hub: Option<JupyterHub> = if cluster.is_real() {
+        None
+    } else {
+        kubelet::wait_for_deployment(&cluster, &namespace, "hub", Duration::from_secs(600))
+            .await
+            .unwrap();
+        let pod = kubelet::hub_pod(&cluster, &namespace).await.unwrap();
+        let options = jupyterhub::Options {
+            port: jupyterhub::free_port().unwrap(),
+            ..jupyterhub::Options::default()
+        };
+        let hub = kubelet::start_hub(&pod, options).await.unwrap();
+        kubelet::mark_available(&cluster, &namespace, &["hub", "proxy"])
+            .await
+            .unwrap();
+        let address = hub.url().trim_start_matches("http://").parse().unwrap();
+        kubelet::run_proxy_pod(&cluster, &namespace, address)
+            .await
+            .unwrap();
+        Some(hub)
+    };
+
+    while let Some(line) = next_line().await {
+        lines.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    let text = lines.join("\n");
+    assert!(status.success(), "{text}");
+    let url = after(&lines, "hub URL").unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{text}");
+    if let Some(hub) = &hub {
+        // Reached through the forward, not at the hub's own port.
+        assert_ne!(url, hub.url(), "{text}");
+    }
+    assert!(text.contains(&format!("✓ GET {url}/hub/health")), "{text}");
+    assert!(text.contains("✓ logged in as alice"), "{text}");
+    assert!(text.contains("step namespace succeeded"), "{text}");
+    assert!(text.contains("✓ demo done"), "{text}");
+    // The teardown waited for the namespace to be gone.
+    let client = cluster.client().await.unwrap();
+    let left = Api::<Namespace>::all(client)
+        .get_opt(&namespace)
+        .await
+        .unwrap();
+    assert!(left.is_none(), "namespace {namespace} is still there");
 }
 
 fn urlencode(text: &str) -> String {

@@ -4,6 +4,7 @@
 mod client;
 mod cmd;
 mod output;
+mod port_forward;
 
 use clap::{Parser, Subcommand, ValueEnum};
 

@@ -162,6 +162,17 @@ impl SecretKeys {
         Ok(Self { current, ciphers })
     }
 
+    /// A fresh random key named `id`, known only to this process: for a
+    /// throwaway database (the demo), where nothing sealed must outlive it.
+    pub fn ephemeral(id: &str) -> Result<Self, KeyError> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|_| KeyError::Malformed {
+            position: 1,
+            rule: "could not be generated: the system has no randomness",
+        })?;
+        Self::parse(&format!("{id}:{}", crate::digest::hex(&key)))
+    }
+
     /// The id of the key new values are sealed with.
     pub fn current_id(&self) -> &str {
         &self.current
@@ -253,6 +264,19 @@ mod tests {
         assert_ne!(
             keys.seal("env/oauth", &secret).unwrap().ciphertext,
             sealed.ciphertext
+        );
+    }
+
+    #[test]
+    fn ephemeral_keys_are_fresh_each_time() {
+        let one = SecretKeys::ephemeral("demo").unwrap();
+        let two = SecretKeys::ephemeral("demo").unwrap();
+        assert_eq!(one.current_id(), "demo");
+        let sealed = one.seal("p", &SecretString::new("v")).unwrap();
+        assert_eq!(one.open("p", &sealed).unwrap(), SecretString::new("v"));
+        assert_eq!(
+            two.open("p", &sealed),
+            Err(OpenError::Corrupt("demo".to_owned()))
         );
     }
 

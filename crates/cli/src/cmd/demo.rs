@@ -29,11 +29,26 @@ pub struct Args {
     /// sandbox: the Kubernetes API stand-in (no pods run), the real
     /// oidc-provider and helm, and JupyterHub on this machine. Needs a build
     /// with the `testkit` feature (`just demo-hub`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cluster")]
     sandbox: bool,
-    /// With --sandbox: once the hub is ready, check it answers, tear it down
-    /// and exit instead of waiting for Ctrl-C (for tests).
-    #[arg(long, requires = "sandbox")]
+    /// Provision a real JupyterHub from workflows/jupyterhub.yaml on the
+    /// cluster of your kubeconfig (its current context) with the `helm` on
+    /// PATH (or HELM_BIN), reached through a port-forward; Ctrl-C tears it
+    /// down.
+    #[arg(long)]
+    cluster: bool,
+    /// With --cluster: this chart directory or archive instead of the
+    /// template's repository and version (air-gapped clusters, tests).
+    #[arg(long, requires = "cluster")]
+    chart: Option<PathBuf>,
+    /// With --cluster: the local port of the hub's URL (another one is
+    /// chosen when it is taken).
+    #[arg(long, default_value_t = 8000, requires = "cluster")]
+    port: u16,
+    /// With --sandbox or --cluster: once the hub is ready, check it answers
+    /// and lets the owner in, tear it down and exit instead of waiting for
+    /// Ctrl-C (for tests).
+    #[arg(long)]
     exit_when_ready: bool,
 }
 
@@ -41,6 +56,19 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     if args.sandbox {
         return sandbox(url, &args).await;
     }
+    if args.cluster {
+        let options = super::demo_cluster::Options {
+            workflows: &args.workflows,
+            chart: args.chart.as_deref(),
+            port: args.port,
+            exit_when_ready: args.exit_when_ready,
+        };
+        return super::demo_cluster::run(url, options).await;
+    }
+    anyhow::ensure!(
+        !args.exit_when_ready,
+        "--exit-when-ready goes with --sandbox or --cluster"
+    );
     println!("hubwright demo");
     println!("  database   {}", super::redact(url));
     let store = super::connect(url, 8).await?;

@@ -10,30 +10,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hubwright_state::SystemClock;
 use hubwright_state::clusters::Clusters;
 use hubwright_state::model::RunState;
-use hubwright_state::store::enqueue::new_id;
-use hubwright_state::store::environments::{NewEnvironment, TeardownRequest};
-use hubwright_state::{Clock, Store, SystemClock};
 use hubwright_testkit::apiserver::TestCluster;
 use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary};
 use hubwright_testkit::jupyterhub::{self, JupyterHub};
 use hubwright_testkit::kubelet;
 use hubwright_testkit::oidc::{OidcProvider, Options};
 use hubwright_worker::kubernetes::ClusterClients;
-use hubwright_worker::{Registry, Worker, WorkerConfig};
-use serde_json::{Map, Value, json};
-use uuid::Uuid;
+use hubwright_worker::{Registry, Worker};
+use serde_json::{Map, json};
 
+use super::demo_hub::{
+    TEMPLATE, answers, chart_at, health_at, owner, phase, request, teardown, worker_config,
+    write_template,
+};
 use crate::output;
-
-const TEMPLATE: &str = "jupyterhub";
-/// The Secret the idp-client step writes the hub's OAuth credentials to.
-const OAUTH_SECRET: &str = "hubwright-oauth";
-
-fn phase(label: &str, text: impl std::fmt::Display) {
-    println!("  {label:<11}{text}");
-}
 
 /// Runs the sandbox demo against the database at `url`.
 pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::Result<ExitCode> {
@@ -79,7 +72,22 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
     let port = jupyterhub::free_port()?;
     let hub_url = format!("http://127.0.0.1:{port}");
     let dir = hubwright_testkit::scratch_dir("demo-sandbox");
-    let local = write_workflows(&dir, workflows, provider.issuer(), &hub_url)?;
+    let local = write_template(
+        &dir,
+        workflows,
+        &[
+            (
+                "https://sso.example.org/realms/hubs",
+                provider.issuer().to_owned(),
+            ),
+            (
+                "          initial_access_token_env: HUBWRIGHT_IDP_INITIAL_ACCESS_TOKEN\n",
+                String::new(),
+            ),
+            chart_at(&chart_dir()),
+            health_at(&hub_url, "5m", "300ms"),
+        ],
+    )?;
     let clusters_file = write_clusters(&dir, &cluster)?;
     let clusters = Clusters::load(&clusters_file)?;
     let registry = || sandbox_registry(&clusters, &local, &helm);
@@ -92,21 +100,17 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
             local.display()
         ),
     );
-    let config = WorkerConfig {
-        concurrency: 4,
-        lease: Duration::from_secs(10),
-        poll_interval: Duration::from_millis(100),
-        ..WorkerConfig::default()
-    };
-    let worker = Worker::new(store.clone(), registry(), config, Arc::new(SystemClock))?;
+    let worker = Worker::new(
+        store.clone(),
+        registry(),
+        worker_config(),
+        Arc::new(SystemClock),
+    )?;
     phase("worker", format!("{} (in this process)", worker.id()));
     let worker = worker.spawn();
 
-    let owner = std::env::var("USER")
-        .ok()
-        .filter(|u| !u.is_empty() && u != "root")
-        .unwrap_or_else(|| "you".to_owned());
-    let (env_id, namespace, run_id) = request(&store, &catalog, &owner).await?;
+    let owner = owner();
+    let (env_id, namespace, run_id) = request(&store, &catalog, &owner, Map::new()).await?;
     println!();
     println!("requested environment `demo` for `{owner}` (namespace {namespace}); provisioning:");
 
@@ -236,53 +240,6 @@ fn sandbox_registry(clusters: &Clusters, workflows: &Path, helm: &Path) -> Regis
     registry
 }
 
-/// The real template with three things pointed at this machine: the
-/// provider, the testkit's chart shaped like zero-to-jupyterhub, and the
-/// hub's URL for the health check (the port the hub will be started on).
-fn write_workflows(
-    dir: &Path,
-    workflows: &Path,
-    issuer: &str,
-    hub_url: &str,
-) -> anyhow::Result<PathBuf> {
-    let source = workflows.join(format!("{TEMPLATE}.yaml"));
-    let text = std::fs::read_to_string(&source)
-        .with_context(|| format!("reading {}", source.display()))?;
-    let replacements = [
-        ("https://sso.example.org/realms/hubs", issuer.to_owned()),
-        (
-            "          initial_access_token_env: HUBWRIGHT_IDP_INITIAL_ACCESS_TOKEN\n",
-            String::new(),
-        ),
-        (
-            "          chart: jupyterhub\n          repository: https://hub.jupyter.org/helm-chart/\n          version: 4.2.0\n",
-            format!("          chart: {}\n", chart_dir().display()),
-        ),
-        (
-            "        with:\n          deadline: 15m\n",
-            format!(
-                "        with:\n          url: {hub_url}\n          deadline: 5m\n          interval: 300ms\n"
-            ),
-        ),
-    ];
-    let mut text = text;
-    for (from, to) in replacements {
-        anyhow::ensure!(
-            text.contains(from),
-            "{} no longer has {from:?}; the sandbox cannot point it at this machine",
-            source.display()
-        );
-        text = text.replace(from, &to);
-    }
-    let local = dir.join("workflows");
-    std::fs::create_dir_all(local.join(TEMPLATE))?;
-    std::fs::write(local.join(format!("{TEMPLATE}.yaml")), text)?;
-    let values = workflows.join(TEMPLATE).join("values.yaml.j2");
-    std::fs::copy(&values, local.join(TEMPLATE).join("values.yaml.j2"))
-        .with_context(|| format!("copying {}", values.display()))?;
-    Ok(local)
-}
-
 fn write_clusters(dir: &Path, cluster: &TestCluster) -> anyhow::Result<PathBuf> {
     let mut default = json!({ "kubeconfig": cluster.kubeconfig() });
     if let Some(context) = cluster.context() {
@@ -297,41 +254,6 @@ fn write_clusters(dir: &Path, cluster: &TestCluster) -> anyhow::Result<PathBuf> 
     Ok(file)
 }
 
-/// Requests the environment `demo` for `owner` through the store, as the API does.
-async fn request(
-    store: &Store,
-    catalog: &hubwright_state::workflow::Catalog,
-    owner: &str,
-) -> anyhow::Result<(Uuid, String, Uuid)> {
-    let loaded = catalog
-        .template(TEMPLATE)
-        .context("the jupyterhub template")?;
-    let id = new_id();
-    let namespace = loaded.template.namespace_for("demo", id);
-    let parameters = loaded.template.resolve_parameters(&Map::new())?;
-    let now = SystemClock.now();
-    let accepted = store
-        .request_environment(
-            &NewEnvironment {
-                id,
-                name: "demo",
-                owner,
-                template: TEMPLATE,
-                cluster: "default",
-                namespace: &namespace,
-                parameters: Value::Object(parameters),
-                expires_at: now + chrono::Duration::hours(8),
-            },
-            catalog
-                .definition(TEMPLATE, "provision")
-                .context("the provision workflow")?,
-            None,
-            now,
-        )
-        .await?;
-    Ok((id, namespace, accepted.run_id))
-}
-
 /// Once helm has made the hub Deployment: start the real hub from what the
 /// chart rendered, then mark the hub and proxy Deployments available.
 async fn play_kubelet(
@@ -340,7 +262,7 @@ async fn play_kubelet(
     port: u16,
 ) -> anyhow::Result<JupyterHub> {
     kubelet::wait_for_deployment(cluster, namespace, "hub", Duration::from_secs(600)).await?;
-    let pod = kubelet::hub_pod(cluster, namespace, OAUTH_SECRET).await?;
+    let pod = kubelet::hub_pod(cluster, namespace).await?;
     let note = if kubelet::jupyterhub_installed() {
         ""
     } else {
@@ -423,45 +345,4 @@ async fn self_check(url: &str, issuer: &str) -> bool {
         ),
     );
     healthy && redirects
-}
-
-/// Whether `url` answers 200 within a second.
-async fn answers(url: &str) -> bool {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()
-        .unwrap_or_default();
-    matches!(http.get(url).send().await, Ok(r) if r.status().is_success())
-}
-
-/// Requests the teardown and follows it; whether it succeeded.
-async fn teardown(
-    store: &Store,
-    catalog: &hubwright_state::workflow::Catalog,
-    env_id: Uuid,
-) -> anyhow::Result<bool> {
-    let (_, definition_id) = catalog
-        .definition(TEMPLATE, "teardown")
-        .context("the teardown workflow")?;
-    let run_id = match store
-        .request_teardown(env_id, definition_id, "demo", SystemClock.now())
-        .await?
-    {
-        TeardownRequest::Started(run_id) => run_id,
-        TeardownRequest::AlreadyRequested => return Ok(true),
-        TeardownRequest::Waiting => {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                if let Some(run_id) = store.latest_run_id(env_id).await?
-                    && store.run(run_id).await?.workflow == "teardown"
-                {
-                    break run_id;
-                }
-                anyhow::ensure!(Instant::now() < deadline, "no teardown run started");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    let run = output::follow(store, run_id).await?;
-    Ok(run.state == RunState::Succeeded)
 }

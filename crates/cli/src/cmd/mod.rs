@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod demo;
+pub mod demo_cluster;
+mod demo_hub;
 #[cfg(feature = "testkit")]
 pub mod demo_sandbox;
 pub mod env;
