@@ -13,8 +13,26 @@ sqlx_url := "postgres://root@" + pg_host + ":5432/hubwright_sqlx"
 default:
     @just --list --unsorted
 
-# Provision a real JupyterHub in a local sandbox, log in, Ctrl-C tears it down (demo-hub).
-demo: demo-hub
+# Provision a real JupyterHub and log in; Ctrl-C tears it down. On the cluster
+# in KUBECONFIG when it is set and helm is installed (demo-cluster), otherwise
+# in a local sandbox (demo-hub).
+demo:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ -n "${KUBECONFIG:-}" ] && { [ -n "${HELM_BIN:-}" ] || command -v helm >/dev/null; }; then
+        exec {{just_executable()}} demo-cluster
+    fi
+    if [ -n "${KUBECONFIG:-}" ]; then
+        echo "KUBECONFIG is set but helm is not installed: using the local sandbox (install helm 3 or 4 for the cluster demo)"
+    fi
+    exec {{just_executable()}} demo-hub
+
+# Provision a real JupyterHub ON THE CLUSTER in KUBECONFIG (current context)
+# with the zero-to-jupyterhub chart, reached through a port-forward on
+# 127.0.0.1:8000; the owner logs in with a printed password. Ctrl-C tears it down.
+demo-cluster: db-up
+    @just _recreate-db hubwright_demo
+    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} cargo run --quiet -p hubwright-cli -- demo --cluster
 
 # The engine alone: migrate a local database and run workflows/demo.yaml, printing each step.
 demo-engine: db-up

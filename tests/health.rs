@@ -14,11 +14,17 @@ use hubwright_state::model::{ErrorClass, RunState};
 use hubwright_testkit::lab::{Lab, WITHIN};
 use hubwright_testkit::wait;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
 fn template(url: &str, deadline: &str) -> String {
+    template_with(&format!(r#"url: "{url}", deadline: {deadline}, interval: 100ms"#))
+}
+
+/// The health step `with:` these parameters.
+fn template_with(with: &str) -> String {
     format!(
         r#"
 name: hub
@@ -29,7 +35,7 @@ workflows:
       - {{ name: namespace, kind: namespace }}
       - name: health
         kind: health-check
-        with: {{ url: "{url}", deadline: {deadline}, interval: 100ms }}
+        with: {{ {with} }}
   teardown:
     steps:
       - {{ name: namespace, kind: namespace-delete }}
@@ -174,4 +180,61 @@ async fn a_hub_never_healthy_fails_at_the_deadline_saying_what_it_saw() {
             .to_string(),
         "failed"
     );
+}
+
+#[tokio::test]
+async fn without_a_url_the_hub_is_looked_for_at_its_ingress_host() {
+    let lab = Lab::new(&template_with("deadline: 5m, interval: 100ms")).await;
+    if lab.cluster.is_real() {
+        eprintln!("skipped on a real cluster: nothing would make the test Deployments available");
+        return;
+    }
+    let _worker = lab.worker("w1");
+    let requested = lab.request(json!({})).await;
+    let namespace = &requested.namespace;
+    lab.waiting_for(requested.run_id, "deployment hub does not exist")
+        .await;
+    for name in ["hub", "proxy"] {
+        deployment(&lab, namespace, name).await;
+        available(&lab, namespace, name).await;
+    }
+    lab.waiting_for(
+        requested.run_id,
+        "no Ingress host, and service proxy-public has no load balancer address yet",
+    )
+    .await;
+
+    // `.invalid` never resolves: what the step tried shows in its reason.
+    let host = format!("{namespace}.example.invalid");
+    let ingresses: Api<Ingress> = Api::namespaced(lab.client().await, namespace);
+    let ingress = json!({
+        "metadata": { "name": "jupyterhub" },
+        "spec": { "rules": [{ "host": host, "http": { "paths": [{
+            "path": "/", "pathType": "Prefix",
+            "backend": { "service": { "name": "proxy-public", "port": { "name": "http" } } },
+        }]}}]},
+    });
+    ingresses
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(ingress).unwrap(),
+        )
+        .await
+        .unwrap();
+    lab.waiting_for(
+        requested.run_id,
+        &format!("GET http://{host}/hub/health failed"),
+    )
+    .await;
+
+    let tls = json!({ "spec": { "tls": [{ "hosts": [host], "secretName": "hub-tls" }] } });
+    ingresses
+        .patch("jupyterhub", &PatchParams::default(), &Patch::Merge(tls))
+        .await
+        .unwrap();
+    lab.waiting_for(
+        requested.run_id,
+        &format!("GET https://{host}/hub/health failed"),
+    )
+    .await;
 }

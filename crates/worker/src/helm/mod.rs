@@ -6,7 +6,10 @@
 //! `/hub/health`; `helm-uninstall` removes the release (not found is done).
 
 pub mod cli;
+mod health;
 pub mod values;
+
+pub use health::{HealthCheckParams, HealthCheckStep};
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -15,13 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hubwright_state::workflow::Dur;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Service;
-use kube::Api;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::kubernetes::errors::Call;
 use crate::kubernetes::{ClusterClients, namespace_of};
 use crate::registry::Registry;
 use crate::step::{Outcome, Step, StepContext, StepError};
@@ -31,11 +30,11 @@ use cli::{ChartRef, Helm};
 /// What the three kinds share.
 #[derive(Debug)]
 pub struct HelmShared {
-    clusters: Arc<ClusterClients>,
+    pub(crate) clusters: Arc<ClusterClients>,
     /// Relative chart paths and values templates are found here.
     workflows: PathBuf,
     bin: PathBuf,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 /// Registers `helm-release`, `helm-uninstall` and `health-check`. `workflows`
@@ -298,191 +297,4 @@ impl Step for HelmUninstallStep {
         .await;
         result.into()
     }
-}
-
-/// Parameters of `health-check`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthCheckParams {
-    /// Deployments in the namespace that must be available first.
-    #[serde(default = "default_deployments")]
-    pub deployments: Vec<String>,
-    /// The hub's URL (placeholders allowed), e.g.
-    /// `https://{env.name}.{cluster.base_domain}`. Left out: the address the
-    /// `proxy-public` Service's load balancer got.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// The health endpoint under the URL.
-    #[serde(default = "default_health_path")]
-    pub path: String,
-    /// How long from the step's first start before it fails.
-    #[serde(default = "default_deadline")]
-    pub deadline: Dur,
-    /// How often to look again.
-    #[serde(default = "default_interval")]
-    pub interval: Dur,
-}
-
-fn default_deployments() -> Vec<String> {
-    vec!["hub".to_owned(), "proxy".to_owned()]
-}
-
-fn default_health_path() -> String {
-    "/hub/health".to_owned()
-}
-
-fn default_deadline() -> Dur {
-    Dur::from_secs(600)
-}
-
-fn default_interval() -> Dur {
-    Dur::from_secs(5)
-}
-
-/// `health-check`: waits, durably, for the hub to be up; reports its `url`.
-#[derive(Debug, Clone)]
-pub struct HealthCheckStep(Arc<HelmShared>);
-
-impl Step for HealthCheckStep {
-    const KIND: &'static str = "health-check";
-    type Params = HealthCheckParams;
-
-    async fn run(&self, ctx: &StepContext, params: HealthCheckParams) -> Outcome {
-        match self.execute(ctx, &params).await {
-            Ok(outcome) => outcome,
-            Err(error) => Outcome::from_error(error),
-        }
-    }
-}
-
-impl HealthCheckStep {
-    async fn execute(
-        &self,
-        ctx: &StepContext,
-        params: &HealthCheckParams,
-    ) -> Result<Outcome, StepError> {
-        let env = ctx.environment().await?;
-        let namespace = namespace_of(&env)?.to_owned();
-        let client = self.0.clusters.client(&env.cluster).await?;
-        let past_deadline = ctx.now() - ctx.first_started_at > params.deadline.to_chrono();
-        let not_yet = |seen: String| -> Result<Outcome, StepError> {
-            if past_deadline {
-                Err(StepError::permanent(format!(
-                    "the hub was not healthy within {}: {seen}",
-                    params.deadline
-                )))
-            } else {
-                Ok(Outcome::wait(
-                    ctx,
-                    params.interval.0,
-                    format!("waiting for the hub: {seen}"),
-                ))
-            }
-        };
-
-        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
-        for name in &params.deployments {
-            let call = Call {
-                cluster: &env.cluster,
-                verb: "get",
-                resource: "deployments",
-                name,
-            };
-            let deployment = deployments
-                .get_opt(name)
-                .await
-                .map_err(|err| call.error(&err))?;
-            if let Some(unavailable) = unavailable(name, deployment.as_ref()) {
-                return not_yet(unavailable);
-            }
-        }
-
-        let url = match &params.url {
-            Some(url) => {
-                let values =
-                    environment_values(&ctx.input, &env, self.0.clusters.config(&env.cluster).ok());
-                let values = crate::values::with_outputs(values, &ctx.outputs().await?);
-                fill(url, &values, "url")?
-            }
-            None => match load_balancer_url(&client, &env.cluster, &namespace).await? {
-                Some(url) => url,
-                None => {
-                    return not_yet(
-                        "service proxy-public has no load balancer address yet".to_owned(),
-                    );
-                }
-            },
-        };
-        let url = url.trim_end_matches('/').to_owned();
-        let health = format!("{url}{}", params.path);
-        match self.0.http.get(&health).send().await {
-            Ok(response) if response.status().is_success() => Ok(Outcome::Done(
-                json!({ "url": url, "health": response.status().as_u16() }),
-            )),
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let body: String = response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(200)
-                    .collect();
-                not_yet(format!("GET {health} answered {status}: {body}"))
-            }
-            Err(err) => not_yet(format!("GET {health} failed: {err}")),
-        }
-    }
-}
-
-/// Why `deployment` is not available yet, if it is not.
-fn unavailable(name: &str, deployment: Option<&Deployment>) -> Option<String> {
-    let Some(deployment) = deployment else {
-        return Some(format!("deployment {name} does not exist"));
-    };
-    let wanted = deployment
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.replicas)
-        .unwrap_or(1);
-    let status = deployment.status.as_ref();
-    let available = status.and_then(|s| s.available_replicas).unwrap_or(0);
-    let condition = status
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|conditions| conditions.iter().find(|c| c.type_ == "Available"));
-    if available >= wanted && condition.is_none_or(|c| c.status == "True") {
-        return None;
-    }
-    let why = condition
-        .and_then(|c| c.message.clone())
-        .unwrap_or_else(|| "no Available condition yet".to_owned());
-    Some(format!(
-        "deployment {name} has {available}/{wanted} available ({why})"
-    ))
-}
-
-/// `http://<address>` of the `proxy-public` load balancer, once it has one.
-async fn load_balancer_url(
-    client: &kube::Client,
-    cluster: &str,
-    namespace: &str,
-) -> Result<Option<String>, StepError> {
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let call = Call {
-        cluster,
-        verb: "get",
-        resource: "services",
-        name: "proxy-public",
-    };
-    let service = services
-        .get_opt("proxy-public")
-        .await
-        .map_err(|err| call.error(&err))?;
-    Ok(service
-        .and_then(|service| service.status)
-        .and_then(|status| status.load_balancer)
-        .and_then(|lb| lb.ingress)
-        .and_then(|ingress| ingress.into_iter().next())
-        .and_then(|ingress| ingress.hostname.or(ingress.ip))
-        .map(|address| format!("http://{address}")))
 }
