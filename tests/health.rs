@@ -20,7 +20,9 @@ use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
 fn template(url: &str, deadline: &str) -> String {
-    template_with(&format!(r#"url: "{url}", deadline: {deadline}, interval: 100ms"#))
+    template_with(&format!(
+        r#"url: "{url}", deadline: {deadline}, interval: 100ms"#
+    ))
 }
 
 /// The health step `with:` these parameters.

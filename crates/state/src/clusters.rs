@@ -32,9 +32,14 @@ pub struct ClusterConfig {
     /// Hubs get `{name}.{base_domain}` as their ingress host.
     #[serde(default)]
     pub base_domain: Option<String>,
-    /// cert-manager issuer for TLS on that host.
+    /// cert-manager issuer for TLS on that host; without one, hubs are
+    /// served over plain `http` at their ingress host.
     #[serde(default)]
     pub tls_issuer: Option<String>,
+    /// The IngressClass hubs' Ingresses name; left out: the cluster's
+    /// default class.
+    #[serde(default)]
+    pub ingress_class: Option<String>,
 }
 
 /// Every configured cluster by name.

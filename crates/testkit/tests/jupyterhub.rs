@@ -25,7 +25,7 @@ fn context(idp: Value) -> Value {
             "auth_mode": idp["mode"], "idle_cull_timeout": 1800,
         },
         "env": { "id": "0190a6b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", "name": "lab", "owner": "alice", "namespace": "jh-lab-4e5f6a7b", "template": "jupyterhub" },
-        "cluster": { "name": "default", "base_domain": null, "tls_issuer": null },
+        "cluster": { "name": "default", "base_domain": null, "tls_issuer": null, "ingress_class": null },
         "release": "jh-lab-4e5f6a7b",
         "steps": { "namespace": { "namespace": "jh-lab-4e5f6a7b" }, "idp": idp },
     })

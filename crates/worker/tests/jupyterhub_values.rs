@@ -8,7 +8,18 @@ use std::path::Path;
 use hubwright_worker::helm::values::render;
 use serde_json::{Value, json};
 
+/// What a cluster gives the template: a base domain, and with it TLS and
+/// an ingress class, or neither.
 fn context(mode: &str, base_domain: Option<&str>) -> Value {
+    let cluster = json!({
+        "name": "default", "base_domain": base_domain,
+        "tls_issuer": base_domain.map(|_| "letsencrypt"),
+        "ingress_class": base_domain.map(|_| "nginx"),
+    });
+    context_on(mode, cluster)
+}
+
+fn context_on(mode: &str, cluster: Value) -> Value {
     json!({
         "params": {
             "image": "quay.io/jupyter/scipy-notebook", "image_tag": "2024-10-07", "profile": "gpu",
@@ -17,7 +28,7 @@ fn context(mode: &str, base_domain: Option<&str>) -> Value {
             "auth_mode": mode, "idle_cull_timeout": 1800,
         },
         "env": { "id": "0190a6b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", "name": "lab", "owner": "alice", "namespace": "jh-lab-4e5f6a7b", "template": "jupyterhub" },
-        "cluster": { "name": "default", "base_domain": base_domain, "tls_issuer": base_domain.map(|_| "letsencrypt") },
+        "cluster": cluster,
         "release": "jh-lab-4e5f6a7b",
         "steps": {
             "namespace": { "namespace": "jh-lab-4e5f6a7b" },
@@ -31,9 +42,13 @@ fn context(mode: &str, base_domain: Option<&str>) -> Value {
 }
 
 fn values(mode: &str, base_domain: Option<&str>) -> serde_yaml_ng::Value {
+    rendered(&context(mode, base_domain))
+}
+
+fn rendered(context: &Value) -> serde_yaml_ng::Value {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows/jupyterhub/values.yaml.j2");
-    serde_yaml_ng::from_str(&render(&path, &context(mode, base_domain)).unwrap()).unwrap()
+    serde_yaml_ng::from_str(&render(&path, context).unwrap()).unwrap()
 }
 
 fn at<'a>(value: &'a serde_yaml_ng::Value, path: &str) -> &'a serde_yaml_ng::Value {
@@ -79,6 +94,7 @@ fn oidc_hubs_read_their_client_from_the_secret_and_get_an_ingress_host() {
         at(&v, "ingress.tls")[0]["secretName"].as_str(),
         Some("lab-tls")
     );
+    assert_eq!(at(&v, "ingress.ingressClassName").as_str(), Some("nginx"));
     assert_eq!(at(&v, "proxy.service.type").as_str(), Some("ClusterIP"));
     assert_eq!(at(&v, "prePuller.hook.enabled").as_bool(), Some(false));
     assert_eq!(at(&v, "cull.timeout").as_u64(), Some(1800));
@@ -87,6 +103,30 @@ fn oidc_hubs_read_their_client_from_the_secret_and_get_an_ingress_host() {
     assert_eq!(
         gpu["kubespawner_override"]["extra_resource_limits"]["nvidia.com/gpu"].as_str(),
         Some("1")
+    );
+    assert_eq!(
+        gpu["kubespawner_override"]["tolerations"][0]["key"].as_str(),
+        Some("nvidia.com/gpu"),
+        "GPU nodes' usual taint is tolerated"
+    );
+}
+
+#[test]
+fn a_domain_without_a_tls_issuer_is_served_over_http_at_the_default_class() {
+    let cluster = json!({
+        "name": "default", "base_domain": "hubs.example.org",
+        "tls_issuer": null, "ingress_class": null,
+    });
+    let v = rendered(&context_on("oidc", cluster));
+    assert_eq!(
+        at(&v, "hub.config.GenericOAuthenticator.oauth_callback_url").as_str(),
+        Some("http://lab.hubs.example.org/hub/oauth_callback")
+    );
+    assert!(at(&v, "ingress.tls").is_null());
+    assert!(at(&v, "ingress.ingressClassName").is_null());
+    assert_eq!(
+        at(&v, "ingress.hosts")[0].as_str(),
+        Some("lab.hubs.example.org")
     );
 }
 
@@ -114,6 +154,13 @@ fn local_hubs_use_a_password_from_the_secret_and_a_load_balancer_without_a_domai
     );
     assert_eq!(at(&v, "proxy.service.type").as_str(), Some("LoadBalancer"));
     assert!(v["ingress"].is_null());
+    // Only admins have the password, so only they are allowed.
+    assert_eq!(
+        serde_yaml_ng::to_string(&at(&v, "hub.config.Authenticator.allowed_users"))
+            .unwrap()
+            .trim(),
+        "- alice\n- bob"
+    );
     let oidc = values("oidc", None);
     assert!(
         at(&oidc, "hub.config.GenericOAuthenticator.oauth_callback_url").is_null(),

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
     /// The clusters environments may be placed on (YAML: `clusters: {name:
-    /// {kubeconfig, context, in_cluster, base_domain, tls_issuer}}`). Without
+    /// {kubeconfig, context, in_cluster, base_domain, tls_issuer, ingress_class}}`). Without
     /// it, one cluster `default`, reached like kubectl would.
     #[arg(long, env = "HUBWRIGHT_CLUSTERS")]
     clusters: Option<PathBuf>,

@@ -137,7 +137,12 @@ impl HelmShared {
         let context = json!({
             "params": ctx.input.as_ref(),
             "env": { "id": env.id, "name": env.name, "owner": env.owner, "namespace": namespace, "template": env.template },
-            "cluster": { "name": env.cluster, "base_domain": cluster.base_domain, "tls_issuer": cluster.tls_issuer },
+            "cluster": {
+                "name": env.cluster,
+                "base_domain": cluster.base_domain,
+                "tls_issuer": cluster.tls_issuer,
+                "ingress_class": cluster.ingress_class,
+            },
             "release": release,
             "steps": ctx.outputs().await?,
         });
