@@ -56,7 +56,7 @@ test: db-up lint
 # The Kubernetes tests against a real cluster instead of the stand-in (README: "On a real cluster").
 e2e: db-up
     @test -n "${KUBECONFIG:-}" || { echo "error: set KUBECONFIG to the cluster's kubeconfig (README: On a real cluster)"; exit 2; }
-    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --all-features -p hubwright-cli -p hubwright-testkit --test namespace --test apiserver --test portforward --test helm --test helm_release --test health --test idp --no-fail-fast
+    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --all-features -p hubwright-cli -p hubwright-testkit --test namespace --test apiserver --test portforward --test helm --test helm_release --test health --test idp --test demo --no-fail-fast
 
 # cargo fmt --check and clippy with warnings as errors.
 lint:

@@ -121,6 +121,9 @@ async fn the_cluster_demo_provisions_through_a_port_forward_and_lets_the_owner_i
     if !cluster.is_real() {
         command.arg("--chart").arg(chart_dir());
     }
+    if let Some(context) = cluster.context() {
+        command.args(["--context", context]);
+    }
     let mut child = command
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
         .env("DATABASE_URL", &db.url)

@@ -68,9 +68,7 @@ pub struct ClustersError {
 
 impl Default for Clusters {
     fn default() -> Self {
-        Self {
-            clusters: BTreeMap::from([(DEFAULT_CLUSTER.to_owned(), ClusterConfig::default())]),
-        }
+        Self::single(DEFAULT_CLUSTER, ClusterConfig::default())
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Args {
     /// template's repository and version (air-gapped clusters, tests).
     #[arg(long, requires = "cluster")]
     chart: Option<PathBuf>,
+    /// With --cluster: this kubeconfig context instead of the current one.
+    #[arg(long, requires = "cluster")]
+    context: Option<String>,
     /// With --cluster: the local port of the hub's URL (another one is
     /// chosen when it is taken).
     #[arg(long, default_value_t = 8000, requires = "cluster")]
@@ -60,6 +63,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         let options = super::demo_cluster::Options {
             workflows: &args.workflows,
             chart: args.chart.as_deref(),
+            context: args.context.clone(),
             port: args.port,
             exit_when_ready: args.exit_when_ready,
         };

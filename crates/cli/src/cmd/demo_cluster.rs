@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use hubwright_state::SystemClock;
-use hubwright_state::clusters::Clusters;
+use hubwright_state::clusters::{ClusterConfig, Clusters, DEFAULT_CLUSTER};
 use hubwright_state::model::RunState;
 use hubwright_state::secrets::SecretKeys;
 use hubwright_worker::Worker;
@@ -41,6 +41,8 @@ pub struct Options<'a> {
     pub workflows: &'a Path,
     /// A chart directory or archive instead of the template's repository.
     pub chart: Option<&'a Path>,
+    /// The kubeconfig context; `None`: the current one.
+    pub context: Option<String>,
     /// The local port of the hub's URL; taken, or 0, means any free one.
     pub port: u16,
     /// Check the hub and tear it down at once instead of waiting for Ctrl-C.
@@ -54,11 +56,17 @@ pub async fn run(url: &str, options: Options<'_>) -> anyhow::Result<ExitCode> {
     println!("  ON THE CLUSTER of your kubeconfig: what it makes there is real, and");
     println!("  Ctrl-C removes it again (helm uninstall, then the namespace).");
     println!();
-    phase("kubernetes", describe_context());
+    phase("kubernetes", describe_context(options.context.as_deref()));
     let helm = helm_version().await?;
     phase("helm", helm);
 
-    let clusters = Clusters::default();
+    let clusters = Clusters::single(
+        DEFAULT_CLUSTER,
+        ClusterConfig {
+            context: options.context.clone(),
+            ..ClusterConfig::default()
+        },
+    );
     let client = ClusterClients::new(clusters.clone())
         .client("default")
         .await
@@ -184,13 +192,17 @@ pub async fn run(url: &str, options: Options<'_>) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `context NAME (server URL), from PATH` of the kubeconfig kube would use.
-fn describe_context() -> String {
+/// `context NAME (server URL), from PATH`: `context`, or the kubeconfig's
+/// current one.
+fn describe_context(context: Option<&str>) -> String {
     let from = std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".to_owned());
     let Ok(kubeconfig) = kube::config::Kubeconfig::read() else {
         return format!("kubeconfig {from} (unreadable: kube will say why)");
     };
-    let context = kubeconfig.current_context.clone().unwrap_or_default();
+    let context = context
+        .map(str::to_owned)
+        .or_else(|| kubeconfig.current_context.clone())
+        .unwrap_or_default();
     let server = kubeconfig
         .contexts
         .iter()
