@@ -88,6 +88,30 @@ async fn make_available(lab: &Lab, namespace: &str) {
     }
 }
 
+/// The namespace whose name starts with `prefix`, once it exists.
+async fn namespace_named(lab: &Lab, prefix: &str) -> String {
+    let namespaces: Api<Namespace> = Api::all(lab.client().await);
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let found = namespaces
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|ns| ns.metadata.name)
+            .find(|name| name.starts_with(prefix));
+        if let Some(name) = found {
+            return name;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no namespace {prefix}*"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn phase(api: &ApiServer, token: &str, id: &str) -> Value {
     api.get(&format!("/v1/environments/{id}"))
         .token(token)
@@ -218,4 +242,37 @@ async fn a_request_becomes_a_ready_hub_with_sign_on_and_a_delete_removes_every_t
         namespaces.get_opt(&namespace).await.unwrap().is_none(),
         "the namespace is gone"
     );
+
+    // The CLI asks for a second one and follows every step to the end.
+    let cli = tokio::spawn({
+        let url = api.url.clone();
+        let alice = alice.clone();
+        async move {
+            tokio::process::Command::new(BIN)
+                .args(["env", "create", "lab-2", "--template", "hub", "--ttl", "2h"])
+                .arg("--wait")
+                .env("HUBWRIGHT_URL", url)
+                .env("HUBWRIGHT_TOKEN", alice)
+                .output()
+                .await
+                .unwrap()
+        }
+    });
+    make_available(&lab, &namespace_named(&lab, "jh-lab-2-").await).await;
+    let created = tokio::time::timeout(WITHIN, cli).await.unwrap().unwrap();
+    let progress = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{progress}");
+    assert_eq!(
+        String::from_utf8_lossy(&created.stdout).trim(),
+        format!("lab-2 is ready at {health}")
+    );
+    for (n, step) in ["namespace", "idp", "helm", "health", "idp-callback"]
+        .iter()
+        .enumerate()
+    {
+        let line = format!("step {}/5 {step}", n + 1);
+        assert!(progress.contains(&line), "shows `{line}`:\n{progress}");
+        let done = format!("step {step} succeeded");
+        assert!(progress.contains(&done), "shows `{done}`:\n{progress}");
+    }
 }

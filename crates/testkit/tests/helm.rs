@@ -182,7 +182,7 @@ async fn installs_the_chart_and_upgrades_it(version: HelmVersion) {
     let values = &hub_secret.data.unwrap()["values.yaml"].0;
     assert_eq!(
         String::from_utf8_lossy(values),
-        "hub:\n  config:\n    JupyterHub:\n      admin_access: true"
+        "hub:\n  config:\n    JupyterHub:\n      admin_access: true\n  extraConfig: {}"
     );
 
     // The release Secret, found by helm's labels.
