@@ -220,3 +220,23 @@ workflows:
     );
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn the_shipped_workflow_files_are_valid() {
+    let workflows = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows");
+    let out = tokio::process::Command::new(BIN)
+        .args(["workflows", "check", "--workflows"])
+        .arg(&workflows)
+        .output()
+        .await
+        .expect("run the CLI");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listed = stdout(&out);
+    for line in [
+        "jupyterhub/provision: namespace → idp → helm → health → idp-callback",
+        "jupyterhub/teardown: helm → idp → namespace",
+        "workshop/provision: namespace → idp → helm → health",
+    ] {
+        assert!(listed.contains(line), "{listed}");
+    }
+}

@@ -5,7 +5,10 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use hubwright_state::model::{ErrorClass, RunState};
@@ -15,7 +18,7 @@ use hubwright_testkit::lab::{Lab, WITHIN};
 use hubwright_testkit::process::Process;
 use hubwright_testkit::{scratch_dir, wait};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use serde_json::{Value, json};
 
@@ -62,7 +65,11 @@ workflows:
 /// A lab with the chart template and its values, and the environment a
 /// worker process needs to run `version` of helm in isolation.
 async fn lab(version: HelmVersion, timeout: &str) -> (Lab, Vec<(String, String)>) {
-    let lab = Lab::new(&template(&chart_dir(), timeout)).await;
+    lab_of(version, &template(&chart_dir(), timeout)).await
+}
+
+async fn lab_of(version: HelmVersion, template: &str) -> (Lab, Vec<(String, String)>) {
+    let lab = Lab::new(template).await;
     std::fs::write(lab.workflows.join("values.yaml.j2"), VALUES).unwrap();
     let helm = helm_binary(version).await.unwrap();
     let home = scratch_dir("helm-home");
@@ -241,4 +248,104 @@ async fn a_release_a_crash_left_pending_is_recovered_before_installing_again() {
 
 fn lab_log(lab: &Lab, name: &str) -> PathBuf {
     lab.workflows.parent().unwrap().join(format!("{name}.log"))
+}
+
+/// The chart template with a health check after the release that probes
+/// `url` only (no Deployments: nothing makes them available here) and rolls
+/// the release back when its one-second deadline passes.
+fn template_rolling_back(url: &str) -> String {
+    template(&chart_dir(), "2m").replace(
+        "  teardown:",
+        &format!(
+            "      - name: health\n        kind: health-check\n        with: {{ url: \"{url}\", deployments: [], deadline: 1s, interval: 100ms, on_deadline: rollback }}\n  teardown:"
+        ),
+    )
+}
+
+/// A `/hub/health` answering what the test sets.
+async fn health_endpoint(status: Arc<AtomicU16>) -> String {
+    let app = axum::Router::new().route(
+        "/hub/health",
+        axum::routing::get(move || {
+            let status = status.load(Ordering::SeqCst);
+            async move { axum::http::StatusCode::from_u16(status).unwrap() }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// The labels of helm's release Secret for `revision`.
+async fn release_record(
+    lab: &Lab,
+    namespace: &str,
+    revision: u32,
+) -> Option<BTreeMap<String, String>> {
+    Api::<Secret>::namespaced(lab.client().await, namespace)
+        .get_opt(&format!("sh.helm.release.v1.{namespace}.v{revision}"))
+        .await
+        .unwrap()
+        .map(|secret| secret.metadata.labels.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
+    let status = Arc::new(AtomicU16::new(200));
+    let url = health_endpoint(Arc::clone(&status)).await;
+    let (lab, env) = lab_of(HelmVersion::V3, &template_rolling_back(&url)).await;
+    let _worker = worker(&lab, &env, "worker");
+    let requested = lab.request(json!({})).await;
+    wait::run_state(lab.store(), requested.run_id, RunState::Succeeded, WITHIN).await;
+
+    // The next revision never answers.
+    status.store(503, Ordering::SeqCst);
+    let again = lab.run_again(requested.id, "provision").await;
+    let run = wait::run_state(lab.store(), again, RunState::Failed, WITHIN).await;
+    let message = run.error_message.unwrap();
+    assert!(
+        message.starts_with("the hub was not healthy within 1s: GET "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(
+            "; rolled back release {} from revision 2 to 1",
+            requested.namespace
+        )),
+        "{message}"
+    );
+    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    let current = release_record(&lab, &requested.namespace, 3).await.unwrap();
+    assert_eq!(current["status"], "deployed", "revision 3 is the rollback");
+    let failed = release_record(&lab, &requested.namespace, 2).await.unwrap();
+    assert_eq!(failed["status"], "superseded");
+}
+
+#[tokio::test]
+async fn a_first_install_never_healthy_is_uninstalled_when_the_template_says_so() {
+    let status = Arc::new(AtomicU16::new(503));
+    let url = health_endpoint(status).await;
+    let (lab, env) = lab_of(HelmVersion::V3, &template_rolling_back(&url)).await;
+    let _worker = worker(&lab, &env, "worker");
+    let requested = lab.request(json!({})).await;
+    let run = wait::run_state(lab.store(), requested.run_id, RunState::Failed, WITHIN).await;
+    let message = run.error_message.unwrap();
+    assert!(
+        message.ends_with(&format!(
+            "; uninstalled release {} (its first revision; nothing to roll back to)",
+            requested.namespace
+        )),
+        "{message}"
+    );
+    let hub = Api::<Deployment>::namespaced(lab.client().await, &requested.namespace)
+        .get_opt("hub")
+        .await
+        .unwrap();
+    assert!(hub.is_none(), "the release's objects are gone");
+    assert!(
+        release_record(&lab, &requested.namespace, 1)
+            .await
+            .is_none()
+    );
 }

@@ -53,7 +53,7 @@ pub fn health_at(url: &str, deadline: &str, interval: &str) -> (&'static str, St
     (
         "        with:\n          deadline: 15m\n",
         format!(
-            "        with:\n          url: {url}\n          deadline: {deadline}\n          interval: {interval}\n"
+            "        with:\n          url: {url}\n          interval: {interval}\n          deadline: {deadline}\n"
         ),
     )
 }

@@ -1,6 +1,11 @@
 //! `health-check`: the durable wait for the hub — its Deployments available,
 //! then `GET {url}/hub/health` answering 200 — that reports the hub's URL.
 //!
+//! Past its deadline the step fails with what it last saw, and, when the
+//! template says `on_deadline: rollback`, first undoes the release (the
+//! engine's answer to `helm --atomic`, which would block a worker for the
+//! whole wait).
+//!
 //! The URL is the step's `url` when the template gives one; otherwise where
 //! the chart exposed the hub: the host of the namespace's Ingress (`https`
 //! when its TLS section names the host), else the address the `proxy-public`
@@ -45,6 +50,27 @@ pub struct HealthCheckParams {
     /// How often to look again.
     #[serde(default = "default_interval")]
     pub interval: Dur,
+    /// What a hub that never became healthy leaves behind.
+    #[serde(default)]
+    pub on_deadline: OnDeadline,
+    /// The release to roll back (as `helm-release` named it).
+    #[serde(default = "super::default_release")]
+    pub release: String,
+    /// Helm's `--timeout` for the rollback or uninstall.
+    #[serde(default = "super::default_timeout")]
+    pub rollback_timeout: Dur,
+}
+
+/// What `health-check` does when its deadline passes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDeadline {
+    /// Leave the release as it is, for the operator to look at and retry.
+    #[default]
+    Keep,
+    /// Undo the release: the previous revision, or uninstalled when it had
+    /// none (what `helm --atomic` does, but durable).
+    Rollback,
 }
 
 fn default_deployments() -> Vec<String> {
@@ -85,24 +111,36 @@ impl HealthCheckStep {
         ctx: &StepContext,
         params: &HealthCheckParams,
     ) -> Result<Outcome, StepError> {
+        let seen = match self.probe(ctx, params).await? {
+            Probe::Healthy { url, status } => {
+                return Ok(Outcome::Done(json!({ "url": url, "health": status })));
+            }
+            Probe::NotYet(seen) => seen,
+        };
+        if ctx.now() - ctx.first_started_at <= params.deadline.to_chrono() {
+            return Ok(Outcome::wait(
+                ctx,
+                params.interval.0,
+                format!("waiting for the hub: {seen}"),
+            ));
+        }
+        let mut message = format!("the hub was not healthy within {}: {seen}", params.deadline);
+        if params.on_deadline == OnDeadline::Rollback {
+            message.push_str("; ");
+            message.push_str(&self.undo_release(ctx, params).await);
+        }
+        Err(StepError::permanent(message))
+    }
+
+    /// One look: the Deployments, the URL, then `/hub/health`.
+    async fn probe(
+        &self,
+        ctx: &StepContext,
+        params: &HealthCheckParams,
+    ) -> Result<Probe, StepError> {
         let env = ctx.environment().await?;
         let namespace = namespace_of(&env)?.to_owned();
         let client = self.0.clusters.client(&env.cluster).await?;
-        let past_deadline = ctx.now() - ctx.first_started_at > params.deadline.to_chrono();
-        let not_yet = |seen: String| -> Result<Outcome, StepError> {
-            if past_deadline {
-                Err(StepError::permanent(format!(
-                    "the hub was not healthy within {}: {seen}",
-                    params.deadline
-                )))
-            } else {
-                Ok(Outcome::wait(
-                    ctx,
-                    params.interval.0,
-                    format!("waiting for the hub: {seen}"),
-                ))
-            }
-        };
 
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
         for name in &params.deployments {
@@ -117,7 +155,7 @@ impl HealthCheckStep {
                 .await
                 .map_err(|err| call.error(&err))?;
             if let Some(unavailable) = unavailable(name, deployment.as_ref()) {
-                return not_yet(unavailable);
+                return Ok(Probe::NotYet(unavailable));
             }
         }
 
@@ -133,21 +171,22 @@ impl HealthCheckStep {
                 None => match load_balancer_url(&client, &env.cluster, &namespace).await? {
                     Some(url) => url,
                     None => {
-                        return not_yet(
+                        return Ok(Probe::NotYet(
                             "no Ingress host, and service proxy-public has no load balancer \
                              address yet"
                                 .to_owned(),
-                        );
+                        ));
                     }
                 },
             },
         };
         let url = url.trim_end_matches('/').to_owned();
         let health = format!("{url}{}", params.path);
-        match self.0.http.get(&health).send().await {
-            Ok(response) if response.status().is_success() => Ok(Outcome::Done(
-                json!({ "url": url, "health": response.status().as_u16() }),
-            )),
+        Ok(match self.0.http.get(&health).send().await {
+            Ok(response) if response.status().is_success() => Probe::Healthy {
+                url,
+                status: response.status().as_u16(),
+            },
             Ok(response) => {
                 let status = response.status().as_u16();
                 let body: String = response
@@ -157,11 +196,55 @@ impl HealthCheckStep {
                     .chars()
                     .take(200)
                     .collect();
-                not_yet(format!("GET {health} answered {status}: {body}"))
+                Probe::NotYet(format!("GET {health} answered {status}: {body}"))
             }
-            Err(err) => not_yet(format!("GET {health} failed: {err}")),
+            Err(err) => Probe::NotYet(format!("GET {health} failed: {err}")),
+        })
+    }
+
+    /// Undoes the release that never became healthy, as `helm --atomic`
+    /// would but from a durable step: back to the previous revision, or
+    /// uninstalled when it has none. Says what it did, or why it could not;
+    /// either way the step fails after, so it runs once.
+    async fn undo_release(&self, ctx: &StepContext, params: &HealthCheckParams) -> String {
+        let undo = async {
+            let target = self.0.target(ctx, &params.release).await?;
+            let helm = &target.helm;
+            let timeout = params.rollback_timeout.0;
+            Ok::<_, StepError>(match helm.status().await? {
+                None => format!(
+                    "release {} does not exist, nothing to roll back",
+                    helm.release
+                ),
+                Some(release) if release.version > 1 => {
+                    helm.rollback(timeout).await?;
+                    format!(
+                        "rolled back release {} from revision {} to {}",
+                        helm.release,
+                        release.version,
+                        release.version - 1
+                    )
+                }
+                Some(_) => {
+                    helm.uninstall(timeout).await?;
+                    format!(
+                        "uninstalled release {} (its first revision; nothing to roll back to)",
+                        helm.release
+                    )
+                }
+            })
+        };
+        match undo.await {
+            Ok(done) => done,
+            Err(err) => format!("rolling the release back failed: {}", err.message),
         }
     }
+}
+
+/// What one look at the hub found.
+enum Probe {
+    Healthy { url: String, status: u16 },
+    NotYet(String),
 }
 
 /// Why `deployment` is not available yet, if it is not.

@@ -9,7 +9,7 @@ pub mod cli;
 mod health;
 pub mod values;
 
-pub use health::{HealthCheckParams, HealthCheckStep};
+pub use health::{HealthCheckParams, HealthCheckStep, OnDeadline};
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -95,11 +95,11 @@ pub struct HelmReleaseParams {
     pub timeout: Dur,
 }
 
-fn default_release() -> String {
+pub(super) fn default_release() -> String {
     "{env.namespace}".to_owned()
 }
 
-fn default_timeout() -> Dur {
+pub(super) fn default_timeout() -> Dur {
     Dur::from_secs(300)
 }
 
