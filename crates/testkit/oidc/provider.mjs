@@ -32,8 +32,10 @@ import Provider from 'oidc-provider';
 import { MemoryAdapter, clientIds } from './adapter.mjs';
 
 const { values: args } = parseArgs({
-  options: { port: { type: 'string' }, iat: { type: 'string' } },
+  options: { port: { type: 'string' }, iat: { type: 'string' }, groups: { type: 'string' } },
 });
+// Group memberships by user name, for the `groups` claim: {"dana": ["physics"]}.
+const groups = JSON.parse(args.groups ?? '{}');
 const port = Number(args.port ?? process.env.HUBWRIGHT_OIDC_PORT ?? 0);
 const initialAccessToken = args.iat ?? process.env.HUBWRIGHT_OIDC_IAT ?? '';
 
@@ -159,6 +161,8 @@ const configuration = {
     openid: ['sub'],
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username'],
+    // As Dex and Okta do it: the memberships come with their own scope.
+    groups: ['groups'],
   },
   // Development logins accept any name; that name is the subject.
   async findAccount(_ctx, id) {
@@ -167,6 +171,7 @@ const configuration = {
       async claims() {
         return {
           sub: id, email: `${id}@example.org`, email_verified: true, name: id, preferred_username: id,
+          groups: groups[id] ?? [],
         };
       },
     };

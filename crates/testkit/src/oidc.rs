@@ -32,6 +32,9 @@ pub struct Options {
     pub initial_access_token: Option<String>,
     /// Port on 127.0.0.1; 0 (the default) picks a free one.
     pub port: u16,
+    /// Group memberships by user name, sent as the `groups` claim to
+    /// clients that ask for the `groups` scope.
+    pub groups: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Options {
@@ -289,6 +292,11 @@ impl OidcProvider {
             .kill_on_drop(true);
         if let Some(token) = &self.options.initial_access_token {
             command.arg("--iat").arg(token);
+        }
+        if !self.options.groups.is_empty() {
+            command
+                .arg("--groups")
+                .arg(serde_json::to_string(&self.options.groups)?);
         }
         let mut child = command.spawn()?;
         let stdout = child

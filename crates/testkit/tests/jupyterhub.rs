@@ -15,28 +15,39 @@ use serde_json::{Value, json};
 
 const ADMIN_PASSWORD: &str = "correct-horse-battery-staple-0123456789";
 
-/// The context the helm-release step renders with, no base domain.
-fn context(idp: Value) -> Value {
-    json!({
+/// The context the helm-release step renders with, no base domain, with
+/// `overrides` replacing request parameters.
+fn context(idp: Value, overrides: &Value) -> Value {
+    let mut context = json!({
         "params": {
             "image": "quay.io/jupyter/scipy-notebook", "image_tag": "2024-10-07", "profile": "minimal",
             "cpu_guarantee": 0.5, "cpu_limit": 2, "memory_guarantee": "1G", "memory_limit": "4G",
             "storage": "10Gi", "admin_users": ["bob"], "allowed_users": ["carol"],
             "auth_mode": idp["mode"], "idle_cull_timeout": 1800,
+            "allowed_groups": [], "admin_groups": [], "groups_claim": "groups",
+            "scopes": ["openid", "profile", "email"],
         },
         "env": { "id": "0190a6b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", "name": "lab", "owner": "alice", "namespace": "jh-lab-4e5f6a7b", "template": "jupyterhub" },
         "cluster": { "name": "default", "base_domain": null, "tls_issuer": null, "ingress_class": null },
         "release": "jh-lab-4e5f6a7b",
         "steps": { "namespace": { "namespace": "jh-lab-4e5f6a7b" }, "idp": idp },
-    })
+    });
+    for (name, value) in overrides.as_object().into_iter().flatten() {
+        context["params"][name] = value.clone();
+    }
+    context
 }
 
 /// The rendered values' `hub` mapping, as JSON.
 fn hub_values(idp: Value) -> Value {
+    hub_values_with(idp, &json!({}))
+}
+
+fn hub_values_with(idp: Value, overrides: &Value) -> Value {
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workflows/jupyterhub/values.yaml.j2");
     let yaml: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&render(&path, &context(idp)).unwrap()).unwrap();
+        serde_yaml_ng::from_str(&render(&path, &context(idp, overrides)).unwrap()).unwrap();
     serde_json::to_value(&yaml["hub"]).unwrap()
 }
 
@@ -51,7 +62,12 @@ struct Oidc {
 }
 
 async fn oidc_for_hub_on(port: u16) -> Oidc {
-    let op = OidcProvider::start(Options::default()).await.unwrap();
+    oidc_for_hub_with(port, Options::default(), &json!({})).await
+}
+
+/// [`oidc_for_hub_on`] with provider `options` and request parameter `overrides`.
+async fn oidc_for_hub_with(port: u16, options: Options, overrides: &Value) -> Oidc {
+    let op = OidcProvider::start(options).await.unwrap();
     let discovery: Value = reqwest::get(op.discovery_url())
         .await
         .unwrap()
@@ -73,13 +89,16 @@ async fn oidc_for_hub_on(port: u16) -> Oidc {
     assert_eq!(response.status(), StatusCode::CREATED);
     let client: Value = response.json().await.unwrap();
     let client_id = client["client_id"].as_str().unwrap().to_owned();
-    let hub = hub_values(json!({
-        "mode": "oidc", "secret": "hubwright-oauth", "client_id": client_id,
-        "issuer": discovery["issuer"],
-        "authorization_endpoint": discovery["authorization_endpoint"],
-        "token_endpoint": discovery["token_endpoint"],
-        "userinfo_endpoint": discovery["userinfo_endpoint"],
-    }));
+    let hub = hub_values_with(
+        json!({
+            "mode": "oidc", "secret": "hubwright-oauth", "client_id": client_id,
+            "issuer": discovery["issuer"],
+            "authorization_endpoint": discovery["authorization_endpoint"],
+            "token_endpoint": discovery["token_endpoint"],
+            "userinfo_endpoint": discovery["userinfo_endpoint"],
+        }),
+        overrides,
+    );
     Oidc {
         authorization_endpoint: discovery["authorization_endpoint"]
             .as_str()
@@ -94,8 +113,13 @@ async fn oidc_for_hub_on(port: u16) -> Oidc {
 
 /// An OIDC hub started from the rendered values, and its provider.
 async fn oidc_hub() -> (JupyterHub, Oidc) {
+    oidc_hub_with(Options::default(), &json!({})).await
+}
+
+/// [`oidc_hub`] with provider `options` and request parameter `overrides`.
+async fn oidc_hub_with(options: Options, overrides: &Value) -> (JupyterHub, Oidc) {
     let port = jupyterhub::free_port().unwrap();
-    let oidc = oidc_for_hub_on(port).await;
+    let oidc = oidc_for_hub_with(port, options, overrides).await;
     let env = [
         ("OAUTH_CLIENT_ID", oidc.client_id.as_str()),
         ("OAUTH_CLIENT_SECRET", oidc.client_secret.as_str()),
@@ -410,4 +434,60 @@ async fn a_local_hub_lets_the_owner_in_with_the_admin_password_and_nobody_withou
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["name"], "alice");
     assert_eq!(me["admin"], true);
+}
+
+#[tokio::test]
+async fn provider_groups_let_members_in_and_make_admin_group_members_admins() {
+    let options = Options {
+        groups: [
+            ("dana", vec!["physics"]),
+            ("erin", vec!["hub-admins", "chemistry"]),
+            ("frank", vec!["chemistry"]),
+        ]
+        .into_iter()
+        .map(|(user, groups)| {
+            (
+                user.to_owned(),
+                groups.into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect(),
+        ..Options::default()
+    };
+    let overrides = json!({
+        "allowed_groups": ["physics"],
+        "admin_groups": ["hub-admins"],
+        "scopes": ["openid", "profile", "email", "groups"],
+    });
+    let (hub, oidc) = oidc_hub_with(options, &overrides).await;
+
+    let (callback, jar) = log_in(&hub, &oidc, "dana").await;
+    assert_eq!(
+        callback.status(),
+        StatusCode::FOUND,
+        "hub log:\n{}",
+        hub.log_text()
+    );
+    let (status, me) = who_am_i(&hub, &jar).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["admin"], false);
+    assert_eq!(
+        me["groups"],
+        json!(["physics"]),
+        "the hub mirrors the claim"
+    );
+
+    let (callback, jar) = log_in(&hub, &oidc, "erin").await;
+    assert_eq!(
+        callback.status(),
+        StatusCode::FOUND,
+        "hub log:\n{}",
+        hub.log_text()
+    );
+    let (_, me) = who_am_i(&hub, &jar).await;
+    assert_eq!(me["admin"], true, "{me}");
+
+    // Neither allowed by name nor by group.
+    let (callback, _) = log_in(&hub, &oidc, "frank").await;
+    assert_eq!(callback.status(), StatusCode::FORBIDDEN);
 }

@@ -26,6 +26,8 @@ fn context_on(mode: &str, cluster: Value) -> Value {
             "cpu_guarantee": 0.5, "cpu_limit": 2, "memory_guarantee": "1G", "memory_limit": "4G",
             "storage": "10Gi", "admin_users": ["bob"], "allowed_users": ["carol"],
             "auth_mode": mode, "idle_cull_timeout": 1800,
+            "allowed_groups": [], "admin_groups": [], "groups_claim": "groups",
+            "scopes": ["openid", "profile", "email"],
         },
         "env": { "id": "0190a6b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b", "name": "lab", "owner": "alice", "namespace": "jh-lab-4e5f6a7b", "template": "jupyterhub" },
         "cluster": cluster,
@@ -166,4 +168,35 @@ fn local_hubs_use_a_password_from_the_secret_and_a_load_balancer_without_a_domai
         at(&oidc, "hub.config.GenericOAuthenticator.oauth_callback_url").is_null(),
         "left out without a host, so the hub derives it (a null would stop it)"
     );
+}
+
+#[test]
+fn provider_groups_turn_on_group_management_only_when_asked_for() {
+    let mut context = context("oidc", None);
+    let plain = rendered(&context);
+    let oauth = at(&plain, "hub.config.GenericOAuthenticator");
+    assert!(oauth["manage_groups"].is_null());
+    assert!(oauth["allowed_groups"].is_null());
+    assert_eq!(
+        serde_yaml_ng::to_string(&oauth["scope"]).unwrap().trim(),
+        "- openid\n- profile\n- email"
+    );
+
+    context["params"]["allowed_groups"] = json!(["physics"]);
+    context["params"]["admin_groups"] = json!(["hub-admins"]);
+    context["params"]["groups_claim"] = json!("roles");
+    context["params"]["scopes"] = json!(["openid", "groups"]);
+    let grouped = rendered(&context);
+    let oauth = at(&grouped, "hub.config.GenericOAuthenticator");
+    assert_eq!(oauth["manage_groups"].as_bool(), Some(true));
+    assert_eq!(oauth["claim_groups_key"].as_str(), Some("roles"));
+    assert_eq!(oauth["allowed_groups"][0].as_str(), Some("physics"));
+    assert_eq!(oauth["admin_groups"][0].as_str(), Some("hub-admins"));
+    assert_eq!(oauth["scope"][1].as_str(), Some("groups"));
+
+    // The shared password knows no groups.
+    context["params"]["auth_mode"] = json!("local");
+    context["steps"]["idp"] = json!({ "mode": "local", "secret": "hubwright-oauth" });
+    let local = rendered(&context);
+    assert!(at(&local, "hub.config.GenericOAuthenticator").is_null());
 }
