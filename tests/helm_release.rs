@@ -320,6 +320,23 @@ async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
     assert_eq!(current["status"], "deployed", "revision 3 is the rollback");
     let failed = release_record(&lab, &requested.namespace, 2).await.unwrap();
     assert_eq!(failed["status"], "superseded");
+
+    // Retrying the health step (as after a crash mid-rollback) fails again
+    // without rolling back a second time, onto the bad revision.
+    lab.store()
+        .retry_run(again, Some(2), "ops", chrono::Utc::now())
+        .await
+        .unwrap();
+    let run = wait::run_state(lab.store(), again, RunState::Failed, WITHIN).await;
+    let message = run.error_message.unwrap();
+    assert!(
+        message.ends_with(&format!(
+            "release {} is at revision 3, not the 2 this run installed: rolled back already",
+            requested.namespace
+        )),
+        "{message}"
+    );
+    assert!(release_record(&lab, &requested.namespace, 4).await.is_none());
 }
 
 #[tokio::test]

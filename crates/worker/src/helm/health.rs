@@ -12,6 +12,7 @@
 //! Service's load balancer got.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hubwright_state::workflow::Dur;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -20,9 +21,10 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
 use kube::api::ListParams;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::HelmShared;
+use super::cli::{Helm, Release};
 use crate::kubernetes::errors::Call;
 use crate::kubernetes::namespace_of;
 use crate::step::{Outcome, Step, StepContext, StepError};
@@ -111,25 +113,50 @@ impl HealthCheckStep {
         ctx: &StepContext,
         params: &HealthCheckParams,
     ) -> Result<Outcome, StepError> {
-        let seen = match self.probe(ctx, params).await? {
-            Probe::Healthy { url, status } => {
-                return Ok(Outcome::Done(json!({ "url": url, "health": status })));
+        let probe = self.probe(ctx, params).await?;
+        let past_deadline = ctx.now() - ctx.first_started_at > params.deadline.to_chrono();
+        let not_healthy =
+            |seen: &str| format!("the hub was not healthy within {}: {seen}", params.deadline);
+        if !past_deadline || params.on_deadline == OnDeadline::Keep {
+            return match probe {
+                Probe::Healthy { url, status } => Ok(healthy(&url, status)),
+                Probe::NotYet(seen) if past_deadline => {
+                    Err(StepError::permanent(not_healthy(&seen)))
+                }
+                Probe::NotYet(seen) => Ok(Outcome::wait(
+                    ctx,
+                    params.interval.0,
+                    format!("waiting for the hub: {seen}"),
+                )),
+            };
+        }
+
+        // Past the deadline, rolling back. An attempt that undid the release
+        // and died before failing the step left it off the revision this run
+        // installed: fail again, and do not undo twice.
+        let target = self.0.target(ctx, &params.release).await?;
+        let helm = &target.helm;
+        let installed = installed_revision(&ctx.outputs().await?, &helm.release);
+        let current = helm.status().await?;
+        if let Some(undone) = undone_already(&helm.release, installed, current.as_ref()) {
+            return Err(StepError::permanent(format!(
+                "the hub was not healthy within {}; {undone}",
+                params.deadline
+            )));
+        }
+        match probe {
+            Probe::Healthy { url, status } => Ok(healthy(&url, status)),
+            Probe::NotYet(seen) => {
+                let undone = match undo(helm, current.as_ref(), params.rollback_timeout.0).await {
+                    Ok(undone) => undone,
+                    Err(err) => format!("rolling the release back failed: {}", err.message),
+                };
+                Err(StepError::permanent(format!(
+                    "{}; {undone}",
+                    not_healthy(&seen)
+                )))
             }
-            Probe::NotYet(seen) => seen,
-        };
-        if ctx.now() - ctx.first_started_at <= params.deadline.to_chrono() {
-            return Ok(Outcome::wait(
-                ctx,
-                params.interval.0,
-                format!("waiting for the hub: {seen}"),
-            ));
         }
-        let mut message = format!("the hub was not healthy within {}: {seen}", params.deadline);
-        if params.on_deadline == OnDeadline::Rollback {
-            message.push_str("; ");
-            message.push_str(&self.undo_release(ctx, params).await);
-        }
-        Err(StepError::permanent(message))
     }
 
     /// One look: the Deployments, the URL, then `/hub/health`.
@@ -201,44 +228,70 @@ impl HealthCheckStep {
             Err(err) => Probe::NotYet(format!("GET {health} failed: {err}")),
         })
     }
+}
 
-    /// Undoes the release that never became healthy, as `helm --atomic`
-    /// would but from a durable step: back to the previous revision, or
-    /// uninstalled when it has none. Says what it did, or why it could not;
-    /// either way the step fails after, so it runs once.
-    async fn undo_release(&self, ctx: &StepContext, params: &HealthCheckParams) -> String {
-        let undo = async {
-            let target = self.0.target(ctx, &params.release).await?;
-            let helm = &target.helm;
-            let timeout = params.rollback_timeout.0;
-            Ok::<_, StepError>(match helm.status().await? {
-                None => format!(
-                    "release {} does not exist, nothing to roll back",
-                    helm.release
-                ),
-                Some(release) if release.version > 1 => {
-                    helm.rollback(timeout).await?;
-                    format!(
-                        "rolled back release {} from revision {} to {}",
-                        helm.release,
-                        release.version,
-                        release.version - 1
-                    )
-                }
-                Some(_) => {
-                    helm.uninstall(timeout).await?;
-                    format!(
-                        "uninstalled release {} (its first revision; nothing to roll back to)",
-                        helm.release
-                    )
-                }
-            })
-        };
-        match undo.await {
-            Ok(done) => done,
-            Err(err) => format!("rolling the release back failed: {}", err.message),
-        }
+fn healthy(url: &str, status: u16) -> Outcome {
+    Outcome::Done(json!({ "url": url, "health": status }))
+}
+
+/// The revision an earlier step of this run installed `release` at.
+fn installed_revision(outputs: &serde_json::Map<String, Value>, release: &str) -> Option<i64> {
+    outputs
+        .values()
+        .filter(|output| output["release"] == release)
+        .find_map(|output| output["revision"].as_i64())
+}
+
+/// What an earlier attempt already undid, judged by the release no longer
+/// being at the revision this run installed.
+fn undone_already(
+    release: &str,
+    installed: Option<i64>,
+    current: Option<&Release>,
+) -> Option<String> {
+    let installed = installed?;
+    match current {
+        None => Some(format!(
+            "release {release} is gone already (uninstalled by an earlier attempt)"
+        )),
+        Some(current) if current.version != installed => Some(format!(
+            "release {release} is at revision {}, not the {installed} this run installed: rolled back already",
+            current.version
+        )),
+        Some(_) => None,
     }
+}
+
+/// Undoes the release that never became healthy, as `helm --atomic` would
+/// but from a durable step: back to the previous revision, or uninstalled
+/// when it has none. Says what it did.
+async fn undo(
+    helm: &Helm,
+    current: Option<&Release>,
+    timeout: Duration,
+) -> Result<String, StepError> {
+    Ok(match current {
+        None => format!(
+            "release {} does not exist, nothing to roll back",
+            helm.release
+        ),
+        Some(release) if release.version > 1 => {
+            helm.rollback(timeout).await?;
+            format!(
+                "rolled back release {} from revision {} to {}",
+                helm.release,
+                release.version,
+                release.version - 1
+            )
+        }
+        Some(_) => {
+            helm.uninstall(timeout).await?;
+            format!(
+                "uninstalled release {} (its first revision; nothing to roll back to)",
+                helm.release
+            )
+        }
+    })
 }
 
 /// What one look at the hub found.
@@ -329,4 +382,45 @@ async fn load_balancer_url(
         .and_then(|ingress| ingress.into_iter().next())
         .and_then(|ingress| ingress.hostname.or(ingress.ip))
         .map(|address| format!("http://{address}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn release(version: i64) -> Release {
+        serde_json::from_value(json!({
+            "name": "jh-lab", "version": version, "info": { "status": "deployed" },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_revision_this_run_installed_comes_from_the_release_steps_output() {
+        let outputs = json!({
+            "namespace": { "namespace": "jh-lab" },
+            "helm": { "release": "jh-lab", "revision": 2, "status": "deployed" },
+        });
+        let outputs = outputs.as_object().unwrap();
+        assert_eq!(installed_revision(outputs, "jh-lab"), Some(2));
+        assert_eq!(installed_revision(outputs, "other"), None);
+    }
+
+    #[test]
+    fn a_release_off_the_installed_revision_was_undone_already() {
+        assert_eq!(undone_already("jh-lab", Some(2), Some(&release(2))), None);
+        assert_eq!(
+            undone_already("jh-lab", Some(2), Some(&release(3))).unwrap(),
+            "release jh-lab is at revision 3, not the 2 this run installed: rolled back already"
+        );
+        assert!(
+            undone_already("jh-lab", Some(1), None)
+                .unwrap()
+                .contains("gone already")
+        );
+        // Without a release step in the run there is nothing to compare.
+        assert_eq!(undone_already("jh-lab", None, Some(&release(3))), None);
+    }
 }
