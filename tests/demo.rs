@@ -34,17 +34,9 @@ fn after<'a>(lines: &'a [String], label: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn the_sandbox_demo_prints_a_hub_that_answers_and_sends_logins_to_the_provider() {
     let db = TestDatabase::create().await;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["demo", "--sandbox", "--exit-when-ready"])
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env("DATABASE_URL", &db.url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let _interrupt = InterruptOnDrop(child.id().unwrap());
-    let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut command = demo_command(&db);
+    command.args(["--sandbox", "--exit-when-ready"]);
+    let (mut child, mut reader, _interrupt) = spawn(command);
     let mut lines = Vec::new();
     // Cold machines install helm and JupyterHub first.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
@@ -116,27 +108,19 @@ async fn the_cluster_demo_provisions_through_a_port_forward_and_lets_the_owner_i
     let db = TestDatabase::create().await;
     let cluster = TestCluster::from_env().await.unwrap();
     let helm = helm_binary(HelmVersion::V3).await.unwrap();
-    let mut command = tokio::process::Command::new(BIN);
-    command.args(["demo", "--cluster", "--exit-when-ready", "--port", "0"]);
+    let mut command = demo_command(&db);
+    command.args(["--cluster", "--exit-when-ready", "--port", "0"]);
     if !cluster.is_real() {
         command.arg("--chart").arg(chart_dir());
     }
     if let Some(context) = cluster.context() {
         command.args(["--context", context]);
     }
-    let mut child = command
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
-        .env("DATABASE_URL", &db.url)
+    command
         .env("KUBECONFIG", cluster.kubeconfig())
         .env("HELM_BIN", &helm)
-        .env("USER", "alice")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let _interrupt = InterruptOnDrop(child.id().unwrap());
-    let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
+        .env("USER", "alice");
+    let (mut child, mut reader, _interrupt) = spawn(command);
     let mut lines = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1200);
     let mut next_line = async || {
@@ -209,6 +193,33 @@ async fn the_cluster_demo_provisions_through_a_port_forward_and_lets_the_owner_i
         .await
         .unwrap();
     assert!(left.is_none(), "namespace {namespace} is still there");
+}
+
+/// `hubwright demo` from the project's root against `db`.
+fn demo_command(db: &TestDatabase) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .arg("demo")
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    command
+}
+
+/// Starts `command`, its stdout read by line, interrupted when the guard drops.
+fn spawn(
+    mut command: tokio::process::Command,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    InterruptOnDrop,
+) {
+    let mut child = command.spawn().unwrap();
+    let interrupt = InterruptOnDrop(child.id().unwrap());
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines, interrupt)
 }
 
 fn urlencode(text: &str) -> String {

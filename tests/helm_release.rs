@@ -336,7 +336,11 @@ async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
         )),
         "{message}"
     );
-    assert!(release_record(&lab, &requested.namespace, 4).await.is_none());
+    assert!(
+        release_record(&lab, &requested.namespace, 4)
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]

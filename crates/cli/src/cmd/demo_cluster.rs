@@ -16,11 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use hubwright_state::SystemClock;
 use hubwright_state::clusters::{ClusterConfig, Clusters, DEFAULT_CLUSTER};
 use hubwright_state::model::RunState;
 use hubwright_state::secrets::SecretKeys;
-use hubwright_worker::Worker;
 use hubwright_worker::kubernetes::ClusterClients;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -28,8 +26,8 @@ use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
 use super::demo_hub::{
-    NAME, OAUTH_SECRET, TEMPLATE, chart_at, health_at, owner, phase, request, teardown,
-    worker_config, write_template,
+    NAME, OAUTH_SECRET, Started, TEMPLATE, chart_at, health_at, phase, start_and_request, teardown,
+    write_template,
 };
 use crate::output;
 use crate::port_forward::ServiceForward;
@@ -102,8 +100,6 @@ pub async fn run(url: &str, options: Options<'_>) -> anyhow::Result<ExitCode> {
     }
     let local = write_template(&dir, options.workflows, &replacements)?;
     let registry = || super::registry(&clusters, Some(Arc::new(keys.clone())), &local);
-    let mut catalog = registry().load_catalog(&local)?;
-    catalog.register(&store).await?;
     phase(
         "template",
         format!(
@@ -114,18 +110,15 @@ pub async fn run(url: &str, options: Options<'_>) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         ),
     );
-    let worker = Worker::new(
-        store.clone(),
-        registry(),
-        worker_config(),
-        Arc::new(SystemClock),
-    )?;
-    phase("worker", format!("{} (in this process)", worker.id()));
-    let worker = worker.spawn();
-
-    let owner = owner();
     let parameters = Map::from_iter([("auth_mode".to_owned(), Value::from("local"))]);
-    let (env_id, namespace, run_id) = request(&store, &catalog, &owner, parameters).await?;
+    let Started {
+        catalog,
+        worker,
+        owner,
+        env_id,
+        namespace,
+        run_id,
+    } = start_and_request(&store, &local, registry, parameters).await?;
     let forward =
         ServiceForward::start(client.clone(), &namespace, "proxy-public", "http", listener)?;
     println!();

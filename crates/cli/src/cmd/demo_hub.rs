@@ -4,6 +4,7 @@
 //! answer, requesting the environment as the API would, and tearing it down.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,7 +13,7 @@ use hubwright_state::store::enqueue::new_id;
 use hubwright_state::store::environments::{NewEnvironment, TeardownRequest};
 use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, Store, SystemClock};
-use hubwright_worker::WorkerConfig;
+use hubwright_worker::{Registry, Worker, WorkerConfig, WorkerHandle};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -45,6 +46,49 @@ pub fn worker_config() -> WorkerConfig {
         poll_interval: Duration::from_millis(100),
         ..WorkerConfig::default()
     }
+}
+
+/// Registers the template copy in `local` with the step kinds `registry`
+/// makes, starts an in-process worker with them, and requests the hub for
+/// the login user with `parameters`: the catalog, the worker, the owner, and
+/// the environment's id, namespace and provisioning run.
+pub async fn start_and_request(
+    store: &Store,
+    local: &Path,
+    registry: impl Fn() -> Registry,
+    parameters: Map<String, Value>,
+) -> anyhow::Result<Started> {
+    let mut catalog = registry().load_catalog(local)?;
+    catalog.register(store).await?;
+    let worker = Worker::new(
+        store.clone(),
+        registry(),
+        worker_config(),
+        Arc::new(SystemClock),
+    )?;
+    phase("worker", format!("{} (in this process)", worker.id()));
+    let worker = worker.spawn();
+    let owner = owner();
+    let (env_id, namespace, run_id) = request(store, &catalog, &owner, parameters).await?;
+    Ok(Started {
+        catalog,
+        worker,
+        owner,
+        env_id,
+        namespace,
+        run_id,
+    })
+}
+
+/// What [`start_and_request`] started.
+#[derive(Debug)]
+pub struct Started {
+    pub catalog: Catalog,
+    pub worker: WorkerHandle,
+    pub owner: String,
+    pub env_id: Uuid,
+    pub namespace: String,
+    pub run_id: Uuid,
 }
 
 /// The template's health step, told to probe `url` instead of the load

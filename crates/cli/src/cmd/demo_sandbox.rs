@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hubwright_state::SystemClock;
 use hubwright_state::clusters::Clusters;
 use hubwright_state::model::RunState;
 use hubwright_testkit::apiserver::TestCluster;
@@ -18,12 +17,12 @@ use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary};
 use hubwright_testkit::jupyterhub::{self, JupyterHub};
 use hubwright_testkit::kubelet;
 use hubwright_testkit::oidc::{OidcProvider, Options};
+use hubwright_worker::Registry;
 use hubwright_worker::kubernetes::ClusterClients;
-use hubwright_worker::{Registry, Worker};
 use serde_json::{Map, json};
 
 use super::demo_hub::{
-    TEMPLATE, answers, chart_at, health_at, owner, phase, request, teardown, worker_config,
+    Started, TEMPLATE, answers, chart_at, health_at, phase, start_and_request, teardown,
     write_template,
 };
 use crate::output;
@@ -91,8 +90,6 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
     let clusters_file = write_clusters(&dir, &cluster)?;
     let clusters = Clusters::load(&clusters_file)?;
     let registry = || sandbox_registry(&clusters, &local, &helm);
-    let mut catalog = registry().load_catalog(&local)?;
-    catalog.register(&store).await?;
     phase(
         "template",
         format!(
@@ -100,17 +97,14 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
             local.display()
         ),
     );
-    let worker = Worker::new(
-        store.clone(),
-        registry(),
-        worker_config(),
-        Arc::new(SystemClock),
-    )?;
-    phase("worker", format!("{} (in this process)", worker.id()));
-    let worker = worker.spawn();
-
-    let owner = owner();
-    let (env_id, namespace, run_id) = request(&store, &catalog, &owner, Map::new()).await?;
+    let Started {
+        catalog,
+        worker,
+        owner,
+        env_id,
+        namespace,
+        run_id,
+    } = start_and_request(&store, &local, registry, Map::new()).await?;
     println!();
     println!("requested environment `demo` for `{owner}` (namespace {namespace}); provisioning:");
 
