@@ -74,6 +74,9 @@
 //!   kubeconfig's token only over `https`.
 //! - Faults ([`Fault`]): error responses with realistic bodies, latency and
 //!   dropped connections, matched by verb, resource and name; a request log.
+//! - `pods/{name}/portforward` over WebSocket (`v4.channel.k8s.io`, as
+//!   kube-rs and kubectl speak it), with a pod's ports led where the test
+//!   says ([`KubeApiServer::forward_pod_port`]); see `portforward`'s docs.
 //!
 //! # What helm does against it
 //!
