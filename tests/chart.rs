@@ -129,6 +129,10 @@ async fn bad_values_are_refused_with_a_message_naming_the_value() {
             &["--set", "replicas=3"],
             "Additional property replicas is not allowed",
         ),
+        (
+            &["--set", "api.oidc.issuer=https://sso.example.org"],
+            "api.oidc.audience",
+        ),
     ];
     for (args, message) in cases {
         let out = template(args).await;

@@ -370,3 +370,47 @@ async fn a_first_install_never_healthy_is_uninstalled_when_the_template_says_so(
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn a_packaged_chart_in_the_workflows_directory_installs_as_on_an_air_gapped_cluster() {
+    let helm = helm_binary(HelmVersion::V3).await.unwrap();
+    let packaged = scratch_dir("chart-package");
+    let out = std::process::Command::new(&helm)
+        .arg("package")
+        .arg(chart_dir())
+        .arg("--destination")
+        .arg(&packaged)
+        .envs(isolated_env(&packaged))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let archive = std::fs::read_dir(&packaged)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "tgz"))
+        .unwrap();
+
+    // A path relative to the workflows directory, as a template would ship it.
+    let (lab, env) = lab_of(
+        HelmVersion::V3,
+        &template(Path::new("charts/hub-shaped.tgz"), "2m"),
+    )
+    .await;
+    std::fs::create_dir_all(lab.workflows.join("charts")).unwrap();
+    std::fs::copy(&archive, lab.workflows.join("charts/hub-shaped.tgz")).unwrap();
+    let _worker = worker(&lab, &env, "worker");
+    let requested = lab.request(json!({})).await;
+    wait::run_state(lab.store(), requested.run_id, RunState::Succeeded, WITHIN).await;
+    let output = helm_output(&lab.store().steps(requested.run_id).await.unwrap());
+    assert_eq!(output["chart"], "hub-shaped");
+    assert_eq!(output["status"], "deployed");
+    let hub = Api::<Deployment>::namespaced(lab.client().await, &requested.namespace)
+        .get_opt("hub")
+        .await
+        .unwrap();
+    assert!(hub.is_some(), "the chart's objects are there");
+}

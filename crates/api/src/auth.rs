@@ -7,6 +7,7 @@ use hubwright_state::model::{Principal, Role};
 
 use crate::AppState;
 use crate::error::Problem;
+use crate::oidc::{OidcVerifier, Rejected};
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -61,6 +62,18 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 Problem::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
+        if let Some(oidc) = &state.oidc
+            && OidcVerifier::looks_like_jwt(token)
+        {
+            return match oidc.verify(token).await {
+                Ok(principal) => Ok(Self(principal)),
+                Err(Rejected::Token(why)) => Err(Problem::unauthorized(why)),
+                Err(Rejected::Provider(why)) => {
+                    tracing::warn!(%why, "cannot check an OpenID token");
+                    Err(Problem::unavailable())
+                }
+            };
+        }
         match state.store.authenticate(token, state.clock.now()).await? {
             Some(principal) => Ok(Self(principal)),
             None => Err(Problem::unauthorized("the token is unknown or revoked")),

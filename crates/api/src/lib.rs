@@ -10,14 +10,17 @@
 //! - `/v1/openapi.json`: the OpenAPI 3.1 document (open); `/docs`: an
 //!   interactive page over it (open; calls need a token).
 //!
-//! Every `/v1` call needs a bearer token (`hubwright token create`); every error
-//! is `application/problem+json` ([`error::Problem`]).
+//! Every `/v1` call needs a bearer token: one of hubwright's own
+//! (`hubwright token create`), or, when configured, a JWT from the
+//! organisation's OpenID provider ([`oidc`]). Every error is
+//! `application/problem+json` ([`error::Problem`]).
 
 pub mod auth;
 pub mod environments;
 pub mod error;
 mod json;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 mod probes;
 pub mod runs;
@@ -50,6 +53,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// The clusters a request may name.
     pub clusters: Arc<Clusters>,
+    /// Accepts the OpenID provider's JWTs as bearer tokens, when configured.
+    pub oidc: Option<Arc<oidc::OidcVerifier>>,
 }
 
 /// The application's routes over `store` and `catalog`, on the wall clock,
@@ -60,6 +65,7 @@ pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
         clock: Arc::new(SystemClock),
         catalog,
         clusters: Arc::new(Clusters::default()),
+        oidc: None,
     })
 }
 

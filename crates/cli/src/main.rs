@@ -57,7 +57,7 @@ enum Command {
     /// Apply database migrations.
     Migrate,
     /// Run the worker and the API (both unless one is chosen).
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
     /// Ask for, list, show, extend and delete environments (through the API).
     #[command(subcommand)]
     Env(cmd::env::Command),
@@ -113,7 +113,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Env(command) => api_result(cmd::env::run(&api()?, cli.output, command).await),
         Command::Migrate => cmd::migrate(&url).await,
-        Command::Serve(args) => cmd::serve::run(&url, args).await,
+        Command::Serve(args) => cmd::serve::run(&url, *args).await,
         Command::Run(cmd::run::Command::Start(start)) => cmd::run::start(&url, start).await,
         Command::Run(cmd::run::Command::Api(command)) => {
             api_result(cmd::run::run(&api()?, cli.output, command).await)

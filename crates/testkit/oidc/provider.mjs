@@ -139,6 +139,10 @@ const configuration = {
   adapter: MemoryAdapter,
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
+  // Put the granted scopes' claims into ID tokens too, as Keycloak and most
+  // providers do, so a portal can pass the ID token to an API that needs the
+  // user's name and groups.
+  conformIdTokenClaims: false,
   features: {
     devInteractions: { enabled: true },
     registration: {

@@ -11,7 +11,12 @@
 //! in-memory store: a stopped or restarted provider has forgotten every client.
 //!
 //! Test-only routes under `{issuer}/__test/` list clients and requests and add
-//! fault rules; see `provider.mjs`.
+//! fault rules; see `provider.mjs`. [`OidcProvider::sign_in`] signs a user in
+//! through the authorization code flow, as a portal would.
+
+mod sign_in;
+
+pub use sign_in::Client;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hubwright_api::oidc::{OidcConfig, OidcVerifier};
 use hubwright_state::SystemClock;
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::workflow::Dur;
@@ -68,6 +69,29 @@ pub struct Args {
     /// Database connections of this process (default: from concurrency).
     #[arg(long)]
     db_connections: Option<u32>,
+    /// Also accept JWTs from this OpenID provider as API bearer tokens (a
+    /// portal passes its user's token on). Its discovery document gives the keys.
+    #[arg(long, env = "HUBWRIGHT_OIDC_ISSUER", requires = "oidc_audience")]
+    oidc_issuer: Option<String>,
+    /// The `aud` such tokens must carry: the portal's (or the API's) client id.
+    #[arg(long, env = "HUBWRIGHT_OIDC_AUDIENCE", requires = "oidc_issuer")]
+    oidc_audience: Option<String>,
+    /// The claim naming the caller.
+    #[arg(
+        long,
+        env = "HUBWRIGHT_OIDC_USERNAME_CLAIM",
+        default_value = "preferred_username"
+    )]
+    oidc_username_claim: String,
+    /// The claim listing the caller's groups.
+    #[arg(long, env = "HUBWRIGHT_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    oidc_groups_claim: String,
+    /// Members of these groups are operators (comma-separated).
+    #[arg(long, env = "HUBWRIGHT_OIDC_OPERATOR_GROUPS", value_delimiter = ',')]
+    oidc_operator_groups: Vec<String>,
+    /// Members of these groups are admins (comma-separated).
+    #[arg(long, env = "HUBWRIGHT_OIDC_ADMIN_GROUPS", value_delimiter = ',')]
+    oidc_admin_groups: Vec<String>,
 }
 
 pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
@@ -128,6 +152,20 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     };
 
     let catalog = Arc::new(catalog);
+    let oidc = match (args.oidc_issuer, args.oidc_audience) {
+        (Some(issuer), Some(audience)) => {
+            tracing::info!(%issuer, %audience, "accepting the OpenID provider's tokens");
+            Some(Arc::new(OidcVerifier::new(OidcConfig {
+                issuer,
+                audience,
+                username_claim: args.oidc_username_claim,
+                groups_claim: args.oidc_groups_claim,
+                operator_groups: args.oidc_operator_groups,
+                admin_groups: args.oidc_admin_groups,
+            })))
+        }
+        _ => None,
+    };
     let mut tasks = tokio::task::JoinSet::new();
     if run_api {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -138,6 +176,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             clock: Arc::new(SystemClock),
             catalog: Arc::clone(&catalog),
             clusters: Arc::clone(&clusters),
+            oidc: oidc.clone(),
         };
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move {
