@@ -18,6 +18,7 @@ mod runner;
 mod scheduler;
 mod step;
 pub mod values;
+pub mod webhooks;
 
 pub use config::{ConfigError, WorkerConfig};
 pub use registry::Registry;
@@ -25,6 +26,7 @@ pub use retry::retry_delay;
 pub use runner::{Worker, WorkerHandle};
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use step::{Outcome, Step, StepContext, StepError, StepKind};
+pub use webhooks::{Notifier, WebhookConfig};
 
 /// Everything that can stop a worker.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,9 @@ use anyhow::Context;
 use hubwright_api::oidc::{OidcConfig, OidcVerifier};
 use hubwright_state::SystemClock;
 use hubwright_state::secrets::SecretKeys;
+use hubwright_state::secrets::SecretString;
 use hubwright_state::workflow::Dur;
-use hubwright_worker::{Scheduler, SchedulerConfig, Worker, WorkerConfig};
+use hubwright_worker::{Notifier, Scheduler, SchedulerConfig, WebhookConfig, Worker, WorkerConfig};
 use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
@@ -92,6 +93,18 @@ pub struct Args {
     /// Members of these groups are admins (comma-separated).
     #[arg(long, env = "HUBWRIGHT_OIDC_ADMIN_GROUPS", value_delimiter = ',')]
     oidc_admin_groups: Vec<String>,
+    /// The scheduler POSTs each expiry warning and expiry here as JSON, in
+    /// order, at least once (README: Time-to-live).
+    #[arg(long, env = "HUBWRIGHT_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Signs webhook bodies: `X-Hubwright-Signature: sha256=<HMAC-SHA256>`.
+    #[arg(
+        long,
+        env = "HUBWRIGHT_WEBHOOK_SECRET",
+        hide_env_values = true,
+        requires = "webhook_url"
+    )]
+    webhook_secret: Option<String>,
 }
 
 pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
@@ -105,6 +118,11 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         warnings: args.expiry_warnings.0.clone(),
     };
     scheduler_config.validate()?;
+    let webhooks = args
+        .webhook_url
+        .as_deref()
+        .map(|url| WebhookConfig::new(url, args.webhook_secret.map(SecretString::new)))
+        .transpose()?;
     let mut config = WorkerConfig {
         concurrency: args.concurrency,
         lease: args.lease.0,
@@ -192,8 +210,16 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             scheduler_config,
             Arc::new(SystemClock),
         )?;
-        let shutdown = shutdown(stopped.clone());
-        tasks.spawn(async move { scheduler.run(shutdown).await.map_err(anyhow::Error::from) });
+        let stopping = shutdown(stopped.clone());
+        tasks.spawn(async move { scheduler.run(stopping).await.map_err(anyhow::Error::from) });
+        if let Some(config) = webhooks {
+            let notifier = Notifier::new(store.clone(), config, Arc::new(SystemClock));
+            let shutdown = shutdown(stopped.clone());
+            tasks.spawn(async move {
+                notifier.run(shutdown).await;
+                Ok(())
+            });
+        }
     }
     if run_worker {
         let worker = Worker::new(store.clone(), registry, config, Arc::new(SystemClock))?;

@@ -20,6 +20,7 @@ pub mod operator;
 pub mod read;
 pub mod secrets;
 pub mod tokens;
+pub mod webhooks;
 
 use std::time::Duration;
 
