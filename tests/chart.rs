@@ -133,6 +133,10 @@ async fn bad_values_are_refused_with_a_message_naming_the_value() {
             &["--set", "api.oidc.issuer=https://sso.example.org"],
             "api.oidc.audience",
         ),
+        (
+            &["--set", "worker.webhook.url=ftp://example.org"],
+            "worker.webhook.url",
+        ),
     ];
     for (args, message) in cases {
         let out = template(args).await;
