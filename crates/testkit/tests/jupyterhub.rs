@@ -191,64 +191,31 @@ fn location(response: &reqwest::Response, base: &str) -> String {
 
 /// Starts at the hub's `/hub/oauth_login`, logs in at the provider as
 /// `username` (devInteractions: login, then consent), and returns the hub's
-/// answer to the callback with the jar holding the cookies so far.
+/// answer to the callback with the jar holding the hub's cookies so far.
 async fn log_in(hub: &JupyterHub, oidc: &Oidc, username: &str) -> (reqwest::Response, Jar) {
     let http = no_redirects();
     let mut jar = Jar::default();
-    let issuer = oidc.op.issuer();
     let response = http
         .get(format!("{}/hub/oauth_login", hub.url()))
         .send()
         .await
         .unwrap();
     jar.take(&response);
-    let mut next = location(&response, hub.url());
-    for _ in 0..10 {
-        if next.starts_with(&hub.callback_url()) {
-            let callback = http
-                .get(&next)
-                .header("cookie", jar.header())
-                .send()
-                .await
-                .unwrap();
-            jar.take(&callback);
-            return (callback, jar);
-        }
-        let response = http
-            .get(&next)
-            .header("cookie", jar.header())
-            .send()
-            .await
-            .unwrap();
-        jar.take(&response);
-        if response.status() != StatusCode::OK {
-            next = location(&response, issuer);
-            continue;
-        }
-        let form = response.text().await.unwrap();
-        let prompt = if form.contains("name=\"login\"") {
-            "login"
-        } else {
-            "consent"
-        };
-        let action = form.split("action=\"").nth(1).unwrap();
-        let action = action.split('"').next().unwrap().replace("&#x2F;", "/");
-        let action = if action.starts_with('/') {
-            format!("{issuer}{action}")
-        } else {
-            action
-        };
-        let post = http
-            .post(&action)
-            .header("cookie", jar.header())
-            .form(&[("login", username), ("password", "any"), ("prompt", prompt)])
-            .send()
-            .await
-            .unwrap();
-        jar.take(&post);
-        next = location(&post, issuer);
-    }
-    panic!("never redirected back to {}", hub.callback_url());
+    let authorization = reqwest::Url::parse(&location(&response, hub.url())).unwrap();
+    let callback = oidc.op.log_in_at(authorization, username).await.unwrap();
+    assert!(
+        callback.as_str().starts_with(&hub.callback_url()),
+        "never redirected back to {}: {callback}",
+        hub.callback_url()
+    );
+    let answer = http
+        .get(callback)
+        .header("cookie", jar.header())
+        .send()
+        .await
+        .unwrap();
+    jar.take(&answer);
+    (answer, jar)
 }
 
 /// `/hub/api/user` with the hub's session cookie, as the hub's pages call it.

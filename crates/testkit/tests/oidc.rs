@@ -413,52 +413,13 @@ async fn the_log_has_one_line_per_request_and_no_secrets() {
     assert!(!log.contains(IAT));
 }
 
-/// A jar good enough for one provider: every cookie goes back on every request.
-#[derive(Default)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn take(&mut self, response: &reqwest::Response) {
-        for header in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let pair = header.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.0.retain(|(n, _)| n != name);
-            self.0.push((name.to_owned(), value.to_owned()));
-        }
-    }
-
-    fn header(&self) -> String {
-        let pairs: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        pairs.join("; ")
-    }
-}
-
-fn location(response: &reqwest::Response) -> String {
-    assert!(response.status().is_redirection(), "{}", response.status());
-    let location = response.headers()[reqwest::header::LOCATION]
-        .to_str()
-        .unwrap();
-    location.to_owned()
-}
-
 #[tokio::test]
 async fn a_development_login_yields_a_code_the_client_redeems_with_its_secret() {
     let op = provider().await;
     let client = registered(&op).await;
     let id = client["client_id"].as_str().unwrap();
     let secret = client["client_secret"].as_str().unwrap();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut jar = Jar::default();
-    let absolute = |url: String| {
-        if url.starts_with('/') {
-            format!("{}{url}", op.issuer())
-        } else {
-            url
-        }
-    };
+    let http = reqwest::Client::new();
 
     let mut url = reqwest::Url::parse(&format!("{}/auth", op.issuer())).unwrap();
     url.query_pairs_mut()
@@ -467,49 +428,16 @@ async fn a_development_login_yields_a_code_the_client_redeems_with_its_secret() 
         .append_pair("response_type", "code")
         .append_pair("scope", "openid email profile")
         .append_pair("state", "s1");
-    let mut next = url.to_string();
-    let mut code = None;
     // auth -> login form -> resume -> consent -> resume -> callback.
-    for _ in 0..8 {
-        let response = http
-            .get(&next)
-            .header("cookie", jar.header())
-            .send()
-            .await
-            .unwrap();
-        jar.take(&response);
-        if response.status() == StatusCode::OK {
-            let form = response.text().await.unwrap();
-            let prompt = if form.contains("name=\"login\"") {
-                "login"
-            } else {
-                "consent"
-            };
-            let action = form.split("action=\"").nth(1).unwrap();
-            let action = action.split('"').next().unwrap().replace("&#x2F;", "/");
-            let post = http
-                .post(absolute(action))
-                .header("cookie", jar.header())
-                .form(&[("login", "alice"), ("password", "any"), ("prompt", prompt)])
-                .send()
-                .await
-                .unwrap();
-            jar.take(&post);
-            next = absolute(location(&post));
-            continue;
-        }
-        let target = absolute(location(&response));
-        if target.starts_with(LOCAL_CALLBACK) {
-            let target = reqwest::Url::parse(&target).unwrap();
-            let query: std::collections::HashMap<_, _> = target.query_pairs().collect();
-            assert_eq!(query["state"], "s1");
-            assert_eq!(query["iss"], op.issuer());
-            code = Some(query["code"].to_string());
-            break;
-        }
-        next = target;
-    }
-    let code = code.expect("redirected back to the hub with a code");
+    let target = op.log_in_at(url, "alice").await.unwrap();
+    assert!(target.as_str().starts_with(LOCAL_CALLBACK), "{target}");
+    let query: std::collections::HashMap<_, _> = target.query_pairs().collect();
+    assert_eq!(query["state"], "s1");
+    assert_eq!(query["iss"], op.issuer());
+    let code = query
+        .get("code")
+        .map(ToString::to_string)
+        .expect("redirected back to the hub with a code");
 
     let token = http
         .post(format!("{}/token", op.issuer()))

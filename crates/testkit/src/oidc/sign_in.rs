@@ -83,7 +83,7 @@ impl OidcProvider {
                 .map(str::to_owned)
                 .ok_or_else(|| other("discovery", format!("has no {name}")))
         };
-        let mut next = Url::parse_with_params(
+        let authorization = Url::parse_with_params(
             &endpoint("authorization_endpoint")?,
             &[
                 ("client_id", client.id.as_str()),
@@ -95,68 +95,13 @@ impl OidcProvider {
             ],
         )
         .map_err(|err| other("the authorization URL", err))?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|err| other("an HTTP client", err))?;
-        let mut cookies: Vec<String> = Vec::new();
-        let code = 'pages: {
-            for _ in 0..10 {
-                let response = http
-                    .get(next.clone())
-                    .header(COOKIE, cookies.join("; "))
-                    .send()
-                    .await
-                    .map_err(|err| other("the sign-in pages", err))?;
-                keep_cookies(&response, &mut cookies);
-                let response = if response.status().is_success() {
-                    // A login or consent form: answer it as the user would.
-                    let form = response.text().await.unwrap_or_default();
-                    let prompt = if form.contains("name=\"login\"") {
-                        "login"
-                    } else {
-                        "consent"
-                    };
-                    let action = form
-                        .split("action=\"")
-                        .nth(1)
-                        .and_then(|rest| rest.split('"').next())
-                        .ok_or_else(|| other("the sign-in page", "has no form"))?
-                        .replace("&#x2F;", "/");
-                    let posted = http
-                        .post(next.join(&action).map_err(|err| other("the form", err))?)
-                        .header(COOKIE, cookies.join("; "))
-                        .form(&[("login", username), ("password", "any"), ("prompt", prompt)])
-                        .send()
-                        .await
-                        .map_err(|err| other("the sign-in form", err))?;
-                    keep_cookies(&posted, &mut cookies);
-                    posted
-                } else {
-                    response
-                };
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .ok_or_else(|| {
-                        other("the sign-in", format!("stopped at {}", response.status()))
-                    })?;
-                next = next
-                    .join(location)
-                    .map_err(|err| other("a redirect", err))?;
-                if next.as_str().starts_with(&client.redirect_uri) {
-                    let code = next
-                        .query_pairs()
-                        .find(|(key, _)| key == "code")
-                        .map(|(_, code)| code.into_owned())
-                        .ok_or_else(|| other("the callback", next.as_str()))?;
-                    break 'pages code;
-                }
-            }
-            return Err(other("the sign-in", "did not reach the callback"));
-        };
-        let answer = http
+        let callback = self.log_in_at(authorization, username).await?;
+        let code = callback
+            .query_pairs()
+            .find(|(key, _)| key == "code")
+            .map(|(_, code)| code.into_owned())
+            .ok_or_else(|| other("the callback", callback.as_str()))?;
+        reqwest::Client::new()
             .post(endpoint("token_endpoint")?)
             .basic_auth(&client.id, Some(&client.secret))
             .form(&[
@@ -171,8 +116,73 @@ impl OidcProvider {
             .map_err(|err| other("the token endpoint", err))?
             .json()
             .await
-            .map_err(|err| other("the token endpoint", err))?;
-        Ok(answer)
+            .map_err(|err| other("the token endpoint", err))
+    }
+
+    /// Follows the provider's pages from `authorization` (its authorization
+    /// endpoint with a client's query) as a browser would, answering the
+    /// development login and consent forms as `username`, until a redirect
+    /// leaves the provider: that URL, the client's callback with its `code`,
+    /// `state` and `iss`. The provider's cookies are kept here; the client's
+    /// own are the caller's.
+    pub async fn log_in_at(&self, authorization: Url, username: &str) -> std::io::Result<Url> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| other("an HTTP client", err))?;
+        let provider = Url::parse(self.issuer())
+            .map_err(|err| other("the issuer", err))?
+            .origin();
+        let mut cookies: Vec<String> = Vec::new();
+        let mut next = authorization;
+        // auth -> login form -> resume -> consent -> resume -> callback.
+        for _ in 0..10 {
+            let response = http
+                .get(next.clone())
+                .header(COOKIE, cookies.join("; "))
+                .send()
+                .await
+                .map_err(|err| other("the sign-in pages", err))?;
+            keep_cookies(&response, &mut cookies);
+            let response = if response.status().is_success() {
+                // A login or consent form: answer it as the user would.
+                let form = response.text().await.unwrap_or_default();
+                let prompt = if form.contains("name=\"login\"") {
+                    "login"
+                } else {
+                    "consent"
+                };
+                let action = form
+                    .split("action=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .ok_or_else(|| other("the sign-in page", "has no form"))?
+                    .replace("&#x2F;", "/");
+                let posted = http
+                    .post(next.join(&action).map_err(|err| other("the form", err))?)
+                    .header(COOKIE, cookies.join("; "))
+                    .form(&[("login", username), ("password", "any"), ("prompt", prompt)])
+                    .send()
+                    .await
+                    .map_err(|err| other("the sign-in form", err))?;
+                keep_cookies(&posted, &mut cookies);
+                posted
+            } else {
+                response
+            };
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .ok_or_else(|| other("the sign-in", format!("stopped at {}", response.status())))?;
+            next = next
+                .join(location)
+                .map_err(|err| other("a redirect", err))?;
+            if next.origin() != provider {
+                return Ok(next);
+            }
+        }
+        Err(other("the sign-in", "did not leave the provider"))
     }
 }
 
