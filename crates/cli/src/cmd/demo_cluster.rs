@@ -10,7 +10,7 @@
 //! works on clusters that give the Service no load-balancer address (kind,
 //! minikube); the health check probes the same address.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,8 +26,8 @@ use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
 use super::demo_hub::{
-    NAME, OAUTH_SECRET, Started, TEMPLATE, chart_at, health_at, phase, start_and_request, teardown,
-    write_template,
+    NAME, OAUTH_SECRET, Started, TEMPLATE, answers, chart_at, health_at, phase, start_and_request,
+    teardown, write_template,
 };
 use crate::output;
 use crate::port_forward::ServiceForward;
@@ -210,9 +210,7 @@ fn describe_context(context: Option<&str>) -> String {
 
 /// `helm version --short` of `$HELM_BIN` or `helm`, or why there is none.
 async fn helm_version() -> anyhow::Result<String> {
-    let bin = std::env::var_os("HELM_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("helm"));
+    let bin = hubwright_worker::helm::helm_bin();
     let output = tokio::process::Command::new(&bin)
         .args(["version", "--short"])
         .output()
@@ -253,7 +251,7 @@ async fn admin_password(client: &kube::Client, namespace: &str) -> anyhow::Resul
 
 /// `/hub/health` answers 200, and `owner` logs in with `password`.
 async fn self_check(url: &str, owner: &str, password: &str) -> bool {
-    let health = crate::cmd::demo_hub::answers(&format!("{url}/hub/health")).await;
+    let health = answers(&format!("{url}/hub/health")).await;
     phase(
         "check",
         format!("{} GET {url}/hub/health", if health { "✓" } else { "✗" }),

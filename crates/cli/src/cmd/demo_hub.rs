@@ -21,7 +21,7 @@ use crate::output;
 
 pub const TEMPLATE: &str = "jupyterhub";
 /// The Secret the idp-client step writes the hub's credentials to.
-pub const OAUTH_SECRET: &str = "hubwright-oauth";
+pub const OAUTH_SECRET: &str = hubwright_worker::idp::DEFAULT_SECRET;
 /// The name of the demo's environment.
 pub const NAME: &str = "demo";
 
@@ -31,7 +31,7 @@ pub fn phase(label: &str, text: impl std::fmt::Display) {
 }
 
 /// Who asks for the hub: the login user, unless that is root.
-pub fn owner() -> String {
+fn owner() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty() && u != "root")
@@ -39,7 +39,7 @@ pub fn owner() -> String {
 }
 
 /// The worker settings of an in-process demo worker: quick to notice work.
-pub fn worker_config() -> WorkerConfig {
+fn worker_config() -> WorkerConfig {
     WorkerConfig {
         concurrency: 4,
         lease: Duration::from_secs(10),
@@ -140,7 +140,7 @@ pub fn write_template(
 
 /// Requests the environment [`NAME`] for `owner` on the cluster `default`
 /// through the store, as the API does: its id, namespace and provisioning run.
-pub async fn request(
+async fn request(
     store: &Store,
     catalog: &Catalog,
     owner: &str,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use hubwright_state::clusters::Clusters;
+use hubwright_state::clusters::{ClusterConfig, Clusters, DEFAULT_CLUSTER};
 use hubwright_state::model::RunState;
 use hubwright_testkit::apiserver::TestCluster;
 use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary};
@@ -19,7 +19,7 @@ use hubwright_testkit::kubelet;
 use hubwright_testkit::oidc::{OidcProvider, Options};
 use hubwright_worker::Registry;
 use hubwright_worker::kubernetes::ClusterClients;
-use serde_json::{Map, json};
+use serde_json::Map;
 
 use super::demo_hub::{
     Started, TEMPLATE, answers, chart_at, health_at, phase, start_and_request, teardown,
@@ -87,8 +87,14 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
             health_at(&hub_url, "5m", "300ms"),
         ],
     )?;
-    let clusters_file = write_clusters(&dir, &cluster)?;
-    let clusters = Clusters::load(&clusters_file)?;
+    let clusters = Clusters::single(
+        DEFAULT_CLUSTER,
+        ClusterConfig {
+            kubeconfig: Some(cluster.kubeconfig().to_owned()),
+            context: cluster.context().map(str::to_owned),
+            ..ClusterConfig::default()
+        },
+    );
     let registry = || sandbox_registry(&clusters, &local, &helm);
     phase(
         "template",
@@ -232,20 +238,6 @@ fn sandbox_registry(clusters: &Clusters, workflows: &Path, helm: &Path) -> Regis
     hubwright_worker::idp::register(&mut registry, &clients, keys);
     hubwright_worker::helm::register_with_bin(&mut registry, &clients, workflows, helm.to_owned());
     registry
-}
-
-fn write_clusters(dir: &Path, cluster: &TestCluster) -> anyhow::Result<PathBuf> {
-    let mut default = json!({ "kubeconfig": cluster.kubeconfig() });
-    if let Some(context) = cluster.context() {
-        default["context"] = json!(context);
-    }
-    let file = dir.join("clusters.yaml");
-    // JSON is YAML.
-    std::fs::write(
-        &file,
-        serde_json::to_vec(&json!({ "clusters": { "default": default } }))?,
-    )?;
-    Ok(file)
 }
 
 /// Once helm has made the hub Deployment: start the real hub from what the

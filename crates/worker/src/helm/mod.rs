@@ -41,10 +41,14 @@ pub struct HelmShared {
 /// is the directory the workflow files came from; `helm` is `$HELM_BIN` or
 /// the `helm` on `PATH`.
 pub fn register(registry: &mut Registry, clusters: &Arc<ClusterClients>, workflows: &Path) {
-    let bin = std::env::var_os("HELM_BIN")
+    register_with_bin(registry, clusters, workflows, helm_bin());
+}
+
+/// The `helm` the steps run: `$HELM_BIN`, else `helm` from `PATH`.
+pub fn helm_bin() -> PathBuf {
+    std::env::var_os("HELM_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("helm"));
-    register_with_bin(registry, clusters, workflows, bin);
+        .unwrap_or_else(|| PathBuf::from("helm"))
 }
 
 /// [`register`] with the `helm` binary given, for a process that cannot set

@@ -152,8 +152,11 @@ fn default_mode() -> String {
     "oidc".to_owned()
 }
 
+/// The Secret in the hub's namespace that `idp-client` writes by default.
+pub const DEFAULT_SECRET: &str = "hubwright-oauth";
+
 fn default_secret() -> String {
-    "hubwright-oauth".to_owned()
+    DEFAULT_SECRET.to_owned()
 }
 
 /// `idp-client`: registers the hub's OAuth client (or makes a local admin
