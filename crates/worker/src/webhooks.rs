@@ -11,6 +11,7 @@
 //! `X-Hubwright-Signature: sha256=<hex HMAC-SHA256 of the body>`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -84,6 +85,8 @@ pub struct Notifier {
     config: WebhookConfig,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
+    /// The cursor row exists: created once, not on every round.
+    cursor_created: AtomicBool,
 }
 
 impl Notifier {
@@ -98,6 +101,7 @@ impl Notifier {
             config,
             clock,
             http,
+            cursor_created: AtomicBool::new(false),
         }
     }
 
@@ -106,35 +110,32 @@ impl Notifier {
     /// makes it 0.
     pub async fn deliver_pending(&self) -> Result<usize, DeliveryError> {
         let now = self.clock.now();
-        let Some(mut cursor) = self.store.lock_webhook_cursor(CURSOR, now).await? else {
+        if !self.cursor_created.load(Ordering::Relaxed) {
+            self.store.create_webhook_cursor(CURSOR, now).await?;
+            self.cursor_created.store(true, Ordering::Relaxed);
+        }
+        let Some(mut cursor) = self.store.lock_webhook_cursor(CURSOR).await? else {
             return Ok(0);
         };
         let settle = chrono::Duration::from_std(self.config.settle).unwrap_or_default();
         let events = cursor.pending(BATCH, now - settle).await?;
-        let mut delivered = None;
+        let mut count: usize = 0;
         let mut failure = None;
         for event in &events {
-            match self.post(event).await {
-                Ok(()) => delivered = Some(event.id),
-                Err(why) => {
-                    failure = Some(DeliveryError::Endpoint {
-                        event: event.id,
-                        why,
-                    });
-                    break;
-                }
+            if let Err(why) = self.post(event).await {
+                failure = Some(DeliveryError::Endpoint {
+                    event: event.id,
+                    why,
+                });
+                break;
             }
+            count += 1;
         }
-        let count = match delivered {
-            Some(last) => {
-                cursor.advance(last, now).await?;
-                events.iter().take_while(|e| e.id <= last).count()
-            }
-            None => {
-                cursor.release().await?;
-                0
-            }
-        };
+        // Events are delivered in order: the first `count` went through.
+        match count.checked_sub(1).and_then(|i| events.get(i)) {
+            Some(last) => cursor.advance(last.id, now).await?,
+            None => cursor.release().await?,
+        }
         if count > 0 {
             metrics::counter!("hubwright_webhook_deliveries_total", "outcome" => "delivered")
                 .increment(count as u64);

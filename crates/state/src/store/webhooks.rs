@@ -56,14 +56,9 @@ pub struct WebhookCursor {
 }
 
 impl Store {
-    /// Locks the cursor `name`, creating it at the newest event the first
-    /// time (a new endpoint is not sent the past). `None`: another replica
-    /// holds it.
-    pub async fn lock_webhook_cursor(
-        &self,
-        name: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<WebhookCursor>> {
+    /// Creates the cursor `name` at the newest event, unless it exists: a
+    /// new endpoint is not sent the past.
+    pub async fn create_webhook_cursor(&self, name: &str, now: DateTime<Utc>) -> Result<()> {
         sqlx::query!(
             r#"
             INSERT INTO webhook_cursors (name, last_event_id, updated_at)
@@ -75,6 +70,12 @@ impl Store {
         )
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Locks the cursor `name` ([`Store::create_webhook_cursor`] made it).
+    /// `None`: another replica holds it, or it does not exist.
+    pub async fn lock_webhook_cursor(&self, name: &str) -> Result<Option<WebhookCursor>> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query!(
             r#"
