@@ -14,8 +14,8 @@ use hubwright_state::model::Role;
 use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary, isolated_env};
 use hubwright_testkit::lab::{Lab, WITHIN};
 use hubwright_testkit::oidc::{OidcProvider, Options};
-use hubwright_testkit::scratch_dir;
 use hubwright_testkit::server::{ApiServer, StatusCode, token};
+use hubwright_testkit::{hub_health, scratch_dir};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -56,14 +56,6 @@ fn template(issuer: &str, chart: &Path, health_url: &str) -> String {
             "        with:\n          url: {health_url}\n          deadline: 2m\n          interval: 200ms\n"
         ),
     )
-}
-
-async fn health_endpoint() -> String {
-    let app = axum::Router::new().route("/hub/health", axum::routing::get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
 }
 
 /// Plays the Deployment controller for the hub and proxy, once helm made them.
@@ -123,7 +115,7 @@ async fn phase(api: &ApiServer, token: &str, id: &str) -> Value {
 #[tokio::test]
 async fn a_request_becomes_a_ready_hub_with_sign_on_and_a_delete_removes_every_trace() {
     let provider = OidcProvider::start(Options::default()).await.unwrap();
-    let health = health_endpoint().await;
+    let (health, _) = hub_health::endpoint(200).await;
     let lab = Lab::new(&template(provider.issuer(), &chart_dir(), &health)).await;
     if lab.cluster.is_real() {
         eprintln!(

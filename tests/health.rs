@@ -5,14 +5,12 @@
 
 #![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use hubwright_state::model::{ErrorClass, RunState};
 use hubwright_testkit::lab::{Lab, WITHIN};
-use hubwright_testkit::wait;
+use hubwright_testkit::{hub_health, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
@@ -43,28 +41,6 @@ workflows:
       - {{ name: namespace, kind: namespace-delete }}
 "#
     )
-}
-
-/// A `/hub/health` whose answer the test sets.
-async fn health_endpoint() -> (String, Arc<AtomicU16>) {
-    let status = Arc::new(AtomicU16::new(503));
-    let shared = Arc::clone(&status);
-    let app = axum::Router::new().route(
-        "/hub/health",
-        axum::routing::get(move || {
-            let status = shared.load(Ordering::SeqCst);
-            async move {
-                (
-                    StatusCode::from_u16(status).unwrap(),
-                    format!("status {status}"),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, status)
 }
 
 async fn deployment(lab: &Lab, namespace: &str, name: &str) {
@@ -102,7 +78,7 @@ async fn available(lab: &Lab, namespace: &str, name: &str) {
 
 #[tokio::test]
 async fn the_hub_is_ready_once_its_deployments_are_available_and_health_answers() {
-    let (url, health) = health_endpoint().await;
+    let (url, health) = hub_health::endpoint(503).await;
     let lab = Lab::new(&template(&url, "5m")).await;
     if lab.cluster.is_real() {
         eprintln!("skipped on a real cluster: nothing would make the test Deployments available");
@@ -138,7 +114,7 @@ async fn the_hub_is_ready_once_its_deployments_are_available_and_health_answers(
 
 #[tokio::test]
 async fn a_hub_never_healthy_fails_at_the_deadline_saying_what_it_saw() {
-    let (url, health) = health_endpoint().await;
+    let (url, health) = hub_health::endpoint(503).await;
     let lab = Lab::new(&template(&url, "1s")).await;
     if lab.cluster.is_real() {
         eprintln!("skipped on a real cluster: nothing would make the test Deployments available");

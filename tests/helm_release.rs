@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hubwright_state::model::{ErrorClass, RunState};
@@ -16,7 +15,7 @@ use hubwright_testkit::apiserver::{Fault, Verb};
 use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary, isolated_env};
 use hubwright_testkit::lab::{Lab, WITHIN};
 use hubwright_testkit::process::Process;
-use hubwright_testkit::{scratch_dir, wait};
+use hubwright_testkit::{hub_health, scratch_dir, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
@@ -262,21 +261,6 @@ fn template_rolling_back(url: &str) -> String {
     )
 }
 
-/// A `/hub/health` answering what the test sets.
-async fn health_endpoint(status: Arc<AtomicU16>) -> String {
-    let app = axum::Router::new().route(
-        "/hub/health",
-        axum::routing::get(move || {
-            let status = status.load(Ordering::SeqCst);
-            async move { axum::http::StatusCode::from_u16(status).unwrap() }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
 /// The labels of helm's release Secret for `revision`.
 async fn release_record(
     lab: &Lab,
@@ -292,8 +276,7 @@ async fn release_record(
 
 #[tokio::test]
 async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
-    let status = Arc::new(AtomicU16::new(200));
-    let url = health_endpoint(Arc::clone(&status)).await;
+    let (url, status) = hub_health::endpoint(200).await;
     let (lab, env) = lab_of(HelmVersion::V3, &template_rolling_back(&url)).await;
     let _worker = worker(&lab, &env, "worker");
     let requested = lab.request(json!({})).await;
@@ -345,8 +328,7 @@ async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
 
 #[tokio::test]
 async fn a_first_install_never_healthy_is_uninstalled_when_the_template_says_so() {
-    let status = Arc::new(AtomicU16::new(503));
-    let url = health_endpoint(status).await;
+    let (url, _) = hub_health::endpoint(503).await;
     let (lab, env) = lab_of(HelmVersion::V3, &template_rolling_back(&url)).await;
     let _worker = worker(&lab, &env, "worker");
     let requested = lab.request(json!({})).await;

@@ -21,6 +21,7 @@ mod db;
 pub mod factory;
 pub mod harness;
 pub mod helm;
+pub mod hub_health;
 pub mod jupyterhub;
 pub mod keycloak;
 pub mod kubelet;
