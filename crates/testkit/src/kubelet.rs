@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::apiserver::TestCluster;
 use crate::jupyterhub::{JupyterHub, Options};
+use crate::other;
 
 /// What the hub pod would be started with: the rendered `hub.config` and
 /// `hub.extraConfig` from the `hub` Secret's `values.yaml` (as z2jh mounts
@@ -32,10 +33,6 @@ pub struct HubPod {
     pub extra_config: BTreeMap<String, String>,
     /// The hub container's environment.
     pub env: Vec<(String, String)>,
-}
-
-fn other(context: &str, err: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(format!("{context}: {err}"))
 }
 
 async fn client(cluster: &TestCluster) -> std::io::Result<kube::Client> {

@@ -44,6 +44,11 @@ pub fn test_secret_keys() -> hubwright_state::secrets::SecretKeys {
     hubwright_state::secrets::SecretKeys::parse(TEST_SECRET_KEY).expect("a valid test key")
 }
 
+/// An I/O error saying what failed (`context`) and why.
+pub(crate) fn other(context: &str, err: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(format!("{context}: {err}"))
+}
+
 /// Writes `yaml` as `dir/<name>.yaml` and returns the directory, for tests that
 /// need a workflow of their own.
 pub fn write_workflow(dir: &std::path::Path, name: &str, yaml: &str) -> std::path::PathBuf {

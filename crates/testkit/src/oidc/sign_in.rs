@@ -7,6 +7,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use super::OidcProvider;
+use crate::other;
 
 /// A confidential client registered for [`OidcProvider::sign_in`].
 #[derive(Debug, Clone)]
@@ -18,10 +19,6 @@ pub struct Client {
     /// Where the provider sends the code; nothing listens there (the
     /// sign-in stops at the redirect).
     pub redirect_uri: String,
-}
-
-fn other(context: &str, err: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(format!("{context}: {err}"))
 }
 
 impl OidcProvider {
