@@ -136,7 +136,10 @@ impl HealthCheckStep {
         // installed: fail again, and do not undo twice.
         let target = self.0.target(ctx, &params.release).await?;
         let helm = &target.helm;
-        let installed = installed_revision(&ctx.outputs().await?, &helm.release);
+        // The values context holds this run's outputs already.
+        let installed = target.context["steps"]
+            .as_object()
+            .and_then(|outputs| installed_revision(outputs, &helm.release));
         let current = helm.status().await?;
         if let Some(undone) = undone_already(&helm.release, installed, current.as_ref()) {
             return Err(StepError::permanent(format!(
