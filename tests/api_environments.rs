@@ -36,6 +36,14 @@ struct Api {
     server: ApiServer,
 }
 
+/// The id of the environment a create answered with.
+fn environment_id(created: &Reply) -> String {
+    created.body["environment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 impl Api {
     async fn new() -> Self {
         Self::with_templates(&[("lab", LAB)]).await
@@ -70,6 +78,16 @@ impl Api {
     async fn create(&self, token: &str, body: Value) -> Reply {
         self.call("POST", "/v1/environments", token, Some(body))
             .await
+    }
+
+    async fn extend(&self, token: &str, id: &str, body: Value) -> Reply {
+        self.call(
+            "POST",
+            &format!("/v1/environments/{id}/extend"),
+            token,
+            Some(body),
+        )
+        .await
     }
 
     async fn create_with_key(&self, token: &str, key: &str, body: Value) -> Reply {
@@ -235,10 +253,7 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
     let created = api
         .create(&alice, json!({"name": "kept", "template": "lab"}))
         .await;
-    let id = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = environment_id(&created);
     let before = api.store().environment(id.parse().unwrap()).await.unwrap();
     let failed = hubwright_testkit::factory::failed_run(api.store(), "alice", "boom").await;
 
@@ -461,10 +476,7 @@ async fn a_developer_cannot_read_delete_extend_or_even_detect_anothers_environme
     let created = api
         .create(&alice, json!({"name": "private", "template": "lab"}))
         .await;
-    let id = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = environment_id(&created);
     let run = created.body["run_id"].as_str().unwrap().to_owned();
     let path = format!("/v1/environments/{id}");
     let missing = format!("/v1/environments/{}", uuid::Uuid::now_v7());
@@ -539,19 +551,9 @@ async fn an_operator_extends_and_deletes_anyones_environment() {
     let created = api
         .create(&alice, json!({"name": "lab", "template": "lab"}))
         .await;
-    let id = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = environment_id(&created);
 
-    let extended = api
-        .call(
-            "POST",
-            &format!("/v1/environments/{id}/extend"),
-            &ops,
-            Some(json!({"ttl": "2h"})),
-        )
-        .await;
+    let extended = api.extend(&ops, &id, json!({"ttl": "2h"})).await;
     assert_eq!(extended.status, StatusCode::OK, "{:#}", extended.body);
     let deleted = api
         .call("DELETE", &format!("/v1/environments/{id}"), &ops, None)
@@ -704,19 +706,9 @@ async fn ttl_extensions_stay_within_the_templates_maximum() {
     let created = api
         .create(&alice, json!({"name": "lab", "template": "lab"}))
         .await;
-    let id = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = environment_id(&created);
 
-    let extended = api
-        .call(
-            "POST",
-            &format!("/v1/environments/{id}/extend"),
-            &alice,
-            Some(json!({"ttl": "3h"})),
-        )
-        .await;
+    let extended = api.extend(&alice, &id, json!({"ttl": "3h"})).await;
     assert_eq!(extended.status, StatusCode::OK, "{:#}", extended.body);
     let before: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(created.body["environment"]["expires_at"].clone()).unwrap();
@@ -727,28 +719,14 @@ async fn ttl_extensions_stay_within_the_templates_maximum() {
         "{before} → {after}"
     );
 
-    let too_long = api
-        .call(
-            "POST",
-            &format!("/v1/environments/{id}/extend"),
-            &alice,
-            Some(json!({"ttl": "5h"})),
-        )
-        .await;
+    let too_long = api.extend(&alice, &id, json!({"ttl": "5h"})).await;
     assert_eq!(too_long.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         too_long
             .detail()
             .contains("beyond the template's maximum of 4h from creation")
     );
-    let missing = api
-        .call(
-            "POST",
-            &format!("/v1/environments/{id}/extend"),
-            &alice,
-            Some(json!({})),
-        )
-        .await;
+    let missing = api.extend(&alice, &id, json!({})).await;
     assert_eq!(missing.body["detail"], "ttl: is required, e.g. \"4h\"");
     api.finish().await;
 }
@@ -760,10 +738,7 @@ async fn deleting_cancels_provisioning_tears_down_and_a_second_delete_is_harmles
     let created = api
         .create(&alice, json!({"name": "short-lived", "template": "lab"}))
         .await;
-    let id = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = environment_id(&created);
     let provision: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
 
     let deleted = api
@@ -823,11 +798,7 @@ async fn the_phase_follows_the_runs_from_requested_to_ready() {
     let created = api
         .create(&alice, json!({"name": "lab", "template": "lab"}))
         .await;
-    let id: uuid::Uuid = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id: uuid::Uuid = environment_id(&created).parse().unwrap();
     let run: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
 
     let worker = spawn_worker(api.store(), fast_config("w"));
@@ -956,11 +927,7 @@ workflows:
     let created = api
         .create(&alice, json!({"name": "slow", "template": "slow"}))
         .await;
-    let id: uuid::Uuid = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id: uuid::Uuid = environment_id(&created).parse().unwrap();
     let provision: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
     wait::run_state(
         api.store(),
@@ -1046,19 +1013,8 @@ async fn max_extensions_refuses_the_extension_after_the_last_allowed_one() {
     let created = api
         .create(&alice, json!({"name": "lab", "template": "limited"}))
         .await;
-    let id = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let extend = || async {
-        api.call(
-            "POST",
-            &format!("/v1/environments/{id}/extend"),
-            &alice,
-            Some(json!({"ttl": "2h"})),
-        )
-        .await
-    };
+    let id = environment_id(&created);
+    let extend = || async { api.extend(&alice, &id, json!({"ttl": "2h"})).await };
     assert_eq!(extend().await.status, StatusCode::OK);
     assert_eq!(extend().await.status, StatusCode::OK);
     let third = extend().await;
