@@ -9,10 +9,12 @@
 #     hubwright:dev serve --listen 0.0.0.0:8080
 #
 # Queries are checked against the committed .sqlx/ data (SQLX_OFFLINE=true in
-# .cargo/config.toml), so the build needs no database.
+# .cargo/config.toml), so the build needs no database. The image leaves the
+# local sandbox out (--no-default-features): it has no use for a stand-in
+# Kubernetes API (docs/decisions/0007-sandbox-crate.md).
 
 ARG RUST_VERSION=1.95
-# The helm the tests run (crates/testkit/src/helm.rs). Pass its published
+# The helm the tests run (crates/sandbox/src/helm.rs). Pass its published
 # checksum (https://get.helm.sh/helm-${HELM_VERSION}-linux-amd64.tar.gz.sha256sum,
 # checked against the release notes' signature): --build-arg HELM_SHA256=…
 # The build refuses to run without one.
@@ -24,7 +26,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p hubwright-cli \
+    cargo build --release --locked -p hubwright-cli --no-default-features \
  && cp target/release/hubwright /usr/local/bin/hubwright
 
 FROM debian:12-slim AS helm

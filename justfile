@@ -45,23 +45,26 @@ demo-engine: db-up
 # Provision a real JupyterHub in a LOCAL SANDBOX and keep it until Ctrl-C.
 demo-hub: db-up
     @just _recreate-db hubwright_demo
-    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} cargo run --quiet -p hubwright-cli --features testkit -- demo --sandbox
+    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} cargo run --quiet -p hubwright-cli -- demo --sandbox
 
 # Formatting, lints and every test (real Postgres, real hubwright processes).
 test: db-up lint
     @just _sweep-test-dbs
     command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
-    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --workspace --all-features --no-fail-fast
+    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --workspace --no-fail-fast
 
 # The Kubernetes tests against a real cluster instead of the stand-in (README: "On a real cluster").
 e2e: db-up
     @test -n "${KUBECONFIG:-}" || { echo "error: set KUBECONFIG to the cluster's kubeconfig (README: On a real cluster)"; exit 2; }
-    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --all-features -p hubwright-cli -p hubwright-testkit --test namespace --test apiserver --test portforward --test helm --test helm_release --test health --test idp --test demo --no-fail-fast
+    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run -p hubwright-tests --no-fail-fast \
+        -E 'test(/^(namespace|sandbox::(apiserver|portforward|helm)|helm_release|health|idp|demo)::/)'
 
 # cargo fmt --check and clippy with warnings as errors.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
+    # The container image's build: the binary without the sandbox.
+    cargo clippy -p hubwright-cli --no-default-features --quiet -- -D warnings
 
 # Run the benchmark workloads (three times each) and write docs/benchmarks.md.
 bench repeats="3": db-up

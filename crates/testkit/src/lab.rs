@@ -16,10 +16,10 @@ use hubwright_worker::WorkerHandle;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::apiserver::TestCluster;
 use crate::harness::{fast_config, registry_with_clusters, spawn_worker_with};
 use crate::process::Process;
 use crate::{TestDatabase, scratch_dir, wait, write_workflow};
+use hubwright_sandbox::apiserver::TestCluster;
 
 /// Long enough for a real cluster to finish deleting a namespace.
 pub const WITHIN: Duration = Duration::from_secs(90);

@@ -1,32 +1,29 @@
-//! hubwright-testkit: what hubwright's tests start.
+//! hubwright-testkit: what only hubwright's tests use.
 //!
 //! - [`TestDatabase`]: a fresh, migrated Postgres database per test.
 //! - [`steps`]: step kinds whose behaviour a test controls (block, flaky, fail,
-//!   record a side effect, wait N polls), registered by `hubwright serve` only
-//!   when built with the `testkit` feature.
+//!   record a side effect, wait N polls), registered by the test build of the
+//!   binary (`hubwright-test`, in `tests/`).
 //! - [`process`]: start real `hubwright` processes and SIGKILL, SIGSTOP, SIGCONT
 //!   or SIGTERM them mid-step.
 //! - [`factory`]: runs in any state, without a worker.
 //! - [`wait`]: poll the database until a run reaches a state.
-//! - [`apiserver`]: a Kubernetes API server stand-in (or a real cluster with `KUBECONFIG`).
-//! - [`oidc`]: the real OpenID provider `oidc-provider`, on 127.0.0.1.
-//! - [`server`]: a real `hubwright serve --api` process and an HTTP client for it.
-//! - [`kubelet`]: start the real JupyterHub a hub-shaped release in the stand-in
-//!   describes, and mark its Deployments available (the stand-in runs no pods).
+//! - [`server`]: the API in-process on its own port, or a real
+//!   `hubwright serve --api` process, and an HTTP client for either.
+//! - [`lab`]: a database, a Kubernetes API and a template for the environment
+//!   steps.
+//! - [`keycloak`]: a fake Keycloak admin API from recorded answers.
 //!
-//! Never linked into a release binary.
+//! The Kubernetes API stand-in and the launchers of oidc-provider, JupyterHub
+//! and helm are product parts of the sandbox (`hubwright-sandbox`), which the
+//! tests use too. Never linked into a release binary.
 
-pub mod apiserver;
 mod db;
 pub mod factory;
 pub mod harness;
-pub mod helm;
 pub mod hub_health;
-pub mod jupyterhub;
 pub mod keycloak;
-pub mod kubelet;
 pub mod lab;
-pub mod oidc;
 pub mod process;
 pub mod server;
 pub mod steps;
@@ -44,9 +41,13 @@ pub fn test_secret_keys() -> hubwright_state::secrets::SecretKeys {
     hubwright_state::secrets::SecretKeys::parse(TEST_SECRET_KEY).expect("a valid test key")
 }
 
-/// An I/O error saying what failed (`context`) and why.
-pub(crate) fn other(context: &str, err: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(format!("{context}: {err}"))
+/// What the test build of the binary adds to the release build: the
+/// testkit's step kinds and armed crash points.
+pub fn extensions() -> hubwright_cli::Extensions {
+    hubwright_cli::Extensions {
+        register_steps: steps::register,
+        crash_point: process::crash_point,
+    }
 }
 
 /// Writes `yaml` as `dir/<name>.yaml` and returns the directory, for tests that
@@ -59,68 +60,5 @@ pub fn write_workflow(dir: &std::path::Path, name: &str, yaml: &str) -> std::pat
 
 /// A fresh empty directory under the system temp dir for one test.
 pub fn scratch_dir(label: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hubwright-{label}-{}",
-        uuid::Uuid::now_v7().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-/// Where tools the tests install once (helm, JupyterHub) are kept:
-/// `$HUBWRIGHT_CACHE_DIR`, else `$XDG_CACHE_HOME/hubwright`, else
-/// `~/.cache/hubwright`.
-pub(crate) fn cache_dir() -> std::io::Result<std::path::PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("HUBWRIGHT_CACHE_DIR") {
-        return Ok(std::path::PathBuf::from(dir));
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return Ok(std::path::PathBuf::from(dir).join("hubwright"));
-    }
-    var("HOME")
-        .map(|home| std::path::PathBuf::from(home).join(".cache/hubwright"))
-        .ok_or_else(|| std::io::Error::other("no HOME, XDG_CACHE_HOME or HUBWRIGHT_CACHE_DIR"))
-}
-
-/// `$HUBWRIGHT_NODE`, or `node` on `PATH`: the Node.js the OpenID provider and
-/// JupyterHub's proxy run on.
-pub(crate) fn find_node() -> std::io::Result<std::path::PathBuf> {
-    if let Some(node) = std::env::var_os("HUBWRIGHT_NODE").filter(|n| !n.is_empty()) {
-        return Ok(std::path::PathBuf::from(node));
-    }
-    find_on_path("node").ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "node not found on PATH (install Node.js 20 or later, or set HUBWRIGHT_NODE)",
-        )
-    })
-}
-
-/// `name` in a directory of `PATH`, if there is one.
-pub(crate) fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Runs one command of installing `what` (helm, JupyterHub); a failure says
-/// the command and everything it printed.
-pub(crate) fn run_install_step(
-    what: &str,
-    command: &mut std::process::Command,
-) -> std::io::Result<()> {
-    let out = command.output().map_err(|e| {
-        std::io::Error::new(e.kind(), format!("installing {what}: {command:?}: {e}"))
-    })?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(std::io::Error::other(format!(
-        "installing {what}: {command:?} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )))
+    hubwright_sandbox::scratch_dir(label).expect("create scratch dir")
 }

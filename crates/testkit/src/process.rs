@@ -107,3 +107,15 @@ impl Process {
         }
     }
 }
+
+/// The variable naming the crash point a `hubwright-test` process dies at.
+pub const CRASH_VARIABLE: &str = "HUBWRIGHT_TESTKIT_CRASH";
+
+/// The test build's crash point: aborts the process when [`CRASH_VARIABLE`]
+/// names `name`, so a test can prove that what was committed before survives.
+pub fn crash_point(name: &str) {
+    if std::env::var(CRASH_VARIABLE).as_deref() == Ok(name) {
+        eprintln!("testkit: crashing at {name}");
+        std::process::abort();
+    }
+}

@@ -1,18 +1,23 @@
-//! A real `hubwright serve --api` process for API tests, and a small HTTP client
-//! for it: method, path, token, body and headers in; status, headers and body
-//! out.
+//! `hubwright serve --api` for API tests — in this process on a port of its
+//! own (the default: nothing to start, and a clock the test controls), or as
+//! a real process where the test needs one (logs, signals, exit codes) — and
+//! a small HTTP client for it: method, path, token, body and headers in;
+//! status, headers and body out.
 //!
 //! ```no_run
 //! # async fn example(db: &hubwright_testkit::TestDatabase, workflows: &std::path::Path) {
 //! use hubwright_testkit::server::{ApiServer, StatusCode};
-//! let server = ApiServer::start(env!("CARGO_BIN_EXE_hubwright"), db, workflows, &[]).await;
+//! let server = ApiServer::start(db, workflows, &[]).await;
 //! let reply = server.post("/v1/environments").token("hw_…").json(&serde_json::json!({})).send().await;
 //! reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
 //! # }
 //! ```
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use hubwright_cli::serve;
 
 use hubwright_state::model::Role;
 use hubwright_state::{Clock, Store, SystemClock};
@@ -30,23 +35,120 @@ const START_WITHIN: Duration = Duration::from_secs(30);
 const REQUEST_WITHIN: Duration = Duration::from_secs(60);
 
 /// `hubwright serve --api` listening on a port of its own, against a test
-/// database. Killed when dropped.
+/// database. Stopped when dropped.
 #[derive(Debug)]
 pub struct ApiServer {
     /// Where it listens, e.g. `http://127.0.0.1:41234` (no trailing slash).
     pub url: String,
-    /// The process, for its log and for signals.
-    pub process: Process,
+    running: Running,
     client: reqwest::Client,
 }
 
+/// How the server runs.
+#[derive(Debug)]
+enum Running {
+    /// A `serve` task in this process; dropping the sender stops it.
+    InProcess {
+        _stop: tokio::sync::oneshot::Sender<()>,
+        task: tokio::task::JoinHandle<()>,
+    },
+    /// A real process.
+    Process(Process),
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Running::InProcess { task, .. } = self {
+            task.abort();
+        }
+    }
+}
+
 impl ApiServer {
-    /// Starts `bin` (pass `env!("CARGO_BIN_EXE_hubwright")`) as
+    /// Runs `serve --api --workflows <workflows> <extra…>` in this process on
+    /// the wall clock, against `db`, on a port of its own, as the test build
+    /// of the binary would: the testkit's step kinds registered, secrets
+    /// sealed with [`crate::TEST_SECRET_KEY`].
+    pub async fn start(db: &TestDatabase, workflows: &Path, extra: &[&str]) -> Self {
+        Self::start_with_clock(db, workflows, extra, Arc::new(SystemClock)).await
+    }
+
+    /// [`ApiServer::start`] on `clock` (a [`hubwright_state::ManualClock`]
+    /// lets the test move the API's time).
+    pub async fn start_with_clock(
+        db: &TestDatabase,
+        workflows: &Path,
+        extra: &[&str],
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let workflows = workflows.display().to_string();
+        let argv = ["--api", "--workflows", &workflows]
+            .into_iter()
+            .chain(extra.iter().copied());
+        let args = serve::parse_args(argv).unwrap_or_else(|err| panic!("serve flags: {err}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let address = listener.local_addr().expect("the bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let url = db.url.clone();
+        let injected = serve::Injected {
+            listener: Some(listener),
+            clock,
+            keys: Some(Arc::new(crate::test_secret_keys())),
+        };
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(err) =
+                serve::run_until(&url, args, crate::extensions(), injected, shutdown).await
+            {
+                panic!("serve stopped: {err:#}");
+            }
+        });
+        let server = Self {
+            url: format!("http://{address}"),
+            running: Running::InProcess { _stop: stop, task },
+            client: client(),
+        };
+        server.wait_until_healthy().await;
+        server
+    }
+
+    /// The server's process, for its log and for signals. Panics for a server
+    /// started in-process: use [`ApiServer::start_process`] where the test
+    /// reads the log or sends signals.
+    pub fn process(&self) -> &Process {
+        match &self.running {
+            Running::Process(process) => process,
+            Running::InProcess { .. } => {
+                panic!("this server runs in-process; start_process has a log")
+            }
+        }
+    }
+
+    /// The server's process, mutably (to wait for its exit).
+    pub fn process_mut(&mut self) -> &mut Process {
+        match &mut self.running {
+            Running::Process(process) => process,
+            Running::InProcess { .. } => {
+                panic!("this server runs in-process; start_process has a log")
+            }
+        }
+    }
+
+    /// Starts `bin` (pass the suite's `hubwright-test` binary) as
     /// `serve --api --listen 127.0.0.1:0 --workflows <workflows> <extra…>`
     /// against `db` and waits until `GET /healthz` answers. The port is read
     /// from the server's own log, so parallel tests never race for one; the log
     /// is a file in a scratch directory ([`Process::log`]).
-    pub async fn start(bin: &str, db: &TestDatabase, workflows: &Path, extra: &[&str]) -> Self {
+    pub async fn start_process(
+        bin: &str,
+        db: &TestDatabase,
+        workflows: &Path,
+        extra: &[&str],
+    ) -> Self {
         let workflows = workflows.display().to_string();
         let mut args = vec![
             "serve",
@@ -62,11 +164,8 @@ impl ApiServer {
         let address = listening_address(&mut process).await;
         let server = Self {
             url: format!("http://{address}"),
-            process,
-            client: reqwest::Client::builder()
-                .timeout(REQUEST_WITHIN)
-                .build()
-                .expect("build an HTTP client"),
+            running: Running::Process(process),
+            client: client(),
         };
         server.wait_until_healthy().await;
         server
@@ -96,6 +195,8 @@ impl ApiServer {
         self.request("DELETE", path)
     }
 
+    /// Waits until `GET /healthz` answers 200; an in-process server that
+    /// stopped, or a process's log, is shown when it does not.
     async fn wait_until_healthy(&self) {
         let deadline = tokio::time::Instant::now() + START_WITHIN;
         loop {
@@ -108,14 +209,30 @@ impl ApiServer {
             {
                 return;
             }
+            if let Running::InProcess { task, .. } = &self.running {
+                assert!(
+                    !task.is_finished(),
+                    "serve stopped before /healthz answered"
+                );
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "/healthz did not answer within {START_WITHIN:?}:\n{}",
-                self.process.log_text()
+                match &self.running {
+                    Running::Process(process) => process.log_text(),
+                    Running::InProcess { .. } => "(in-process: see the test's output)".to_owned(),
+                }
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_WITHIN)
+        .build()
+        .expect("build an HTTP client")
 }
 
 /// Waits for the `api listening` line of the JSON log and returns its address.

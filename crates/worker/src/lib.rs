@@ -16,6 +16,7 @@ mod registry;
 mod retry;
 mod runner;
 mod scheduler;
+pub mod signal;
 mod step;
 pub mod values;
 pub mod webhooks;

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 use crate::Result;
 use crate::config::ConfigError;
+use crate::signal::{Moment, MomentWatch};
 
 /// Most environments expired by one statement.
 const BATCH: i64 = 500;
@@ -74,6 +75,9 @@ pub struct Scheduler {
     /// (template, its `teardown` workflow, registered id) for every template
     /// that has one; environments of other templates are never expired.
     teardowns: Vec<(String, Snapshot, i64)>,
+    /// Reached each time the loop has passed and planned its next wake-up,
+    /// right before it sleeps.
+    parked: Moment,
 }
 
 impl Scheduler {
@@ -100,7 +104,14 @@ impl Scheduler {
             clock,
             config,
             teardowns,
+            parked: Moment::default(),
         })
+    }
+
+    /// Comes each time the loop has done a pass, planned its next wake-up and
+    /// is about to sleep: a test waits for it instead of sleeping.
+    pub fn parked(&self) -> MomentWatch {
+        self.parked.watch()
     }
 
     fn leads(&self) -> Vec<i64> {
@@ -209,6 +220,7 @@ impl Scheduler {
                 .next_wake(until_sweep)
                 .await
                 .max(Duration::from_millis(5));
+            self.parked.reached();
             tokio::select! {
                 () = &mut shutdown => break,
                 () = wake.notified() => {}

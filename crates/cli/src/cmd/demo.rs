@@ -12,7 +12,7 @@ use hubwright_state::{Clock, SystemClock};
 use hubwright_worker::{Worker, WorkerConfig};
 use serde_json::{Map, Value};
 
-use crate::output;
+use crate::{Extensions, output};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,8 +27,7 @@ pub struct Args {
     workflow: String,
     /// Provision a real JupyterHub from workflows/jupyterhub.yaml in a local
     /// sandbox: the Kubernetes API stand-in (no pods run), the real
-    /// oidc-provider and helm, and JupyterHub on this machine. Needs a build
-    /// with the `testkit` feature (`just demo-hub`).
+    /// oidc-provider and helm, and JupyterHub on this machine (`just demo-hub`).
     #[arg(long, conflicts_with = "cluster")]
     sandbox: bool,
     /// Provision a real JupyterHub from workflows/jupyterhub.yaml on the
@@ -79,8 +78,13 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     store.migrate().await.context("applying migrations")?;
     println!("  migrations applied");
 
-    let mut catalog = super::registry(&Default::default(), None, &args.workflows)
-        .load_catalog(&args.workflows)?;
+    let mut catalog = super::registry(
+        Extensions::default(),
+        &Default::default(),
+        None,
+        &args.workflows,
+    )
+    .load_catalog(&args.workflows)?;
     catalog.register(&store).await?;
     let (snapshot, definition_id) = catalog
         .definition(&args.template, &args.workflow)
@@ -110,7 +114,12 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     };
     let worker = Worker::new(
         store.clone(),
-        super::registry(&Default::default(), None, &args.workflows),
+        super::registry(
+            Extensions::default(),
+            &Default::default(),
+            None,
+            &args.workflows,
+        ),
         config,
         Arc::new(SystemClock),
     )?;
@@ -149,15 +158,15 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[cfg(feature = "testkit")]
+#[cfg(feature = "sandbox")]
 async fn sandbox(url: &str, args: &Args) -> anyhow::Result<ExitCode> {
     super::demo_sandbox::run(url, &args.workflows, args.exit_when_ready).await
 }
 
-#[cfg(not(feature = "testkit"))]
+#[cfg(not(feature = "sandbox"))]
 async fn sandbox(_url: &str, _args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::bail!(
-        "--sandbox needs a build with the testkit feature: `just demo-hub`, or \
-         `cargo run -p hubwright-cli --features testkit -- demo --sandbox`"
+        "--sandbox: this build of hubwright leaves the sandbox out (the container \
+         image does); build with the default features: `cargo run -p hubwright-cli -- demo --sandbox`"
     )
 }

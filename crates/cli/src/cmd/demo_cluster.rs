@@ -29,8 +29,8 @@ use super::demo_hub::{
     NAME, OAUTH_SECRET, Started, TEMPLATE, answers, chart_at, health_at, phase, start_and_request,
     teardown, write_template,
 };
-use crate::output;
 use crate::port_forward::ServiceForward;
+use crate::{Extensions, output};
 
 /// Knobs of the cluster demo.
 #[derive(Debug)]
@@ -99,7 +99,14 @@ pub async fn run(url: &str, options: Options<'_>) -> anyhow::Result<ExitCode> {
         replacements.push(chart_at(&std::path::absolute(chart)?));
     }
     let local = write_template(&dir, options.workflows, &replacements)?;
-    let registry = || super::registry(&clusters, Some(Arc::new(keys.clone())), &local);
+    let registry = || {
+        super::registry(
+            Extensions::default(),
+            &clusters,
+            Some(Arc::new(keys.clone())),
+            &local,
+        )
+    };
     phase(
         "template",
         format!(

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use hubwright_sandbox::apiserver::TestCluster;
+use hubwright_sandbox::helm::{HelmVersion, chart_dir, helm_binary};
+use hubwright_sandbox::jupyterhub::{self, JupyterHub};
+use hubwright_sandbox::kubelet;
+use hubwright_sandbox::oidc::{OidcProvider, Options};
 use hubwright_state::clusters::{ClusterConfig, Clusters, DEFAULT_CLUSTER};
 use hubwright_state::model::RunState;
-use hubwright_testkit::apiserver::TestCluster;
-use hubwright_testkit::helm::{HelmVersion, chart_dir, helm_binary};
-use hubwright_testkit::jupyterhub::{self, JupyterHub};
-use hubwright_testkit::kubelet;
-use hubwright_testkit::oidc::{OidcProvider, Options};
+use hubwright_state::secrets::SecretKeys;
 use hubwright_worker::Registry;
 use hubwright_worker::kubernetes::ClusterClients;
 use serde_json::Map;
@@ -70,7 +71,7 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
 
     let port = jupyterhub::free_port()?;
     let hub_url = format!("http://127.0.0.1:{port}");
-    let dir = hubwright_testkit::scratch_dir("demo-sandbox");
+    let dir = hubwright_sandbox::scratch_dir("demo-sandbox")?;
     let local = write_template(
         &dir,
         workflows,
@@ -95,7 +96,9 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
             ..ClusterConfig::default()
         },
     );
-    let registry = || sandbox_registry(&clusters, &local, &helm);
+    // Sealed secrets need not outlive the sandbox's throwaway database.
+    let keys = Arc::new(SecretKeys::ephemeral("sandbox")?);
+    let registry = || sandbox_registry(&clusters, &local, &helm, &keys);
     phase(
         "template",
         format!(
@@ -228,10 +231,14 @@ async fn prepare_helm() -> anyhow::Result<PathBuf> {
     Ok(helm)
 }
 
-/// Every real step kind, helm run from `helm`. Secrets are sealed with the
-/// testkit's fixed key: the sandbox's database is a throwaway.
-fn sandbox_registry(clusters: &Clusters, workflows: &Path, helm: &Path) -> Registry {
-    let keys = Some(Arc::new(hubwright_testkit::test_secret_keys()));
+/// Every real step kind, helm run from `helm`, sealing with `keys`.
+fn sandbox_registry(
+    clusters: &Clusters,
+    workflows: &Path,
+    helm: &Path,
+    keys: &Arc<SecretKeys>,
+) -> Registry {
+    let keys = Some(Arc::clone(keys));
     let mut registry = Registry::with_builtins();
     let clients = ClusterClients::new(clusters.clone());
     hubwright_worker::kubernetes::register(&mut registry, &clients);

@@ -4,7 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod demo_cluster;
 mod demo_hub;
-#[cfg(feature = "testkit")]
+#[cfg(feature = "sandbox")]
 pub mod demo_sandbox;
 pub mod env;
 pub mod run;
@@ -23,6 +23,8 @@ use hubwright_state::secrets::SecretKeys;
 use hubwright_worker::Registry;
 use hubwright_worker::kubernetes::ClusterClients;
 
+use crate::Extensions;
+
 /// `hubwright migrate`.
 pub async fn migrate(url: &str) -> anyhow::Result<ExitCode> {
     let store = connect(url, 2).await?;
@@ -40,9 +42,10 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
 
 /// The step kinds this binary executes: the built-ins, the Kubernetes and
 /// identity-provider kinds over `clusters` (sealing with `keys`), the Helm
-/// kinds (charts and values templates under `workflows`), plus the
-/// testkit's when built with the `testkit` feature.
+/// kinds (charts and values templates under `workflows`), plus what `ext`
+/// registers.
 pub fn registry(
+    ext: Extensions,
     clusters: &Clusters,
     keys: Option<Arc<SecretKeys>>,
     workflows: &std::path::Path,
@@ -52,8 +55,7 @@ pub fn registry(
     hubwright_worker::kubernetes::register(&mut registry, &clients);
     hubwright_worker::idp::register(&mut registry, &clients, keys);
     hubwright_worker::helm::register(&mut registry, &clients, workflows);
-    #[cfg(feature = "testkit")]
-    hubwright_testkit::steps::register(&mut registry);
+    (ext.register_steps)(&mut registry);
     registry
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::Extensions;
 use crate::client::{Client, ClientError, RunView};
 use crate::output::{self, Format};
 
@@ -78,10 +79,10 @@ pub fn parse_param(text: &str) -> Result<(String, Value), String> {
 }
 
 /// Enqueues a run of any workflow, validated against this binary's step kinds.
-pub async fn start(url: &str, args: Start) -> anyhow::Result<ExitCode> {
+pub async fn start(url: &str, args: Start, ext: Extensions) -> anyhow::Result<ExitCode> {
     let store = super::connect(url, 2).await?;
     let now = SystemClock.now();
-    let mut catalog = super::registry(&Default::default(), None, &args.workflows)
+    let mut catalog = super::registry(ext, &Default::default(), None, &args.workflows)
         .load_catalog(&args.workflows)?;
     catalog.register(&store).await?;
     let loaded = catalog.template(&args.template).with_context(|| {
@@ -114,7 +115,7 @@ pub async fn start(url: &str, args: Start) -> anyhow::Result<ExitCode> {
             now,
         )
         .await?;
-    crash_point("after-enqueue-commit");
+    (ext.crash_point)("after-enqueue-commit");
     println!("{id}");
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
@@ -239,16 +240,4 @@ async fn step_index(client: &Client, run: Uuid, text: &str) -> Result<i32, Clien
             status: reqwest::StatusCode::UNPROCESSABLE_ENTITY,
             detail: format!("--from-step: run {run} has no step named `{text}`"),
         })
-}
-
-/// With the testkit feature, dies here when `HUBWRIGHT_TESTKIT_CRASH` names this
-/// point: the tests prove that what was committed before survives.
-fn crash_point(name: &str) {
-    #[cfg(feature = "testkit")]
-    if std::env::var("HUBWRIGHT_TESTKIT_CRASH").as_deref() == Ok(name) {
-        eprintln!("testkit: crashing at {name}");
-        std::process::abort();
-    }
-    #[cfg(not(feature = "testkit"))]
-    let _ = name;
 }

@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hubwright_api::oidc::{OidcConfig, OidcVerifier};
-use hubwright_state::SystemClock;
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::secrets::SecretString;
 use hubwright_state::workflow::Dur;
+use hubwright_state::{Clock, SystemClock};
 use hubwright_worker::{Notifier, Scheduler, SchedulerConfig, WebhookConfig, Worker, WorkerConfig};
 use tokio::sync::watch;
+
+use crate::Extensions;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -107,7 +109,68 @@ pub struct Args {
     webhook_secret: Option<String>,
 }
 
-pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
+/// `hubwright serve ARGS…` parsed as the command line would, for callers
+/// that start the server in-process (the tests): the error says which flag
+/// broke which rule.
+pub fn parse_args<'a>(argv: impl IntoIterator<Item = &'a str>) -> Result<Args, clap::Error> {
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "serve")]
+    struct Serve {
+        #[command(flatten)]
+        args: Args,
+    }
+    use clap::Parser;
+    Serve::try_parse_from(std::iter::once("serve").chain(argv)).map(|serve| serve.args)
+}
+
+/// What a caller may hand `serve` instead of what it would make itself.
+#[derive(Debug)]
+pub struct Injected {
+    /// The API's socket, already bound (tests bind `127.0.0.1:0`); without
+    /// it the API binds `--listen`.
+    pub listener: Option<tokio::net::TcpListener>,
+    /// The clock of the API, the worker and the scheduler.
+    pub clock: Arc<dyn Clock>,
+    /// The worker's secret keys; without them it reads `HUBWRIGHT_SECRET_KEY`.
+    pub keys: Option<Arc<SecretKeys>>,
+}
+
+impl Default for Injected {
+    fn default() -> Self {
+        Self {
+            listener: None,
+            clock: Arc::new(SystemClock),
+            keys: None,
+        }
+    }
+}
+
+/// `hubwright serve`: runs until SIGTERM or Ctrl-C.
+pub async fn run(url: &str, args: Args, ext: Extensions) -> anyhow::Result<ExitCode> {
+    run_until(
+        url,
+        args,
+        ext,
+        Injected::default(),
+        super::shutdown_signal(),
+    )
+    .await
+}
+
+/// `hubwright serve` with what `injected` holds, until `shutdown` resolves
+/// or a component stops on its own.
+pub async fn run_until(
+    url: &str,
+    args: Args,
+    ext: Extensions,
+    injected: Injected,
+    shutdown_signal: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<ExitCode> {
+    let Injected {
+        listener,
+        clock,
+        keys,
+    } = injected;
     // None chosen means all three.
     let (run_worker, run_api, run_scheduler) = match (args.worker, args.api, args.scheduler) {
         (false, false, false) => (true, true, true),
@@ -138,12 +201,12 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     config.validate()?;
     let clusters = Arc::new(super::clusters(args.clusters.as_deref())?);
     // Workers seal and open the hubs' credentials; without a key they must not start.
-    let keys = if run_worker {
-        Some(Arc::new(SecretKeys::from_env()?))
-    } else {
-        None
+    let keys = match keys {
+        Some(keys) => Some(keys),
+        None if run_worker => Some(Arc::new(SecretKeys::from_env()?)),
+        None => None,
     };
-    let registry = super::registry(&clusters, keys, &args.workflows);
+    let registry = super::registry(ext, &clusters, keys, &args.workflows);
     let mut catalog = registry.load_catalog(&args.workflows)?;
 
     // Run tasks share the committer; a few more serve claims, heartbeats and
@@ -186,12 +249,15 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut tasks = tokio::task::JoinSet::new();
     if run_api {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("--listen: cannot bind {}", args.listen))?;
+        let listener = match listener {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("--listen: cannot bind {}", args.listen))?,
+        };
         let state = hubwright_api::AppState {
             store: store.clone(),
-            clock: Arc::new(SystemClock),
+            clock: Arc::clone(&clock),
             catalog: Arc::clone(&catalog),
             clusters: Arc::clone(&clusters),
             oidc: oidc.clone(),
@@ -208,12 +274,12 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             store.clone(),
             &catalog,
             scheduler_config,
-            Arc::new(SystemClock),
+            Arc::clone(&clock),
         )?;
         let stopping = shutdown(stopped.clone());
         tasks.spawn(async move { scheduler.run(stopping).await.map_err(anyhow::Error::from) });
         if let Some(config) = webhooks {
-            let notifier = Notifier::new(store.clone(), config, Arc::new(SystemClock));
+            let notifier = Notifier::new(store.clone(), config, Arc::clone(&clock));
             let shutdown = shutdown(stopped.clone());
             tasks.spawn(async move {
                 notifier.run(shutdown).await;
@@ -222,13 +288,13 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if run_worker {
-        let worker = Worker::new(store.clone(), registry, config, Arc::new(SystemClock))?;
+        let worker = Worker::new(store.clone(), registry, config, Arc::clone(&clock))?;
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move { worker.run(shutdown).await.map_err(anyhow::Error::from) });
     }
 
     tokio::select! {
-        () = super::shutdown_signal() => {}
+        () = shutdown_signal => {}
         Some(ended) = tasks.join_next() => {
             // A component stopped on its own: stop the rest too.
             ended.context("component panicked")??;

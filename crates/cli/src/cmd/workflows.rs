@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+use crate::Extensions;
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate every workflow file against this binary's step kinds.
@@ -15,11 +17,11 @@ pub enum Command {
     },
 }
 
-pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+pub fn run(command: Command, ext: Extensions) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check { workflows } => {
-            let catalog =
-                super::registry(&Default::default(), None, &workflows).load_catalog(&workflows)?;
+            let catalog = super::registry(ext, &Default::default(), None, &workflows)
+                .load_catalog(&workflows)?;
             for name in catalog.names() {
                 let Some(loaded) = catalog.template(name) else {
                     continue;

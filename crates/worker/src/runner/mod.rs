@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use crate::Result;
 use crate::config::WorkerConfig;
 use crate::registry::Registry;
+use crate::signal::{Moment, MomentWatch};
 use committer::Committer;
 use leases::Leases;
 
@@ -40,6 +41,9 @@ pub(crate) struct Shared {
     definitions: Mutex<HashMap<i64, Arc<Snapshot>>>,
     /// Set on shutdown: runs are released at their next step boundary.
     stopping: AtomicBool,
+    /// Reached when a claim round found nothing more due and the loop is
+    /// about to sleep.
+    idle: Moment,
 }
 
 impl Shared {
@@ -90,6 +94,7 @@ impl Worker {
             leases: Arc::default(),
             definitions: Mutex::default(),
             stopping: AtomicBool::new(false),
+            idle: Moment::default(),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -101,15 +106,23 @@ impl Worker {
         &self.shared.id
     }
 
+    /// Comes each time a claim round found nothing more due and the worker
+    /// is about to sleep: a test waits for it instead of sleeping.
+    pub fn idle(&self) -> MomentWatch {
+        self.shared.idle.watch()
+    }
+
     /// Runs in the background until [`WorkerHandle::shutdown`].
     pub fn spawn(self) -> WorkerHandle {
         let (stop, stopped) = oneshot::channel::<()>();
         let id = self.id().to_owned();
+        let idle = self.idle();
         let task = tokio::spawn(self.run(async move {
             let _ = stopped.await;
         }));
         WorkerHandle {
             id,
+            idle,
             stop: Some(stop),
             task,
         }
@@ -144,6 +157,7 @@ impl Worker {
             let free = capacity.available_permits();
             let busy = free < shared.config.concurrency;
             let mut idle_for = shared.config.poll_interval;
+            let mut went_idle = false;
             if free >= claim_threshold || (free > 0 && !busy) {
                 let limit = free.min(shared.config.claim_batch);
                 match claim(&shared, limit).await {
@@ -159,6 +173,7 @@ impl Worker {
                             continue;
                         }
                         idle_for = next_poll(&shared).await;
+                        went_idle = true;
                     }
                     Err(err) => tracing::warn!(error = %err, "claim failed; retrying"),
                 }
@@ -167,6 +182,9 @@ impl Worker {
                 // up so one claim statement fills several, instead of paying a
                 // claim (and its commit) per run.
                 idle_for = CLAIM_GATHER;
+            }
+            if went_idle {
+                shared.idle.reached();
             }
             tokio::select! {
                 () = &mut shutdown => break,
@@ -295,6 +313,7 @@ async fn rescue(shared: Arc<Shared>) {
 #[derive(Debug)]
 pub struct WorkerHandle {
     id: String,
+    idle: MomentWatch,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -303,6 +322,11 @@ impl WorkerHandle {
     /// The worker's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// See [`Worker::idle`].
+    pub fn idle(&self) -> MomentWatch {
+        self.idle.clone()
     }
 
     /// Asks the worker to stop and waits until it has.

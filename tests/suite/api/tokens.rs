@@ -1,0 +1,252 @@
+//! `/v1/tokens` of a real `hubwright serve --api` process over HTTP: only
+//! admins create, list and revoke tokens; a secret is shown once; a revoked
+//! token stops working at once; who did what is on the token's timeline.
+
+use hubwright_state::model::Role;
+use hubwright_testkit::server::{ApiServer, StatusCode, token};
+use hubwright_testkit::{TestDatabase, scratch_dir};
+use serde_json::json;
+
+async fn serve(db: &TestDatabase) -> ApiServer {
+    ApiServer::start(db, &scratch_dir("no-workflows"), &[]).await
+}
+
+/// (kind, actor) of every event on a token's timeline, oldest first.
+async fn timeline(db: &TestDatabase, token_id: &str) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT kind, actor FROM events WHERE token_id = $1 ORDER BY id")
+        .bind(token_id.parse::<uuid::Uuid>().unwrap())
+        .fetch_all(db.store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_token_that_works_and_its_secret_is_shown_once() {
+    let db = TestDatabase::create().await;
+    let server = serve(&db).await;
+    let root = token(&db.store, "root", Role::Admin).await;
+
+    let created = server
+        .post("/v1/tokens")
+        .token(&root)
+        .json(&json!({"subject": "carol", "role": "operator"}))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
+    assert_eq!(created.body["subject"], "carol");
+    assert_eq!(created.body["role"], "operator");
+    assert_eq!(created.body["created_by"], "root");
+    assert_eq!(created.body["revoked_at"], serde_json::Value::Null);
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("hw_"), "{secret}");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+
+    let as_carol = server.get("/metrics").token(&secret).send().await;
+    assert_eq!(as_carol.status, StatusCode::OK, "carol is an operator now");
+
+    let listed = server.get("/v1/tokens").token(&root).send().await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let items = listed.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "root's own and carol's: {items:?}");
+    assert_eq!(items[0]["id"], id.as_str(), "newest first");
+    assert!(
+        items[1]["last_used_at"].is_string(),
+        "root's token has been used: {:#}",
+        items[1]
+    );
+    assert!(
+        !listed.body.to_string().contains(&secret[3..]),
+        "the secret is never listed"
+    );
+    assert!(
+        items
+            .iter()
+            .all(|t| t.get("secret").is_none() && t.get("token_hash").is_none())
+    );
+    assert_eq!(
+        timeline(&db, &id).await,
+        [("token_created".to_owned(), "root".to_owned())]
+    );
+    drop(server);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working_at_once_and_revoking_again_is_harmless() {
+    let db = TestDatabase::create().await;
+    let server = serve(&db).await;
+    let root = token(&db.store, "root", Role::Admin).await;
+    let created = server
+        .post("/v1/tokens")
+        .token(&root)
+        .json(&json!({"subject": "dave", "role": "developer"}))
+        .send()
+        .await;
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .get("/v1/environments")
+            .token(&secret)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    let revoked = server
+        .delete(&format!("/v1/tokens/{id}"))
+        .token(&root)
+        .send()
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{:#}", revoked.body);
+    assert_eq!(revoked.body["id"], id.as_str());
+    assert!(revoked.body["revoked_at"].is_string());
+    let refused = server.get("/v1/environments").token(&secret).send().await;
+    refused.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let again = server
+        .delete(&format!("/v1/tokens/{id}"))
+        .token(&root)
+        .send()
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        again.body["revoked_at"], revoked.body["revoked_at"],
+        "the first revocation stands"
+    );
+    assert_eq!(
+        timeline(&db, &id).await,
+        [
+            ("token_created".to_owned(), "root".to_owned()),
+            ("token_revoked".to_owned(), "root".to_owned()),
+        ],
+        "recorded once"
+    );
+
+    let unknown = server
+        .delete(&format!("/v1/tokens/{}", uuid::Uuid::now_v7()))
+        .token(&root)
+        .send()
+        .await;
+    unknown.assert_problem(StatusCode::NOT_FOUND, "not-found");
+    let not_an_id = server.delete("/v1/tokens/dave").token(&root).send().await;
+    not_an_id.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+    drop(server);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn only_admins_manage_tokens() {
+    let db = TestDatabase::create().await;
+    let server = serve(&db).await;
+    let alice = token(&db.store, "alice", Role::Developer).await;
+    let ops = token(&db.store, "ops", Role::Operator).await;
+    let target = db
+        .store
+        .create_token("erin", Role::Developer, chrono::Utc::now())
+        .await
+        .unwrap();
+    let revoke = format!("/v1/tokens/{}", target.id);
+
+    for caller in [&alice, &ops] {
+        let create = server
+            .post("/v1/tokens")
+            .token(caller)
+            .json(&json!({"subject": "mallory", "role": "admin"}))
+            .send()
+            .await;
+        create.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+        let list = server.get("/v1/tokens").token(caller).send().await;
+        list.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+        let revoked = server.delete(&revoke).token(caller).send().await;
+        revoked.assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    }
+    for (method, path) in [
+        ("POST", "/v1/tokens"),
+        ("GET", "/v1/tokens"),
+        ("DELETE", revoke.as_str()),
+    ] {
+        let anonymous = server.request(method, path).send().await;
+        anonymous.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    assert_eq!(
+        server
+            .get("/v1/environments")
+            .token(&target.secret)
+            .send()
+            .await
+            .status,
+        StatusCode::OK,
+        "erin's token still works"
+    );
+    let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(tokens, 3, "nobody made a token");
+    drop(server);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_token_request_names_what_is_wrong() {
+    let db = TestDatabase::create().await;
+    let server = serve(&db).await;
+    let root = token(&db.store, "root", Role::Admin).await;
+    let cases = [
+        (json!({"subject": "frank"}), "role: is required"),
+        (
+            json!({"subject": "frank", "role": "owner"}),
+            "body: unknown variant `owner`",
+        ),
+        (
+            json!({"role": "developer"}),
+            "subject: must be 1 to 200 characters",
+        ),
+        (
+            json!({"subject": "   ", "role": "developer"}),
+            "subject: must be 1 to 200 characters",
+        ),
+        (
+            json!({"subject": "f".repeat(201), "role": "developer"}),
+            "subject: must be 1 to 200 characters",
+        ),
+        (
+            json!({"subject": "frank", "role": "developer", "expires": "1d"}),
+            "body: unknown field `expires`",
+        ),
+        (
+            json!({"subject": 7, "role": "developer"}),
+            "body: invalid type",
+        ),
+    ];
+    for (body, expected) in cases {
+        let reply = server
+            .post("/v1/tokens")
+            .token(&root)
+            .json(&body)
+            .send()
+            .await;
+        reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+        assert!(
+            reply.detail().starts_with(expected),
+            "{body}: `{}` should start with `{expected}`",
+            reply.detail()
+        );
+    }
+    let not_json = server
+        .post("/v1/tokens")
+        .token(&root)
+        .body("text/plain", "frank")
+        .send()
+        .await;
+    not_json.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(tokens, 1, "only root's");
+    drop(server);
+    db.drop_now().await;
+}

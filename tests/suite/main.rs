@@ -1,0 +1,41 @@
+//! hubwright's integration suite: one test binary, a module per area. Tests
+//! run against real Postgres, real processes of the test build of the binary
+//! (`hubwright-test`), and the sandbox's real oidc-provider, JupyterHub and
+//! helm; the Kubernetes API is the sandbox's stand-in, or the cluster in
+//! `KUBECONFIG` (`just e2e`).
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
+/// The test build of the `hubwright` binary.
+const BIN: &str = env!("CARGO_BIN_EXE_hubwright-test");
+
+mod api {
+    mod environments;
+    mod oidc;
+    mod openapi;
+    mod probes;
+    mod runs;
+    mod tokens;
+}
+mod chart;
+mod cli;
+mod demo;
+mod e2e;
+mod health;
+mod helm_release;
+mod idp;
+mod namespace;
+mod processes;
+mod runner;
+mod sandbox {
+    mod apiserver;
+    mod helm;
+    mod jupyterhub;
+    mod oidc;
+    mod portforward;
+}
+mod scale_out;
+mod ttl;
+mod worker {
+    mod jupyterhub_values;
+    mod keycloak;
+}

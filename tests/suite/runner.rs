@@ -1,0 +1,677 @@
+//! The runner's semantics, proven with in-process workers against a real
+//! Postgres (each test its own database) and the testkit's step kinds.
+
+use std::time::Duration;
+
+use hubwright_state::model::{ErrorClass, RunState, StepState};
+use hubwright_state::store::checkpoint::{Fence, StepSuccess};
+use hubwright_state::store::operator::Cancellation;
+use hubwright_state::{Clock, Error, SystemClock};
+use hubwright_testkit::harness::{self, catalog, effects, fast_config, spawn_worker, start};
+use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn a_four_step_run_completes_and_its_events_tell_the_story_in_order() {
+    let db = TestDatabase::create().await;
+    let dir = scratch_dir("story");
+    let log = dir.join("effects.log");
+    let workflows = write_workflow(
+        &dir.join("workflows"),
+        "story",
+        &format!(
+            r#"
+name: story
+workflows:
+  provision:
+    steps:
+      - {{ name: first, kind: noop }}
+      - {{ name: effect, kind: test-record, with: {{ path: "{}" }} }}
+      - {{ name: not-yet, kind: test-polls, with: {{ polls: 2, interval: 20ms }} }}
+      - {{ name: last, kind: noop }}
+"#,
+            log.display()
+        ),
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "story", "provision").await;
+
+    let run = wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    worker.shutdown().await.unwrap();
+
+    assert_eq!(run.current_step, 4);
+    let story: Vec<(Option<i32>, String)> = db
+        .store
+        .events(run_id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.step_idx, e.kind))
+        .collect();
+    let expected = [
+        (None, "run_created"),
+        (Some(0), "step_started"),
+        (Some(0), "step_succeeded"),
+        (Some(1), "step_started"),
+        (Some(1), "step_succeeded"),
+        (Some(2), "step_started"),
+        // One event per new reason ("0 of 2 polls", "1 of 2 polls"), not per poll.
+        (Some(2), "step_waiting"),
+        (Some(2), "step_waiting"),
+        (Some(2), "step_succeeded"),
+        (Some(3), "step_started"),
+        (Some(3), "step_succeeded"),
+        (None, "run_succeeded"),
+    ];
+    let expected: Vec<(Option<i32>, String)> =
+        expected.iter().map(|(i, k)| (*i, k.to_string())).collect();
+    assert_eq!(story, expected);
+
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert!(steps.iter().all(|s| s.state == StepState::Succeeded));
+    assert_eq!(
+        (steps[2].attempts, steps[2].polls),
+        (1, 2),
+        "polls are not attempts"
+    );
+    assert_eq!(effects(&log).len(), 1);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_with_growing_delays_until_one_succeeds() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("flaky"),
+        "flaky",
+        r#"
+name: flaky
+workflows:
+  provision:
+    steps:
+      - name: flaky
+        kind: test-flaky
+        with: { failures: 3 }
+        retry: { max_attempts: 5, initial_delay: 100ms, max_delay: 2s, factor: 2, jitter: false }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "flaky", "provision").await;
+
+    wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    worker.shutdown().await.unwrap();
+
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert_eq!(steps[0].attempts, 4);
+    let delays_ms: Vec<i64> = db
+        .store
+        .events(run_id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "step_retry_scheduled")
+        .map(|e| {
+            let data = e.data.expect("retry data");
+            let retry_at: chrono::DateTime<chrono::Utc> =
+                serde_json::from_value(data["retry_at"].clone()).expect("retry_at");
+            (retry_at - e.at).num_milliseconds()
+        })
+        .collect();
+    assert_eq!(delays_ms, [100, 200, 400]);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_retryable_error_that_outlasts_the_attempts_fails_the_run_verbatim() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("exhaust"),
+        "exhaust",
+        r#"
+name: exhaust
+workflows:
+  provision:
+    steps:
+      - name: flaky
+        kind: test-flaky
+        with: { failures: 10 }
+        retry: { max_attempts: 3, initial_delay: 50ms, max_delay: 50ms, jitter: false }
+      - { name: never, kind: noop }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "exhaust", "provision").await;
+
+    let run = wait::run_state(&db.store, run_id, RunState::Failed, WITHIN).await;
+    worker.shutdown().await.unwrap();
+
+    assert_eq!(
+        run.error_message.as_deref(),
+        Some("transient failure 3 of 10")
+    );
+    assert_eq!(run.error_class, Some(ErrorClass::Retryable));
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert_eq!((steps[0].state, steps[0].attempts), (StepState::Failed, 3));
+    assert_eq!(
+        steps[0].error_detail,
+        Some(serde_json::json!({"status": 503}))
+    );
+    assert_eq!(steps[1].state, StepState::Pending);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_permanent_error_stops_the_run_at_once_and_an_operator_retry_resumes_at_the_failed_step()
+{
+    let db = TestDatabase::create().await;
+    let dir = scratch_dir("operator");
+    let log = dir.join("effects.log");
+    let fixed = dir.join("cause-fixed");
+    let workflows = write_workflow(
+        &dir.join("workflows"),
+        "gate",
+        &format!(
+            r#"
+name: gate
+workflows:
+  provision:
+    steps:
+      - {{ name: before, kind: test-record, with: {{ path: "{log}" }} }}
+      - name: gate
+        kind: test-fail
+        with: {{ message: "namespaces is forbidden: User cannot create resource", until_exists: "{fixed}" }}
+      - {{ name: after, kind: test-record, with: {{ path: "{log}" }} }}
+"#,
+            log = log.display(),
+            fixed = fixed.display()
+        ),
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "gate", "provision").await;
+
+    let run = wait::run_state(&db.store, run_id, RunState::Failed, WITHIN).await;
+    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error_message.as_deref(),
+        Some("namespaces is forbidden: User cannot create resource")
+    );
+    assert_eq!(
+        db.store.steps(run_id).await.unwrap()[1].attempts,
+        1,
+        "permanent errors are not retried"
+    );
+
+    let now = SystemClock.now();
+    let too_far = db
+        .store
+        .retry_run(run_id, Some(2), "ops", now)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        too_far.to_string(),
+        "from_step: must be between 0 and 1 (the failed step); later steps never ran"
+    );
+
+    std::fs::write(&fixed, "").unwrap();
+    assert_eq!(
+        db.store.retry_run(run_id, None, "ops", now).await.unwrap(),
+        1
+    );
+    wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    worker.shutdown().await.unwrap();
+
+    let steps_recorded: Vec<i32> = effects(&log).iter().map(|e| e.1).collect();
+    assert_eq!(
+        steps_recorded,
+        [0, 2],
+        "the step before the failure was not run again"
+    );
+    let retried = db.store.events(run_id, 0, 100).await.unwrap();
+    assert!(
+        retried
+            .iter()
+            .any(|e| e.kind == "run_retried" && e.actor == "ops")
+    );
+
+    let again = db
+        .store
+        .retry_run(run_id, None, "ops", now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            again,
+            Error::IllegalTransition {
+                state: RunState::Succeeded,
+                ..
+            }
+        ),
+        "{again}"
+    );
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn an_operator_can_retry_from_an_earlier_step() {
+    let db = TestDatabase::create().await;
+    let dir = scratch_dir("earlier");
+    let log = dir.join("effects.log");
+    let fixed = dir.join("cause-fixed");
+    let workflows = write_workflow(
+        &dir.join("workflows"),
+        "gate",
+        &format!(
+            r#"
+name: gate
+workflows:
+  provision:
+    steps:
+      - {{ name: before, kind: test-record, with: {{ path: "{log}" }} }}
+      - {{ name: gate, kind: test-fail, with: {{ message: "bad template", until_exists: "{fixed}" }} }}
+"#,
+            log = log.display(),
+            fixed = fixed.display()
+        ),
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "gate", "provision").await;
+    wait::run_state(&db.store, run_id, RunState::Failed, WITHIN).await;
+
+    std::fs::write(&fixed, "").unwrap();
+    db.store
+        .retry_run(run_id, Some(0), "ops", SystemClock.now())
+        .await
+        .unwrap();
+    wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    worker.shutdown().await.unwrap();
+
+    let steps_recorded: Vec<i32> = effects(&log).iter().map(|e| e.1).collect();
+    assert_eq!(steps_recorded, [0, 0], "step 0 was redone as asked");
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_run_runs_no_further_step() {
+    let db = TestDatabase::create().await;
+    let dir = scratch_dir("cancel");
+    let log = dir.join("effects.log");
+    let workflows = write_workflow(
+        &dir.join("workflows"),
+        "cancel",
+        &format!(
+            r#"
+name: cancel
+workflows:
+  provision:
+    steps:
+      - {{ name: long, kind: test-block, with: {{ duration: 5s, record: "{log}" }} }}
+      - {{ name: after, kind: test-record, with: {{ path: "{log}" }} }}
+"#,
+            log = log.display()
+        ),
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "cancel", "provision").await;
+    wait::run_state(&db.store, run_id, RunState::Running, WITHIN).await;
+
+    let asked = db
+        .store
+        .cancel_run(run_id, "ops", SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(asked, Cancellation::Requested, "a step is in flight");
+    let run = wait::run_state(&db.store, run_id, RunState::Cancelled, WITHIN).await;
+    assert!(run.finished_at.is_some());
+    // Past the step's own end: had it gone on, its effect would be recorded now.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    worker.shutdown().await.unwrap();
+
+    assert!(
+        effects(&log).is_empty(),
+        "neither the interrupted step nor the next one took effect"
+    );
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert!(
+        steps.iter().all(|s| s.state == StepState::Cancelled),
+        "{steps:#?}"
+    );
+    let again = db
+        .store
+        .cancel_run(run_id, "ops", SystemClock.now())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        again,
+        Error::IllegalTransition {
+            state: RunState::Cancelled,
+            ..
+        }
+    ));
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_waiting_run_is_cancelled_at_once() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("idle"),
+        "idle",
+        r#"
+name: idle
+workflows:
+  provision:
+    steps:
+      - { name: nap, kind: sleep, with: { duration: 1h } }
+      - { name: after, kind: noop }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "idle", "provision").await;
+    wait::run_state(&db.store, run_id, RunState::Waiting, WITHIN).await;
+
+    let done = db
+        .store
+        .cancel_run(run_id, "ops", SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(done, Cancellation::Cancelled);
+    worker.shutdown().await.unwrap();
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.state).collect::<Vec<_>>(),
+        [StepState::Cancelled, StepState::Cancelled]
+    );
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_step_past_its_timeout_counts_as_a_transient_failure() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("timeout"),
+        "slow",
+        r#"
+name: slow
+workflows:
+  provision:
+    steps:
+      - name: slow
+        kind: test-block
+        with: { duration: 10s }
+        timeout: 200ms
+        retry: { max_attempts: 2, initial_delay: 50ms, max_delay: 50ms }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let worker = spawn_worker(&db.store, fast_config("w1"));
+    let run_id = start(&db.store, &catalog, "slow", "provision").await;
+
+    let run = wait::run_state(&db.store, run_id, RunState::Failed, WITHIN).await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(
+        run.error_message.as_deref(),
+        Some("step slow timed out after 200ms")
+    );
+    assert_eq!(db.store.steps(run_id).await.unwrap()[0].attempts, 2);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("notify"),
+        "quick",
+        r#"
+name: quick
+workflows:
+  provision:
+    steps:
+      - { name: only, kind: noop }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let mut config = fast_config("w1");
+    // A poll this slow would time the test out: only LISTEN/NOTIFY can wake it.
+    config.poll_interval = Duration::from_secs(600);
+    let worker = spawn_worker(&db.store, config);
+    // Let the worker finish its first (empty) claim and go idle.
+    worker.idle().until(1, WITHIN).await.unwrap();
+
+    for _ in 0..3 {
+        let run_id = start(&db.store, &catalog, "quick", "provision").await;
+        wait::run_state(
+            &db.store,
+            run_id,
+            RunState::Succeeded,
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    worker.shutdown().await.unwrap();
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_the_step_finish_and_hands_the_run_back() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("graceful"),
+        "graceful",
+        r#"
+name: graceful
+workflows:
+  provision:
+    steps:
+      - { name: long, kind: test-block, with: { duration: 700ms } }
+      - { name: next, kind: noop }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let first = spawn_worker(&db.store, fast_config("first"));
+    let run_id = start(&db.store, &catalog, "graceful", "provision").await;
+    wait::run_state(&db.store, run_id, RunState::Running, WITHIN).await;
+
+    first.shutdown().await.unwrap();
+    let run = db.store.run(run_id).await.unwrap();
+    assert_eq!(
+        (run.state, run.current_step),
+        (RunState::Pending, 1),
+        "step 0 finished, step 1 handed back"
+    );
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert_eq!(
+        (steps[1].state, steps[1].attempts),
+        (StepState::Pending, 0),
+        "a release costs no attempt"
+    );
+
+    let second = spawn_worker(&db.store, fast_config("second"));
+    wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    second.shutdown().await.unwrap();
+    let kinds: Vec<String> = db
+        .store
+        .events(run_id, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"lease_released".to_owned()), "{kinds:?}");
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_write_with_a_stale_fencing_token_is_refused() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("fence"),
+        "fence",
+        r#"
+name: fence
+workflows:
+  provision:
+    steps:
+      - { name: only, kind: noop }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let run_id = start(&db.store, &catalog, "fence", "provision").await;
+    let now = SystemClock.now();
+    let lease = chrono::Duration::seconds(30);
+    let claimed = db.store.claim("a", 10, lease, now).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let stale = claimed[0].token;
+
+    // The lease expires; the rescuer hands the run to worker b.
+    let later = now + chrono::Duration::seconds(31);
+    assert_eq!(db.store.rescue_expired("b", 10, later).await.unwrap(), 1);
+    let reclaimed = db.store.claim("b", 10, lease, later).await.unwrap();
+    assert_eq!(reclaimed[0].token, stale + 1);
+
+    let refused = db
+        .store
+        .commit_wait(
+            Fence {
+                run_id,
+                token: stale,
+                step_idx: 0,
+            },
+            later,
+            "late",
+            true,
+            later,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::LeaseLost { .. }), "{refused}");
+    let success = StepSuccess {
+        run_id,
+        token: stale,
+        step_idx: 0,
+        output: serde_json::json!({"by": "a"}),
+    };
+    assert!(
+        db.store
+            .commit_successes(std::slice::from_ref(&success), later)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let current = StepSuccess {
+        token: stale + 1,
+        output: serde_json::json!({"by": "b"}),
+        ..success
+    };
+    let advanced = db.store.commit_successes(&[current], later).await.unwrap();
+    assert_eq!(advanced[0].state, RunState::Succeeded);
+    assert_eq!(
+        db.store.steps(run_id).await.unwrap()[0].output,
+        Some(serde_json::json!({"by": "b"}))
+    );
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_bad_workflow_file_is_refused_with_file_place_and_rule() {
+    let dir = write_workflow(
+        &scratch_dir("bad"),
+        "bad",
+        r#"
+name: bad
+workflows:
+  provision:
+    steps:
+      - { name: one, kind: noop }
+      - { name: two, kind: nope }
+"#,
+    );
+    let err = harness::registry().load_catalog(&dir).unwrap_err();
+    assert_eq!(err.file, dir.join("bad.yaml").display().to_string());
+    assert_eq!(err.place, "workflows.provision.steps[1] (two).kind");
+    assert!(
+        err.rule
+            .starts_with("unknown step kind `nope` (known: noop, sleep, test-block"),
+        "{err}"
+    );
+
+    let dir = write_workflow(
+        &scratch_dir("bad-params"),
+        "bad",
+        r#"
+name: bad
+workflows:
+  provision:
+    steps:
+      - { name: nap, kind: sleep }
+"#,
+    );
+    let err = harness::registry().load_catalog(&dir).unwrap_err();
+    assert_eq!(err.place, "workflows.provision.steps[0] (nap).with");
+    assert_eq!(err.rule, "kind `sleep`: missing field `duration`");
+}
+
+#[tokio::test]
+async fn a_durable_sleep_ends_when_the_injected_clock_says_so() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("clock"),
+        "clock",
+        r#"
+name: clock
+workflows:
+  provision:
+    steps:
+      - { name: nap, kind: sleep, with: { duration: 1h } }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let run_id = start(&db.store, &catalog, "clock", "provision").await;
+    // From here on the worker sees only the manual clock.
+    let clock = hubwright_state::ManualClock::new(SystemClock.now());
+    let worker = hubwright_worker::Worker::new(
+        db.store.clone(),
+        harness::registry(),
+        fast_config("w1"),
+        std::sync::Arc::new(clock.clone()),
+    )
+    .unwrap()
+    .spawn();
+
+    let parked = wait::run_state(&db.store, run_id, RunState::Waiting, WITHIN).await;
+    let hour_later =
+        db.store.steps(run_id).await.unwrap()[0].started_at.unwrap() + chrono::Duration::hours(1);
+    assert_eq!(
+        parked.next_run_at, hour_later,
+        "parked until the hour is up"
+    );
+    clock.advance(chrono::Duration::minutes(59));
+    // Two claim rounds: the one in flight may have read the old time.
+    worker.idle().next(2, WITHIN).await.unwrap();
+    assert_eq!(
+        db.store.run(run_id).await.unwrap().state,
+        RunState::Waiting,
+        "not a minute early"
+    );
+
+    clock.advance(chrono::Duration::minutes(1));
+    let run = wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(run.finished_at, Some(hour_later));
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert_eq!(
+        (steps[0].attempts, steps[0].polls),
+        (1, 1),
+        "one attempt, one poll: no worker held for the hour"
+    );
+    db.drop_now().await;
+}
