@@ -44,14 +44,16 @@ async fn setup() -> Setup {
     let portal = provider.register_client("portal").await.unwrap();
     let db = TestDatabase::create().await;
     let workflows = write_workflow(&scratch_dir("oidc-api"), "lab", LAB);
+    // `=`: a generated client id may start with `-`, which a separate
+    // argument would make a flag.
+    let audience = format!("--oidc-audience={}", portal.id);
     let server = ApiServer::start(
         &db,
         &workflows,
         &[
             "--oidc-issuer",
             provider.issuer(),
-            "--oidc-audience",
-            &portal.id,
+            &audience,
             "--oidc-operator-groups",
             "hub-ops",
             "--oidc-admin-groups",

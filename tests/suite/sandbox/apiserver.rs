@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hubwright_sandbox::apiserver::{Fault, TestCluster, Verb};
+use hubwright_testkit::wait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use kube::api::{
@@ -60,18 +61,6 @@ fn status<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> Status {
 
 fn config_map(name: &str, data: Value) -> ConfigMap {
     serde_json::from_value(json!({ "metadata": { "name": name }, "data": data })).unwrap()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Sends a JSON patch (RFC 6902) to `path`; the workspace's kube has no
@@ -401,11 +390,11 @@ async fn a_namespace_is_held_in_terminating_by_a_finalizer_and_released_by_remov
     );
 
     // The namespace controller removes the content and its own finalizer...
-    eventually("the content to go", || async {
+    wait::until("the content to go", WAIT, || async {
         cms.get_opt("content").await.unwrap().is_none()
     })
     .await;
-    eventually("the kubernetes finalizer to go", || async {
+    wait::until("the kubernetes finalizer to go", WAIT, || async {
         let n = namespaces.get(&ns).await.unwrap();
         n.spec
             .and_then(|s| s.finalizers)
@@ -422,7 +411,7 @@ async fn a_namespace_is_held_in_terminating_by_a_finalizer_and_released_by_remov
     json_patch(&client, &format!("/api/v1/namespaces/{ns}"), &release)
         .await
         .unwrap();
-    eventually("the namespace to go", || async {
+    wait::until("the namespace to go", WAIT, || async {
         namespaces.get_opt(&ns).await.unwrap().is_none()
     })
     .await;
@@ -457,7 +446,7 @@ async fn deleting_a_terminating_namespace_again_is_a_conflict() {
         .patch(&ns, &PatchParams::default(), &Patch::Merge(&release))
         .await
         .unwrap();
-    eventually("the namespace to go", || async {
+    wait::until("the namespace to go", WAIT, || async {
         namespaces.get_opt(&ns).await.unwrap().is_none()
     })
     .await;
