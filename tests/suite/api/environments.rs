@@ -1024,3 +1024,58 @@ async fn max_extensions_refuses_the_extension_after_the_last_allowed_one() {
     );
     api.finish().await;
 }
+
+#[tokio::test]
+async fn ttls_count_from_the_apis_clock_to_the_microsecond() {
+    use hubwright_state::{Clock, ManualClock, SystemClock};
+    let db = TestDatabase::create().await;
+    let dir = write_workflow(&scratch_dir("env-api-clock"), "lab", LAB);
+    // A whole second, so what Postgres stores (microseconds) compares equal.
+    let start = chrono::DateTime::from_timestamp(SystemClock.now().timestamp(), 0).unwrap();
+    let clock = ManualClock::new(start);
+    let server =
+        ApiServer::start_with_clock(&db, &dir, &[], std::sync::Arc::new(clock.clone())).await;
+    let alice = token(&db.store, "alice", Role::Developer).await;
+    let expires_at = |body: &Value| -> chrono::DateTime<chrono::Utc> {
+        serde_json::from_value(body["expires_at"].clone()).unwrap()
+    };
+
+    let created = server
+        .post("/v1/environments")
+        .token(&alice)
+        .json(&json!({"name": "lab", "template": "lab"}))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    let environment = &created.body["environment"];
+    assert_eq!(expires_at(environment), start + chrono::Duration::hours(1));
+
+    clock.advance(chrono::Duration::minutes(30));
+    let id = environment["id"].as_str().unwrap();
+    let extend = |ttl: &'static str| {
+        server
+            .post(&format!("/v1/environments/{id}/extend"))
+            .token(&alice)
+            .json(&json!({ "ttl": ttl }))
+            .send()
+    };
+    let extended = extend("3h").await;
+    assert_eq!(extended.status, StatusCode::OK, "{:#}", extended.body);
+    assert_eq!(
+        expires_at(&extended.body),
+        start + chrono::Duration::minutes(210),
+        "three hours from the API's now, not the wall clock's"
+    );
+    // 4h from now is 4h30m from creation: past the template's maximum.
+    let too_long = extend("4h").await;
+    too_long.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+    assert!(
+        too_long
+            .detail()
+            .contains("beyond the template's maximum of 4h from creation"),
+        "{}",
+        too_long.detail()
+    );
+    drop(server);
+    db.drop_now().await;
+}
