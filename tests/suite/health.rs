@@ -137,7 +137,7 @@ async fn a_hub_never_healthy_fails_at_the_deadline_saying_what_it_saw() {
         available(&lab, &requested.namespace, name).await;
     }
     let run = wait::run_state(lab.store(), requested.run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.starts_with("the hub was not healthy within 1s: GET "),
         "{message}"
@@ -146,7 +146,10 @@ async fn a_hub_never_healthy_fails_at_the_deadline_saying_what_it_saw() {
         message.ends_with("/hub/health answered 502: status 502"),
         "{message}"
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
     assert_eq!(
         lab.store()
             .environment(requested.id)

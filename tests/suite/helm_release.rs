@@ -161,13 +161,16 @@ async fn values_the_chart_rejects_fail_verbatim_and_a_fixed_template_completes_o
     // An unquoted number where the chart's schema wants a string.
     let requested = lab.request(json!({"hub_tag": "42"})).await;
     let run = wait::run_state(lab.store(), requested.run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.contains("values don't meet the specifications of the schema(s)"),
         "{message}"
     );
     assert!(message.contains("hub.image.tag"), "{message}");
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
     assert_eq!(
         lab.store().steps(requested.run_id).await.unwrap()[1].attempts,
         1
@@ -284,7 +287,7 @@ async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
     status.store(503, Ordering::SeqCst);
     let again = lab.run_again(requested.id, "provision").await;
     let run = wait::run_state(lab.store(), again, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.starts_with("the hub was not healthy within 1s: GET "),
         "{message}"
@@ -296,7 +299,10 @@ async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
         )),
         "{message}"
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
     let current = release_record(&lab, &requested.namespace, 3).await.unwrap();
     assert_eq!(current["status"], "deployed", "revision 3 is the rollback");
     let failed = release_record(&lab, &requested.namespace, 2).await.unwrap();
@@ -309,7 +315,7 @@ async fn an_upgrade_never_healthy_is_rolled_back_when_the_template_says_so() {
         .await
         .unwrap();
     let run = wait::run_state(lab.store(), again, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.ends_with(&format!(
             "release {} is at revision 3, not the 2 this run installed: rolled back already",
@@ -331,7 +337,7 @@ async fn a_first_install_never_healthy_is_uninstalled_when_the_template_says_so(
     let _worker = worker(&lab, &env, "worker");
     let requested = lab.request(json!({})).await;
     let run = wait::run_state(lab.store(), requested.run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.ends_with(&format!(
             "; uninstalled release {} (its first revision; nothing to roll back to)",

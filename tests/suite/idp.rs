@@ -357,24 +357,30 @@ async fn provider_trouble_is_retried_and_refusals_are_permanent_and_verbatim() {
     // Metadata the provider rejects: its words, once, no retry.
     let bad = lab.request(json!({"callback": "not a url"})).await;
     let run = wait::run_state(lab.store(), bad.run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.contains("answered 400 to register a client: invalid_redirect_uri: redirect_uris must only contain valid uris"),
         "{message}"
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
     assert_eq!(steps(&lab, bad.run_id).await[1].attempts, 1);
 
     // The provider is down: transient, retried until the policy gives up.
     provider.stop().await.unwrap();
     let down = lab.request(json!({})).await;
     let run = wait::run_state(lab.store(), down.run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.contains("cannot reach the identity provider"),
         "{message}"
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Retryable));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Retryable)
+    );
     assert_eq!(steps(&lab, down.run_id).await[1].attempts, 3);
 }
 
@@ -389,13 +395,16 @@ async fn a_required_initial_access_token_that_is_missing_is_a_clear_permanent_er
     let _worker = lab.worker("w1");
     let run_id = lab.request(json!({})).await.run_id;
     let run = wait::run_state(lab.store(), run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message
             .contains("answered 401 to register a client: invalid_token: no access token provided"),
         "{message}"
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
 
     // The template names a variable this worker does not have.
     let lab = Lab::new(&template(
@@ -407,7 +416,7 @@ async fn a_required_initial_access_token_that_is_missing_is_a_clear_permanent_er
     let run_id = lab.request(json!({})).await.run_id;
     let run = wait::run_state(lab.store(), run_id, RunState::Failed, WITHIN).await;
     assert_eq!(
-        run.error_message.unwrap(),
+        run.error.clone().unwrap().message,
         "with.initial_access_token_env names HUBWRIGHT_TEST_UNSET_TOKEN, which is not set on this worker"
     );
     assert!(provider.registered_clients().await.unwrap().is_empty());
@@ -558,12 +567,13 @@ async fn a_provider_that_is_down_is_retried_until_it_is_back() {
         if steps[1].attempts >= 3 {
             assert!(
                 steps[1]
-                    .error_message
-                    .as_deref()
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.as_str())
                     .unwrap_or_default()
                     .contains("cannot reach the identity provider"),
                 "{:?}",
-                steps[1].error_message
+                steps[1].error
             );
             break;
         }

@@ -274,10 +274,13 @@ async fn a_namespace_that_is_not_ours_is_refused_and_left_untouched() {
         .unwrap();
     let _worker = lab.worker("w1");
     let run = wait::run_state(lab.store(), run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(message.contains("not managed by hubwright"), "{message}");
     assert!(message.contains("never adopts"), "{message}");
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
     let after = namespaces.get(&namespace).await.unwrap();
     assert_eq!(
         after.metadata.resource_version, made.metadata.resource_version,
@@ -317,7 +320,7 @@ async fn another_environments_namespace_is_refused_by_name() {
         .unwrap();
     let _worker = lab.worker("w1");
     let run = wait::run_state(lab.store(), run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.contains(&format!("belongs to hubwright environment {other}")),
         "{message}"
@@ -373,7 +376,7 @@ async fn a_namespace_stuck_past_the_deadline_fails_naming_its_finalizer_and_a_re
 
     let teardown = lab.teardown(env).await;
     let run = wait::run_state(lab.store(), teardown, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(message.contains("still terminating after 2s"), "{message}");
     assert!(message.contains(HOLD), "names the finalizer: {message}");
     let environment = lab.store().environment(env).await.unwrap();
@@ -461,12 +464,15 @@ async fn transient_faults_are_retried_and_a_forbidden_verb_is_permanent() {
     );
     let (_, _, run_id) = lab.request().await;
     let run = wait::run_state(lab.store(), run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.contains("cluster `default` forbids hubwright to create namespaces"),
         "{message}"
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
     assert_eq!(lab.store().steps(run_id).await.unwrap()[0].attempts, 1);
 }
 
@@ -578,12 +584,15 @@ async fn an_unreachable_cluster_is_retried_and_refused_credentials_are_permanent
     let worker = lab.worker("w1");
     let (_, _, run_id) = lab.request().await;
     let run = wait::run_state(lab.store(), run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.contains("cannot reach cluster `default`"),
         "{message}"
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Retryable));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Retryable)
+    );
     assert_eq!(
         lab.store().steps(run_id).await.unwrap()[0].attempts,
         4,
@@ -596,7 +605,7 @@ async fn an_unreachable_cluster_is_retried_and_refused_credentials_are_permanent
     let _worker = lab.worker("w2");
     let (_, _, run_id) = lab.request().await;
     let run = wait::run_state(lab.store(), run_id, RunState::Failed, WITHIN).await;
-    let message = run.error_message.unwrap();
+    let message = run.error.clone().unwrap().message;
     assert!(
         message.contains(
             "cluster `default` did not accept hubwright's credentials to create namespaces"

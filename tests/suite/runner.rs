@@ -150,14 +150,17 @@ workflows:
     worker.shutdown().await.unwrap();
 
     assert_eq!(
-        run.error_message.as_deref(),
+        run.error.as_ref().map(|e| e.message.as_str()),
         Some("transient failure 3 of 10")
     );
-    assert_eq!(run.error_class, Some(ErrorClass::Retryable));
+    assert_eq!(
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Retryable)
+    );
     let steps = db.store.steps(run_id).await.unwrap();
     assert_eq!((steps[0].state, steps[0].attempts), (StepState::Failed, 3));
     assert_eq!(
-        steps[0].error_detail,
+        steps[0].error.as_ref().and_then(|e| e.detail.clone()),
         Some(serde_json::json!({"status": 503}))
     );
     assert_eq!(steps[1].state, StepState::Pending);
@@ -195,9 +198,12 @@ workflows:
     let run_id = start(&db.store, &catalog, "gate", "provision").await;
 
     let run = wait::run_state(&db.store, run_id, RunState::Failed, WITHIN).await;
-    assert_eq!(run.error_class, Some(ErrorClass::Permanent));
     assert_eq!(
-        run.error_message.as_deref(),
+        run.error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Permanent)
+    );
+    assert_eq!(
+        run.error.as_ref().map(|e| e.message.as_str()),
         Some("namespaces is forbidden: User cannot create resource")
     );
     assert_eq!(
@@ -417,7 +423,7 @@ workflows:
     let run = wait::run_state(&db.store, run_id, RunState::Failed, WITHIN).await;
     worker.shutdown().await.unwrap();
     assert_eq!(
-        run.error_message.as_deref(),
+        run.error.as_ref().map(|e| e.message.as_str()),
         Some("step slow timed out after 200ms")
     );
     assert_eq!(db.store.steps(run_id).await.unwrap()[0].attempts, 2);

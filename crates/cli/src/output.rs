@@ -51,8 +51,8 @@ pub fn run_summary(run: &Run, steps: &[Step]) -> String {
         "run {}  {}/{}  {}\n",
         run.id, run.template, run.workflow, run.state
     );
-    if let Some(error) = &run.error_message {
-        out.push_str(&format!("  error: {error}\n"));
+    if let Some(error) = &run.error {
+        out.push_str(&format!("  error: {}\n", error.message));
     }
     for step in steps {
         let marker = if step.idx == run.current_step && !run.state.is_terminal() {
@@ -66,9 +66,9 @@ pub fn run_summary(run: &Run, steps: &[Step]) -> String {
             step.name,
             step.state.to_string(),
             step.attempts,
-            step.error_message
-                .as_deref()
-                .map(|e| format!("  last error: {e}"))
+            step.error
+                .as_ref()
+                .map(|e| format!("  last error: {}", e.message))
                 .unwrap_or_default()
         ));
     }

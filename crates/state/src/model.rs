@@ -105,7 +105,7 @@ impl fmt::Display for ErrorClass {
 }
 
 /// A step error as recorded: its class, the message verbatim and optional detail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepFailure {
     /// Retryable or permanent.
     pub class: ErrorClass,
@@ -148,10 +148,9 @@ pub struct Run {
     pub claims: i32,
     /// Set when cancellation was asked for while a step was in flight.
     pub cancel_requested_at: Option<DateTime<Utc>>,
-    /// The class of the error that failed the run.
-    pub error_class: Option<ErrorClass>,
-    /// The error that failed the run, verbatim.
-    pub error_message: Option<String>,
+    /// The error of the step that failed the run, verbatim, while the run is
+    /// `failed`.
+    pub error: Option<StepFailure>,
     /// Accepted at.
     pub created_at: DateTime<Utc>,
     /// First claimed at.
@@ -177,12 +176,8 @@ pub struct Step {
     pub polls: i32,
     /// The committed output, once succeeded.
     pub output: Option<Value>,
-    /// The last error's class.
-    pub error_class: Option<ErrorClass>,
-    /// The last error, verbatim.
-    pub error_message: Option<String>,
-    /// The last error's structured detail.
-    pub error_detail: Option<Value>,
+    /// The last error, verbatim; cleared when the step succeeds.
+    pub error: Option<StepFailure>,
     /// First started at.
     pub started_at: Option<DateTime<Utc>>,
     /// Succeeded or failed at.

@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::enqueue::{NewRun, enqueue_with};
+use super::stop::stop_environment_runs;
 use crate::model::{Environment, EnvironmentPhase};
 use crate::workflow::Snapshot;
 use crate::{Error, Result, Store};
@@ -403,27 +404,6 @@ impl Store {
                 INSERT INTO events (environment_id, kind, actor, message, at)
                 SELECT id, 'teardown_requested', $4, format('%s asked for teardown', $4::text), $3
                 FROM marked
-            ), stopped AS (
-                -- An idle run stops now; a running one at its next step boundary.
-                UPDATE runs r
-                SET state = CASE WHEN r.state IN ('pending', 'waiting') THEN 'cancelled'
-                                 ELSE r.state END::run_state,
-                    finished_at = CASE WHEN r.state IN ('pending', 'waiting') THEN $3 END,
-                    cancel_requested_at = $3, cancel_requested_by = $4, updated_at = $3
-                FROM marked m
-                WHERE r.environment_id = m.id AND r.state IN ('pending', 'waiting', 'running')
-                RETURNING r.id, r.state
-            ), stopped_logged AS (
-                INSERT INTO events (run_id, environment_id, kind, actor, message, at)
-                SELECT st.id, $1,
-                       CASE WHEN st.state = 'cancelled' THEN 'run_cancelled' ELSE 'cancel_requested' END,
-                       $4, format('%s asked for teardown; the run stops', $4::text), $3
-                FROM stopped st
-            ), stopped_steps AS (
-                UPDATE steps s SET state = 'cancelled', updated_at = $3
-                FROM stopped st JOIN runs r ON r.id = st.id
-                WHERE s.run_id = st.id AND s.state IN ('pending', 'waiting')
-                  AND r.state IN ('pending', 'waiting')
             )
             SELECT id AS "id!" FROM marked
             "#,
@@ -439,6 +419,8 @@ impl Store {
             self.environment(id).await?;
             return Ok(TeardownRequest::AlreadyRequested);
         }
+        let reason = format!("{actor} asked for teardown; the run stops");
+        stop_environment_runs(&mut *tx, &[id], actor, &reason, now).await?;
         tx.commit().await?;
         Ok(match self.start_teardown(id, now).await? {
             Some(run_id) => TeardownRequest::Started(run_id),

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::WakeListener;
 use super::enqueue::{NewRun, enqueue_many_with};
+use super::stop::stop_environment_runs;
 use crate::workflow::Snapshot;
 use crate::{Result, Store};
 
@@ -85,26 +86,6 @@ impl Store {
                        format('expired at %s; teardown requested', expires_at),
                        jsonb_build_object('expires_at', expires_at), $1
                 FROM marked
-            ), stopped AS (
-                UPDATE runs r
-                SET state = CASE WHEN r.state IN ('pending', 'waiting') THEN 'cancelled'
-                                 ELSE r.state END::run_state,
-                    finished_at = CASE WHEN r.state IN ('pending', 'waiting') THEN $1 END,
-                    cancel_requested_at = $1, cancel_requested_by = $5, updated_at = $1
-                FROM marked m
-                WHERE r.environment_id = m.id AND r.state IN ('pending', 'waiting', 'running')
-                RETURNING r.id, r.environment_id, r.state
-            ), stopped_logged AS (
-                INSERT INTO events (run_id, environment_id, kind, actor, message, at)
-                SELECT st.id, st.environment_id,
-                       CASE WHEN st.state = 'cancelled' THEN 'run_cancelled' ELSE 'cancel_requested' END,
-                       $5, 'the environment expired; the run stops', $1
-                FROM stopped st
-            ), stopped_steps AS (
-                UPDATE steps s SET state = 'cancelled', updated_at = $1
-                FROM stopped st JOIN runs r ON r.id = st.id
-                WHERE s.run_id = st.id AND s.state IN ('pending', 'waiting')
-                  AND r.state IN ('pending', 'waiting')
             )
             SELECT id AS "id!" FROM marked
             "#,
@@ -120,6 +101,14 @@ impl Store {
             tx.rollback().await?;
             return Ok(Expired::default());
         }
+        stop_environment_runs(
+            &mut *tx,
+            &marked,
+            SCHEDULER_ACTOR,
+            "the environment expired; the run stops",
+            now,
+        )
+        .await?;
         // Those whose runs all stopped (idle ones were just cancelled) start
         // their teardown in the same commit; a running provisioning run starts
         // it when it stops (the worker, or the sweep).

@@ -7,6 +7,7 @@
 //! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
 //! - [`checkpoint`]: committing a step's outcome under the fencing token.
 //! - [`operator`]: retry and cancel.
+//! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
 //! - [`tokens`]: API tokens, stored as hashes.
 
@@ -21,6 +22,8 @@ pub mod read;
 pub mod secrets;
 pub mod tokens;
 pub mod webhooks;
+
+mod stop;
 
 use std::time::Duration;
 

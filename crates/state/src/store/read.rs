@@ -1,34 +1,44 @@
 //! Reads for the API, the CLI and the benchmarks.
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::model::{ErrorClass, Event, Run, RunState, Step, StepState};
+use crate::model::{ErrorClass, Event, Run, RunState, Step, StepFailure, StepState};
 use crate::{Error, Result, Store};
 
 impl Store {
     /// One run.
     pub async fn run(&self, run_id: Uuid) -> Result<Run> {
         sqlx::query_as!(
-            Run,
+            RunRow,
             r#"
-            SELECT id, environment_id, template, workflow, definition_id, input, created_by,
-                   state AS "state: RunState", step_count, current_step, next_run_at,
-                   lease_owner, lease_expires_at, claims, cancel_requested_at,
-                   error_class AS "error_class: ErrorClass", error_message,
-                   created_at, started_at, finished_at
-            FROM runs WHERE id = $1
+            SELECT r.id, r.environment_id, r.template, r.workflow, r.definition_id, r.input,
+                   r.created_by, r.state AS "state: RunState", r.step_count, r.current_step,
+                   r.next_run_at, r.lease_owner, r.lease_expires_at, r.claims,
+                   r.cancel_requested_at, r.error_class AS "error_class: ErrorClass",
+                   r.error_message,
+                   -- A run fails at its current step and keeps no detail of
+                   -- its own: the step has it.
+                   s.error_detail AS "error_detail?",
+                   r.created_at, r.started_at, r.finished_at
+            FROM runs r
+            LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step
+                             AND r.error_class IS NOT NULL
+            WHERE r.id = $1
             "#,
             run_id
         )
         .fetch_optional(&self.pool)
         .await?
+        .map(Run::from)
         .ok_or(Error::RunNotFound(run_id))
     }
 
     /// The steps of a run, in order.
     pub async fn steps(&self, run_id: Uuid) -> Result<Vec<Step>> {
-        Ok(sqlx::query_as!(
-            Step,
+        let rows = sqlx::query_as!(
+            StepRow,
             r#"
             SELECT idx, name, kind, state AS "state: StepState", attempts, polls, output,
                    error_class AS "error_class: ErrorClass", error_message, error_detail,
@@ -38,7 +48,8 @@ impl Store {
             run_id
         )
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(rows.into_iter().map(Step::from).collect())
     }
 
     /// The outputs of a run's succeeded steps, by step name; what later steps read.
@@ -188,5 +199,104 @@ impl Store {
             due: row.due,
             oldest_due_seconds: row.oldest,
         })
+    }
+}
+
+/// The error columns of a row as one value. The schema sets class and message
+/// together (a CHECK on failed rows, one UPDATE everywhere else), so a row
+/// with only one of them does not occur; it would read as no error.
+fn failure(
+    class: Option<ErrorClass>,
+    message: Option<String>,
+    detail: Option<Value>,
+) -> Option<StepFailure> {
+    Some(StepFailure {
+        class: class?,
+        message: message?,
+        detail,
+    })
+}
+
+/// A `runs` row as stored: the error flat, as its columns are.
+struct RunRow {
+    id: Uuid,
+    environment_id: Option<Uuid>,
+    template: String,
+    workflow: String,
+    definition_id: i64,
+    input: Value,
+    created_by: String,
+    state: RunState,
+    step_count: i32,
+    current_step: i32,
+    next_run_at: DateTime<Utc>,
+    lease_owner: Option<String>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    claims: i32,
+    cancel_requested_at: Option<DateTime<Utc>>,
+    error_class: Option<ErrorClass>,
+    error_message: Option<String>,
+    error_detail: Option<Value>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<RunRow> for Run {
+    fn from(row: RunRow) -> Self {
+        Self {
+            id: row.id,
+            environment_id: row.environment_id,
+            template: row.template,
+            workflow: row.workflow,
+            definition_id: row.definition_id,
+            input: row.input,
+            created_by: row.created_by,
+            state: row.state,
+            step_count: row.step_count,
+            current_step: row.current_step,
+            next_run_at: row.next_run_at,
+            lease_owner: row.lease_owner,
+            lease_expires_at: row.lease_expires_at,
+            claims: row.claims,
+            cancel_requested_at: row.cancel_requested_at,
+            error: failure(row.error_class, row.error_message, row.error_detail),
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
+/// A `steps` row as stored: the error flat, as its columns are.
+struct StepRow {
+    idx: i32,
+    name: String,
+    kind: String,
+    state: StepState,
+    attempts: i32,
+    polls: i32,
+    output: Option<Value>,
+    error_class: Option<ErrorClass>,
+    error_message: Option<String>,
+    error_detail: Option<Value>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<StepRow> for Step {
+    fn from(row: StepRow) -> Self {
+        Self {
+            idx: row.idx,
+            name: row.name,
+            kind: row.kind,
+            state: row.state,
+            attempts: row.attempts,
+            polls: row.polls,
+            output: row.output,
+            error: failure(row.error_class, row.error_message, row.error_detail),
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        }
     }
 }

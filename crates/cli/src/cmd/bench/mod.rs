@@ -1,0 +1,92 @@
+//! `hubwright bench <workload>`: one benchmark workload against a fresh database,
+//! printed as one JSON line. `just bench` runs them all and writes
+//! `docs/benchmarks.md` with `hubwright bench report`.
+//!
+//! The worker under test is a real `hubwright serve --worker` child process, so
+//! its peak RSS is the worker's alone; throughput comes from the timestamps the
+//! worker committed (first step start to last step finish), so process start-up
+//! is not counted.
+//!
+//! - [`workloads`]: the five workloads, each returning its figures;
+//! - [`fixture`]: what they share: a fresh database, runs inserted in
+//!   batches, waiting for them, and the exactly-once audit;
+//! - [`process`]: the `hubwright serve` child under test and what it costs;
+//! - [`report`]: the JSON lines of many rounds rendered as `docs/benchmarks.md`.
+
+mod fixture;
+mod process;
+mod report;
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `hubwright bench`'s arguments: the workload or the report.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Workload {
+    /// Drain: batch-insert single-step no-op runs, then one worker drains them.
+    W1(Load),
+    /// Enqueue: runs accepted one awaited call at a time, no worker.
+    W1b(Load),
+    /// Durable workflows: 4-step no-op runs, each step committed before the next.
+    W2(Load),
+    /// Latency: an idle worker; runs enqueued 20 ms apart.
+    W3(Load),
+    /// TTL: environments expiring at the same moment; one `serve --scheduler`
+    /// starts every teardown.
+    Ttl(Load),
+    /// Render JSON lines from the workloads as docs/benchmarks.md.
+    Report {
+        /// The JSON lines.
+        #[arg(long)]
+        input: PathBuf,
+        /// Hand-written notes appended after the table.
+        #[arg(long)]
+        notes: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Load {
+    /// Runs (default per workload: 20000, 2000, 1000, 200; environments for ttl: 10000).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Worker concurrency.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+/// Runs one workload and prints its figures as one JSON line (failing when
+/// its exactly-once audit does), or prints the report.
+pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
+    let figures = match args.workload {
+        Workload::W1(load) => {
+            workloads::w1(url, load.jobs.unwrap_or(20_000), load.concurrency).await?
+        }
+        Workload::W1b(load) => workloads::w1b(url, load.jobs.unwrap_or(2_000)).await?,
+        Workload::W2(load) => {
+            workloads::w2(url, load.jobs.unwrap_or(1_000), load.concurrency).await?
+        }
+        Workload::W3(load) => {
+            workloads::w3(url, load.jobs.unwrap_or(200), load.concurrency).await?
+        }
+        Workload::Ttl(load) => workloads::ttl(url, load.jobs.unwrap_or(10_000)).await?,
+        Workload::Report { input, notes } => {
+            print!("{}", report::report(&input, notes.as_deref())?);
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    println!("{figures}");
+    let exactly_once = figures["exactly_once"].as_bool().unwrap_or(false);
+    Ok(if exactly_once {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
