@@ -5,7 +5,7 @@
 //! the caller marked the environments, rather than a CTE each caller repeats:
 //! sqlx checks each query text on its own and cannot splice a shared one into
 //! two statements, and a SQL function would take the query out of that check
-//! (see `docs/decisions/0007-stopping-runs-is-one-rust-function.md`).
+//! (see `docs/decisions/0008-stopping-runs-is-one-rust-function.md`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
