@@ -72,6 +72,9 @@ pub struct StepError {
     pub message: String,
     /// Structured detail (status codes, object names); never a secret.
     pub detail: Option<Value>,
+    /// How long the far side asked us to wait before trying again (a 429 or
+    /// 503 with `Retry-After`): the runner schedules the retry no sooner.
+    pub retry_after: Option<Duration>,
 }
 
 impl StepError {
@@ -81,6 +84,7 @@ impl StepError {
             class: ErrorClass::Retryable,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -90,12 +94,20 @@ impl StepError {
             class: ErrorClass::Permanent,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
     /// Adds structured detail.
     pub fn with_detail(mut self, detail: Value) -> Self {
         self.detail = Some(detail);
+        self
+    }
+
+    /// Asks the runner to wait at least `after` before the next attempt, as the
+    /// server that refused the call said.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
         self
     }
 
