@@ -1,6 +1,9 @@
 //! The contract between the runner and a step kind: a step executes one attempt
 //! and returns exactly one [`Outcome`]; the runner maps each outcome to exactly
 //! one state transition.
+//!
+//! A [`Step`] returns `Result<Outcome, StepError>` so it can use `?`; the blanket
+//! [`StepKind`] impl is the one place an error becomes `Retry` or `Fail`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -49,15 +52,6 @@ impl Outcome {
         Self::Wait {
             until: ctx.now() + after,
             reason: reason.into(),
-        }
-    }
-}
-
-impl From<Result<Value, StepError>> for Outcome {
-    fn from(result: Result<Value, StepError>) -> Self {
-        match result {
-            Ok(output) => Self::Done(output),
-            Err(error) => Self::from_error(error),
         }
     }
 }
@@ -142,6 +136,8 @@ pub struct StepContext {
     pub input: Arc<Value>,
     /// The worker executing it.
     pub worker_id: Arc<str>,
+    // Not public: a step reads time through `now()` and the database through
+    // the methods below, so neither can be swapped under a running step.
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) store: Store,
 }
@@ -197,7 +193,12 @@ pub trait Step: Send + Sync + 'static {
     /// The `with:` parameters; use `#[serde(deny_unknown_fields)]`.
     type Params: DeserializeOwned + Send + Sync;
     /// Executes one attempt. Must be idempotent: any await may be the last.
-    fn run(&self, ctx: &StepContext, params: Self::Params) -> impl Future<Output = Outcome> + Send;
+    /// An error becomes `Retry` or `Fail` by its class.
+    fn run(
+        &self,
+        ctx: &StepContext,
+        params: Self::Params,
+    ) -> impl Future<Output = Result<Outcome, StepError>> + Send;
 }
 
 impl<S: Step> StepKind for S {
@@ -214,7 +215,10 @@ impl<S: Step> StepKind for S {
     fn execute<'a>(&'a self, ctx: &'a StepContext, params: &'a Value) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             match serde_json::from_value::<S::Params>(params.clone()) {
-                Ok(params) => self.run(ctx, params).await,
+                Ok(params) => match self.run(ctx, params).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => Outcome::from_error(error),
+                },
                 // Validated at start-up, so this means the snapshot predates a
                 // change to the kind's parameters.
                 Err(err) => Outcome::Fail(StepError::permanent(format!(
