@@ -51,7 +51,7 @@ impl Step for Block {
 }
 
 /// `test-flaky`: fails its first `failures` attempts with a retryable error
-/// (a 503), then succeeds.
+/// (a 503, with `Retry-After` when `retry_after` is given), then succeeds.
 #[derive(Debug)]
 pub struct Flaky;
 
@@ -61,6 +61,10 @@ pub struct Flaky;
 pub struct FlakyParams {
     /// Attempts that fail before one succeeds.
     pub failures: i32,
+    /// What each failure asks the runner to wait at least, as a server's
+    /// `Retry-After` does.
+    #[serde(default)]
+    pub retry_after: Option<Dur>,
 }
 
 impl Step for Flaky {
@@ -69,11 +73,15 @@ impl Step for Flaky {
 
     async fn run(&self, ctx: &StepContext, params: FlakyParams) -> Result<Outcome, StepError> {
         if ctx.attempt <= params.failures {
-            return Err(StepError::retryable(format!(
+            let error = StepError::retryable(format!(
                 "transient failure {} of {}",
                 ctx.attempt, params.failures
             ))
-            .with_detail(json!({ "status": 503 })));
+            .with_detail(json!({ "status": 503 }));
+            return Err(match params.retry_after {
+                Some(after) => error.with_retry_after(after.0),
+                None => error,
+            });
         }
         Ok(Outcome::Done(json!({ "attempt": ctx.attempt })))
     }

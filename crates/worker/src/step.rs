@@ -143,6 +143,35 @@ pub struct StepContext {
 }
 
 impl StepContext {
+    /// The context of a first attempt of step `step_name` (index 0) of run
+    /// `run_id`, starting now by `clock`, with the run's validated `input`, on
+    /// worker `local`. Set the public fields for any other execution (a later
+    /// attempt, a poll).
+    ///
+    /// The runner builds one per execution from the claim; tests build one to
+    /// execute a single step kind (see `hubwright_testkit::work`).
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        run_id: Uuid,
+        step_name: impl Into<String>,
+        input: Value,
+    ) -> Self {
+        Self {
+            run_id,
+            step_idx: 0,
+            step_name: step_name.into(),
+            attempt: 1,
+            is_poll: false,
+            polls: 0,
+            first_started_at: clock.now(),
+            input: Arc::new(input),
+            worker_id: Arc::from("local"),
+            clock,
+            store,
+        }
+    }
+
     /// The current time from the injected clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
