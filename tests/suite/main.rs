@@ -38,4 +38,5 @@ mod ttl;
 mod worker {
     mod jupyterhub_values;
     mod keycloak;
+    mod steps;
 }

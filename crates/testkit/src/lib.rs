@@ -13,6 +13,8 @@
 //! - [`lab`]: a database, a Kubernetes API and a template for the environment
 //!   steps.
 //! - [`keycloak`]: a fake Keycloak admin API from recorded answers.
+//! - [`work`]: one step kind executed alone through the real `StepKind::execute`,
+//!   against a test database and a manual clock.
 //!
 //! The Kubernetes API stand-in and the launchers of oidc-provider, JupyterHub
 //! and helm are product parts of the sandbox (`hubwright-sandbox`), which the
@@ -28,6 +30,7 @@ pub mod process;
 pub mod server;
 pub mod steps;
 pub mod wait;
+pub mod work;
 
 pub use db::{TestDatabase, with_database};
 

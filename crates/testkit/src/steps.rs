@@ -39,19 +39,19 @@ impl Step for Block {
     const KIND: &'static str = "test-block";
     type Params = BlockParams;
 
-    async fn run(&self, ctx: &StepContext, params: BlockParams) -> Outcome {
+    async fn run(&self, ctx: &StepContext, params: BlockParams) -> Result<Outcome, StepError> {
         tokio::time::sleep(params.duration.0).await;
-        if let Some(path) = &params.record
-            && let Err(err) = append_effect(path, ctx)
-        {
-            return Outcome::Retry(err);
+        if let Some(path) = &params.record {
+            append_effect(path, ctx)?;
         }
-        Outcome::Done(json!({ "worker": &*ctx.worker_id, "attempt": ctx.attempt }))
+        Ok(Outcome::Done(
+            json!({ "worker": &*ctx.worker_id, "attempt": ctx.attempt }),
+        ))
     }
 }
 
-/// `test-flaky`: fails its first `failures` attempts with an error of `class`,
-/// then succeeds.
+/// `test-flaky`: fails its first `failures` attempts with a retryable error
+/// (a 503, with `Retry-After` when `retry_after` is given), then succeeds.
 #[derive(Debug)]
 pub struct Flaky;
 
@@ -61,24 +61,29 @@ pub struct Flaky;
 pub struct FlakyParams {
     /// Attempts that fail before one succeeds.
     pub failures: i32,
+    /// What each failure asks the runner to wait at least, as a server's
+    /// `Retry-After` does.
+    #[serde(default)]
+    pub retry_after: Option<Dur>,
 }
 
 impl Step for Flaky {
     const KIND: &'static str = "test-flaky";
     type Params = FlakyParams;
 
-    async fn run(&self, ctx: &StepContext, params: FlakyParams) -> Outcome {
+    async fn run(&self, ctx: &StepContext, params: FlakyParams) -> Result<Outcome, StepError> {
         if ctx.attempt <= params.failures {
-            Outcome::Retry(
-                StepError::retryable(format!(
-                    "transient failure {} of {}",
-                    ctx.attempt, params.failures
-                ))
-                .with_detail(json!({ "status": 503 })),
-            )
-        } else {
-            Outcome::Done(json!({ "attempt": ctx.attempt }))
+            let error = StepError::retryable(format!(
+                "transient failure {} of {}",
+                ctx.attempt, params.failures
+            ))
+            .with_detail(json!({ "status": 503 }));
+            return Err(match params.retry_after {
+                Some(after) => error.with_retry_after(after.0),
+                None => error,
+            });
         }
+        Ok(Outcome::Done(json!({ "attempt": ctx.attempt })))
     }
 }
 
@@ -102,15 +107,15 @@ impl Step for Fail {
     const KIND: &'static str = "test-fail";
     type Params = FailParams;
 
-    async fn run(&self, ctx: &StepContext, params: FailParams) -> Outcome {
+    async fn run(&self, ctx: &StepContext, params: FailParams) -> Result<Outcome, StepError> {
         if params
             .until_exists
             .as_deref()
             .is_some_and(|path| std::path::Path::new(path).exists())
         {
-            return Outcome::Done(json!({ "attempt": ctx.attempt }));
+            return Ok(Outcome::Done(json!({ "attempt": ctx.attempt })));
         }
-        Outcome::Fail(StepError::permanent(params.message).with_detail(json!({ "status": 403 })))
+        Err(StepError::permanent(params.message).with_detail(json!({ "status": 403 })))
     }
 }
 
@@ -132,11 +137,11 @@ impl Step for Record {
     const KIND: &'static str = "test-record";
     type Params = RecordParams;
 
-    async fn run(&self, ctx: &StepContext, params: RecordParams) -> Outcome {
-        match append_effect(&params.path, ctx) {
-            Ok(()) => Outcome::Done(json!({ "worker": &*ctx.worker_id, "attempt": ctx.attempt })),
-            Err(err) => Outcome::Retry(err),
-        }
+    async fn run(&self, ctx: &StepContext, params: RecordParams) -> Result<Outcome, StepError> {
+        append_effect(&params.path, ctx)?;
+        Ok(Outcome::Done(
+            json!({ "worker": &*ctx.worker_id, "attempt": ctx.attempt }),
+        ))
     }
 }
 
@@ -177,16 +182,17 @@ impl Step for Polls {
     const KIND: &'static str = "test-polls";
     type Params = PollsParams;
 
-    async fn run(&self, ctx: &StepContext, params: PollsParams) -> Outcome {
+    async fn run(&self, ctx: &StepContext, params: PollsParams) -> Result<Outcome, StepError> {
         let polled = ctx.polls;
         if polled < params.polls {
-            Outcome::wait(
+            return Ok(Outcome::wait(
                 ctx,
                 params.interval.0,
                 format!("not ready yet ({polled} of {} polls)", params.polls),
-            )
-        } else {
-            Outcome::Done(json!({ "polls": polled, "attempt": ctx.attempt }))
+            ));
         }
+        Ok(Outcome::Done(
+            json!({ "polls": polled, "attempt": ctx.attempt }),
+        ))
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::registry::Registry;
-use crate::step::{Outcome, Step, StepContext};
+use crate::step::{Outcome, Step, StepContext, StepError};
 
 /// Registers `noop` and `sleep`.
 pub fn register(registry: &mut Registry) {
@@ -27,8 +27,8 @@ impl Step for Noop {
     const KIND: &'static str = "noop";
     type Params = NoParams;
 
-    async fn run(&self, _ctx: &StepContext, _params: NoParams) -> Outcome {
-        Outcome::Done(json!({}))
+    async fn run(&self, _ctx: &StepContext, _params: NoParams) -> Result<Outcome, StepError> {
+        Ok(Outcome::Done(json!({})))
     }
 }
 
@@ -49,19 +49,21 @@ impl Step for Sleep {
     const KIND: &'static str = "sleep";
     type Params = SleepParams;
 
-    async fn run(&self, ctx: &StepContext, params: SleepParams) -> Outcome {
+    async fn run(&self, ctx: &StepContext, params: SleepParams) -> Result<Outcome, StepError> {
         let wake_at = ctx.first_started_at + params.duration.to_chrono();
         let now = ctx.now();
         if now >= wake_at {
-            return Outcome::Done(json!({ "slept": params.duration.to_string() }));
+            return Ok(Outcome::Done(
+                json!({ "slept": params.duration.to_string() }),
+            ));
         }
         let left = (wake_at - now).to_std().unwrap_or(Duration::ZERO);
-        Outcome::Wait {
+        Ok(Outcome::Wait {
             until: wake_at,
             reason: format!(
                 "sleeping {} more",
                 Dur(Duration::from_millis(left.as_millis() as u64))
             ),
-        }
+        })
     }
 }

@@ -26,6 +26,17 @@ pub fn retry_delay(policy: &RetryPolicy, attempt: u32) -> Duration {
         .unwrap_or(policy.max_delay.0)
 }
 
+/// The delay before retrying after failed attempt `attempt` that the far side
+/// asked to come back no sooner than `retry_after`: the longer of that and
+/// [`retry_delay`]. Coming back sooner would only be refused again.
+pub(crate) fn delay_before_retry(
+    policy: &RetryPolicy,
+    attempt: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
+    retry_delay(policy, attempt).max(retry_after.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use hubwright_state::workflow::Dur;
@@ -48,6 +59,20 @@ mod tests {
             .map(|n| retry_delay(&policy(false), n).as_secs())
             .collect();
         assert_eq!(delays, [1, 2, 4, 8, 10, 10]);
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_backoff_wins_and_a_shorter_one_does_not() {
+        let policy = policy(false);
+        assert_eq!(
+            delay_before_retry(&policy, 1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            delay_before_retry(&policy, 4, Some(Duration::from_secs(3))),
+            Duration::from_secs(8)
+        );
+        assert_eq!(delay_before_retry(&policy, 2, None), Duration::from_secs(2));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The contract between the runner and a step kind: a step executes one attempt
 //! and returns exactly one [`Outcome`]; the runner maps each outcome to exactly
 //! one state transition.
+//!
+//! A [`Step`] returns `Result<Outcome, StepError>` so it can use `?`; the blanket
+//! [`StepKind`] impl is the one place an error becomes `Retry` or `Fail`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -53,15 +56,6 @@ impl Outcome {
     }
 }
 
-impl From<Result<Value, StepError>> for Outcome {
-    fn from(result: Result<Value, StepError>) -> Self {
-        match result {
-            Ok(output) => Self::Done(output),
-            Err(error) => Self::from_error(error),
-        }
-    }
-}
-
 /// An error a step reports, classified where it is born.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
@@ -72,6 +66,9 @@ pub struct StepError {
     pub message: String,
     /// Structured detail (status codes, object names); never a secret.
     pub detail: Option<Value>,
+    /// How long the far side asked us to wait before trying again (a 429 or
+    /// 503 with `Retry-After`): the runner schedules the retry no sooner.
+    pub retry_after: Option<Duration>,
 }
 
 impl StepError {
@@ -81,6 +78,7 @@ impl StepError {
             class: ErrorClass::Retryable,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -90,12 +88,20 @@ impl StepError {
             class: ErrorClass::Permanent,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
     /// Adds structured detail.
     pub fn with_detail(mut self, detail: Value) -> Self {
         self.detail = Some(detail);
+        self
+    }
+
+    /// Asks the runner to wait at least `after` before the next attempt, as the
+    /// server that refused the call said.
+    pub fn with_retry_after(mut self, after: Duration) -> Self {
+        self.retry_after = Some(after);
         self
     }
 
@@ -130,11 +136,42 @@ pub struct StepContext {
     pub input: Arc<Value>,
     /// The worker executing it.
     pub worker_id: Arc<str>,
+    // Not public: a step reads time through `now()` and the database through
+    // the methods below, so neither can be swapped under a running step.
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) store: Store,
 }
 
 impl StepContext {
+    /// The context of a first attempt of step `step_name` (index 0) of run
+    /// `run_id`, starting now by `clock`, with the run's validated `input`, on
+    /// worker `local`. Set the public fields for any other execution (a later
+    /// attempt, a poll).
+    ///
+    /// The runner builds one per execution from the claim; tests build one to
+    /// execute a single step kind (see `hubwright_testkit::work`).
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        run_id: Uuid,
+        step_name: impl Into<String>,
+        input: Value,
+    ) -> Self {
+        Self {
+            run_id,
+            step_idx: 0,
+            step_name: step_name.into(),
+            attempt: 1,
+            is_poll: false,
+            polls: 0,
+            first_started_at: clock.now(),
+            input: Arc::new(input),
+            worker_id: Arc::from("local"),
+            clock,
+            store,
+        }
+    }
+
     /// The current time from the injected clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
@@ -185,7 +222,12 @@ pub trait Step: Send + Sync + 'static {
     /// The `with:` parameters; use `#[serde(deny_unknown_fields)]`.
     type Params: DeserializeOwned + Send + Sync;
     /// Executes one attempt. Must be idempotent: any await may be the last.
-    fn run(&self, ctx: &StepContext, params: Self::Params) -> impl Future<Output = Outcome> + Send;
+    /// An error becomes `Retry` or `Fail` by its class.
+    fn run(
+        &self,
+        ctx: &StepContext,
+        params: Self::Params,
+    ) -> impl Future<Output = Result<Outcome, StepError>> + Send;
 }
 
 impl<S: Step> StepKind for S {
@@ -202,7 +244,10 @@ impl<S: Step> StepKind for S {
     fn execute<'a>(&'a self, ctx: &'a StepContext, params: &'a Value) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             match serde_json::from_value::<S::Params>(params.clone()) {
-                Ok(params) => self.run(ctx, params).await,
+                Ok(params) => match self.run(ctx, params).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => Outcome::from_error(error),
+                },
                 // Validated at start-up, so this means the snapshot predates a
                 // change to the kind's parameters.
                 Err(err) => Outcome::Fail(StepError::permanent(format!(

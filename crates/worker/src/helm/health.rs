@@ -99,21 +99,12 @@ impl Step for HealthCheckStep {
     const KIND: &'static str = "health-check";
     type Params = HealthCheckParams;
 
-    async fn run(&self, ctx: &StepContext, params: HealthCheckParams) -> Outcome {
-        match self.execute(ctx, &params).await {
-            Ok(outcome) => outcome,
-            Err(error) => Outcome::from_error(error),
-        }
-    }
-}
-
-impl HealthCheckStep {
-    async fn execute(
+    async fn run(
         &self,
         ctx: &StepContext,
-        params: &HealthCheckParams,
+        params: HealthCheckParams,
     ) -> Result<Outcome, StepError> {
-        let probe = self.probe(ctx, params).await?;
+        let probe = self.probe(ctx, &params).await?;
         let past_deadline = ctx.now() - ctx.first_started_at > params.deadline.to_chrono();
         let not_healthy =
             |seen: &str| format!("the hub was not healthy within {}: {seen}", params.deadline);
@@ -161,7 +152,9 @@ impl HealthCheckStep {
             }
         }
     }
+}
 
+impl HealthCheckStep {
     /// One look: the Deployments, the URL, then `/hub/health`.
     async fn probe(
         &self,

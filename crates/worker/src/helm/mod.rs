@@ -115,11 +115,43 @@ impl Step for HelmReleaseStep {
     const KIND: &'static str = "helm-release";
     type Params = HelmReleaseParams;
 
-    async fn run(&self, ctx: &StepContext, params: HelmReleaseParams) -> Outcome {
-        match self.execute(ctx, &params).await {
-            Ok(outcome) => outcome,
-            Err(error) => Outcome::from_error(error),
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        params: HelmReleaseParams,
+    ) -> Result<Outcome, StepError> {
+        let target = self.0.target(ctx, &params.release).await?;
+        let timeout = params.timeout.0;
+        let rendered = values::render(&self.0.path(&params.values), &target.context)?;
+
+        if let Some(release) = target.helm.status().await?
+            && let Some(outcome) = recover(ctx, &target.helm, &release, timeout).await?
+        {
+            return Ok(outcome);
         }
+        let chart = ChartRef {
+            chart: match &params.repository {
+                Some(_) => params.chart.clone(),
+                None => self.0.path(&params.chart).display().to_string(),
+            },
+            version: params.version.clone(),
+            repository: params.repository.clone(),
+        };
+        let file = ValuesFile::write(&rendered)?;
+        let release = target
+            .helm
+            .upgrade_install(&chart, file.path(), timeout)
+            .await?;
+        drop(file);
+        let chart = release.chart.map(|chart| chart.metadata);
+        Ok(Outcome::Done(json!({
+            "release": target.helm.release,
+            "namespace": target.helm.namespace,
+            "chart": chart.as_ref().map(|c| c.name.clone()),
+            "chart_version": chart.map(|c| c.version),
+            "revision": release.version,
+            "status": release.info.status,
+        })))
     }
 }
 
@@ -158,47 +190,6 @@ impl HelmShared {
 
     fn path(&self, relative: &str) -> PathBuf {
         self.workflows.join(relative)
-    }
-}
-
-impl HelmReleaseStep {
-    async fn execute(
-        &self,
-        ctx: &StepContext,
-        params: &HelmReleaseParams,
-    ) -> Result<Outcome, StepError> {
-        let target = self.0.target(ctx, &params.release).await?;
-        let timeout = params.timeout.0;
-        let rendered = values::render(&self.0.path(&params.values), &target.context)?;
-
-        if let Some(release) = target.helm.status().await?
-            && let Some(outcome) = recover(ctx, &target.helm, &release, timeout).await?
-        {
-            return Ok(outcome);
-        }
-        let chart = ChartRef {
-            chart: match &params.repository {
-                Some(_) => params.chart.clone(),
-                None => self.0.path(&params.chart).display().to_string(),
-            },
-            version: params.version.clone(),
-            repository: params.repository.clone(),
-        };
-        let file = ValuesFile::write(&rendered)?;
-        let release = target
-            .helm
-            .upgrade_install(&chart, file.path(), timeout)
-            .await?;
-        drop(file);
-        let chart = release.chart.map(|chart| chart.metadata);
-        Ok(Outcome::Done(json!({
-            "release": target.helm.release,
-            "namespace": target.helm.namespace,
-            "chart": chart.as_ref().map(|c| c.name.clone()),
-            "chart_version": chart.map(|c| c.version),
-            "revision": release.version,
-            "status": release.info.status,
-        })))
     }
 }
 
@@ -297,13 +288,15 @@ impl Step for HelmUninstallStep {
     const KIND: &'static str = "helm-uninstall";
     type Params = HelmUninstallParams;
 
-    async fn run(&self, ctx: &StepContext, params: HelmUninstallParams) -> Outcome {
-        let result = async {
-            let target = self.0.target(ctx, &params.release).await?;
-            let removed = target.helm.uninstall(params.timeout.0).await?;
-            Ok(json!({ "release": target.helm.release, "uninstalled": removed }))
-        }
-        .await;
-        result.into()
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        params: HelmUninstallParams,
+    ) -> Result<Outcome, StepError> {
+        let target = self.0.target(ctx, &params.release).await?;
+        let removed = target.helm.uninstall(params.timeout.0).await?;
+        Ok(Outcome::Done(
+            json!({ "release": target.helm.release, "uninstalled": removed }),
+        ))
     }
 }

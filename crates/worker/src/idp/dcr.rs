@@ -183,6 +183,7 @@ impl Provider<'_> {
         if status.is_success() {
             return Ok(response);
         }
+        let headers = response.headers().clone();
         let said = ErrorBody::read(response).await.said(status);
         let message = format!(
             "the identity provider {} answered {} to {what}: {said}",
@@ -190,7 +191,7 @@ impl Provider<'_> {
             status.as_u16()
         );
         let detail = json!({ "issuer": self.issuer, "status": status.as_u16() });
-        let error = refusal(status, message);
+        let error = refusal(status, &headers, message);
         Err(error.with_detail(detail))
     }
 }

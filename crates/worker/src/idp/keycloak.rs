@@ -220,6 +220,7 @@ impl Keycloak<'_> {
     /// The error for a refusal: Keycloak's words, classed by status.
     async fn refused(&self, what: &str, response: Response) -> StepError {
         let status = response.status();
+        let headers = response.headers().clone();
         let said = ErrorBody::read(response).await.said(status);
         let hint = if status == StatusCode::FORBIDDEN {
             format!(
@@ -231,6 +232,7 @@ impl Keycloak<'_> {
         };
         refusal(
             status,
+            &headers,
             format!(
                 "Keycloak {} answered {} to {what} in realm {}: {said}{hint}",
                 self.base_url,

@@ -1,8 +1,16 @@
 //! What a Kubernetes error means for a step: unreachable, throttled or a
 //! server error is worth retrying; refused credentials, missing permissions and
 //! invalid objects are not, and the message says which cluster and verb.
+//!
+//! A retryable answer that says how long to back off (`details.retryAfterSeconds`,
+//! which kube-apiserver sets on 429 and 503 together with `Retry-After`) carries
+//! that as the error's `retry_after`.
+
+use std::time::Duration;
 
 use serde_json::json;
+
+use hubwright_state::model::ErrorClass;
 
 use crate::step::StepError;
 
@@ -53,7 +61,13 @@ impl Call<'_> {
                     409 | 429 | 500..=599 | 0 => StepError::retryable(message),
                     _ => StepError::permanent(message),
                 };
-                error.with_detail(detail(code, &status.reason))
+                let error = error.with_detail(detail(code, &status.reason));
+                match retry_after(status) {
+                    Some(after) if error.class == ErrorClass::Retryable => {
+                        error.with_retry_after(after)
+                    }
+                    _ => error,
+                }
             }
             kube::Error::Auth(err) => StepError::permanent(format!(
                 "cluster `{cluster}`: cannot obtain credentials to {verb} {resource} `{name}`: {err}"
@@ -64,6 +78,18 @@ impl Call<'_> {
             .with_detail(detail(0, "Unreachable")),
         }
     }
+}
+
+/// How long the server asked clients to wait, from the `Status` body; kube
+/// does not hand its client the `Retry-After` header, but kube-apiserver
+/// writes the same number into `details.retryAfterSeconds`.
+fn retry_after(status: &kube::core::Status) -> Option<Duration> {
+    status
+        .details
+        .as_ref()
+        .map(|details| details.retry_after_seconds)
+        .filter(|seconds| *seconds > 0)
+        .map(|seconds| Duration::from_secs(u64::from(seconds)))
 }
 
 /// Whether `err` is the API's answer `code`.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::Shared;
 use super::leases::LeaseSignal;
-use crate::retry::retry_delay;
+use crate::retry::delay_before_retry;
 use crate::step::{Outcome, StepContext, StepError};
 
 /// How one execution ended, from the runner's point of view.
@@ -289,7 +289,7 @@ impl Ctx {
                         .when(is_transient)
                         .await
                 } else {
-                    let delay = retry_delay(&policy, attempts);
+                    let delay = delay_before_retry(&policy, attempts, error.retry_after);
                     let retry_at =
                         now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                     tracing::info!(step = %name, attempts, ?delay, error = %error, "step failed; retry scheduled");
