@@ -103,8 +103,9 @@ workflows:
     assert_eq!(run.next_run_at, started + chrono::Duration::hours(1));
     assert_eq!(
         db.store.steps(run_id).await.unwrap()[0]
-            .error_message
-            .as_deref(),
+            .error
+            .as_ref()
+            .map(|error| error.message.as_str()),
         Some("transient failure 1 of 1")
     );
 
