@@ -165,7 +165,9 @@ _create-db name:
 _recreate-db name:
     psql -q {{pg_admin}} -c "DROP DATABASE IF EXISTS {{name}} WITH (FORCE)" -c "CREATE DATABASE {{name}}"
 
-# Tests drop their databases when they pass; this removes what failed runs left.
+# Tests drop their databases when they pass; this removes what failed runs left
+# over an hour ago (a database's name starts with its UUIDv7's milliseconds),
+# so a suite running elsewhere on the same server keeps its own.
 _sweep-test-dbs:
-    psql -qtA {{pg_admin}} -c "SELECT datname FROM pg_database WHERE datname LIKE 'hw\_test\_%'" \
+    psql -qtA {{pg_admin}} -c "SELECT datname FROM pg_database WHERE datname LIKE 'hw\_test\_%' AND ('x' || substr(datname, 9, 12))::bit(48)::bigint < extract(epoch FROM now() - interval '1 hour') * 1000" \
         | while read -r db; do psql -q {{pg_admin}} -c "DROP DATABASE IF EXISTS $db WITH (FORCE)"; done

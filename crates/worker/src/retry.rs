@@ -26,15 +26,22 @@ pub fn retry_delay(policy: &RetryPolicy, attempt: u32) -> Duration {
         .unwrap_or(policy.max_delay.0)
 }
 
+/// The longest `Retry-After` honoured: a server (or a proxy in front of it)
+/// that asks for a day must not park a developer's hub for a day; past this
+/// the step's own policy decides again.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
+
 /// The delay before retrying after failed attempt `attempt` that the far side
-/// asked to come back no sooner than `retry_after`: the longer of that and
-/// [`retry_delay`]. Coming back sooner would only be refused again.
+/// asked to come back no sooner than `retry_after`: the longer of that (at
+/// most [`MAX_RETRY_AFTER`]) and [`retry_delay`]. Coming back sooner would
+/// only be refused again.
 pub(crate) fn delay_before_retry(
     policy: &RetryPolicy,
     attempt: u32,
     retry_after: Option<Duration>,
 ) -> Duration {
-    retry_delay(policy, attempt).max(retry_after.unwrap_or_default())
+    let asked = retry_after.unwrap_or_default().min(MAX_RETRY_AFTER);
+    retry_delay(policy, attempt).max(asked)
 }
 
 #[cfg(test)]
@@ -73,6 +80,14 @@ mod tests {
             Duration::from_secs(8)
         );
         assert_eq!(delay_before_retry(&policy, 2, None), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_retry_after_of_a_day_is_honoured_only_up_to_the_cap() {
+        assert_eq!(
+            delay_before_retry(&policy(false), 1, Some(Duration::from_secs(86_400))),
+            MAX_RETRY_AFTER
+        );
     }
 
     #[test]

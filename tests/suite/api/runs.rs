@@ -307,7 +307,14 @@ workflows:
       - { name: remove, kind: noop }
 "#,
     );
-    let server = ApiServer::start(&db, &workflows, &["--worker", "--poll-interval", "100ms"]).await;
+    // A short lease: the heartbeat, which brings the worker the cancellation,
+    // beats a few times a lease.
+    let server = ApiServer::start(
+        &db,
+        &workflows,
+        &["--worker", "--poll-interval", "100ms", "--lease", "3s"],
+    )
+    .await;
     let alice = token(&db.store, "alice", Role::Developer).await;
     let ops = token(&db.store, "ops", Role::Operator).await;
     let created = server

@@ -83,6 +83,20 @@ impl Store {
         Ok(())
     }
 
+    /// A short digest of every migration this binary knows (versions and
+    /// checksums): builds with the same fingerprint create the same schema,
+    /// so a migrated copy can stand in for migrating again (the tests'
+    /// template database).
+    pub fn schema_fingerprint() -> String {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        for migration in sqlx::migrate!("../../migrations").iter() {
+            hasher.update(migration.version.to_le_bytes());
+            hasher.update(&migration.checksum);
+        }
+        crate::digest::hex(&hasher.finalize()[..8])
+    }
+
     /// Whether every migration this binary knows has been applied.
     pub async fn migrations_current(&self) -> Result<bool> {
         let migrator = sqlx::migrate!("../../migrations");

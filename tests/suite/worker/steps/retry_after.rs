@@ -70,7 +70,7 @@ workflows:
     steps:
       - name: paced
         kind: test-flaky
-        with: { failures: 1, retry_after: 1h }
+        with: { failures: 1, retry_after: 10m }
         retry: { max_attempts: 3, initial_delay: 10ms, max_delay: 10ms, jitter: false }
       - name: unpaced
         kind: test-flaky
@@ -100,7 +100,7 @@ workflows:
     .spawn();
 
     let run = retry_scheduled(&db.store, run_id, 0).await;
-    assert_eq!(run.next_run_at, started + chrono::Duration::hours(1));
+    assert_eq!(run.next_run_at, started + chrono::Duration::minutes(10));
     assert_eq!(
         db.store.steps(run_id).await.unwrap()[0]
             .error
@@ -109,13 +109,13 @@ workflows:
         Some("transient failure 1 of 1")
     );
 
-    // At the hour the retry runs and succeeds; the next step's failure,
+    // Ten minutes on the retry runs and succeeds; the next step's failure,
     // without Retry-After, follows the policy's 10ms backoff.
-    clock.advance(chrono::Duration::hours(1));
+    clock.advance(chrono::Duration::minutes(10));
     let run = retry_scheduled(&db.store, run_id, 1).await;
     assert_eq!(
         run.next_run_at,
-        started + chrono::Duration::hours(1) + chrono::Duration::milliseconds(10)
+        started + chrono::Duration::minutes(10) + chrono::Duration::milliseconds(10)
     );
     worker.shutdown().await.unwrap();
     db.drop_now().await;
@@ -129,8 +129,10 @@ const WITHIN_RETRY: Duration = Duration::from_secs(30);
 async fn retry_scheduled(store: &Store, run_id: Uuid, idx: i32) -> Run {
     let deadline = tokio::time::Instant::now() + WITHIN_RETRY;
     loop {
-        let run = store.run(run_id).await.unwrap();
+        // Steps first: a run read before them may predate the claim whose
+        // retry the steps then show.
         let steps = store.steps(run_id).await.unwrap();
+        let run = store.run(run_id).await.unwrap();
         let step = &steps[usize::try_from(idx).unwrap()];
         if run.state == RunState::Pending
             && run.current_step == idx
