@@ -302,6 +302,14 @@ async fn a_worker_killed_while_the_provider_registers_leaves_a_named_orphan_and_
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The intent is committed before the request is sent: kill only once the
+    // provider holds the request, or there is nothing for it to finish.
+    wait::until(
+        "the provider to receive the registration",
+        WITHIN,
+        || async { provider.pending_faults().await.unwrap() == 0 },
+    )
+    .await;
     first.kill9().await;
     // The provider finishes the registration nobody will hear about.
     let deadline = tokio::time::Instant::now() + WITHIN;

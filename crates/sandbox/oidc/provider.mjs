@@ -62,6 +62,9 @@ async function testRoutes(ctx) {
     case 'GET /__test/requests':
       ctx.body = requests;
       return;
+    case 'GET /__test/faults':
+      ctx.body = faults;
+      return;
     case 'POST /__test/faults': {
       const rule = await readJson(ctx.req);
       if (typeof rule.path_prefix !== 'string') {

@@ -183,6 +183,13 @@ impl OidcProvider {
         self.test_get("requests").await
     }
 
+    /// How many fault rules no request has taken yet: a test waits for 0 to
+    /// know that the request a fault was meant for has arrived.
+    pub async fn pending_faults(&self) -> std::io::Result<usize> {
+        let faults: Vec<serde_json::Value> = self.test_get("faults").await?;
+        Ok(faults.len())
+    }
+
     /// Adds a fault rule.
     pub async fn inject(&self, fault: &Fault) -> std::io::Result<()> {
         let url = format!("{}/__test/faults", self.issuer);

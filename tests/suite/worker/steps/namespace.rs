@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use hubwright_sandbox::apiserver::TestCluster;
+use hubwright_state::ManualClock;
+use hubwright_testkit::TestDatabase;
 use hubwright_testkit::work::{TestEnvironment, WorkRun};
 use hubwright_worker::Outcome;
 use hubwright_worker::kubernetes::namespace::{ENVIRONMENT_LABEL, MANAGED_BY};
@@ -32,6 +34,20 @@ fn params() -> Value {
 fn environment(cluster: &TestCluster) -> TestEnvironment {
     TestEnvironment::named(&cluster.unique_name("steps"))
         .with_parameters(json!({ "cpu_limit": "2" }))
+}
+
+/// A run for a fresh environment on `cluster`, and its namespace's name.
+async fn environment_run(
+    db: &TestDatabase,
+    clock: &ManualClock,
+    cluster: &TestCluster,
+) -> (WorkRun, String) {
+    let run = WorkRun::builder(&db.store, clock)
+        .environment(environment(cluster))
+        .start()
+        .await;
+    let name = run.environment().unwrap().namespace.clone().unwrap();
+    (run, name)
 }
 
 /// Executes `namespace-delete` until it is no longer waiting; real time
@@ -128,11 +144,7 @@ async fn namespace_creates_the_labelled_namespace_with_quota_limits_and_ingress_
 async fn namespace_applied_again_changes_nothing() {
     let (db, clock) = setup().await;
     let (cluster, clients) = cluster().await;
-    let mut run = WorkRun::builder(&db.store, &clock)
-        .environment(environment(&cluster))
-        .start()
-        .await;
-    let name = run.environment().unwrap().namespace.clone().unwrap();
+    let (mut run, name) = environment_run(&db, &clock, &cluster).await;
     let step = NamespaceStep::new(clients);
     let first = done(run.work(&step, params()).await);
     let api = Api::<Namespace>::all(cluster.client().await.unwrap());
@@ -151,11 +163,7 @@ async fn namespace_applied_again_changes_nothing() {
 async fn namespace_refuses_to_adopt_a_namespace_hubwright_did_not_make() {
     let (db, clock) = setup().await;
     let (cluster, clients) = cluster().await;
-    let run = WorkRun::builder(&db.store, &clock)
-        .environment(environment(&cluster))
-        .start()
-        .await;
-    let name = run.environment().unwrap().namespace.clone().unwrap();
+    let (run, name) = environment_run(&db, &clock, &cluster).await;
     let api = Api::<Namespace>::all(cluster.client().await.unwrap());
     let mut theirs = Namespace::default();
     theirs.metadata.name = Some(name.clone());
@@ -179,11 +187,7 @@ async fn namespace_refuses_to_adopt_a_namespace_hubwright_did_not_make() {
 async fn namespace_delete_removes_the_namespace_and_a_missing_one_counts_as_deleted() {
     let (db, clock) = setup().await;
     let (cluster, clients) = cluster().await;
-    let mut run = WorkRun::builder(&db.store, &clock)
-        .environment(environment(&cluster))
-        .start()
-        .await;
-    let name = run.environment().unwrap().namespace.clone().unwrap();
+    let (mut run, name) = environment_run(&db, &clock, &cluster).await;
     done(
         run.work(&NamespaceStep::new(clients.clone()), params())
             .await,
@@ -207,11 +211,7 @@ async fn namespace_delete_removes_the_namespace_and_a_missing_one_counts_as_dele
 async fn namespace_delete_waits_on_a_finalizer_and_fails_past_its_deadline_naming_it() {
     let (db, clock) = setup().await;
     let (cluster, clients) = cluster().await;
-    let mut run = WorkRun::builder(&db.store, &clock)
-        .environment(environment(&cluster))
-        .start()
-        .await;
-    let name = run.environment().unwrap().namespace.clone().unwrap();
+    let (mut run, name) = environment_run(&db, &clock, &cluster).await;
     done(
         run.work(&NamespaceStep::new(clients.clone()), params())
             .await,
