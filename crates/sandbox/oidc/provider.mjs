@@ -2,11 +2,13 @@
 // Client Registration (RFC 7591) and its management protocol (RFC 7592),
 // development logins, an in-memory store, and test-only routes under /__test.
 //
-//   node provider.mjs [--port N] [--iat TOKEN]
+//   node provider.mjs [--port N] [--iat TOKEN] [--key-file PATH]
 //
 // --port (or HUBWRIGHT_OIDC_PORT): port on 127.0.0.1, 0 (default) picks one.
 // --iat (or HUBWRIGHT_OIDC_IAT): when set, registration requires this initial
 //   access token as `Authorization: Bearer TOKEN`.
+// --key-file: the RSA signing key (a private JWK), made there on first use;
+//   without it a key is made for this start alone.
 //
 // When listening it prints exactly one JSON line on stdout,
 // {"issuer":"http://127.0.0.1:PORT","port":PORT}; everything else (one JSON line
@@ -15,6 +17,7 @@
 // Test routes, answered before the provider sees the request:
 //   GET    /__test/clients   JSON array of registered client ids
 //   GET    /__test/requests  JSON array of {method, path, status} seen so far
+//   GET    /__test/faults    JSON array of the fault rules not yet used up
 //   POST   /__test/faults    add a fault rule (JSON, below); 204
 //   DELETE /__test/faults    remove every fault rule; 204
 // A fault rule: {"path_prefix": "/reg", "method": "POST" (optional, any when
@@ -24,6 +27,7 @@
 // (a pure delay). Rules match in the order added; each retires after `times`.
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -32,7 +36,12 @@ import Provider from 'oidc-provider';
 import { MemoryAdapter, clientIds } from './adapter.mjs';
 
 const { values: args } = parseArgs({
-  options: { port: { type: 'string' }, iat: { type: 'string' }, groups: { type: 'string' } },
+  options: {
+    port: { type: 'string' },
+    iat: { type: 'string' },
+    groups: { type: 'string' },
+    'key-file': { type: 'string' },
+  },
 });
 // Group memberships by user name, for the `groups` claim: {"dana": ["physics"]}.
 const groups = JSON.parse(args.groups ?? '{}');
@@ -133,10 +142,27 @@ async function testMiddleware(ctx, next) {
   }
 }
 
-// Signing and cookie keys made per start, so the provider does not fall back
-// to its shared development keys.
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256' };
+// Our own signing and cookie keys, so the provider never falls back to its
+// shared development keys. Making an RSA key costs about a quarter second of
+// CPU, and the tests start a provider dozens of times: with --key-file the key
+// is made once and kept (0600; written aside and renamed, so a provider
+// starting meanwhile reads a whole key or makes its own).
+function rsaSigningKey() {
+  const make = () => generateKeyPairSync('rsa', { modulusLength: 2048 })
+    .privateKey.export({ format: 'jwk' });
+  const file = args['key-file'];
+  if (!file) return make();
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    const jwk = make();
+    const aside = `${file}.${process.pid}`;
+    writeFileSync(aside, JSON.stringify(jwk), { mode: 0o600 });
+    renameSync(aside, file);
+    return jwk;
+  }
+}
+const signingKey = { ...rsaSigningKey(), use: 'sig', alg: 'RS256' };
 
 const configuration = {
   adapter: MemoryAdapter,

@@ -368,6 +368,8 @@ fn install_python(project: &Path, dir: &Path) -> std::io::Result<()> {
         "install",
         "--quiet",
         "--disable-pip-version-check",
+        // The list is complete and pinned: nothing more is resolved.
+        "--no-deps",
     ];
     if made_venv {
         return crate::run_install_step(

@@ -306,6 +306,13 @@ impl OidcProvider {
         if let Some(token) = &self.options.initial_access_token {
             command.arg("--iat").arg(token);
         }
+        // One signing key per machine instead of one per start (see
+        // provider.mjs); without a cache directory, one per start.
+        if let Ok(dir) = crate::cache_dir().map(|dir| dir.join("oidc"))
+            && std::fs::create_dir_all(&dir).is_ok()
+        {
+            command.arg("--key-file").arg(dir.join("signing-key.jwk"));
+        }
         if !self.options.groups.is_empty() {
             command
                 .arg("--groups")
