@@ -47,18 +47,15 @@ pub struct ApiServer {
 /// How the server runs.
 #[derive(Debug)]
 enum Running {
-    /// A `serve` task in this process; dropping the sender stops it.
-    InProcess {
-        _stop: tokio::sync::oneshot::Sender<()>,
-        task: tokio::task::JoinHandle<()>,
-    },
-    /// A real process.
-    Process(Process),
+    /// A `serve` task in this process, aborted when dropped.
+    InProcess(tokio::task::JoinHandle<()>),
+    /// A real process (boxed: it is much larger than a task handle).
+    Process(Box<Process>),
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Running::InProcess { task, .. } = self {
+        if let Running::InProcess(task) = self {
             task.abort();
         }
     }
@@ -90,17 +87,15 @@ impl ApiServer {
             .await
             .expect("bind a local port");
         let address = listener.local_addr().expect("the bound address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let url = db.url.clone();
         let injected = serve::Injected {
             listener: Some(listener),
             clock,
             keys: Some(Arc::new(crate::test_secret_keys())),
         };
+        // No shutdown signal: dropping the server aborts the task.
+        let shutdown = std::future::pending();
         let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
             if let Err(err) =
                 serve::run_until(&url, args, crate::extensions(), injected, shutdown).await
             {
@@ -109,7 +104,7 @@ impl ApiServer {
         });
         let server = Self {
             url: format!("http://{address}"),
-            running: Running::InProcess { _stop: stop, task },
+            running: Running::InProcess(task),
             client: client(),
         };
         server.wait_until_healthy().await;
@@ -122,7 +117,7 @@ impl ApiServer {
     pub fn process(&self) -> &Process {
         match &self.running {
             Running::Process(process) => process,
-            Running::InProcess { .. } => {
+            Running::InProcess(_) => {
                 panic!("this server runs in-process; start_process has a log")
             }
         }
@@ -132,7 +127,7 @@ impl ApiServer {
     pub fn process_mut(&mut self) -> &mut Process {
         match &mut self.running {
             Running::Process(process) => process,
-            Running::InProcess { .. } => {
+            Running::InProcess(_) => {
                 panic!("this server runs in-process; start_process has a log")
             }
         }
@@ -164,7 +159,7 @@ impl ApiServer {
         let address = listening_address(&mut process).await;
         let server = Self {
             url: format!("http://{address}"),
-            running: Running::Process(process),
+            running: Running::Process(Box::new(process)),
             client: client(),
         };
         server.wait_until_healthy().await;
@@ -209,7 +204,7 @@ impl ApiServer {
             {
                 return;
             }
-            if let Running::InProcess { task, .. } = &self.running {
+            if let Running::InProcess(task) = &self.running {
                 assert!(
                     !task.is_finished(),
                     "serve stopped before /healthz answered"
@@ -220,7 +215,7 @@ impl ApiServer {
                 "/healthz did not answer within {START_WITHIN:?}:\n{}",
                 match &self.running {
                     Running::Process(process) => process.log_text(),
-                    Running::InProcess { .. } => "(in-process: see the test's output)".to_owned(),
+                    Running::InProcess(_) => "(in-process: see the test's output)".to_owned(),
                 }
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
