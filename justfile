@@ -100,8 +100,8 @@ fuzz examples="25": db-up
     cargo build --quiet -p hubwright-cli
     export DATABASE_URL=postgres://root@{{pg_host}}:5432/hubwright_fuzz
     export HUBWRIGHT_SECRET_KEY=$(openssl rand -hex 32)
-    ./target/debug/hubwright migrate
-    token=$(./target/debug/hubwright token create --bootstrap --role admin --subject fuzz 2>/dev/null)
+    ./target/debug/hubwright admin migrate
+    token=$(./target/debug/hubwright admin token create --role admin --subject fuzz 2>/dev/null)
     ./target/debug/hubwright serve --listen 127.0.0.1:18181 --workflows workflows > target/fuzz-serve.log 2>&1 &
     server=$!
     trap 'kill $server 2>/dev/null' EXIT

@@ -77,9 +77,9 @@ workflows:
         &server,
         None,
         &[
+            "admin",
             "token",
             "create",
-            "--bootstrap",
             "--role",
             "admin",
             "--subject",

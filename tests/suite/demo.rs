@@ -112,7 +112,7 @@ async fn the_cluster_demo_provisions_through_a_port_forward_and_lets_the_owner_i
         command.arg("--chart").arg(chart_dir());
     }
     if let Some(context) = cluster.context() {
-        command.args(["--context", context]);
+        command.args(["--kube-context", context]);
     }
     command
         .env("KUBECONFIG", cluster.kubeconfig())

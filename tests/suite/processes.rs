@@ -247,7 +247,7 @@ workflows:
 "#,
     );
     let out = tokio::process::Command::new(BIN)
-        .args(["run", "start", "accept", "--workflows"])
+        .args(["admin", "run", "accept", "--workflows"])
         .arg(&workflows)
         .env("DATABASE_URL", &db.url)
         .env("HUBWRIGHT_TESTKIT_CRASH", "after-enqueue-commit")

@@ -52,11 +52,25 @@ pub struct Client {
 }
 
 /// A run with its steps, as `GET /v1/runs/{id}` returns it.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, Serialize)]
 pub struct RunView {
     #[serde(flatten)]
     pub run: Run,
     pub steps: Vec<Step>,
+}
+
+/// `text` fit for one path segment or query value: everything but RFC 3986's
+/// unreserved characters percent-encoded, so a name can never reach another path.
+pub fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 impl Client {
@@ -158,5 +172,17 @@ impl Client {
         }
         let ended: RunView = self.get(&format!("/v1/runs/{run_id}")).await?;
         Ok(ended.run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn a_segment_cannot_leave_its_place_in_the_path() {
+        assert_eq!(segment("alice-lab"), "alice-lab");
+        assert_eq!(segment("../tokens?x=1"), "..%2Ftokens%3Fx%3D1");
+        assert_eq!(segment("é"), "%C3%A9");
     }
 }

@@ -40,9 +40,10 @@ pub struct Args {
     /// template's repository and version (air-gapped clusters, tests).
     #[arg(long, requires = "cluster")]
     chart: Option<PathBuf>,
-    /// With --cluster: this kubeconfig context instead of the current one.
+    /// With --cluster: this kubeconfig context instead of the current one
+    /// (`--kube-context`, as helm spells it: `--context` names hubwright's own).
     #[arg(long, requires = "cluster")]
-    context: Option<String>,
+    kube_context: Option<String>,
     /// With --cluster: the local port of the hub's URL (another one is
     /// chosen when it is taken).
     #[arg(long, default_value_t = 8000, requires = "cluster")]
@@ -62,7 +63,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         let options = super::demo_cluster::Options {
             workflows: &args.workflows,
             chart: args.chart.as_deref(),
-            context: args.context.clone(),
+            context: args.kube_context.clone(),
             port: args.port,
             exit_when_ready: args.exit_when_ready,
         };
@@ -149,7 +150,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         );
         println!("  It stays in the database: serve the API (`hubwright serve`), make a token");
         println!(
-            "  (`hubwright token create --bootstrap --role operator --subject you`), then `hubwright run show {run_id}`."
+            "  (`hubwright admin token create --role operator --subject you`), then `hubwright run show {run_id}`."
         );
         Ok(ExitCode::SUCCESS)
     } else {

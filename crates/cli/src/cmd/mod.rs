@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod admin;
 pub mod bench;
+pub mod config;
 pub mod demo;
 pub mod demo_cluster;
 mod demo_hub;

@@ -1,131 +1,120 @@
-//! `hubwright run ...`: `start` enqueues a workflow directly in the database (an
-//! engine-level tool); `show`, `events`, `retry` and `cancel` go through the API.
+//! `hubwright run ...`: runs through the API: list, show, follow, retry, cancel.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use hubwright_state::model::{Event, RunState};
-use hubwright_state::store::enqueue::NewRun;
-use hubwright_state::{Clock, SystemClock};
+use hubwright_state::model::{Event, Run, RunState};
+use hubwright_state::workflow::Dur;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::Extensions;
-use crate::client::{Client, ClientError, RunView};
+use crate::client::{Client, ClientError, RunView, segment};
 use crate::output::{self, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start a workflow run (directly in the database).
-    Start(Start),
-    #[command(flatten)]
-    Api(ApiCommand),
-}
-
-/// The run commands that go through the API.
-#[derive(Debug, Subcommand)]
-pub enum ApiCommand {
+    /// List runs, newest first: yours and your environments' (everyone's for operators).
+    #[command(after_help = "Examples:
+  hubwright run list --state failed
+  hubwright run list --env alice-lab --kind teardown -o wide
+  hubwright run list --since 2h --owner alice
+  hubwright run list --state failed -o name | xargs -n1 hubwright run retry")]
+    List(ListArgs),
     /// Show a run and its steps.
-    Show { run: Uuid },
-    /// Print a run's timeline; with --follow, live until it ends.
-    Events {
+    #[command(
+        after_help = "Examples:\n  hubwright run show 0193a4c2-…\n  hubwright run show 0193a4c2-… -o json"
+    )]
+    Show {
+        /// The run's id.
         run: Uuid,
-        #[arg(long)]
+    },
+    /// Print a run's timeline; with --follow, live until it ends.
+    #[command(after_help = "Example:\n  hubwright run events 0193a4c2-… --follow")]
+    Events {
+        /// The run's id.
+        run: Uuid,
+        /// Keep printing events as they happen until the run ends.
+        #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// Retry a failed run from its failed step, or from an earlier one (operator).
-    Retry {
+    /// Follow a run live until it ends, then print its steps.
+    #[command(
+        after_help = "Example:\n  hubwright run watch 0193a4c2-… --exit-status && echo provisioned"
+    )]
+    Watch {
+        /// The run's id.
         run: Uuid,
-        /// Step number (1-based, as shown) or name to resume from.
+        /// Exit 1 unless the run succeeded (0 otherwise, however it ended).
         #[arg(long)]
+        exit_status: bool,
+    },
+    /// Retry a failed run from its failed step, or from an earlier one (operator).
+    #[command(
+        after_help = "Examples:\n  hubwright run retry 0193a4c2-…\n  hubwright run retry 0193a4c2-… --from-step helm\n  hubwright run retry 0193a4c2-… --from-step 2"
+    )]
+    Retry {
+        /// The run's id.
+        run: Uuid,
+        /// The step to resume from: its number (1-based, as `run show` prints it) or its name.
+        #[arg(long, value_name = "NUMBER|NAME")]
         from_step: Option<String>,
     },
     /// Cancel a run; a step in flight is stopped (operator).
-    Cancel { run: Uuid },
+    #[command(after_help = "Example:\n  hubwright run cancel 0193a4c2-…")]
+    Cancel {
+        /// The run's id.
+        run: Uuid,
+    },
 }
 
-/// `hubwright run start`.
+/// The filters of `run list`.
 #[derive(Debug, clap::Args)]
-pub struct Start {
-    /// Template (workflow file) name.
-    template: String,
-    /// Workflow within the template.
-    #[arg(long, default_value = "provision")]
-    workflow: String,
-    /// A parameter, `name=value` (value parsed as JSON when it is JSON).
-    #[arg(long = "param", value_parser = parse_param)]
-    params: Vec<(String, Value)>,
-    /// Follow the run until it ends; exit non-zero unless it succeeded.
+pub struct ListArgs {
+    /// Only runs in this state: pending, running, waiting, succeeded, failed or cancelled.
+    #[arg(long, value_parser = parse_state)]
+    state: Option<RunState>,
+    /// Only the runs of this environment (its name or id).
+    #[arg(long = "env", value_name = "NAME|ID", value_parser = super::env::parse_target)]
+    environment: Option<String>,
+    /// Only runs of this template.
     #[arg(long)]
-    wait: bool,
-    /// Directory of workflow files.
-    #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
-    workflows: PathBuf,
-    /// Who is asking, for the timeline.
-    #[arg(long = "as", env = "USER", default_value = "cli")]
-    actor: String,
+    template: Option<String>,
+    /// Only runs of this workflow: provision, teardown, ...
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only runs for this owner (operators; a developer sees only their own).
+    #[arg(long)]
+    owner: Option<String>,
+    /// Only runs created since: a duration ago (e.g. 2h) or an RFC 3339 time.
+    #[arg(long, value_parser = parse_since)]
+    since: Option<DateTime<Utc>>,
+    /// At most this many runs.
+    #[arg(long, short = 'L', default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    limit: u32,
 }
 
-/// `name=value`, the value parsed as JSON when it is JSON.
-pub fn parse_param(text: &str) -> Result<(String, Value), String> {
-    let (name, value) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` must look like name=value"))?;
-    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
-    Ok((name.to_owned(), value))
-}
-
-/// Enqueues a run of any workflow, validated against this binary's step kinds.
-pub async fn start(url: &str, args: Start, ext: Extensions) -> anyhow::Result<ExitCode> {
-    let store = super::connect(url, 2).await?;
-    let now = SystemClock.now();
-    let mut catalog = super::registry(ext, &Default::default(), None, &args.workflows)
-        .load_catalog(&args.workflows)?;
-    catalog.register(&store).await?;
-    let loaded = catalog.template(&args.template).with_context(|| {
-        format!(
-            "template: no workflow file named `{}` in {} (found: {})",
-            args.template,
-            args.workflows.display(),
-            catalog.names().join(", ")
-        )
-    })?;
-    let given: Map<String, Value> = args.params.into_iter().collect();
-    let input = loaded.template.resolve_parameters(&given)?;
-    let (snapshot, definition_id) = catalog
-        .definition(&args.template, &args.workflow)
-        .with_context(|| {
-            format!(
-                "--workflow: template `{}` has no workflow `{}`",
-                args.template, args.workflow
-            )
-        })?;
-    let id = store
-        .enqueue(
-            &NewRun::new(
-                definition_id,
-                snapshot,
-                Value::Object(input),
-                &args.actor,
-                now,
-            ),
-            now,
-        )
-        .await?;
-    (ext.crash_point)("after-enqueue-commit");
-    println!("{id}");
-    if !args.wait {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let run = output::follow(&store, id).await?;
-    Ok(if run.state == RunState::Succeeded {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+fn parse_state(text: &str) -> Result<RunState, String> {
+    serde_json::from_value(Value::String(text.to_owned())).map_err(|_| {
+        "must be one of pending, running, waiting, succeeded, failed, cancelled".to_owned()
     })
+}
+
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let ago: Dur = text
+        .parse()
+        .map_err(|_| format!("`{text}` is neither a duration (2h, 30m) nor an RFC 3339 time"))?;
+    Ok(Utc::now() - ago.to_chrono())
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    items: Vec<Run>,
+    next_cursor: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,43 +123,33 @@ struct EventsPage {
     next_after: i64,
 }
 
-#[derive(Debug, Deserialize)]
-struct RetryAccepted {
-    resumes_at_step: i32,
-}
-
-#[derive(Debug, Deserialize)]
-struct CancelAccepted {
-    status: String,
-}
-
-/// The API-backed run commands.
+/// The run commands.
 pub async fn run(
     client: &Client,
     format: Format,
-    command: ApiCommand,
+    command: Command,
 ) -> Result<ExitCode, ClientError> {
     match command {
-        ApiCommand::Show { run } => {
-            let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
-            match format {
-                Format::Json => println!("{}", json!({"run": view.run, "steps": view.steps})),
-                Format::Table => print!("{}", output::run_summary(&view.run, &view.steps)),
-            }
+        Command::List(args) => {
+            let runs = list(client, args).await?;
+            output::print_list(format, &runs);
             Ok(ExitCode::SUCCESS)
         }
-        ApiCommand::Events { run, follow } => {
+        Command::Show { run } => {
+            let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
+            output::print_one(format, &view, &run.to_string(), || {
+                output::run_summary(&view.run, &view.steps)
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events { run, follow } => {
             if follow {
                 let ended = client
                     .follow(run, |event, steps| {
-                        println!("{}", output::event_line(event, steps))
+                        crate::output::emitln!("{}", output::event_line(event, steps))
                     })
                     .await?;
-                return Ok(if ended.state == RunState::Succeeded {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                });
+                return Ok(exit_for(ended.state));
             }
             let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
             let mut after = 0;
@@ -183,61 +162,140 @@ pub async fn run(
                 }
                 for event in &page.events {
                     match format {
-                        Format::Json => {
-                            println!("{}", serde_json::to_string(event).unwrap_or_default())
+                        Format::Table | Format::Wide => {
+                            crate::output::emitln!("{}", output::event_line(event, &view.steps))
                         }
-                        Format::Table => println!("{}", output::event_line(event, &view.steps)),
+                        Format::Name => crate::output::emitln!("{}", event.id),
+                        _ => crate::output::emitln!("{}", output::json(event)),
                     }
                 }
                 after = page.next_after;
             }
             Ok(ExitCode::SUCCESS)
         }
-        ApiCommand::Retry { run, from_step } => {
-            let from = match from_step {
-                None => None,
-                Some(text) => Some(step_index(client, run, &text).await?),
-            };
-            let body = match from {
-                Some(step) => json!({ "from_step": step }),
+        Command::Watch { run, exit_status } => {
+            let ended = client
+                .follow(run, |event, steps| {
+                    eprintln!("{}", output::event_line(event, steps))
+                })
+                .await?;
+            let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
+            output::print_one(format, &view, &run.to_string(), || {
+                output::run_summary(&view.run, &view.steps)
+            });
+            Ok(if exit_status {
+                exit_for(ended.state)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Retry { run, from_step } => {
+            // A number is the step's 1-based position, a name its name: the API
+            // takes either, as given.
+            let body = match from_step {
                 None => json!({}),
+                Some(text) => match text.parse::<u32>() {
+                    Ok(number) => json!({ "from_step": number }),
+                    Err(_) => json!({ "from_step": text }),
+                },
             };
-            let accepted: RetryAccepted = client
+            let accepted: Value = client
                 .post(&format!("/v1/runs/{run}/retry"), &body, None)
                 .await?;
-            println!(
-                "run {run} will resume at step {}",
-                accepted.resumes_at_step + 1
-            );
+            output::print_one(format, &accepted, &run.to_string(), || {
+                let number = accepted["resumes_at_step"].as_i64().unwrap_or_default();
+                match accepted["resumes_at_step_name"].as_str() {
+                    Some(name) => format!("run {run} will resume at step {number} ({name})\n"),
+                    None => format!("run {run} will resume at step {number}\n"),
+                }
+            });
             Ok(ExitCode::SUCCESS)
         }
-        ApiCommand::Cancel { run } => {
-            let accepted: CancelAccepted = client
+        Command::Cancel { run } => {
+            let accepted: Value = client
                 .post(&format!("/v1/runs/{run}/cancel"), &json!({}), None)
                 .await?;
-            match accepted.status.as_str() {
-                "cancelled" => println!("run {run} cancelled"),
-                _ => println!(
-                    "run {run}: cancellation requested; the worker stops the step in flight"
-                ),
-            }
+            output::print_one(
+                format,
+                &accepted,
+                &run.to_string(),
+                || match accepted["status"].as_str() {
+                    Some("cancelled") => format!("run {run} cancelled\n"),
+                    _ => format!(
+                        "run {run}: cancellation requested; the worker stops the step in flight\n"
+                    ),
+                },
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-/// `--from-step` as a 1-based number or a step name.
-async fn step_index(client: &Client, run: Uuid, text: &str) -> Result<i32, ClientError> {
-    if let Ok(number) = text.parse::<i32>() {
-        return Ok(number - 1);
+/// `GET /v1/runs` page by page, up to `--limit`.
+async fn list(client: &Client, args: ListArgs) -> Result<Vec<Run>, ClientError> {
+    let mut query = Vec::new();
+    if let Some(state) = args.state {
+        query.push(format!("state={state}"));
     }
-    let view: RunView = client.get(&format!("/v1/runs/{run}")).await?;
-    view.steps
-        .iter()
-        .find(|s| s.name == text)
-        .map(|s| s.idx)
-        .ok_or_else(|| ClientError::Problem {
-            status: reqwest::StatusCode::UNPROCESSABLE_ENTITY,
-            detail: format!("--from-step: run {run} has no step named `{text}`"),
-        })
+    if let Some(target) = &args.environment {
+        // The API filters by id; a name is looked up first.
+        let id = match Uuid::parse_str(target) {
+            Ok(id) => id,
+            Err(_) => {
+                let env: hubwright_state::model::Environment = client
+                    .get(&super::env::environment_path(
+                        target,
+                        args.owner.as_deref(),
+                        "",
+                    ))
+                    .await?;
+                env.id
+            }
+        };
+        query.push(format!("environment={id}"));
+    }
+    for (key, value) in [
+        ("template", &args.template),
+        ("kind", &args.kind),
+        ("owner", &args.owner),
+    ] {
+        if let Some(value) = value {
+            query.push(format!("{key}={}", segment(value)));
+        }
+    }
+    if let Some(since) = args.since {
+        query.push(format!(
+            "since={}",
+            segment(&since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        ));
+    }
+    let wanted = usize::try_from(args.limit).unwrap_or(usize::MAX);
+    let mut runs = Vec::new();
+    let mut cursor: Option<Uuid> = None;
+    while runs.len() < wanted {
+        let mut params = query.clone();
+        params.push(format!("limit={}", (wanted - runs.len()).min(200)));
+        if let Some(cursor) = cursor {
+            params.push(format!("cursor={cursor}"));
+        }
+        let page: Page = client
+            .get(&format!("/v1/runs?{}", params.join("&")))
+            .await?;
+        runs.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    runs.truncate(wanted);
+    Ok(runs)
+}
+
+/// 0 for a run that succeeded, 1 for any other end.
+fn exit_for(state: RunState) -> ExitCode {
+    if state == RunState::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
