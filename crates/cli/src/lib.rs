@@ -92,6 +92,9 @@ enum Command {
     /// List, show, follow, retry and cancel runs.
     #[command(subcommand)]
     Run(cmd::run::Command),
+    /// See the templates environments are made from, and their parameters.
+    #[command(subcommand)]
+    Template(cmd::template::Command),
     /// Create, list and revoke API tokens (admin).
     #[command(subcommand)]
     Token(cmd::token::Command),
@@ -189,6 +192,9 @@ async fn dispatch(cli: Cli, ext: Extensions) -> anyhow::Result<std::process::Exi
     match cli.command {
         Command::Env(command) => api_result(cmd::env::run(&api()?, output, command).await),
         Command::Run(command) => api_result(cmd::run::run(&api()?, output, command).await),
+        Command::Template(command) => {
+            api_result(cmd::template::run(&api()?, output, command).await)
+        }
         Command::Token(command) => api_result(cmd::token::run(&api()?, output, command).await),
         Command::Config(command) => cmd::config::run(output, server, command),
         Command::Completion { shell } => {
@@ -307,9 +313,17 @@ mod tests {
                 }
             }
             let leaf = command.get_subcommands().next().is_none();
-            let api_group = ["env", "run", "token", "config", "admin", "completion"]
-                .iter()
-                .any(|group| path.starts_with(&format!(" hubwright {group}")));
+            let api_group = [
+                "env",
+                "run",
+                "template",
+                "token",
+                "config",
+                "admin",
+                "completion",
+            ]
+            .iter()
+            .any(|group| path.starts_with(&format!(" hubwright {group}")));
             if leaf && api_group && command.get_after_help().is_none() {
                 missing.push(format!("{path}: no examples"));
             }

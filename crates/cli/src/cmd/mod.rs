@@ -11,6 +11,7 @@ pub mod demo_sandbox;
 pub mod env;
 pub mod run;
 pub mod serve;
+pub mod template;
 pub mod token;
 pub mod workflows;
 
