@@ -1,38 +1,11 @@
-//! The CLI against a real `hubwright serve` process and real Postgres: create an
-//! environment and follow it live, list it, see refusals with their exit codes,
-//! delete it.
-
-use std::process::Output;
-use std::time::Duration;
+//! Create an environment and follow it live, list it, see refusals with their
+//! exit codes, delete it.
 
 use hubwright_testkit::server::ApiServer;
 use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
 
+use super::{hubwright, stderr, stdout};
 use crate::BIN;
-
-async fn hubwright(db: &TestDatabase, server: &str, token: Option<&str>, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(BIN);
-    command
-        .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("HUBWRIGHT_URL", server)
-        .env_remove("HUBWRIGHT_TOKEN");
-    if let Some(token) = token {
-        command.env("HUBWRIGHT_TOKEN", token);
-    }
-    tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("the CLI finished")
-        .expect("run the CLI")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 #[tokio::test]
 async fn the_cli_asks_for_follows_lists_and_deletes_an_environment_through_the_api() {
