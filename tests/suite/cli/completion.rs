@@ -11,14 +11,7 @@ async fn completion_scripts_load_in_their_shell_and_name_the_commands() {
         let out = finish(command).await;
         assert!(out.status.success(), "{shell}: {}", stderr(&out));
         let script = stdout(&out);
-        for word in [
-            "env",
-            "run",
-            "template",
-            "config",
-            "set-context",
-            "output",
-        ] {
+        for word in ["env", "run", "template", "config", "set-context", "output"] {
             assert!(script.contains(word), "{shell} completes `{word}`");
         }
     }
