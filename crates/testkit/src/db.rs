@@ -105,9 +105,13 @@ async fn ensure_template(conn: &mut PgConnection, admin: &str) -> String {
         conn.execute(format!("ALTER DATABASE {building} RENAME TO {template}").as_str())
             .await
             .expect("name the template database");
-        // Templates of older migrations are of no further use.
+        // Templates of older migrations are of no further use, but another
+        // checkout on the same server (a second worktree, CI beside a
+        // developer) may be using one right now: keep the few newest (OIDs
+        // grow with creation) and drop the rest.
         let stale: Vec<String> = sqlx::query_scalar(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'hw\\_template\\_%' AND datname <> $1",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'hw\\_template\\_%' AND datname <> $1 \
+             ORDER BY oid DESC OFFSET 3",
         )
         .bind(&template)
         .fetch_all(&mut *conn)
