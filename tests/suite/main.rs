@@ -13,7 +13,9 @@ mod api {
     mod oidc;
     mod openapi;
     mod probes;
+    mod problems;
     mod runs;
+    mod templates;
     mod tokens;
 }
 mod chart;

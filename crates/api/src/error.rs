@@ -1,5 +1,7 @@
 //! Every error the API returns is `application/problem+json` (RFC 9457) with a
-//! stable `type`, a human `detail` that names the field and the rule, and no
+//! `type` that resolves to a page about it (`/docs/problems/<slug>`, see
+//! [`crate::problems`]), a human `detail` that names the field and the rule,
+//! for a 422 an `errors` list that says where each rule was broken, and no
 //! internals: database errors are logged here and answered generically.
 
 use axum::Json;
@@ -7,19 +9,23 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::problems::{self, ProblemKind};
+
 /// A problem to report to the caller.
 #[derive(Debug, Clone)]
 pub struct Problem {
     status: StatusCode,
-    slug: &'static str,
-    title: &'static str,
+    kind: &'static ProblemKind,
     detail: String,
+    errors: Vec<FieldError>,
 }
 
 /// The problem+json document (RFC 9457) every error answer carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProblemDocument {
-    /// Stable identifier of the kind of problem, e.g. `urn:hubwright:problem:invalid-request`.
+    /// The kind of problem: a relative URL, e.g. `/docs/problems/invalid-request`,
+    /// of a page (served by hubwright, no token needed) that says what it means
+    /// and what to do.
     #[serde(rename = "type")]
     pub kind: String,
     /// Short human summary of the kind.
@@ -28,104 +34,190 @@ pub struct ProblemDocument {
     pub status: u16,
     /// What was wrong: names the field and the rule.
     pub detail: String,
+    /// For `422`: each rule broken, and where. Absent for other statuses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
-impl Problem {
-    fn new(
-        status: StatusCode,
-        slug: &'static str,
-        title: &'static str,
-        detail: impl Into<String>,
-    ) -> Self {
+/// One rule a request broke. Exactly one of `pointer`, `parameter` and
+/// `header` says where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// A JSON Pointer (RFC 6901) into the request body, e.g.
+    /// `/parameters/cpu_limit`; `""` is the whole body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// A query or path parameter, e.g. `limit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// A request header, e.g. `Idempotency-Key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The rule, e.g. `must be at most 16`.
+    pub rule: String,
+}
+
+impl FieldError {
+    /// A rule broken at `pointer` in the body.
+    pub fn at_pointer(pointer: String, rule: &str) -> Self {
         Self {
-            status,
-            slug,
-            title,
+            pointer: Some(pointer),
+            parameter: None,
+            header: None,
+            rule: rule.to_owned(),
+        }
+    }
+
+    /// A rule broken by query or path parameter `name`.
+    pub fn at_parameter(name: &str, rule: &str) -> Self {
+        Self {
+            pointer: None,
+            parameter: Some(name.to_owned()),
+            header: None,
+            rule: rule.to_owned(),
+        }
+    }
+
+    /// A rule broken by request header `name`.
+    pub fn at_header(name: &str, rule: &str) -> Self {
+        Self {
+            pointer: None,
+            parameter: None,
+            header: Some(name.to_owned()),
+            rule: rule.to_owned(),
+        }
+    }
+}
+
+/// The JSON Pointer (RFC 6901) of `segments`: each escaped (`~` as `~0`, `/`
+/// as `~1`) and preceded by `/`; no segments is `""`, the whole document.
+pub fn json_pointer<'a>(segments: impl IntoIterator<Item = &'a str>) -> String {
+    segments
+        .into_iter()
+        .map(|segment| format!("/{}", segment.replace('~', "~0").replace('/', "~1")))
+        .collect()
+}
+
+/// Headers a handler reads: `Problem::invalid` with one of these names points
+/// at the header, not the body.
+const HEADERS: &[&str] = &[
+    "Idempotency-Key",
+    "Last-Event-ID",
+    "Accept",
+    "Content-Type",
+    "Authorization",
+];
+
+impl Problem {
+    fn new(kind: &'static ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(kind.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            kind,
             detail: detail.into(),
+            errors: Vec::new(),
         }
     }
 
     /// 400: the request could not be read.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "bad-request",
-            "Bad request",
-            detail,
-        )
+        Self::new(&problems::BAD_REQUEST, detail)
     }
 
     /// 401: no valid credentials.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Unauthorized",
-            detail,
-        )
+        Self::new(&problems::UNAUTHORIZED, detail)
     }
 
     /// 403: authenticated, but not allowed.
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+        Self::new(&problems::FORBIDDEN, detail)
     }
 
     /// 404: nothing there (or nothing the caller may see).
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+        Self::new(&problems::NOT_FOUND, detail)
     }
 
     /// 405: the path exists, the method does not.
     pub fn method_not_allowed() -> Self {
         Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not allowed",
+            &problems::METHOD_NOT_ALLOWED,
             "this path does not accept that method",
         )
     }
 
     /// 409: the resource is in a state that does not allow this.
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+        Self::new(&problems::CONFLICT, detail)
     }
 
     /// 413: the body is larger than the API accepts.
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
-            "Payload too large",
-            detail,
-        )
+        Self::new(&problems::PAYLOAD_TOO_LARGE, detail)
     }
 
     /// 415: not JSON.
     pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            detail,
-        )
+        Self::new(&problems::UNSUPPORTED_MEDIA_TYPE, detail)
     }
 
-    /// 422: readable, but a field breaks a rule.
+    /// 422: readable, but `field` breaks `rule`. `field` is a dotted path
+    /// into the body (`parameters.cpu_limit` points at
+    /// `/parameters/cpu_limit`; `body` at the whole body), or the name of a
+    /// header the API reads (`Idempotency-Key`). Query and path parameters
+    /// have [`Problem::invalid_parameter`].
     pub fn invalid(field: &str, rule: &str) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-request",
-            "Invalid request",
-            format!("{field}: {rule}"),
-        )
+        if let Some(header) = HEADERS.iter().find(|h| h.eq_ignore_ascii_case(field)) {
+            return Self::invalid_header(header, rule);
+        }
+        match field {
+            "body" => Self::invalid_at(field, json_pointer([]), rule),
+            // What axum's own query and path extractors say; the parameter's
+            // name is at the start of the rule when they know it.
+            "query" | "path" => {
+                let rule = rule
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(rule);
+                if let Some(name) = unknown_field(rule) {
+                    return Self::invalid_parameter(name, rule);
+                }
+                match rule.split_once(": ") {
+                    Some((name, rest)) if is_parameter_name(name) => {
+                        Self::invalid_parameter(name, rest)
+                    }
+                    _ => Self::invalid_parameter(field, rule),
+                }
+            }
+            _ => Self::invalid_at(field, json_pointer(field.split('.')), rule),
+        }
+    }
+
+    /// 422: `rule` is broken at `pointer` (RFC 6901) in the body; the detail
+    /// calls the place `field`.
+    pub fn invalid_at(field: &str, pointer: String, rule: &str) -> Self {
+        Self::invalid_with(field, rule, FieldError::at_pointer(pointer, rule))
+    }
+
+    /// 422: query or path parameter `name` breaks `rule`.
+    pub fn invalid_parameter(name: &str, rule: &str) -> Self {
+        Self::invalid_with(name, rule, FieldError::at_parameter(name, rule))
+    }
+
+    /// 422: request header `name` breaks `rule`.
+    pub fn invalid_header(name: &str, rule: &str) -> Self {
+        Self::invalid_with(name, rule, FieldError::at_header(name, rule))
+    }
+
+    fn invalid_with(field: &str, rule: &str, error: FieldError) -> Self {
+        let mut problem = Self::new(&problems::INVALID_REQUEST, format!("{field}: {rule}"));
+        problem.errors.push(error);
+        problem
     }
 
     /// 500: a bug in the API itself (a handler panicked). Says nothing more.
     pub fn internal() -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
+            &problems::INTERNAL,
             "the API failed on this request; it has been logged",
         )
     }
@@ -133,9 +225,7 @@ impl Problem {
     /// 503: the database (or another dependency) is failing; details go to the log.
     pub fn unavailable() -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Service unavailable",
+            &problems::UNAVAILABLE,
             "a dependency of the API is failing; try again shortly",
         )
     }
@@ -144,15 +234,43 @@ impl Problem {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// Where each broken rule is (a 422's `errors`).
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+}
+
+/// The field serde's `deny_unknown_fields` refused: `unknown field `x`, …`.
+pub(crate) fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
+}
+
+/// Whether `name` can be a query or path parameter's name (so it is not the
+/// start of a sentence).
+fn is_parameter_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || b == b'_'
+                || b == b'-'
+                || b == b'.'
+                || b == b'['
+                || b == b']'
+        })
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = ProblemDocument {
-            kind: format!("urn:hubwright:problem:{}", self.slug),
-            title: self.title.to_owned(),
+            kind: self.kind.type_url(),
+            title: self.kind.title.to_owned(),
             status: self.status.as_u16(),
             detail: self.detail,
+            errors: self.errors,
         };
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(
@@ -179,7 +297,11 @@ impl From<hubwright_state::Error> for Problem {
             Error::IllegalTransition { .. } | Error::LeaseLost { .. } => {
                 Self::conflict(err.to_string())
             }
-            Error::Invalid { field, rule } => Self::invalid(&field, &rule),
+            Error::Invalid { field, rule } => match field.strip_prefix("parameters.") {
+                // A parameter's name is the template's and may hold dots.
+                Some(name) => Self::invalid_at(&field, json_pointer(["parameters", name]), &rule),
+                None => Self::invalid(&field, &rule),
+            },
             Error::Database(_) | Error::Migrate(_) | Error::Workflow(_) => {
                 tracing::error!(error = %err, "request failed on a dependency");
                 Self::unavailable()
@@ -190,3 +312,63 @@ impl From<hubwright_state::Error> for Problem {
 
 /// `Result` for handlers.
 pub type ApiResult<T> = Result<T, Problem>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dotted_field_becomes_a_json_pointer_with_escapes() {
+        assert_eq!(
+            json_pointer(["parameters", "cpu_limit"]),
+            "/parameters/cpu_limit"
+        );
+        assert_eq!(json_pointer(["a/b", "c~d"]), "/a~1b/c~0d");
+        assert_eq!(json_pointer([]), "");
+        let problem = Problem::invalid("parameters.cpu_limit", "must be at most 16");
+        assert_eq!(
+            problem.errors(),
+            [FieldError::at_pointer(
+                "/parameters/cpu_limit".to_owned(),
+                "must be at most 16"
+            )]
+        );
+    }
+
+    #[test]
+    fn headers_and_axum_query_messages_are_not_body_pointers() {
+        let header = Problem::invalid("idempotency-key", "too long");
+        assert_eq!(
+            header.errors()[0].header.as_deref(),
+            Some("Idempotency-Key")
+        );
+        let query = Problem::invalid(
+            "query",
+            "Failed to deserialize query string: limit: invalid digit found in string",
+        );
+        assert_eq!(
+            query.errors(),
+            [FieldError::at_parameter(
+                "limit",
+                "invalid digit found in string"
+            )]
+        );
+        let unknown = Problem::invalid(
+            "query",
+            "Failed to deserialize query string: unknown field `x`, expected `limit`",
+        );
+        assert_eq!(unknown.errors()[0].parameter.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn a_state_error_on_a_dotted_parameter_name_keeps_it_one_segment() {
+        let problem = Problem::from(hubwright_state::Error::Invalid {
+            field: "parameters.a.b".to_owned(),
+            rule: "is required".to_owned(),
+        });
+        assert_eq!(
+            problem.errors()[0].pointer.as_deref(),
+            Some("/parameters/a.b")
+        );
+    }
+}

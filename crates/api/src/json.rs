@@ -1,9 +1,12 @@
-//! A JSON body extractor whose rejections are problems, not plain text.
+//! Extractors whose rejections are problems that say where the request was
+//! wrong: a JSON body (a JSON Pointer to the bad value), a query string and
+//! path parameters (the parameter's name).
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::Problem;
+use crate::error::{Problem, json_pointer, unknown_field};
 
 /// A JSON body that may be left out (empty means `T::default()`). Malformed
 /// JSON, a wrong content type, an unknown field or an oversized body become
@@ -60,10 +63,104 @@ fn optional_json<T: DeserializeOwned + Default>(
             "send the body as JSON with `Content-Type: application/json`",
         ));
     }
-    serde_json::from_slice(body).map_err(|err| match err.classify() {
-        serde_json::error::Category::Data => Problem::invalid("body", &err.to_string()),
-        _ => Problem::bad_request(format!("the body is not valid JSON: {err}")),
-    })
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let segments = path_segments(err.path());
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                // serde_json appends the position; the pointer says it better.
+                let text = inner.to_string();
+                let rule = text
+                    .rsplit_once(" at line ")
+                    .map_or(text.as_str(), |(rule, _)| rule);
+                invalid_body(segments, rule)
+            }
+            _ => Problem::bad_request(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    // Characters after the document make it invalid JSON too.
+    deserializer
+        .end()
+        .map_err(|err| Problem::bad_request(format!("the body is not valid JSON: {err}")))?;
+    Ok(value)
+}
+
+/// The segments of a path serde walked, as JSON Pointer segments.
+fn path_segments(path: &serde_path_to_error::Path) -> Vec<String> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// A 422 at the body value `segments` lead to; an unknown field points at
+/// itself (serde_path_to_error's path already ends with it).
+fn invalid_body(mut segments: Vec<String>, rule: &str) -> Problem {
+    if let Some(name) = unknown_field(rule)
+        && segments.last().map(String::as_str) != Some(name)
+    {
+        segments.push(name.to_owned());
+    }
+    let field = if segments.is_empty() {
+        "body".to_owned()
+    } else {
+        segments.join(".")
+    };
+    Problem::invalid_at(
+        &field,
+        json_pointer(segments.iter().map(String::as_str)),
+        rule,
+    )
+}
+
+/// Like `axum::extract::Query`, but a value that does not fit is a 422 that
+/// names the parameter (and an unknown parameter is named too).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(deserializer)
+            .map(Self)
+            .map_err(|err| {
+                let name = path_segments(err.path()).join(".");
+                let rule = err.into_inner().to_string();
+                match unknown_field(&rule) {
+                    Some(unknown) => Problem::invalid_parameter(
+                        unknown,
+                        &format!("is not a parameter of this operation ({rule})"),
+                    ),
+                    None if !name.is_empty() => Problem::invalid_parameter(&name, &rule),
+                    // A missing required parameter has no path; serde names it.
+                    None => {
+                        Problem::invalid_parameter(missing_field(&rule).unwrap_or("query"), &rule)
+                    }
+                }
+            })
+    }
+}
+
+/// The field serde found missing: `missing field `x``.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name)
 }
 
 /// Like `axum::extract::Path`, but a malformed path parameter is a problem
@@ -71,20 +168,89 @@ fn optional_json<T: DeserializeOwned + Default>(
 #[derive(Debug, Clone, Copy)]
 pub struct ApiPath<T>(pub T);
 
-impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+impl<S, T> FromRequestParts<S> for ApiPath<T>
 where
     T: DeserializeOwned + Send,
     S: Send + Sync,
 {
     type Rejection = Problem;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Self(value))
-            .map_err(|err| Problem::invalid("path", &err.body_text()))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(err) => {
+                // The routes here have one parameter each; name it when so.
+                let names: Vec<String> =
+                    axum::extract::RawPathParams::from_request_parts(parts, state)
+                        .await
+                        .map(|params| params.iter().map(|(key, _)| key.to_owned()).collect())
+                        .unwrap_or_default();
+                let name = match names.as_slice() {
+                    [one] => one.as_str(),
+                    _ => "path",
+                };
+                Err(Problem::invalid_parameter(name, &err.body_text()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FieldError;
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        inner: Inner,
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        #[serde(default)]
+        count: u32,
+    }
+
+    fn parse(body: &str) -> Result<Body, Problem> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        optional_json(&headers, body.as_bytes())
+    }
+
+    #[test]
+    fn a_wrong_value_deep_in_the_body_is_pointed_at() {
+        let err = parse(r#"{"inner": {"count": "x"}}"#).unwrap_err();
+        assert_eq!(err.errors()[0].pointer.as_deref(), Some("/inner/count"));
+        assert!(err.errors()[0].rule.starts_with("invalid type"), "{err:?}");
+        assert!(!err.errors()[0].rule.contains("line"), "{err:?}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_pointed_at_itself() {
+        let err = parse(r#"{"inner": {"cuont": 1}}"#).unwrap_err();
+        assert_eq!(err.errors()[0].pointer.as_deref(), Some("/inner/cuont"));
+        let top = parse(r#"{"nmae": "x"}"#).unwrap_err();
+        assert_eq!(top.errors()[0].pointer.as_deref(), Some("/nmae"));
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_points_at_the_whole_body() {
+        let err = parse(r#""text""#).unwrap_err();
+        assert_eq!(
+            err.errors(),
+            [FieldError::at_pointer(String::new(), &err.errors()[0].rule)]
+        );
+        assert_eq!(parse("{} x").unwrap_err().status(), 400);
     }
 }

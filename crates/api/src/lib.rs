@@ -1,7 +1,10 @@
 //! hubwright-api: the HTTP surface.
 //!
 //! - `/healthz`, `/readyz`: probes for process managers.
-//! - `/v1/environments/...`: request, list, show, extend and delete environments.
+//! - `/v1/templates/...`: the templates, their parameters as JSON Schema, TTL
+//!   policy and clusters.
+//! - `/v1/environments/...`: request, list, show, extend and delete
+//!   environments, by id or by name.
 //! - `/v1/runs/...`: a run, its steps and timeline (JSON or Server-Sent Events);
 //!   operator retry and cancel.
 //!
@@ -23,8 +26,10 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 mod probes;
+pub mod problems;
 pub mod runs;
 mod stream;
+pub mod templates;
 pub mod tokens;
 
 use std::future::Future;
@@ -77,6 +82,8 @@ pub fn router_with(state: AppState) -> Router {
         .route("/v1/openapi.json", axum::routing::get(openapi::serve))
         .route("/docs", axum::routing::get(openapi::docs_page))
         .merge(probes::routes())
+        .merge(problems::routes())
+        .merge(templates::routes())
         .merge(environments::routes())
         .merge(runs::routes())
         .merge(tokens::routes())

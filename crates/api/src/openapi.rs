@@ -6,18 +6,20 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{environments, error, runs, tokens};
+use crate::{environments, error, runs, templates, tokens};
 
 /// The document.
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "hubwright", description = "Self-service environments on Kubernetes, provisioned by durable workflows."),
     paths(
-        environments::create,
-        environments::list,
-        environments::show,
-        environments::delete,
-        environments::extend,
+        templates::list,
+        templates::show,
+        environments::create::create,
+        environments::list::list,
+        environments::show::show,
+        environments::delete::delete,
+        environments::extend::extend,
         runs::show,
         runs::events,
         runs::retry,
@@ -26,10 +28,11 @@ use crate::{environments, error, runs, tokens};
         tokens::list,
         tokens::revoke,
     ),
-    components(schemas(error::ProblemDocument)),
+    components(schemas(error::ProblemDocument, error::FieldError)),
     modifiers(&BearerAuth, &ProblemResponses),
     tags(
-        (name = "environments", description = "Ask for, list, extend and delete environments"),
+        (name = "templates", description = "What can be asked for: each template's parameters (as JSON Schema), TTL policy and clusters"),
+        (name = "environments", description = "Ask for, list, extend and delete environments, by id or by name"),
         (name = "runs", description = "Workflow runs: steps, timeline, operator retry and cancel"),
         (name = "tokens", description = "API tokens: admins create, list and revoke them"),
     )
@@ -64,7 +67,7 @@ const PROBLEMS: &[(&str, &str)] = &[
     ("415", "The body is not JSON"),
     (
         "422",
-        "A field breaks a rule; `detail` names the field and the rule",
+        "A field breaks a rule; `detail` names the field and the rule, `errors` says where (`pointer` into the body, `parameter`, or `header`)",
     ),
     ("503", "A dependency (the database) is failing"),
 ];

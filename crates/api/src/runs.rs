@@ -1,6 +1,6 @@
 //! `/v1/runs`: read a run and its timeline; operators retry and cancel.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem, ProblemDocument};
-use crate::json::{ApiPath, OptionalJson};
+use crate::json::{ApiPath, ApiQuery, OptionalJson};
 use crate::stream;
 
 /// The `/v1/runs` routes.
@@ -96,11 +96,13 @@ async fn events(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
-    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult<Response> {
-    let Query(query) = query.map_err(|err| Problem::invalid("query", &err.body_text()))?;
     if !(1..=1000).contains(&query.limit) {
-        return Err(Problem::invalid("limit", "must be between 1 and 1000"));
+        return Err(Problem::invalid_parameter(
+            "limit",
+            "must be between 1 and 1000",
+        ));
     }
     visible_run(&state, &caller, id).await?;
     let wants_stream = headers
@@ -115,7 +117,7 @@ async fn events(
                 .ok()
                 .and_then(|v| v.trim().parse().ok())
                 .ok_or_else(|| {
-                    Problem::invalid("Last-Event-ID", "must be an event id (a whole number)")
+                    Problem::invalid_header("Last-Event-ID", "must be an event id (a whole number)")
                 })?,
         };
         return Ok(stream::follow(state.store.clone(), id, resume).into_response());

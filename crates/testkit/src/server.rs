@@ -350,14 +350,14 @@ impl Reply {
     }
 
     /// Asserts an `application/problem+json` answer with `status`, type
-    /// `urn:hubwright:problem:<kind>`, the same status in the body and a detail.
+    /// `/docs/problems/<kind>`, the same status in the body and a detail.
     #[track_caller]
     pub fn assert_problem(&self, status: StatusCode, kind: &str) {
         assert_eq!(self.status, status, "{:#}", self.body);
         assert_eq!(self.content_type(), "application/problem+json", "{status}");
         assert_eq!(
             self.body["type"],
-            format!("urn:hubwright:problem:{kind}"),
+            format!("/docs/problems/{kind}"),
             "{:#}",
             self.body
         );

@@ -84,6 +84,8 @@ async fn the_document_is_served_without_a_token_and_lists_every_endpoint() {
             "/v1/runs/{id}/cancel",
             "/v1/runs/{id}/events",
             "/v1/runs/{id}/retry",
+            "/v1/templates",
+            "/v1/templates/{name}",
             "/v1/tokens",
             "/v1/tokens/{id}",
         ]

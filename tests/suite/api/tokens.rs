@@ -198,7 +198,7 @@ async fn a_token_request_names_what_is_wrong() {
         (json!({"subject": "frank"}), "role: is required"),
         (
             json!({"subject": "frank", "role": "owner"}),
-            "body: unknown variant `owner`",
+            "role: unknown variant `owner`",
         ),
         (
             json!({"role": "developer"}),
@@ -214,11 +214,11 @@ async fn a_token_request_names_what_is_wrong() {
         ),
         (
             json!({"subject": "frank", "role": "developer", "expires": "1d"}),
-            "body: unknown field `expires`",
+            "expires: unknown field `expires`",
         ),
         (
             json!({"subject": 7, "role": "developer"}),
-            "body: invalid type",
+            "subject: invalid type",
         ),
     ];
     for (body, expected) in cases {

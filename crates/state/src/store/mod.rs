@@ -17,6 +17,7 @@ pub mod enqueue;
 pub mod environments;
 pub mod expiry;
 pub mod lease;
+pub mod names;
 pub mod operator;
 pub mod read;
 pub mod secrets;

@@ -120,7 +120,9 @@ fn names(reply: &Reply) -> Vec<String> {
 }
 
 mod access;
+mod by_name;
 mod lifecycle;
+mod links;
 mod paging;
 mod requests;
 mod ttl;

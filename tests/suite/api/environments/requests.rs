@@ -44,57 +44,73 @@ async fn bad_requests_name_the_field_and_store_nothing() {
     let api = Api::new().await;
     let alice = api.token("alice", Role::Developer).await;
     let cases = [
-        (json!({"template": "lab"}), "name: must be a DNS-1123 label"),
+        (
+            json!({"template": "lab"}),
+            "name: must be a DNS-1123 label",
+            "/name",
+        ),
         (
             json!({"name": "Lab", "template": "lab"}),
             "name: must be a DNS-1123 label",
+            "/name",
         ),
         (
             json!({"name": "-lab", "template": "lab"}),
             "name: must be a DNS-1123 label",
+            "/name",
         ),
         (
             json!({"name": "a".repeat(41), "template": "lab"}),
             "name: must be a DNS-1123 label: 1 to 40",
+            "/name",
         ),
         (
             json!({"name": "lab", "template": "nope"}),
             "template: no template named `nope` (known: lab)",
+            "/template",
         ),
         (
             json!({"name": "lab", "template": "lab", "colour": "red"}),
-            "body: unknown field `colour`",
+            "colour: unknown field `colour`",
+            "/colour",
         ),
         (
             json!({"name": "lab", "template": "lab", "parameters": {"gpu": 1}}),
             "parameters.gpu: template `lab` declares no such parameter",
+            "/parameters/gpu",
         ),
         (
             json!({"name": "lab", "template": "lab", "parameters": {"cpu": "two"}}),
             "parameters.cpu: must be a number",
+            "/parameters/cpu",
         ),
         (
             json!({"name": "lab", "template": "lab", "parameters": {"cpu": 8}}),
             "parameters.cpu: must be at most 4",
+            "/parameters/cpu",
         ),
         (
             json!({"name": "lab", "template": "lab", "ttl": "5h"}),
             "ttl: 5h is beyond the maximum of template `lab` (4h)",
+            "/ttl",
         ),
         (
             json!({"name": "lab", "template": "lab", "ttl": "soon"}),
             "ttl: `soon` is not a duration",
+            "/ttl",
         ),
         (
             json!({"name": "lab", "template": "lab", "ttl": 3}),
-            "body: invalid type",
+            "ttl: invalid type",
+            "/ttl",
         ),
         (
             json!({"name": "lab", "template": "lab", "cluster": "Prod!"}),
             "cluster: no cluster named `Prod!` (known: default)",
+            "/cluster",
         ),
     ];
-    for (body, expected) in cases {
+    for (body, expected, pointer) in cases {
         let reply = api.create(&alice, body.clone()).await;
         assert_eq!(
             reply.status,
@@ -106,6 +122,15 @@ async fn bad_requests_name_the_field_and_store_nothing() {
         assert!(
             detail.starts_with(expected),
             "{body}: `{detail}` should start with `{expected}`"
+        );
+        // `errors` says the same for machines: a JSON Pointer into the body and the rule.
+        let errors = reply.body["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{body}: {:#}", reply.body);
+        assert_eq!(errors[0]["pointer"], pointer, "{body}");
+        assert!(
+            detail.ends_with(errors[0]["rule"].as_str().unwrap()),
+            "{body}: the rule is the detail's: {:#}",
+            reply.body
         );
     }
     assert_eq!(api.environments().await, 0, "nothing was stored");
@@ -204,7 +229,7 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
         // Headers, paths and query strings.
         Bad { what: "an Idempotency-Key with a space", method: "POST", path: create.clone(), body: json_body(r#"{"name": "lab", "template": "lab"}"#), headers: &[("idempotency-key", "a b")], status: unprocessable, kind: invalid },
         Bad { what: "an Idempotency-Key over 200 characters", method: "POST", path: create.clone(), body: json_body(r#"{"name": "lab", "template": "lab"}"#), headers: &[("idempotency-key", &long_key)], status: unprocessable, kind: invalid },
-        Bad { what: "an environment id that is not a UUID", method: "GET", path: "/v1/environments/lab".to_owned(), body: None, headers: &[], status: unprocessable, kind: invalid },
+        Bad { what: "an environment that is neither an id nor a name", method: "GET", path: "/v1/environments/Not_a_name".to_owned(), body: None, headers: &[], status: StatusCode::NOT_FOUND, kind: "not-found" },
         Bad { what: "a run id that is not a UUID", method: "POST", path: "/v1/runs/1/cancel".to_owned(), body: None, headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "a page size of 0", method: "GET", path: "/v1/environments?limit=0".to_owned(), body: None, headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "a page size of 201", method: "GET", path: "/v1/environments?limit=201".to_owned(), body: None, headers: &[], status: unprocessable, kind: invalid },
@@ -240,7 +265,7 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
         );
         assert_eq!(
             reply.body["type"],
-            format!("urn:hubwright:problem:{}", row.kind),
+            format!("/docs/problems/{}", row.kind),
             "{}",
             row.what
         );

@@ -1,0 +1,193 @@
+//! `POST /v1/environments`: validated, then stored with its provisioning run
+//! in one transaction; the answer points at both.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::AppendHeaders;
+use hubwright_state::store::environments::{Accepted, Idempotency, NewEnvironment, request_hash};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Links, MAX_NAME, check_label, environment_path, parse_ttl, template};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiResult, Problem, ProblemDocument};
+use crate::json::OptionalJson;
+
+/// A request for an environment.
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEnvironment {
+    /// DNS-1123 label of at most 40 characters, unique among the owner's live environments.
+    #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 40,
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )]
+    name: String,
+    /// The template (default `jupyterhub`); `GET /v1/templates` lists them.
+    #[serde(default = "default_template")]
+    template: String,
+    /// The target cluster (default `default`).
+    #[serde(default = "default_cluster")]
+    #[schema(
+        min_length = 1,
+        max_length = 63,
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+    )]
+    cluster: String,
+    /// The template's declared parameters; `GET /v1/templates/{name}` gives
+    /// their JSON Schema.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    parameters: Map<String, Value>,
+    /// e.g. "8h"; the template's default when absent.
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+fn default_template() -> String {
+    "jupyterhub".to_owned()
+}
+
+fn default_cluster() -> String {
+    "default".to_owned()
+}
+
+/// `Idempotency-Key`: printable ASCII, at most 200 characters.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key)
+            if !key.is_empty() && key.len() <= 200 && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Ok(Some(key))
+        }
+        _ => Err(Problem::invalid_header(
+            "Idempotency-Key",
+            "must be 1 to 200 printable ASCII characters without spaces",
+        )),
+    }
+}
+
+/// The environment as created, its provisioning run, and links to both.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EnvironmentAccepted {
+    #[serde(flatten)]
+    accepted: Accepted,
+    links: Links,
+}
+
+/// Ask for an environment: validated, then stored with its provisioning run in one transaction.
+#[utoipa::path(post, path = "/v1/environments", operation_id = "create_environment", tag = "environments", request_body = CreateEnvironment,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer")),
+    responses((status = 202, body = EnvironmentAccepted,
+            headers(("Location" = String, description = "The environment: `/v1/environments/{id}`"))),
+        (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    OptionalJson(request): OptionalJson<CreateEnvironment>,
+) -> ApiResult<(
+    StatusCode,
+    AppendHeaders<[(header::HeaderName, String); 1]>,
+    Json<EnvironmentAccepted>,
+)> {
+    let key = idempotency_key(&headers)?;
+    check_label("name", &request.name, MAX_NAME)?;
+    let loaded = template(&state, &request.template)?;
+    if state.clusters.get(&request.cluster).is_none() {
+        return Err(Problem::invalid(
+            "cluster",
+            &format!(
+                "no cluster named `{}` (known: {})",
+                request.cluster,
+                state.clusters.names().join(", ")
+            ),
+        ));
+    }
+    let id = hubwright_state::store::enqueue::new_id();
+    let namespace = loaded.template.namespace_for(&request.name, id);
+    check_label("name", &namespace, 63).map_err(|_| {
+        Problem::invalid(
+            "name",
+            &format!(
+                "makes namespace `{namespace}` (template `{}`), longer than the 63 characters Kubernetes allows",
+                request.template
+            ),
+        )
+    })?;
+    let parameters = loaded.template.resolve_parameters(&request.parameters)?;
+    let policy = loaded.template.ttl;
+    let ttl = match &request.ttl {
+        Some(text) => parse_ttl(text)?,
+        None => policy.default,
+    };
+    if ttl > policy.maximum {
+        return Err(Problem::invalid(
+            "ttl",
+            &format!(
+                "{ttl} is beyond the maximum of template `{}` ({})",
+                request.template, policy.maximum
+            ),
+        ));
+    }
+    let provision = state
+        .catalog
+        .definition(&request.template, "provision")
+        .ok_or_else(|| {
+            Problem::invalid(
+                "template",
+                &format!(
+                    "template `{}` has no `provision` workflow",
+                    request.template
+                ),
+            )
+        })?;
+    let now = state.clock.now();
+    // Defaults are filled in before hashing, so leaving out a default and
+    // spelling it out count as the same request.
+    let hash = request_hash(&serde_json::to_value(&request).unwrap_or(Value::Null));
+    let idempotency = key.map(|key| Idempotency {
+        key,
+        request_hash: &hash,
+    });
+    let accepted = state
+        .store
+        .request_environment(
+            &NewEnvironment {
+                id,
+                name: &request.name,
+                owner: caller.subject(),
+                template: &request.template,
+                cluster: &request.cluster,
+                namespace: &namespace,
+                parameters: Value::Object(parameters),
+                expires_at: now + ttl.to_chrono(),
+            },
+            provision,
+            idempotency,
+            now,
+        )
+        .await?;
+    // A replayed answer names the environment it created then, not `id`.
+    let environment_id = accepted
+        .environment
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(id);
+    let links = Links::new(environment_id, Some(accepted.run_id));
+    Ok((
+        StatusCode::ACCEPTED,
+        AppendHeaders([(header::LOCATION, environment_path(environment_id))]),
+        Json(EnvironmentAccepted { accepted, links }),
+    ))
+}

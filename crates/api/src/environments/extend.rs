@@ -1,0 +1,77 @@
+//! `POST /v1/environments/{id-or-name}/extend`: a new time-to-live.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use hubwright_state::model::Environment;
+use serde::Deserialize;
+
+use super::lookup::{AddressQuery, resolve};
+use super::{parse_ttl, template};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiResult, Problem, ProblemDocument};
+use crate::json::{ApiPath, ApiQuery, OptionalJson};
+
+/// A new time-to-live.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Extend {
+    /// New time-to-live, counted from now.
+    #[serde(default)]
+    ttl: String,
+}
+
+/// A new time-to-live from now, within the template's maximum from creation
+/// (and its `max_extensions`, when it sets one).
+#[utoipa::path(post, path = "/v1/environments/{id}/extend", operation_id = "extend_environment", tag = "environments",
+    params(("id" = String, Path, description = "The environment's id, or its name among the live environments of the caller (or of `owner`)"), AddressQuery),
+    request_body = Extend,
+    responses((status = 200, body = Environment), (status = 404, body = ProblemDocument),
+        (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub(crate) async fn extend(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(segment): ApiPath<String>,
+    ApiQuery(query): ApiQuery<AddressQuery>,
+    OptionalJson(request): OptionalJson<Extend>,
+) -> ApiResult<Json<Environment>> {
+    let environment = resolve(&state, &caller, &segment, &query).await?;
+    if request.ttl.is_empty() {
+        return Err(Problem::invalid("ttl", "is required, e.g. \"4h\""));
+    }
+    let ttl = parse_ttl(&request.ttl)?;
+    let now = state.clock.now();
+    let loaded = template(&state, &environment.template)?;
+    // The maximum counts from creation.
+    let latest = environment
+        .created_at
+        .checked_add_signed(loaded.template.ttl.maximum.to_chrono())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    // A TTL of centuries does not fit a timestamp: it is beyond any maximum.
+    let expires_at = now
+        .checked_add_signed(ttl.to_chrono())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if expires_at > latest {
+        return Err(Problem::invalid(
+            "ttl",
+            &format!(
+                "would expire at {expires_at}, beyond the template's maximum of {} from creation ({latest})",
+                loaded.template.ttl.maximum
+            ),
+        ));
+    }
+    Ok(Json(
+        state
+            .store
+            .extend_environment(
+                environment.id,
+                expires_at,
+                loaded.template.ttl.max_extensions,
+                caller.subject(),
+                now,
+            )
+            .await?,
+    ))
+}

@@ -1,0 +1,259 @@
+//! `/v1/templates`: what a portal needs to build its request form without
+//! hard-coding anything: each template's parameters as a JSON Schema, its
+//! time-to-live policy, the clusters it may run on, its workflows, and
+//! whether the caller may use it.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use hubwright_state::workflow::{Dur, LoadedTemplate, ParameterSpec, ParameterType, Template};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiResult, Problem, ProblemDocument};
+use crate::json::ApiPath;
+
+/// The `/v1/templates` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/templates", get(list))
+        .route("/v1/templates/{name}", get(show))
+}
+
+/// The JSON Schema dialect of [`TemplateView::parameters`] (the one OpenAPI 3.1 uses).
+pub const SCHEMA_DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// A template as a portal needs it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateView {
+    /// What a request's `template` names.
+    #[schema(example = "jupyterhub")]
+    name: String,
+    /// One line for humans.
+    description: String,
+    /// A JSON Schema (2020-12) of a request's `parameters` object: each
+    /// parameter's type, description, default, allowed values and bounds;
+    /// `required` lists those without a default; no others are accepted.
+    #[schema(value_type = Object)]
+    parameters: Value,
+    /// How long its environments live.
+    ttl: TtlView,
+    /// The clusters a request for it may name (`cluster`).
+    clusters: Vec<String>,
+    /// Its workflows, e.g. `provision` and `teardown`.
+    workflows: Vec<String>,
+    /// Whether the caller may ask for an environment of this template.
+    usable: bool,
+    /// Why (or why not) the caller may use it.
+    #[schema(example = "no policy restricts this template: any authenticated caller may use it")]
+    usable_reason: String,
+}
+
+/// A template's time-to-live policy, as durations and in seconds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TtlView {
+    /// What an environment gets when the request names no `ttl`.
+    #[schema(example = "8h")]
+    default: String,
+    /// `default` in seconds.
+    #[schema(example = 28800)]
+    default_seconds: u64,
+    /// The longest an environment may live, counted from its creation
+    /// (requests and extensions alike).
+    #[schema(example = "72h")]
+    maximum: String,
+    /// `maximum` in seconds.
+    #[schema(example = 259200)]
+    maximum_seconds: u64,
+    /// How many times an environment may be extended; `null`: unlimited
+    /// (within `maximum`).
+    max_extensions: Option<u32>,
+}
+
+/// Every template.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TemplateList {
+    items: Vec<TemplateView>,
+}
+
+/// A duration as the API reads it: the largest whole unit (`8h`, `90m`,
+/// `45s`), so `72h` stays `72h` rather than `3days`.
+fn duration_text(dur: Dur) -> String {
+    let d = dur.0;
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        format!("{}ms", d.as_millis())
+    } else if secs != 0 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs != 0 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// A bound as JSON: a whole number when it is one (`16`, not `16.0`).
+fn number(value: f64) -> Value {
+    // Below 2^53 every whole f64 is exactly an i64.
+    if value.fract() == 0.0 && value.abs() < 9_007_199_254_740_992.0 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
+/// One parameter's schema.
+fn parameter_schema(spec: &ParameterSpec) -> Value {
+    let mut schema = Map::new();
+    match spec.kind {
+        ParameterType::String => {
+            schema.insert("type".into(), json!("string"));
+        }
+        ParameterType::Integer => {
+            schema.insert("type".into(), json!("integer"));
+        }
+        ParameterType::Number => {
+            schema.insert("type".into(), json!("number"));
+        }
+        ParameterType::Boolean => {
+            schema.insert("type".into(), json!("boolean"));
+        }
+        ParameterType::Strings => {
+            schema.insert("type".into(), json!("array"));
+            schema.insert("items".into(), json!({"type": "string"}));
+        }
+    }
+    if !spec.description.is_empty() {
+        schema.insert("description".into(), json!(spec.description));
+    }
+    if let Some(default) = &spec.default {
+        schema.insert("default".into(), default.clone());
+    }
+    if let Some(allowed) = &spec.one_of {
+        schema.insert("enum".into(), Value::Array(allowed.clone()));
+    }
+    if let Some(minimum) = spec.minimum {
+        schema.insert("minimum".into(), number(minimum));
+    }
+    if let Some(maximum) = spec.maximum {
+        schema.insert("maximum".into(), number(maximum));
+    }
+    Value::Object(schema)
+}
+
+/// The JSON Schema of a request's `parameters` for `template`: what
+/// `Template::resolve_parameters` accepts.
+pub fn parameters_schema(template: &Template) -> Value {
+    let properties: Map<String, Value> = template
+        .parameters
+        .iter()
+        .map(|(name, spec)| (name.clone(), parameter_schema(spec)))
+        .collect();
+    let required: Vec<&str> = template
+        .parameters
+        .iter()
+        .filter(|(_, spec)| spec.default.is_none())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    json!({
+        "$schema": SCHEMA_DIALECT,
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+fn view(state: &AppState, _caller: &Caller, loaded: &LoadedTemplate) -> TemplateView {
+    let template = &loaded.template;
+    let ttl = template.ttl;
+    TemplateView {
+        name: template.name.clone(),
+        description: template.description.clone(),
+        parameters: parameters_schema(template),
+        ttl: TtlView {
+            default: duration_text(ttl.default),
+            default_seconds: ttl.default.0.as_secs(),
+            maximum: duration_text(ttl.maximum),
+            maximum_seconds: ttl.maximum.0.as_secs(),
+            max_extensions: ttl.max_extensions,
+        },
+        // Templates do not restrict clusters (yet): every configured one.
+        clusters: state
+            .clusters
+            .names()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        workflows: template.workflows.keys().cloned().collect(),
+        // No per-template policies exist yet: every caller may use every
+        // template. The reason is where a policy will say why not.
+        usable: true,
+        usable_reason: "no policy restricts this template: any authenticated caller may use it"
+            .to_owned(),
+    }
+}
+
+/// Every template: parameters as JSON Schema, TTL policy, clusters, workflows, and whether the caller may use it.
+#[utoipa::path(get, path = "/v1/templates", operation_id = "list_templates", tag = "templates",
+    responses((status = 200, body = TemplateList)),
+    security(("bearer" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<TemplateList>> {
+    let items = state
+        .catalog
+        .names()
+        .into_iter()
+        .filter_map(|name| state.catalog.template(name))
+        .map(|loaded| view(&state, &caller, loaded))
+        .collect();
+    Ok(Json(TemplateList { items }))
+}
+
+/// One template, by name.
+#[utoipa::path(get, path = "/v1/templates/{name}", operation_id = "get_template", tag = "templates",
+    params(("name" = String, Path, description = "The template's name, e.g. `jupyterhub`")),
+    responses((status = 200, body = TemplateView), (status = 404, body = ProblemDocument)),
+    security(("bearer" = [])))]
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(name): ApiPath<String>,
+) -> ApiResult<Json<TemplateView>> {
+    let loaded = state
+        .catalog
+        .template(&name)
+        .ok_or_else(|| Problem::not_found(format!("no template {name}")))?;
+    Ok(Json(view(&state, &caller, loaded)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_in_their_largest_whole_unit() {
+        assert_eq!(duration_text(Dur::from_secs(8 * 3600)), "8h");
+        assert_eq!(duration_text(Dur::from_secs(72 * 3600)), "72h");
+        assert_eq!(duration_text(Dur::from_secs(90 * 60)), "90m");
+        assert_eq!(duration_text(Dur::from_secs(45)), "45s");
+        assert_eq!(duration_text(Dur::from_secs(0)), "0s");
+        assert_eq!(duration_text(Dur(Duration::from_millis(1500))), "1500ms");
+        for text in ["8h", "90m", "45s", "1500ms"] {
+            let parsed: Dur = text.parse().unwrap();
+            assert_eq!(duration_text(parsed), text, "reads back");
+        }
+    }
+
+    #[test]
+    fn whole_bounds_are_integers_and_others_stay_fractional() {
+        assert_eq!(number(16.0), json!(16));
+        assert_eq!(number(0.5), json!(0.5));
+        assert_eq!(number(-3.0), json!(-3));
+    }
+}
