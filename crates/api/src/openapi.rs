@@ -18,6 +18,7 @@ use crate::{environments, error, runs, tokens};
         environments::show,
         environments::delete,
         environments::extend,
+        runs::list::list,
         runs::show,
         runs::events,
         runs::retry,
@@ -30,7 +31,7 @@ use crate::{environments, error, runs, tokens};
     modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "environments", description = "Ask for, list, extend and delete environments"),
-        (name = "runs", description = "Workflow runs: steps, timeline, operator retry and cancel"),
+        (name = "runs", description = "Workflow runs: list, steps, timeline, operator retry and cancel"),
         (name = "tokens", description = "API tokens: admins create, list and revoke them"),
     )
 )]

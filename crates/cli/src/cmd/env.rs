@@ -218,7 +218,9 @@ pub async fn run(
                 let env: EnvironmentView = client.get(&format!("/v1/environments/{id}")).await?;
                 if matches!(
                     env.environment.phase,
-                    EnvironmentPhase::Deleted | EnvironmentPhase::Failed
+                    EnvironmentPhase::Deleted
+                        | EnvironmentPhase::Failed
+                        | EnvironmentPhase::Cancelled
                 ) {
                     break;
                 }
