@@ -136,7 +136,6 @@ pub struct Run {
     pub created_by: String,
     /// Whose run it is: the environment's owner, or `created_by` when the run
     /// works on no environment. Developers see the runs they own.
-    #[serde(default)]
     pub owner: String,
     /// Current state.
     pub state: RunState,
@@ -348,6 +347,5 @@ pub struct Environment {
     /// Last changed at.
     pub updated_at: DateTime<Utc>,
     /// One per step of its latest provisioning run, in order: how far it got.
-    #[serde(default)]
     pub conditions: Vec<Condition>,
 }

@@ -96,7 +96,8 @@ fn parse_limit(text: Option<&str>) -> ApiResult<i64> {
 /// List runs, newest first: a developer's own (of their environments, or
 /// started by them), everyone's for operators.
 #[utoipa::path(get, path = "/v1/runs", operation_id = "list_runs", tag = "runs", params(RunListQuery),
-    responses((status = 200, body = RunPage), (status = 422, body = ProblemDocument)),
+    responses((status = 200, body = RunPage), (status = 422, body = ProblemDocument,
+        description = "A filter's value does not parse; `detail` names the parameter and the rule")),
     security(("bearer" = [])))]
 pub(super) async fn list(
     State(state): State<AppState>,

@@ -120,6 +120,7 @@ fn names(reply: &Reply) -> Vec<String> {
 }
 
 mod access;
+mod conditions;
 mod lifecycle;
 mod paging;
 mod requests;
