@@ -108,11 +108,7 @@ impl From<StepDigest> for Condition {
                     R::RetryScheduled,
                     format!("attempt {} failed: {error}; retrying", step.attempts),
                 ),
-                _ if step.current => (
-                    S::Unknown,
-                    R::Pending,
-                    "waiting for a worker".to_owned(),
-                ),
+                _ if step.current => (S::Unknown, R::Pending, "waiting for a worker".to_owned()),
                 _ => (S::Unknown, R::Pending, "not started".to_owned()),
             },
         };

@@ -6,9 +6,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::enqueue::{NewRun, enqueue_with};
-use super::stop::stop_environment_runs;
-use super::environment_reads::fetch_environment;
 pub use super::environment_reads::EnvironmentFilter;
+use super::environment_reads::fetch_environment;
+use super::stop::stop_environment_runs;
 use crate::model::{Environment, EnvironmentPhase};
 use crate::workflow::Snapshot;
 use crate::{Error, Result, Store};

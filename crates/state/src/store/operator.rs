@@ -175,7 +175,9 @@ impl Store {
                 rule: format!(
                     "step {} (`{}`) never ran; retry from the failed step, {} (`{}`), or an earlier one",
                     idx + 1,
-                    names.get(usize::try_from(idx).unwrap_or_default()).map_or("", |n| n),
+                    names
+                        .get(usize::try_from(idx).unwrap_or_default())
+                        .map_or("", |n| n),
                     failed + 1,
                     names.get(failed).map_or("", |n| n),
                 ),

@@ -74,12 +74,18 @@ workflows:
         ("gate", "Unknown", "Pending"),
         ("hub", "Unknown", "Pending"),
     ]);
-    assert_eq!(accepted, waiting_to_start, "the answer to the request has them");
+    assert_eq!(
+        accepted, waiting_to_start,
+        "the answer to the request has them"
+    );
     assert_eq!(
         messages,
         ["waiting for a worker", "not started", "not started"]
     );
-    assert_eq!(conditions(&api.show(&alice, &id).await.body).0, waiting_to_start);
+    assert_eq!(
+        conditions(&api.show(&alice, &id).await.body).0,
+        waiting_to_start
+    );
 
     let worker = spawn_worker(api.store(), fast_config("w"));
     wait::run_state(api.store(), run, RunState::Failed, Duration::from_secs(20)).await;
@@ -116,7 +122,7 @@ workflows:
         let (alice, id) = (&alice, &id);
         async move {
             let (now, messages) = conditions(&api.show(alice, id).await.body);
-            (now[2].2 == "Waiting").then(|| (now, messages))
+            (now[2].2 == "Waiting").then_some((now, messages))
         }
     })
     .await;
@@ -134,7 +140,13 @@ workflows:
         waiting.1[2]
     );
 
-    wait::run_state(api.store(), run, RunState::Succeeded, Duration::from_secs(20)).await;
+    wait::run_state(
+        api.store(),
+        run,
+        RunState::Succeeded,
+        Duration::from_secs(20),
+    )
+    .await;
     worker.shutdown().await.unwrap();
     let ready = api.show(&alice, &id).await;
     assert_eq!(ready.body["phase"], "ready");
@@ -163,7 +175,11 @@ async fn a_cancelled_provisioning_leaves_the_environment_cancelled_and_it_can_be
     let cancelled = api
         .call("POST", &format!("/v1/runs/{run}/cancel"), &ops, None)
         .await;
-    assert_eq!(cancelled.body["status"], "cancelled", "{:#}", cancelled.body);
+    assert_eq!(
+        cancelled.body["status"], "cancelled",
+        "{:#}",
+        cancelled.body
+    );
     let shown = api.show(&alice, &id).await;
     assert_eq!(shown.body["phase"], "cancelled");
     assert_eq!(
@@ -221,7 +237,11 @@ async fn a_cancelled_teardown_leaves_the_environment_cancelled_and_a_second_dele
     let cancelled = api
         .call("POST", &format!("/v1/runs/{teardown}/cancel"), &ops, None)
         .await;
-    assert_eq!(cancelled.body["status"], "cancelled", "{:#}", cancelled.body);
+    assert_eq!(
+        cancelled.body["status"], "cancelled",
+        "{:#}",
+        cancelled.body
+    );
     assert_eq!(
         api.show(&alice, &id).await.body["phase"],
         "cancelled",
@@ -234,7 +254,13 @@ async fn a_cancelled_teardown_leaves_the_environment_cancelled_and_a_second_dele
     assert_eq!(second.body["teardown"], "started", "{:#}", second.body);
     let again: uuid::Uuid = second.body["run_id"].as_str().unwrap().parse().unwrap();
     let worker = spawn_worker(api.store(), fast_config("w"));
-    wait::run_state(api.store(), again, RunState::Succeeded, Duration::from_secs(20)).await;
+    wait::run_state(
+        api.store(),
+        again,
+        RunState::Succeeded,
+        Duration::from_secs(20),
+    )
+    .await;
     worker.shutdown().await.unwrap();
     assert_eq!(api.show(&alice, &id).await.body["phase"], "deleted");
     api.finish().await;

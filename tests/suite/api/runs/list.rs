@@ -45,7 +45,10 @@ async fn request(server: &ApiServer, token: &str, name: &str) -> (String, String
         .await;
     assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
     (
-        created.body["environment"]["id"].as_str().unwrap().to_owned(),
+        created.body["environment"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         created.body["run_id"].as_str().unwrap().to_owned(),
     )
 }
@@ -126,10 +129,18 @@ async fn each_run_filter_narrows_the_list() {
 
     assert_eq!(
         list(String::new()).await,
-        [bobs_teardown.as_str(), bobs_provision.as_str(), alices_provision.as_str(), failed.as_str()]
+        [
+            bobs_teardown.as_str(),
+            bobs_provision.as_str(),
+            alices_provision.as_str(),
+            failed.as_str()
+        ]
     );
     assert_eq!(list("state=failed".into()).await, [failed.as_str()]);
-    assert_eq!(list("state=cancelled".into()).await, [bobs_provision.as_str()]);
+    assert_eq!(
+        list("state=cancelled".into()).await,
+        [bobs_provision.as_str()]
+    );
     assert_eq!(
         list("state=pending".into()).await,
         [bobs_teardown.as_str(), alices_provision.as_str()]
@@ -145,7 +156,11 @@ async fn each_run_filter_narrows_the_list() {
     assert_eq!(list("template=factory".into()).await, [failed.as_str()]);
     assert_eq!(
         list("template=lab".into()).await,
-        [bobs_teardown.as_str(), bobs_provision.as_str(), alices_provision.as_str()]
+        [
+            bobs_teardown.as_str(),
+            bobs_provision.as_str(),
+            alices_provision.as_str()
+        ]
     );
     assert_eq!(list("kind=teardown".into()).await, [bobs_teardown.as_str()]);
     assert_eq!(
@@ -175,7 +190,11 @@ async fn each_run_filter_narrows_the_list() {
     assert!(since.ends_with('Z'), "{since}");
     assert_eq!(
         list(format!("since={since}")).await,
-        [bobs_teardown.as_str(), bobs_provision.as_str(), alices_provision.as_str()]
+        [
+            bobs_teardown.as_str(),
+            bobs_provision.as_str(),
+            alices_provision.as_str()
+        ]
     );
     assert!(
         list("since=2999-01-01T00:00:00Z".into()).await.is_empty(),
@@ -198,15 +217,18 @@ async fn a_developer_lists_the_runs_of_their_environments_and_not_anothers() {
     // The operator's teardown of alice's environment is hers to see, as the
     // scheduler's would be.
     let teardown = delete(&server, &ops, &alices_env).await;
-    let as_ = |token: &str, query: &str| {
-        server
-            .get(&format!("/v1/runs{query}"))
-            .token(token)
-            .send()
-    };
+    let as_ =
+        |token: &str, query: &str| server.get(&format!("/v1/runs{query}")).token(token).send();
 
     let hers = ids(&as_(&alice, "").await);
-    assert_eq!(hers, [teardown.as_str(), alices_own.as_str(), alices_provision.as_str()]);
+    assert_eq!(
+        hers,
+        [
+            teardown.as_str(),
+            alices_own.as_str(),
+            alices_provision.as_str()
+        ]
+    );
     assert_eq!(ids(&as_(&alice, "?owner=alice").await), hers);
     assert!(
         ids(&as_(&alice, "?owner=bob").await).is_empty(),

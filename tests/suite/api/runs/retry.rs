@@ -230,7 +230,12 @@ async fn an_operator_retries_from_a_step_by_name_or_by_its_number_from_one() {
     // By number, once the cause is fixed: it resumes at the gate and succeeds.
     std::fs::write(&fixed, "").unwrap();
     let by_number = retry(json!({"from_step": 2})).await;
-    assert_eq!(by_number.status, StatusCode::ACCEPTED, "{:#}", by_number.body);
+    assert_eq!(
+        by_number.status,
+        StatusCode::ACCEPTED,
+        "{:#}",
+        by_number.body
+    );
     assert_eq!(
         by_number.body,
         json!({"run_id": run.to_string(), "resumes_at_step": 2, "resumes_at_step_name": "gate"})
