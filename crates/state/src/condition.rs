@@ -133,3 +133,80 @@ impl From<StepDigests> for Vec<Condition> {
         steps.0.into_iter().map(Condition::from).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(state: StepState, attempts: i32, current: bool, error: Option<&str>) -> Condition {
+        Condition::from(StepDigest {
+            name: "helm".to_owned(),
+            state,
+            attempts,
+            current,
+            error: error.map(str::to_owned),
+            note: None,
+            at: DateTime::UNIX_EPOCH,
+        })
+    }
+
+    #[test]
+    fn a_pending_step_with_an_error_is_a_scheduled_retry_that_quotes_it() {
+        let retry = digest(StepState::Pending, 2, true, Some("503 from the API server"));
+        assert_eq!(retry.status, ConditionStatus::Unknown);
+        assert_eq!(retry.reason, ConditionReason::RetryScheduled);
+        assert_eq!(
+            retry.message,
+            "attempt 2 failed: 503 from the API server; retrying"
+        );
+    }
+
+    #[test]
+    fn a_pending_step_without_an_error_waits_for_a_worker_or_its_turn() {
+        let next = digest(StepState::Pending, 0, true, None);
+        let later = digest(StepState::Pending, 0, false, None);
+        assert_eq!(
+            (next.reason, next.message.as_str()),
+            (ConditionReason::Pending, "waiting for a worker")
+        );
+        assert_eq!(
+            (later.reason, later.message.as_str()),
+            (ConditionReason::Pending, "not started")
+        );
+    }
+
+    #[test]
+    fn running_failed_and_cancelled_steps_say_so() {
+        let running = digest(StepState::Running, 3, true, None);
+        assert_eq!(
+            (running.status, running.reason, running.message.as_str()),
+            (
+                ConditionStatus::Unknown,
+                ConditionReason::Running,
+                "running (attempt 3)"
+            )
+        );
+        let failed = digest(StepState::Failed, 1, true, Some("forbidden"));
+        assert_eq!(
+            (failed.status, failed.reason, failed.message.as_str()),
+            (ConditionStatus::False, ConditionReason::Failed, "forbidden")
+        );
+        let cancelled = digest(StepState::Cancelled, 0, false, None);
+        assert_eq!(
+            (cancelled.status, cancelled.reason),
+            (ConditionStatus::False, ConditionReason::Cancelled)
+        );
+    }
+
+    #[test]
+    fn conditions_serialize_kubernetes_style() {
+        let json = serde_json::to_value(digest(StepState::Succeeded, 1, false, None)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "type": "helm", "status": "True", "reason": "Succeeded",
+                "message": "succeeded", "last_transition_time": "1970-01-01T00:00:00Z"
+            })
+        );
+    }
+}

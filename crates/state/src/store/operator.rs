@@ -1,5 +1,6 @@
 //! What operators (and teardown) do to runs: retry a failed run from its failed
-//! step or an earlier one, and cancel.
+//! step or an earlier one (named, or numbered from 1 as people count), and
+//! cancel.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,9 +60,9 @@ pub struct Resumed {
 /// an [`Error::Invalid`] on `from_step` that lists what would do.
 fn resolve(from: &StepRef, names: &[String]) -> Result<i32> {
     let idx = match from {
-        StepRef::Number(n) => usize::try_from(*n - 1)
-            .ok()
-            .filter(|&i| *n >= 1 && i < names.len()),
+        // `n >= 1` first: `n - 1` of the smallest i64 would overflow.
+        StepRef::Number(n) if *n >= 1 => usize::try_from(*n - 1).ok().filter(|&i| i < names.len()),
+        StepRef::Number(_) => None,
         StepRef::Name(name) => names.iter().position(|n| n == name),
     };
     idx.and_then(|i| i32::try_from(i).ok())

@@ -186,7 +186,12 @@ async fn an_operator_retries_from_a_step_by_name_or_by_its_number_from_one() {
         unknown.detail(),
         "from_step: must be a step name (namespace, gate, hub) or a number from 1 to 3 (got `helm`)"
     );
-    for (number, shown) in [(json!(4), "4"), (json!(0), "0"), (json!(-1), "-1")] {
+    for (number, shown) in [
+        (json!(4), "4"),
+        (json!(0), "0"),
+        (json!(-1), "-1"),
+        (json!(i64::MIN), "-9223372036854775808"),
+    ] {
         let out_of_range = retry(json!({ "from_step": number })).await;
         out_of_range.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
         assert_eq!(
