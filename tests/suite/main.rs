@@ -20,6 +20,7 @@ mod api {
 }
 mod chart;
 mod cli;
+mod cli_retry;
 mod demo;
 mod e2e;
 mod health;

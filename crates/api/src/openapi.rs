@@ -20,6 +20,7 @@ use crate::{environments, error, runs, templates, tokens};
         environments::show::show,
         environments::delete::delete,
         environments::extend::extend,
+        runs::list::list,
         runs::show,
         runs::events,
         runs::retry,
@@ -33,7 +34,7 @@ use crate::{environments, error, runs, templates, tokens};
     tags(
         (name = "templates", description = "What can be asked for: each template's parameters (as JSON Schema), TTL policy and clusters"),
         (name = "environments", description = "Ask for, list, extend and delete environments, by id or by name"),
-        (name = "runs", description = "Workflow runs: steps, timeline, operator retry and cancel"),
+        (name = "runs", description = "Workflow runs: list, steps, timeline, operator retry and cancel"),
         (name = "tokens", description = "API tokens: admins create, list and revoke them"),
     )
 )]

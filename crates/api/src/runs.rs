@@ -1,4 +1,9 @@
-//! `/v1/runs`: read a run and its timeline; operators retry and cancel.
+//! `/v1/runs`: list runs, read one and its timeline; operators retry and cancel.
+//!
+//! A developer sees the runs they own: those of their environments (whoever
+//! started them: the TTL scheduler's teardown of their environment too) and
+//! those they started that work on no environment. Operators see all. The
+//! list and the single-run routes apply the same rule ([`Run::owner`]).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -6,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hubwright_state::model::{Event, Role, Run, Step};
-use hubwright_state::store::operator::Cancellation;
+use hubwright_state::store::operator::{Cancellation, StepRef};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -16,9 +21,12 @@ use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::{ApiPath, ApiQuery, OptionalJson};
 use crate::stream;
 
+pub mod list;
+
 /// The `/v1/runs` routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/runs", get(list::list))
         .route("/v1/runs/{id}", get(show))
         .route("/v1/runs/{id}/events", get(events))
         .route("/v1/runs/{id}/retry", post(retry))
@@ -33,11 +41,11 @@ pub struct RunView {
     steps: Vec<Step>,
 }
 
-/// Loads a run the caller may see; others' runs are 404, not 403, so their
-/// existence does not leak.
+/// Loads a run the caller may see (one they own); others' runs are 404, not
+/// 403, so their existence does not leak.
 async fn visible_run(state: &AppState, caller: &Caller, id: Uuid) -> ApiResult<Run> {
     let run = state.store.run(id).await?;
-    if caller.may_see(&run.created_by) {
+    if caller.may_see(&run.owner) {
         Ok(run)
     } else {
         Err(Problem::not_found(format!("no run {id}")))
@@ -127,26 +135,33 @@ async fn events(
     Ok(Json(EventsPage { events, next_after }).into_response())
 }
 
-/// Body of a retry: where to resume (0-based step index); the failed step when absent.
+/// Body of a retry: where to resume; the failed step when absent.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryRequest {
+    /// The step to resume at, by name (`"helm"`) or by number from 1 (`3`), as
+    /// `GET /v1/runs/{id}` lists them; at most the failed step.
     #[serde(default)]
-    from_step: Option<i32>,
+    #[schema(value_type = Option<StepRef>, example = "helm")]
+    from_step: Option<StepRef>,
 }
 
 /// Where a retried run resumes.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RetryAccepted {
     run_id: Uuid,
+    /// The step's number, from 1.
     resumes_at_step: i32,
+    /// The step's name.
+    resumes_at_step_name: String,
 }
 
 /// Retry a failed run from its failed step or `from_step` (operators).
 #[utoipa::path(post, path = "/v1/runs/{id}/retry", operation_id = "retry_run", tag = "runs", params(("id" = Uuid, Path)),
     request_body(content = Option<RetryRequest>),
     responses((status = 202, body = RetryAccepted), (status = 403, body = ProblemDocument),
-        (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
+        (status = 409, body = ProblemDocument, description = "The run is not failed"),
+        (status = 422, body = ProblemDocument, description = "`from_step` names no step, or one after the failed step")),
     security(("bearer" = [])))]
 async fn retry(
     State(state): State<AppState>,
@@ -155,15 +170,21 @@ async fn retry(
     OptionalJson(request): OptionalJson<RetryRequest>,
 ) -> ApiResult<(StatusCode, Json<RetryAccepted>)> {
     caller.require(Role::Operator)?;
-    let resumes_at_step = state
+    let resumed = state
         .store
-        .retry_run(id, request.from_step, caller.subject(), state.clock.now())
+        .retry_run_from(
+            id,
+            request.from_step.as_ref(),
+            caller.subject(),
+            state.clock.now(),
+        )
         .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RetryAccepted {
             run_id: id,
-            resumes_at_step,
+            resumes_at_step: resumed.number,
+            resumes_at_step_name: resumed.name,
         }),
     ))
 }

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod clusters;
+mod condition;
 mod digest;
 mod error;
 pub mod model;

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+pub use crate::condition::{Condition, ConditionReason, ConditionStatus};
+
 /// Where a run is in its life. Mirrors the Postgres enum `run_state`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
@@ -132,6 +134,9 @@ pub struct Run {
     pub input: Value,
     /// Who asked for it.
     pub created_by: String,
+    /// Whose run it is: the environment's owner, or `created_by` when the run
+    /// works on no environment. Developers see the runs they own.
+    pub owner: String,
     /// Current state.
     pub state: RunState,
     /// Number of steps.
@@ -289,6 +294,9 @@ pub enum EnvironmentPhase {
     Ready,
     /// A run failed; `last_error` says why. An operator can retry the run.
     Failed,
+    /// Its provisioning (or teardown) run was cancelled by an operator; nothing
+    /// runs for it until it is deleted (again).
+    Cancelled,
     /// Teardown was requested; it starts once nothing else runs.
     TearingDown,
     /// Gone.
@@ -302,6 +310,7 @@ impl fmt::Display for EnvironmentPhase {
             Self::Provisioning => "provisioning",
             Self::Ready => "ready",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
             Self::TearingDown => "tearing_down",
             Self::Deleted => "deleted",
         })
@@ -337,4 +346,6 @@ pub struct Environment {
     pub created_at: DateTime<Utc>,
     /// Last changed at.
     pub updated_at: DateTime<Utc>,
+    /// One per step of its latest provisioning run, in order: how far it got.
+    pub conditions: Vec<Condition>,
 }

@@ -21,6 +21,7 @@ use crate::json::ApiQuery;
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     owner: Option<String>,
+    /// Only in this phase; `deleted` finds deleted environments.
     phase: Option<EnvironmentPhase>,
     template: Option<String>,
     /// Only environments that expire within this long from now (e.g. `2h`)
@@ -33,6 +34,7 @@ pub struct ListQuery {
     #[serde(default = "default_page")]
     #[param(minimum = 1, maximum = 200)]
     limit: i64,
+    /// Include deleted environments (implied by a `phase` filter).
     #[serde(default)]
     include_deleted: bool,
 }

@@ -1,6 +1,6 @@
 //! The columns of each thing the CLI lists, and an environment as people read it.
 
-use hubwright_state::model::{Environment, Run};
+use hubwright_state::model::{Condition, Environment, Run};
 use hubwright_state::store::tokens::TokenInfo;
 
 use super::{Listing, when};
@@ -111,5 +111,35 @@ pub fn environment_summary(env: &Environment) -> String {
     if let Some(error) = &env.last_error {
         out.push_str(&format!("  error      {error}\n"));
     }
+    if !env.conditions.is_empty() {
+        out.push_str("  conditions\n");
+        let rows: Vec<ConditionRow<'_>> = env.conditions.iter().map(ConditionRow).collect();
+        for line in super::table(&rows, false, true).lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+    }
     out
+}
+
+/// One condition as `env show` prints it.
+#[derive(serde::Serialize)]
+struct ConditionRow<'a>(&'a Condition);
+
+impl Listing for ConditionRow<'_> {
+    const HEADERS: &'static [&'static str] = &["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"];
+
+    fn cells(&self) -> Vec<String> {
+        let condition = self.0;
+        vec![
+            condition.kind.clone(),
+            format!("{:?}", condition.status),
+            format!("{:?}", condition.reason),
+            when(Some(condition.last_transition_time)),
+            condition.message.clone(),
+        ]
+    }
+
+    fn name(&self) -> String {
+        self.0.kind.clone()
+    }
 }

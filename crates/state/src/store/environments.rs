@@ -6,6 +6,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::enqueue::{NewRun, enqueue_with};
+pub use super::environment_reads::EnvironmentFilter;
+use super::environment_reads::fetch_environment;
 use super::stop::stop_environment_runs;
 use crate::model::{Environment, EnvironmentPhase};
 use crate::workflow::Snapshot;
@@ -55,22 +57,6 @@ pub struct Accepted {
     pub environment: serde_json::Value,
     /// Its provisioning run.
     pub run_id: Uuid,
-}
-
-/// Which environments to list.
-#[derive(Debug, Clone, Default)]
-pub struct EnvironmentFilter {
-    /// Only this owner's.
-    pub owner: Option<String>,
-    /// Only in this phase.
-    pub phase: Option<EnvironmentPhase>,
-    /// Only of this template.
-    pub template: Option<String>,
-    /// Include deleted environments.
-    pub include_deleted: bool,
-    /// Only those expiring at or before this time whose teardown was not yet
-    /// requested (`--expiring-within`).
-    pub expires_before: Option<DateTime<Utc>>,
 }
 
 /// What a teardown request did.
@@ -125,15 +111,11 @@ impl Store {
             }
         }
         let id = env.id;
-        let inserted = sqlx::query_as!(
-            Environment,
+        let inserted = sqlx::query!(
             r#"
             INSERT INTO environments (id, name, owner, template, parameters, cluster,
                                       namespace, expires_at, created_at, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $8, $8)
-            RETURNING id, name, owner, template, parameters, cluster, namespace,
-                      phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
-                      created_at, updated_at
             "#,
             id,
             env.name,
@@ -145,10 +127,10 @@ impl Store {
             now,
             env.namespace,
         )
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await;
-        let environment = match inserted {
-            Ok(environment) => environment,
+        match inserted {
+            Ok(_) => {}
             Err(sqlx::Error::Database(err)) if err.constraint() == Some(UNIQUE_NAME) => {
                 return Err(Error::Conflict {
                     field: "name".to_owned(),
@@ -168,7 +150,7 @@ impl Store {
                 });
             }
             Err(err) => return Err(err.into()),
-        };
+        }
         let (snapshot, definition_id) = provision;
         let mut run = NewRun::new(
             definition_id,
@@ -183,6 +165,10 @@ impl Store {
         sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")
             .execute(&mut *tx)
             .await?;
+        // Read back with its run in place, so the answer carries its conditions.
+        let environment = fetch_environment(&mut *tx, id)
+            .await?
+            .ok_or(Error::EnvironmentNotFound(id))?;
         let accepted = Accepted {
             environment: serde_json::to_value(&environment).unwrap_or(Value::Null),
             run_id,
@@ -219,87 +205,6 @@ impl Store {
             field: "Idempotency-Key".to_owned(),
             rule: format!("the stored answer does not parse: {err}"),
         })
-    }
-
-    /// One environment.
-    pub async fn environment(&self, id: Uuid) -> Result<Environment> {
-        sqlx::query_as!(
-            Environment,
-            r#"
-            SELECT id, name, owner, template, parameters, cluster, namespace,
-                   phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
-                   created_at, updated_at
-            FROM environments WHERE id = $1
-            "#,
-            id
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::EnvironmentNotFound(id))
-    }
-
-    /// The environment run `run_id` works on, if it works on one.
-    pub async fn run_environment(&self, run_id: Uuid) -> Result<Option<Environment>> {
-        Ok(sqlx::query_as!(
-            Environment,
-            r#"
-            SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
-                   e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-                   e.created_at, e.updated_at
-            FROM runs r JOIN environments e ON e.id = r.environment_id
-            WHERE r.id = $1
-            "#,
-            run_id
-        )
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// A page of environments in id order (creation order: ids are UUIDv7), after
-    /// `after`. The order is stable while rows are added.
-    pub async fn list_environments(
-        &self,
-        filter: &EnvironmentFilter,
-        after: Option<Uuid>,
-        limit: i64,
-    ) -> Result<Vec<Environment>> {
-        Ok(sqlx::query_as!(
-            Environment,
-            r#"
-            SELECT id, name, owner, template, parameters, cluster, namespace,
-                   phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
-                   created_at, updated_at
-            FROM environments
-            WHERE ($1::text IS NULL OR owner = $1)
-              AND ($2::environment_phase IS NULL OR phase = $2)
-              AND ($3::text IS NULL OR template = $3)
-              AND ($4 OR phase <> 'deleted')
-              AND ($5::uuid IS NULL OR id > $5)
-              AND ($7::timestamptz IS NULL
-                   OR (expires_at <= $7 AND teardown_requested_at IS NULL))
-            ORDER BY id
-            LIMIT $6
-            "#,
-            filter.owner,
-            filter.phase as Option<EnvironmentPhase>,
-            filter.template,
-            filter.include_deleted,
-            after,
-            limit,
-            filter.expires_before,
-        )
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// The environment's most recent run, if any.
-    pub async fn latest_run_id(&self, environment_id: Uuid) -> Result<Option<Uuid>> {
-        Ok(sqlx::query_scalar!(
-            "SELECT id FROM runs WHERE environment_id = $1 ORDER BY id DESC LIMIT 1",
-            environment_id
-        )
-        .fetch_optional(&self.pool)
-        .await?)
     }
 
     /// Moves `expires_at`; the caller has checked it against the template's

@@ -2,24 +2,28 @@
 //!
 //! - [`definitions`]: immutable workflow snapshots, stored once per digest.
 //! - [`enqueue`]: accepting runs (one statement: run, steps, event, wake-up).
-//! - [`environments`]: requesting, listing, extending and tearing down environments.
+//! - [`environments`]: requesting, extending and tearing down environments.
+//! - [`environment_reads`]: one environment or a page of them, with their conditions.
 //! - [`expiry`]: time-to-live: expiring environments, warnings, the next due time.
 //! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
 //! - [`checkpoint`]: committing a step's outcome under the fencing token.
-//! - [`operator`]: retry and cancel.
+//! - [`operator`]: retry (from a step named or numbered as people do) and cancel.
 //! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
+//! - [`run_list`]: pages of runs, newest first, with filters.
 //! - [`tokens`]: API tokens, stored as hashes.
 
 pub mod checkpoint;
 pub mod definitions;
 pub mod enqueue;
+pub mod environment_reads;
 pub mod environments;
 pub mod expiry;
 pub mod lease;
 pub mod names;
 pub mod operator;
 pub mod read;
+pub mod run_list;
 pub mod secrets;
 pub mod tokens;
 pub mod webhooks;

@@ -2,7 +2,7 @@
 //! (the partial unique index `environments_owner_name_live`), so an owner and
 //! a name find at most one.
 
-use crate::model::{Environment, EnvironmentPhase};
+use crate::model::Environment;
 use crate::{Result, Store};
 
 impl Store {
@@ -12,19 +12,19 @@ impl Store {
         owner: &str,
         name: &str,
     ) -> Result<Option<Environment>> {
-        // The predicate repeats the index's, so the lookup is an index scan.
-        Ok(sqlx::query_as!(
-            Environment,
-            r#"
-            SELECT id, name, owner, template, parameters, cluster, namespace,
-                   phase AS "phase: EnvironmentPhase", url, expires_at, last_error,
-                   created_at, updated_at
-            FROM environments WHERE owner = $1 AND name = $2 AND phase <> 'deleted'
-            "#,
+        // The predicate repeats the index's, so the lookup is an index scan;
+        // the environment itself is read as every read does, with its
+        // conditions.
+        let id = sqlx::query_scalar!(
+            "SELECT id FROM environments WHERE owner = $1 AND name = $2 AND phase <> 'deleted'",
             owner,
             name
         )
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        match id {
+            Some(id) => super::environment_reads::fetch_environment(&self.pool, id).await,
+            None => Ok(None),
+        }
     }
 }

@@ -1,11 +1,80 @@
 //! What operators (and teardown) do to runs: retry a failed run from its failed
-//! step or an earlier one, and cancel.
+//! step or an earlier one (named, or numbered from 1 as people count), and
+//! cancel.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::model::RunState;
 use crate::{Error, Result, Store};
+
+/// A step as people name it: by its name in the workflow, or by its number
+/// counted from 1, as `run show` lists steps. In JSON, a string or a number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum StepRef {
+    /// The step's number, from 1.
+    Number(i64),
+    /// The step's name, e.g. `helm`.
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for StepRef {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // By hand rather than `untagged`, so a wrong type gets a message that
+        // says what is expected rather than "did not match any variant".
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(name) => Ok(Self::Name(name)),
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => {
+                Ok(Self::Number(n.as_i64().unwrap_or(i64::MAX)))
+            }
+            other => Err(serde::de::Error::custom(format!(
+                "from_step must be a step name or a step number from 1 (got {other})"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for StepRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Name(name) => write!(f, "`{name}`"),
+        }
+    }
+}
+
+/// Where a retried run resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resumed {
+    /// The step's index, from 0, as stored.
+    pub idx: i32,
+    /// The step's number, from 1, as people count.
+    pub number: i32,
+    /// The step's name.
+    pub name: String,
+}
+
+/// The step `from` names among a run's steps (names in order): its index, or
+/// an [`Error::Invalid`] on `from_step` that lists what would do.
+fn resolve(from: &StepRef, names: &[String]) -> Result<i32> {
+    let idx = match from {
+        // `n >= 1` first: `n - 1` of the smallest i64 would overflow.
+        StepRef::Number(n) if *n >= 1 => usize::try_from(*n - 1).ok().filter(|&i| i < names.len()),
+        StepRef::Number(_) => None,
+        StepRef::Name(name) => names.iter().position(|n| n == name),
+    };
+    idx.and_then(|i| i32::try_from(i).ok())
+        .ok_or_else(|| Error::Invalid {
+            field: "from_step".to_owned(),
+            rule: format!(
+                "must be a step name ({}) or a number from 1 to {} (got {from})",
+                names.join(", "),
+                names.len()
+            ),
+        })
+}
 
 /// What a cancel request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +146,59 @@ impl Store {
         }
     }
 
-    /// Retries a failed run. It resumes at the failed step, or at `from_step` when
-    /// an operator wants earlier steps redone (it must not lie beyond the failed
-    /// step). Those steps start over with a fresh attempt budget.
+    /// Retries a failed run, like [`Store::retry_run`], from a step given by
+    /// name or by number from 1 (`None`: the failed step). Errors speak the
+    /// same language: names and numbers from 1.
+    pub async fn retry_run_from(
+        &self,
+        run_id: Uuid,
+        from: Option<&StepRef>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Resumed> {
+        let run = self.run(run_id).await?;
+        let names: Vec<String> = self
+            .steps(run_id)
+            .await?
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        let from_idx = from.map(|from| resolve(from, &names)).transpose()?;
+        // Only a failed run's failed step bounds the choice; any other state
+        // is refused by `retry_run` itself, as a conflict.
+        if let Some(idx) = from_idx
+            && run.state == RunState::Failed
+            && idx > run.current_step
+        {
+            let failed = usize::try_from(run.current_step).unwrap_or_default();
+            return Err(Error::Invalid {
+                field: "from_step".to_owned(),
+                rule: format!(
+                    "step {} (`{}`) never ran; retry from the failed step, {} (`{}`), or an earlier one",
+                    idx + 1,
+                    names
+                        .get(usize::try_from(idx).unwrap_or_default())
+                        .map_or("", |n| n),
+                    failed + 1,
+                    names.get(failed).map_or("", |n| n),
+                ),
+            });
+        }
+        let idx = self.retry_run(run_id, from_idx, actor, now).await?;
+        Ok(Resumed {
+            idx,
+            number: idx + 1,
+            name: names
+                .get(usize::try_from(idx).unwrap_or_default())
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Retries a failed run. It resumes at the failed step, or at `from_step`
+    /// (an index from 0) when an operator wants earlier steps redone (it must
+    /// not lie beyond the failed step). Those steps start over with a fresh
+    /// attempt budget. Returns the index it resumes at.
     pub async fn retry_run(
         &self,
         run_id: Uuid,
@@ -111,7 +230,10 @@ impl Store {
             ), logged AS (
                 INSERT INTO events (run_id, step_idx, kind, actor, message, at)
                 SELECT t.id, t.from_idx, 'run_retried', $4::text,
-                       format('%s retried the run from step %s', $4, t.from_idx), $3
+                       -- Numbered from 1 and named, as people see steps.
+                       format('%s retried the run from step %s (%s)', $4, t.from_idx + 1,
+                              (SELECT s.name FROM steps s WHERE s.run_id = t.id AND s.idx = t.from_idx)),
+                       $3
                 FROM target t
             )
             SELECT c.state AS "state!: RunState", c.current_step AS "failed_step!",

@@ -14,7 +14,8 @@ impl Store {
             RunRow,
             r#"
             SELECT r.id, r.environment_id, r.template, r.workflow, r.definition_id, r.input,
-                   r.created_by, r.state AS "state: RunState", r.step_count, r.current_step,
+                   r.created_by, coalesce(e.owner, r.created_by) AS "owner!",
+                   r.state AS "state: RunState", r.step_count, r.current_step,
                    r.next_run_at, r.lease_owner, r.lease_expires_at, r.claims,
                    r.cancel_requested_at, r.error_class AS "error_class: ErrorClass",
                    r.error_message,
@@ -23,6 +24,7 @@ impl Store {
                    s.error_detail AS "error_detail?",
                    r.created_at, r.started_at, r.finished_at
             FROM runs r
+            LEFT JOIN environments e ON e.id = r.environment_id
             LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step
                              AND r.error_class IS NOT NULL
             WHERE r.id = $1
@@ -218,28 +220,29 @@ fn failure(
 }
 
 /// A `runs` row as stored: the error flat, as its columns are.
-struct RunRow {
-    id: Uuid,
-    environment_id: Option<Uuid>,
-    template: String,
-    workflow: String,
-    definition_id: i64,
-    input: Value,
-    created_by: String,
-    state: RunState,
-    step_count: i32,
-    current_step: i32,
-    next_run_at: DateTime<Utc>,
-    lease_owner: Option<String>,
-    lease_expires_at: Option<DateTime<Utc>>,
-    claims: i32,
-    cancel_requested_at: Option<DateTime<Utc>>,
-    error_class: Option<ErrorClass>,
-    error_message: Option<String>,
-    error_detail: Option<Value>,
-    created_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
+pub(super) struct RunRow {
+    pub(super) id: Uuid,
+    pub(super) environment_id: Option<Uuid>,
+    pub(super) template: String,
+    pub(super) workflow: String,
+    pub(super) definition_id: i64,
+    pub(super) input: Value,
+    pub(super) created_by: String,
+    pub(super) owner: String,
+    pub(super) state: RunState,
+    pub(super) step_count: i32,
+    pub(super) current_step: i32,
+    pub(super) next_run_at: DateTime<Utc>,
+    pub(super) lease_owner: Option<String>,
+    pub(super) lease_expires_at: Option<DateTime<Utc>>,
+    pub(super) claims: i32,
+    pub(super) cancel_requested_at: Option<DateTime<Utc>>,
+    pub(super) error_class: Option<ErrorClass>,
+    pub(super) error_message: Option<String>,
+    pub(super) error_detail: Option<Value>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) started_at: Option<DateTime<Utc>>,
+    pub(super) finished_at: Option<DateTime<Utc>>,
 }
 
 impl From<RunRow> for Run {
@@ -252,6 +255,7 @@ impl From<RunRow> for Run {
             definition_id: row.definition_id,
             input: row.input,
             created_by: row.created_by,
+            owner: row.owner,
             state: row.state,
             step_count: row.step_count,
             current_step: row.current_step,

@@ -121,6 +121,7 @@ fn names(reply: &Reply) -> Vec<String> {
 
 mod access;
 mod by_name;
+mod conditions;
 mod lifecycle;
 mod links;
 mod paging;

@@ -202,9 +202,9 @@ async fn every_kind_of_bad_input_gets_its_documented_problem_and_changes_nothing
         Bad { what: "centuries to extend", method: "POST", path: extend.clone(), body: json_body(r#"{"ttl": "500000y"}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "an unknown field to extend", method: "POST", path: extend.clone(), body: json_body(r#"{"ttl": "2h", "by": "alice"}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "a numeric ttl to extend", method: "POST", path: extend.clone(), body: json_body(r#"{"ttl": 2}"#), headers: &[], status: unprocessable, kind: invalid },
-        Bad { what: "a step index as text", method: "POST", path: retry.clone(), body: json_body(r#"{"from_step": "0"}"#), headers: &[], status: unprocessable, kind: invalid },
-        Bad { what: "a negative step index", method: "POST", path: retry.clone(), body: json_body(r#"{"from_step": -1}"#), headers: &[], status: unprocessable, kind: invalid },
-        Bad { what: "a fractional step index", method: "POST", path: retry.clone(), body: json_body(r#"{"from_step": 0.5}"#), headers: &[], status: unprocessable, kind: invalid },
+        Bad { what: "a step name that names no step", method: "POST", path: retry.clone(), body: json_body(r#"{"from_step": "0"}"#), headers: &[], status: unprocessable, kind: invalid },
+        Bad { what: "a step number below 1", method: "POST", path: retry.clone(), body: json_body(r#"{"from_step": 0}"#), headers: &[], status: unprocessable, kind: invalid },
+        Bad { what: "a fractional step number", method: "POST", path: retry.clone(), body: json_body(r#"{"from_step": 0.5}"#), headers: &[], status: unprocessable, kind: invalid },
         // Names.
         Bad { what: "an empty name", method: "POST", path: create.clone(), body: json_body(r#"{"name": "", "template": "lab"}"#), headers: &[], status: unprocessable, kind: invalid },
         Bad { what: "an upper-case name", method: "POST", path: create.clone(), body: json_body(r#"{"name": "Lab", "template": "lab"}"#), headers: &[], status: unprocessable, kind: invalid },

@@ -158,6 +158,7 @@ struct EnvironmentView {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TeardownAccepted {
+    environment_id: Uuid,
     teardown: String,
     run_id: Option<Uuid>,
     #[serde(flatten)]
@@ -283,9 +284,9 @@ pub async fn run(
             if !wait {
                 return Ok(ExitCode::SUCCESS);
             }
-            // By id from here: once deleted, the name may be taken again.
-            let view: EnvironmentView = client.get(&path).await?;
-            let id = view.environment.id;
+            // By id from here: once deleted, the name finds nothing (and may
+            // be taken again).
+            let id = accepted.environment_id;
             if let Some(run_id) = accepted.run_id {
                 client
                     .follow(run_id, |event, steps| {
@@ -298,7 +299,9 @@ pub async fn run(
                 let env: EnvironmentView = client.get(&format!("/v1/environments/{id}")).await?;
                 if matches!(
                     env.environment.phase,
-                    EnvironmentPhase::Deleted | EnvironmentPhase::Failed
+                    EnvironmentPhase::Deleted
+                        | EnvironmentPhase::Failed
+                        | EnvironmentPhase::Cancelled
                 ) {
                     break;
                 }
