@@ -34,6 +34,7 @@ mod sandbox {
     mod portforward;
 }
 mod scale_out;
+mod teardown;
 mod ttl;
 mod worker {
     mod jupyterhub_values;

@@ -39,6 +39,14 @@ pub async fn check(catalog: &Catalog, clusters: &ClusterClients, helm: &Path) ->
         }
     }
     let helm_found = crate::helm::locate(helm).is_some();
+    let no_helm = if helm.components().count() > 1 {
+        format!("HELM_BIN ({}) is not an executable file", helm.display())
+    } else {
+        format!(
+            "there is no `{}` on PATH and HELM_BIN is not set",
+            helm.display()
+        )
+    };
     let mut missing = Vec::new();
     for name in catalog.names() {
         let Some(loaded) = catalog.template(name) else {
@@ -54,9 +62,10 @@ pub async fn check(catalog: &Catalog, clusters: &ClusterClients, helm: &Path) ->
             for (cluster, reason) in &unusable {
                 missing.push(Missing {
                     template: name.to_owned(),
+                    // The reason names the cluster already.
                     message: format!(
-                        "template `{name}` needs a Kubernetes cluster, and cluster `{cluster}` cannot be used: \
-                         {reason}; give it a kubeconfig (KUBECONFIG, or --clusters with a clusters file), \
+                        "template `{name}` needs a Kubernetes cluster, and {reason}; give cluster \
+                         `{cluster}` a kubeconfig (KUBECONFIG, or --clusters with a clusters file), \
                          or its environments there fail at their first step"
                     ),
                 });
@@ -66,10 +75,9 @@ pub async fn check(catalog: &Catalog, clusters: &ClusterClients, helm: &Path) ->
             missing.push(Missing {
                 template: name.to_owned(),
                 message: format!(
-                    "template `{name}` installs a Helm release, and no helm was found ({}); \
-                     install helm 3 or 4 on PATH or set HELM_BIN, or its environments fail at \
-                     their `{HELM_KIND}` step",
-                    helm.display()
+                    "template `{name}` installs a Helm release, and {no_helm}; install helm 3 \
+                     or 4 on PATH or set HELM_BIN, or its environments fail at their \
+                     `{HELM_KIND}` step"
                 ),
             });
         }
