@@ -24,6 +24,7 @@ mod health;
 mod helm_release;
 mod idp;
 mod namespace;
+mod newcomer;
 mod processes;
 mod runner;
 mod sandbox {
