@@ -30,22 +30,29 @@ demo:
 # Provision a real JupyterHub ON THE CLUSTER in KUBECONFIG (current context)
 # with the zero-to-jupyterhub chart, reached through a port-forward on
 # 127.0.0.1:8000; the owner logs in with a printed password. Ctrl-C tears it down.
-demo-cluster: db-up
-    @just _recreate-db hubwright_demo
-    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} cargo run --quiet -p hubwright-cli -- demo --cluster
+demo-cluster: (_demo "--cluster")
 
 # The engine alone: migrate a local database and run workflows/demo.yaml, printing each step.
-demo-engine: db-up
-    @just _recreate-db hubwright_demo
-    cargo build --quiet -p hubwright-cli
-    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} ./target/debug/hubwright demo
+demo-engine: (_demo)
 
 # The Kubernetes API stand-in (no pods run), the real oidc-provider, helm and
 # JupyterHub on this machine; the first run downloads helm and JupyterHub once.
 # Provision a real JupyterHub in a LOCAL SANDBOX and keep it until Ctrl-C.
-demo-hub: db-up
-    @just _recreate-db hubwright_demo
-    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} cargo run --quiet -p hubwright-cli -- demo --sandbox
+demo-hub: (_demo "--sandbox")
+
+# Builds hubwright where you can see it (the first build takes minutes), then
+# runs `hubwright demo ARGS` on a fresh database. On a terminal the demo runs
+# as a job of its own (`set -m`): Ctrl-C reaches the demo alone, which tears
+# down what it made and exits 0. `just` never sees the signal; when it does,
+# it reports "interrupted" and exits 130 however cleanly the demo ended.
+_demo *args: db-up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    {{just_executable()}} _recreate-db hubwright_demo
+    echo "building hubwright (cargo build -p hubwright-cli; the first build takes several minutes)" >&2
+    cargo build -p hubwright-cli
+    if [ -t 0 ]; then set -m; fi
+    DATABASE_URL={{demo_url}} RUST_LOG=${RUST_LOG:-warn} ./target/debug/hubwright demo {{args}}
 
 # Formatting, lints and every test (real Postgres, real hubwright processes).
 # Clippy runs inside the test build (clippy-driver as the workspace's compiler,

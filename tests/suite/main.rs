@@ -27,6 +27,7 @@ mod health;
 mod helm_release;
 mod idp;
 mod namespace;
+mod newcomer;
 mod processes;
 mod runner;
 mod sandbox {
@@ -37,6 +38,7 @@ mod sandbox {
     mod portforward;
 }
 mod scale_out;
+mod teardown;
 mod ttl;
 mod worker {
     mod jupyterhub_values;

@@ -27,7 +27,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(
-                json!({ "status": "not ready", "reason": "migrations pending: run `hubwright migrate`" }),
+                json!({ "status": "not ready", "reason": "migrations pending: run `hubwright admin migrate`" }),
             ),
         ),
         Err(err) => {

@@ -32,7 +32,7 @@ pub mod steps;
 pub mod wait;
 pub mod work;
 
-pub use db::{TestDatabase, with_database};
+pub use db::{TestDatabase, admin_url, with_database};
 
 /// The `HUBWRIGHT_SECRET_KEY` of test workers: a fixed key, so a test can open
 /// what a worker process sealed.

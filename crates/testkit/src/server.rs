@@ -144,6 +144,19 @@ impl ApiServer {
         workflows: &Path,
         extra: &[&str],
     ) -> Self {
+        Self::start_process_with_env(bin, db, workflows, extra, &[]).await
+    }
+
+    /// [`ApiServer::start_process`] with extra environment variables (see
+    /// [`Process::start_with_env`]): a worker without helm on `PATH`, a
+    /// cluster without a kubeconfig.
+    pub async fn start_process_with_env(
+        bin: &str,
+        db: &TestDatabase,
+        workflows: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let workflows = workflows.display().to_string();
         let mut args = vec![
             "serve",
@@ -155,7 +168,7 @@ impl ApiServer {
         ];
         args.extend_from_slice(extra);
         let log = crate::scratch_dir("serve").join("serve.log");
-        let mut process = Process::start(Path::new(bin), &db.url, &args, &log);
+        let mut process = Process::start_with_env(Path::new(bin), &db.url, &args, env, &log);
         let address = listening_address(&mut process).await;
         let server = Self {
             url: format!("http://{address}"),

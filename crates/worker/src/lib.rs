@@ -12,6 +12,7 @@ mod config;
 pub mod helm;
 pub mod idp;
 pub mod kubernetes;
+pub mod preflight;
 mod registry;
 mod retry;
 mod runner;

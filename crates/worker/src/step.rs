@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hubwright_state::model::{Environment, ErrorClass, StepFailure};
+use hubwright_state::store::effects::CallingOut;
 use hubwright_state::{Clock, Store};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -44,6 +45,12 @@ impl Outcome {
             ErrorClass::Retryable => Self::Retry(error),
             ErrorClass::Permanent => Self::Fail(error),
         }
+    }
+
+    /// A teardown step's outcome when what it removes was never made: its
+    /// provisioning counterpart never called out.
+    pub fn never_created() -> Self {
+        Self::Done(serde_json::json!({ "skipped": "never created" }))
     }
 
     /// Poll again after `after`.
@@ -198,6 +205,41 @@ impl StepContext {
             .step_outputs(self.run_id)
             .await
             .map_err(|err| StepError::retryable(format!("reading earlier outputs: {err}")))
+    }
+
+    /// Records that this step, of `kind`, is about to change `what` beyond
+    /// hubwright (never a secret). A step that creates what a teardown step
+    /// undoes calls it before its first call out, after everything that can
+    /// fail without calling out (configuration, templates, binaries): the
+    /// teardown step skips its work when no such record exists
+    /// ([`StepContext::ever_called_out`]). Once per run and step; cheap to
+    /// call on every attempt.
+    pub async fn calling_out(&self, kind: &str, what: &str) -> Result<(), StepError> {
+        let call = CallingOut {
+            run_id: self.run_id,
+            step_idx: self.step_idx,
+            kind,
+            actor: &self.worker_id,
+            what,
+        };
+        self.store
+            .record_calling_out(call, self.now())
+            .await
+            .map_err(|err| StepError::retryable(format!("recording the call out: {err}")))
+    }
+
+    /// Whether a step of `kind` ever called out for this run's environment,
+    /// in any run (see [`StepContext::calling_out`]). A teardown step asks
+    /// about its provisioning counterpart: when it never called out, nothing
+    /// it makes can exist, and the teardown step is done without calling out
+    /// itself ([`Outcome::never_created`]), even where the cluster or the
+    /// binaries it would need are missing.
+    pub async fn ever_called_out(&self, kind: &str) -> Result<bool, StepError> {
+        let env = self.environment().await?;
+        self.store
+            .ever_called_out(env.id, kind)
+            .await
+            .map_err(|err| StepError::retryable(format!("reading what provisioning made: {err}")))
     }
 }
 

@@ -36,7 +36,7 @@ async fn readyz_says_what_to_do_when_migrations_are_pending() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         reply.body["reason"],
-        "migrations pending: run `hubwright migrate`"
+        "migrations pending: run `hubwright admin migrate`"
     );
     drop(server);
     db.drop_now().await;

@@ -8,6 +8,7 @@ mod builtin;
 mod idp;
 mod namespace;
 mod retry_after;
+mod teardown;
 mod testkit_kinds;
 mod work;
 

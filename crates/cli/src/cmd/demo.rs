@@ -148,10 +148,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             "✓ run succeeded in {:.1}s; every step was committed before the next began.",
             started.elapsed().as_secs_f64()
         );
-        println!("  It stays in the database: serve the API (`hubwright serve`), make a token");
-        println!(
-            "  (`hubwright admin token create --role operator --subject you`), then `hubwright run show {run_id}`."
-        );
+        print!("{}", api_hint(url, run_id));
         Ok(ExitCode::SUCCESS)
     } else {
         println!("✗ run ended {}", run.state);
@@ -170,4 +167,43 @@ async fn sandbox(_url: &str, _args: &Args) -> anyhow::Result<ExitCode> {
         "--sandbox: this build of hubwright leaves the sandbox out (the container \
          image does); build with the default features: `cargo run -p hubwright-cli -- demo --sandbox`"
     )
+}
+
+/// How to see the run through the API, as commands that work when pasted as
+/// printed: this very program, this database, the address `serve` listens
+/// on by default and the CLI calls by default.
+fn api_hint(url: &str, run_id: uuid::Uuid) -> String {
+    let program = std::env::args_os()
+        .next()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "hubwright".to_owned());
+    let program = shell_word(&program);
+    // A password stays out of the terminal's scrollback: the hint then
+    // names the variable the caller set instead.
+    let database = if super::redact(url) == url {
+        format!("DATABASE_URL={}", shell_word(url))
+    } else {
+        "DATABASE_URL=\"$DATABASE_URL\"".to_owned()
+    };
+    format!(
+        "  The run stays in the database. To see it through the API, serve the API in
+  one terminal:
+    {database} {program} serve --api
+  and in another, make a token and ask for the run:
+    export HUBWRIGHT_TOKEN=$({database} {program} admin token create --role operator --subject you)
+    {program} run show {run_id}
+"
+    )
+}
+
+/// `word` as one shell word.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./:@=,+%".contains(c));
+    if plain && !word.is_empty() {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }

@@ -28,19 +28,61 @@ use hubwright_worker::kubernetes::ClusterClients;
 
 use crate::Extensions;
 
-/// `hubwright migrate`.
+/// `hubwright admin migrate`: creates the database when it does not exist yet,
+/// then applies the migrations.
 pub async fn migrate(url: &str) -> anyhow::Result<ExitCode> {
-    let store = connect(url, 2).await?;
+    let store = match Store::connect(url, 2).await {
+        Ok(store) => store,
+        Err(err) if err.is_missing_database() => {
+            create_database(url).await?;
+            connect(url, 2).await?
+        }
+        Err(err) => return Err(connect_error(url, err)),
+    };
     store.migrate().await.context("applying migrations")?;
     println!("migrations applied");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the missing database, or says exactly how to.
+async fn create_database(url: &str) -> anyhow::Result<()> {
+    match Store::create_database_if_missing(url).await {
+        Ok(created) => {
+            if created {
+                println!("created database {}", redact(url));
+            }
+            Ok(())
+        }
+        Err(err) => {
+            let command = hubwright_state::store::database::create_database_command(url)
+                .unwrap_or_else(|| "CREATE DATABASE (see your server's documentation)".to_owned());
+            anyhow::bail!(
+                "the database at {} does not exist, and creating it failed: {err}\n\
+                 Create it as a user who may (a superuser), then run `hubwright admin migrate` again:\n  {command}",
+                redact(url)
+            )
+        }
+    }
 }
 
 /// Connects, naming the database in the error.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
     Store::connect(url, max_connections)
         .await
-        .with_context(|| format!("cannot connect to the database at {}", redact(url)))
+        .map_err(|err| connect_error(url, err))
+}
+
+/// The database named, and what to do when it does not exist.
+fn connect_error(url: &str, err: hubwright_state::Error) -> anyhow::Error {
+    let hint = if err.is_missing_database() {
+        " (`hubwright admin migrate` creates it)"
+    } else {
+        ""
+    };
+    anyhow::Error::new(err).context(format!(
+        "cannot connect to the database at {}{hint}",
+        redact(url)
+    ))
 }
 
 /// The step kinds this binary executes: the built-ins, the Kubernetes and

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::Extensions;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = SECRET_KEY_HELP)]
 pub struct Args {
     /// Run the worker (claims and executes runs).
     #[arg(long)]
@@ -108,6 +109,17 @@ pub struct Args {
     )]
     webhook_secret: Option<String>,
 }
+
+/// What `serve -h` says about the one setting that is never a flag (a key
+/// on a command line would show in `ps`).
+const SECRET_KEY_HELP: &str = "\
+Environment:
+  HUBWRIGHT_SECRET_KEY  Required to run the worker (the default): without it
+                        `serve` does not start. 64 hex digits, e.g. from
+                        `openssl rand -hex 32`; `id:hex,id:hex` to rotate (the
+                        first seals, all open). It seals the hubs' credentials
+                        in Postgres; keep it as you keep the database's backups.
+                        `serve --api` alone does not need it.";
 
 /// `hubwright serve ARGS…` parsed as the command line would, for callers
 /// that start the server in-process (the tests): the error says which flag
@@ -219,13 +231,23 @@ pub async fn run_until(
     });
     let store = super::connect(url, connections).await?;
     if !store.migrations_current().await? {
-        anyhow::bail!("the database schema is behind this binary: run `hubwright migrate` first");
+        anyhow::bail!(
+            "the database schema is behind this binary: run `hubwright admin migrate` first"
+        );
     }
     catalog
         .register(&store)
         .await
         .context("registering workflow definitions")?;
     tracing::info!(templates = ?catalog.names(), "workflows loaded");
+    if run_worker {
+        // Said now, naming the template, rather than by a failed step later.
+        let clients = hubwright_worker::kubernetes::ClusterClients::new((*clusters).clone());
+        let helm = hubwright_worker::helm::helm_bin();
+        for missing in hubwright_worker::preflight::check(&catalog, &clients, &helm).await {
+            tracing::warn!(template = %missing.template, "{}", missing.message);
+        }
+    }
 
     let (stop, stopped) = watch::channel(false);
     let shutdown = |mut stopped: watch::Receiver<bool>| async move {

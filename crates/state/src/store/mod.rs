@@ -1,6 +1,8 @@
 //! Every query hubwright makes, grouped by who calls it.
 //!
+//! - [`database`]: creating the database itself when it is missing.
 //! - [`definitions`]: immutable workflow snapshots, stored once per digest.
+//! - [`effects`]: which steps called out beyond hubwright, for teardown.
 //! - [`enqueue`]: accepting runs (one statement: run, steps, event, wake-up).
 //! - [`environments`]: requesting, extending and tearing down environments.
 //! - [`environment_reads`]: one environment or a page of them, with their conditions.
@@ -14,7 +16,9 @@
 //! - [`tokens`]: API tokens, stored as hashes.
 
 pub mod checkpoint;
+pub mod database;
 pub mod definitions;
+pub mod effects;
 pub mod enqueue;
 pub mod environment_reads;
 pub mod environments;

@@ -44,11 +44,30 @@ pub fn register(registry: &mut Registry, clusters: &Arc<ClusterClients>, workflo
     register_with_bin(registry, clusters, workflows, helm_bin());
 }
 
-/// The `helm` the steps run: `$HELM_BIN`, else `helm` from `PATH`.
+/// The `helm` the steps run: `$HELM_BIN` (unless empty), else `helm` from
+/// `PATH`.
 pub fn helm_bin() -> PathBuf {
     std::env::var_os("HELM_BIN")
+        .filter(|bin| !bin.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("helm"))
+}
+
+/// The executable `bin` names: itself when it is a path, else the first
+/// `bin` on `PATH`. None when there is none, so a step (or `serve` at
+/// start-up) can say so before anything runs.
+pub fn locate(bin: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |path: &Path| {
+        std::fs::metadata(path)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if bin.components().count() > 1 {
+        return executable(bin).then(|| bin.to_owned());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(bin))
+        .find(|path| executable(path))
 }
 
 /// [`register`] with the `helm` binary given, for a process that cannot set
@@ -123,6 +142,20 @@ impl Step for HelmReleaseStep {
         let target = self.0.target(ctx, &params.release).await?;
         let timeout = params.timeout.0;
         let rendered = values::render(&self.0.path(&params.values), &target.context)?;
+        if locate(&self.0.bin).is_none() {
+            return Err(StepError::permanent(format!(
+                "cannot find helm ({}): install helm 3 or 4 on PATH or set HELM_BIN",
+                self.0.bin.display()
+            )));
+        }
+        ctx.calling_out(
+            Self::KIND,
+            &format!(
+                "Helm release `{}` in namespace `{}` on cluster `{}`",
+                target.helm.release, target.helm.namespace, target.cluster
+            ),
+        )
+        .await?;
 
         if let Some(release) = target.helm.status().await?
             && let Some(outcome) = recover(ctx, &target.helm, &release, timeout).await?
@@ -158,6 +191,7 @@ impl Step for HelmReleaseStep {
 /// The release of an environment, resolved, with the values template's context.
 struct Target {
     helm: Helm,
+    cluster: String,
     context: Value,
 }
 
@@ -184,6 +218,7 @@ impl HelmShared {
         });
         Ok(Target {
             helm: Helm::new(self.bin.clone(), cluster, &namespace, &release),
+            cluster: env.cluster.clone(),
             context,
         })
     }
@@ -280,7 +315,8 @@ pub struct HelmUninstallParams {
     pub timeout: Dur,
 }
 
-/// `helm-uninstall`: removes the release; not found is done.
+/// `helm-uninstall`: removes the release; not found is done, and so is a
+/// release the `helm-release` step never called out to install.
 #[derive(Debug, Clone)]
 pub struct HelmUninstallStep(Arc<HelmShared>);
 
@@ -293,6 +329,10 @@ impl Step for HelmUninstallStep {
         ctx: &StepContext,
         params: HelmUninstallParams,
     ) -> Result<Outcome, StepError> {
+        // Never installed: no helm, cluster or values needed to say so.
+        if !ctx.ever_called_out(HelmReleaseStep::KIND).await? {
+            return Ok(Outcome::never_created());
+        }
         let target = self.0.target(ctx, &params.release).await?;
         let removed = target.helm.uninstall(params.timeout.0).await?;
         Ok(Outcome::Done(

@@ -65,6 +65,20 @@ impl Step for IdpClientStep {
     async fn run(&self, ctx: &StepContext, params: IdpClientParams) -> Result<Outcome, StepError> {
         let attempt = Attempt::new(&self.0, ctx).await?;
         let mode = attempt.fill(&params.mode, "mode")?;
+        // Before the first call out; mode `local` calls no provider but
+        // writes the hub's Secret. Without an issuer, `oidc` fails first.
+        let what = match (mode.as_str(), &params.keycloak, &params.issuer) {
+            ("local", _, _) => Some(format!("the hub's Secret `{}`", params.secret)),
+            ("oidc", Some(_), _) => Some("an OAuth client through Keycloak's admin API".to_owned()),
+            ("oidc", None, Some(issuer)) => Some(format!(
+                "an OAuth client at {}",
+                attempt.fill(issuer, "issuer")?
+            )),
+            _ => None,
+        };
+        if let Some(what) = what {
+            ctx.calling_out(Self::KIND, &what).await?;
+        }
         let output = match mode.as_str() {
             "oidc" => self.oidc(&attempt, &params).await?,
             "local" => self.local(&attempt, &params).await?,

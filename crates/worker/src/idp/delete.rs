@@ -13,7 +13,8 @@ use super::{ADMIN_PASSWORD, CLIENT_SECRET, IdpShared, REGISTRATION_TOKEN};
 use crate::step::{Outcome, Step, StepContext, StepError};
 
 /// `idp-client-delete`: deletes the OAuth client at the provider and forgets
-/// its credentials. Already gone (401 or 404) is done.
+/// its credentials. Already gone (401 or 404) is done; so is a client the
+/// `idp-client` step never called out to register.
 #[derive(Debug, Clone)]
 pub struct IdpClientDeleteStep(pub(super) Arc<IdpShared>);
 
@@ -35,6 +36,11 @@ impl Step for IdpClientDeleteStep {
         ctx: &StepContext,
         params: IdpClientDeleteParams,
     ) -> Result<Outcome, StepError> {
+        // Never registered, sealed or written anything: nothing to remove,
+        // and no secret key or provider needed to say so.
+        if !ctx.ever_called_out(super::IdpClientStep::KIND).await? {
+            return Ok(Outcome::never_created());
+        }
         let attempt = Attempt::new(&self.0, ctx).await?;
         let env_id = attempt.env.id;
         let record = attempt.record().await?;

@@ -33,6 +33,11 @@ impl ClusterClients {
         })
     }
 
+    /// The configured clusters' names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.config.names().into_iter().map(str::to_owned).collect()
+    }
+
     /// The configuration of the cluster called `name`.
     pub fn config(&self, name: &str) -> Result<&ClusterConfig, StepError> {
         self.config.get(name).ok_or_else(|| {

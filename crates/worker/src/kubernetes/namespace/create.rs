@@ -86,6 +86,14 @@ impl Step for NamespaceStep {
         let env = ctx.environment().await?;
         let target = Target::of(&self.clusters, &env).await?;
         let namespaces: Api<Namespace> = Api::all(target.client.clone());
+        ctx.calling_out(
+            Self::KIND,
+            &format!(
+                "namespace `{}` on cluster `{}`",
+                target.namespace, target.cluster
+            ),
+        )
+        .await?;
 
         // Create first: only a namespace this call created, or one already
         // labelled for this environment, is ours. Applying straight away would

@@ -18,7 +18,8 @@ use crate::step::{Outcome, Step, StepContext, StepError};
 
 /// `namespace-delete`: deletes the environment's namespace and waits until it
 /// is gone. Already gone is done; stuck past the deadline is an error that
-/// names what holds it.
+/// names what holds it. Done without calling out when the `namespace` step
+/// never called out for the environment.
 #[derive(Debug, Clone)]
 pub struct NamespaceDeleteStep {
     clusters: Arc<ClusterClients>,
@@ -54,6 +55,11 @@ impl Step for NamespaceDeleteStep {
         ctx: &StepContext,
         params: NamespaceDeleteParams,
     ) -> Result<Outcome, StepError> {
+        // Never created: nothing to delete, and no cluster to ask (it may be
+        // the very thing that was missing).
+        if !ctx.ever_called_out(super::NamespaceStep::KIND).await? {
+            return Ok(Outcome::never_created());
+        }
         let env = ctx.environment().await?;
         let target = Target::of(&self.clusters, &env).await?;
         let namespaces: Api<Namespace> = Api::all(target.client.clone());
