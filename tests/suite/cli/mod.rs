@@ -5,6 +5,7 @@ mod completion;
 mod contexts;
 mod lifecycle;
 mod names;
+mod watch;
 
 use std::process::Output;
 use std::time::Duration;
