@@ -1,9 +1,7 @@
 //! Reading environments: one, the one a run works on, and pages of them, each
 //! with its conditions (the steps of its latest provisioning run, gathered by
-//! a lateral join in the same query, so a page costs one query).
-//!
-//! The three queries repeat the lateral join: sqlx checks each query text on
-//! its own and cannot splice a shared fragment (see decision 0008).
+//! the SQL function `environment_conditions` in the same query, so a page
+//! costs one query).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -39,36 +37,15 @@ impl Store {
 
     /// The environment run `run_id` works on, if it works on one.
     pub async fn run_environment(&self, run_id: Uuid) -> Result<Option<Environment>> {
-        Ok(sqlx::query_as!(
-            Environment,
-            r#"
-            SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
-                   e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-                   e.created_at, e.updated_at, c.conditions AS "conditions!: StepDigests"
-            FROM runs r JOIN environments e ON e.id = r.environment_id
-            -- The same lateral join as `fetch_environment`'s.
-            CROSS JOIN LATERAL (
-                SELECT coalesce(jsonb_agg(jsonb_build_object(
-                           'name', s.name, 'state', s.state, 'attempts', s.attempts,
-                           'current', s.idx = p.current_step, 'error', s.error_message,
-                           'note', CASE WHEN s.state = 'waiting' THEN (
-                               SELECT ev.message FROM events ev
-                               WHERE ev.run_id = p.id AND ev.step_idx = s.idx
-                                 AND ev.kind = 'step_waiting'
-                               ORDER BY ev.id DESC LIMIT 1) END,
-                           'at', coalesce(s.updated_at, p.created_at)) ORDER BY s.idx),
-                       '[]') AS conditions
-                FROM (SELECT pr.id, pr.current_step, pr.created_at FROM runs pr
-                      WHERE pr.environment_id = e.id AND pr.workflow = 'provision'
-                      ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p
-                JOIN steps s ON s.run_id = p.id
-            ) c
-            WHERE r.id = $1
-            "#,
-            run_id
-        )
-        .fetch_optional(&self.pool)
-        .await?)
+        let environment =
+            sqlx::query_scalar!("SELECT environment_id FROM runs WHERE id = $1", run_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten();
+        match environment {
+            Some(id) => fetch_environment(&self.pool, id).await,
+            None => Ok(None),
+        }
     }
 
     /// A page of environments in id order (creation order: ids are UUIDv7), after
@@ -85,25 +62,8 @@ impl Store {
             r#"
             SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
                    e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-                   e.created_at, e.updated_at, c.conditions AS "conditions!: StepDigests"
+                   e.created_at, e.updated_at, environment_conditions(e.id) AS "conditions!: StepDigests"
             FROM environments e
-            -- The same lateral join as `fetch_environment`'s, once per listed row.
-            CROSS JOIN LATERAL (
-                SELECT coalesce(jsonb_agg(jsonb_build_object(
-                           'name', s.name, 'state', s.state, 'attempts', s.attempts,
-                           'current', s.idx = p.current_step, 'error', s.error_message,
-                           'note', CASE WHEN s.state = 'waiting' THEN (
-                               SELECT ev.message FROM events ev
-                               WHERE ev.run_id = p.id AND ev.step_idx = s.idx
-                                 AND ev.kind = 'step_waiting'
-                               ORDER BY ev.id DESC LIMIT 1) END,
-                           'at', coalesce(s.updated_at, p.created_at)) ORDER BY s.idx),
-                       '[]') AS conditions
-                FROM (SELECT pr.id, pr.current_step, pr.created_at FROM runs pr
-                      WHERE pr.environment_id = e.id AND pr.workflow = 'provision'
-                      ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p
-                JOIN steps s ON s.run_id = p.id
-            ) c
             WHERE ($1::text IS NULL OR e.owner = $1)
               AND ($2::environment_phase IS NULL OR e.phase = $2)
               AND ($3::text IS NULL OR e.template = $3)
@@ -149,27 +109,8 @@ pub(super) async fn fetch_environment<'e>(
         r#"
         SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
                e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-               e.created_at, e.updated_at, c.conditions AS "conditions!: StepDigests"
+               e.created_at, e.updated_at, environment_conditions(e.id) AS "conditions!: StepDigests"
         FROM environments e
-        -- Conditions: the steps of the latest provisioning run, each as the
-        -- few fields `StepDigest` reads (the rule that makes them conditions
-        -- is in Rust). A waiting step's note is its last "not ready yet".
-        CROSS JOIN LATERAL (
-            SELECT coalesce(jsonb_agg(jsonb_build_object(
-                       'name', s.name, 'state', s.state, 'attempts', s.attempts,
-                       'current', s.idx = p.current_step, 'error', s.error_message,
-                       'note', CASE WHEN s.state = 'waiting' THEN (
-                           SELECT ev.message FROM events ev
-                           WHERE ev.run_id = p.id AND ev.step_idx = s.idx
-                             AND ev.kind = 'step_waiting'
-                           ORDER BY ev.id DESC LIMIT 1) END,
-                       'at', coalesce(s.updated_at, p.created_at)) ORDER BY s.idx),
-                   '[]') AS conditions
-            FROM (SELECT pr.id, pr.current_step, pr.created_at FROM runs pr
-                  WHERE pr.environment_id = e.id AND pr.workflow = 'provision'
-                  ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p
-            JOIN steps s ON s.run_id = p.id
-        ) c
         WHERE e.id = $1
         "#,
         id
