@@ -4,8 +4,8 @@
 //! about runs.
 //!
 //! The store reads the steps' raw state in the same query as the environment
-//! (a lateral join); the rule that turns a step into a condition lives here, in
-//! Rust, where it is typed and documented once.
+//! (the SQL function `environment_conditions`); the rule that turns a step
+//! into a condition lives here, in Rust, where it is typed and documented once.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,8 +60,8 @@ pub struct Condition {
     pub last_transition_time: DateTime<Utc>,
 }
 
-/// A step as the environment queries read it (`jsonb_build_object` in the
-/// lateral join): only what a condition needs.
+/// A step as the environment queries read it (`jsonb_build_object` in
+/// `environment_conditions`): only what a condition needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StepDigest {
     name: String,
