@@ -85,11 +85,12 @@ fn output(steps: &[Step], name: &str) -> Value {
 async fn database_text(lab: &Lab) -> String {
     let mut all = String::new();
     for table in ["events", "steps", "runs", "environments", "idp_clients"] {
-        let rows: Vec<String> =
-            sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
-                .fetch_all(lab.store().pool())
-                .await
-                .unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT row_to_json(t)::text FROM {table} t"
+        )))
+        .fetch_all(lab.store().pool())
+        .await
+        .unwrap();
         all.push_str(&rows.join("\n"));
     }
     let sealed: Vec<Vec<u8>> = sqlx::query_scalar("SELECT ciphertext FROM secrets")

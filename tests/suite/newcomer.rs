@@ -80,9 +80,11 @@ async fn migrate_creates_the_database_it_is_pointed_at_when_it_does_not_exist() 
     store.pool().close().await;
 
     let mut conn = PgConnection::connect(&admin).await.unwrap();
-    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .await
+    .unwrap();
 }
 
 #[tokio::test]

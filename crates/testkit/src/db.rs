@@ -36,11 +36,11 @@ impl TestDatabase {
         // test. Older servers know only the one way.
         let copy = format!("CREATE DATABASE {name} TEMPLATE {template}");
         if conn
-            .execute(format!("{copy} STRATEGY FILE_COPY").as_str())
+            .execute(sqlx::AssertSqlSafe(format!("{copy} STRATEGY FILE_COPY")))
             .await
             .is_err()
         {
-            conn.execute(copy.as_str())
+            conn.execute(sqlx::AssertSqlSafe(copy))
                 .await
                 .expect("create test database");
         }
@@ -57,7 +57,7 @@ impl TestDatabase {
         self.store.pool().close().await;
         if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            conn.execute(sql.as_str()).await.ok();
+            conn.execute(sqlx::AssertSqlSafe(sql)).await.ok();
         }
     }
 }
@@ -89,8 +89,8 @@ async fn ensure_template(conn: &mut PgConnection, admin: &str) -> String {
             format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"),
             format!("CREATE DATABASE {building}"),
         ];
-        for sql in &statements {
-            conn.execute(sql.as_str())
+        for sql in statements {
+            conn.execute(sqlx::AssertSqlSafe(sql))
                 .await
                 .expect("create the template database");
         }
@@ -102,9 +102,11 @@ async fn ensure_template(conn: &mut PgConnection, admin: &str) -> String {
             .await
             .expect("migrate the template database");
         store.pool().close().await;
-        conn.execute(format!("ALTER DATABASE {building} RENAME TO {template}").as_str())
-            .await
-            .expect("name the template database");
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {building} RENAME TO {template}"
+        )))
+        .await
+        .expect("name the template database");
         // Templates of older migrations are of no further use, but another
         // checkout on the same server (a second worktree, CI beside a
         // developer) may be using one right now: keep the few newest (OIDs
@@ -118,9 +120,11 @@ async fn ensure_template(conn: &mut PgConnection, admin: &str) -> String {
         .await
         .unwrap_or_default();
         for old in stale {
-            conn.execute(format!("DROP DATABASE IF EXISTS {old}").as_str())
-                .await
-                .ok();
+            conn.execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {old}"
+            )))
+            .await
+            .ok();
         }
     }
     sqlx::query("SELECT pg_advisory_unlock($1)")

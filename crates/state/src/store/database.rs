@@ -46,7 +46,9 @@ impl Store {
             // An identifier cannot be a bind parameter; quoting it (doubling
             // any `"`) keeps the name exactly as the URL has it.
             let statement = format!("CREATE DATABASE {}", quote_identifier(&name));
-            let created = sqlx::query(&statement).execute(&mut conn).await;
+            let created = sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut conn)
+                .await;
             conn.close().await.ok();
             return match created {
                 Ok(_) => Ok(true),
