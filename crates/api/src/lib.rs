@@ -83,16 +83,25 @@ pub fn router_with(state: AppState) -> Router {
         .route("/docs", axum::routing::get(openapi::docs_page))
         .merge(probes::routes())
         .merge(problems::routes())
-        .merge(templates::routes())
-        .merge(environments::routes())
-        .merge(runs::routes())
-        .merge(tokens::routes())
+        .merge(documented_routes().0)
         .fallback(|| async { Problem::not_found("no such path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(contain_panics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The `/v1` routes, each declared once with `utoipa_axum::routes!`, and the
+/// OpenAPI document's paths made from the same declarations.
+pub fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    utoipa_axum::router::OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(templates::routes())
+        .merge(environments::routes())
+        .merge(runs::routes())
+        .merge(tokens::routes())
+        .split_for_parts()
 }
 
 /// A panicking handler answers a 500 problem instead of dropping the

@@ -1,36 +1,25 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations and the
 //! types they exchange. Served at `/v1/openapi.json` (open, like the probes);
 //! `docs/openapi.json` is the committed copy, and a test fails when they drift.
+//!
+//! Each route is declared once, with `utoipa_axum::routes!` in its module: the
+//! router the server runs and the paths of this document come from the same
+//! declaration ([`crate::documented_routes`]), so a route cannot be served
+//! undocumented or documented unserved.
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{environments, error, runs, templates, tokens};
+use crate::error;
 
-/// The document.
+/// What the document says beyond its paths; [`document_value`] adds the
+/// paths from the routes and then the security scheme and problem answers
+/// (which apply to every path, so they come after).
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "hubwright", description = "Self-service environments on Kubernetes, provisioned by durable workflows."),
-    paths(
-        templates::list,
-        templates::show,
-        environments::create::create,
-        environments::list::list,
-        environments::show::show,
-        environments::delete::delete,
-        environments::extend::extend,
-        runs::list::list,
-        runs::show,
-        runs::events,
-        runs::retry,
-        runs::cancel,
-        tokens::create,
-        tokens::list,
-        tokens::revoke,
-    ),
     components(schemas(error::ProblemDocument, error::FieldError)),
-    modifiers(&BearerAuth, &ProblemResponses),
     tags(
         (name = "templates", description = "What can be asked for: each template's parameters (as JSON Schema), TTL policy and clusters"),
         (name = "environments", description = "Ask for, list, extend and delete environments, by id or by name"),
@@ -96,6 +85,25 @@ impl Modify for ProblemResponses {
             ];
             for operation in operations.into_iter().flatten() {
                 let responses = &mut operation.responses.responses;
+                // OpenAPI requires a description on every response; a handler's
+                // own success answers get their status's name when they have none.
+                for (status, response) in responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        let problem = PROBLEMS.iter().find(|(code, _)| code == status);
+                        let reason = status
+                            .parse::<u16>()
+                            .ok()
+                            .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                            .and_then(|code| code.canonical_reason());
+                        response.description = problem
+                            .map(|(_, description)| *description)
+                            .or(reason)
+                            .unwrap_or("Success")
+                            .to_owned();
+                    }
+                }
                 for (status, description) in PROBLEMS {
                     match responses.get_mut(*status) {
                         Some(RefOr::T(response)) => {
@@ -117,12 +125,14 @@ impl Modify for ProblemResponses {
                 {
                     ok.content.insert(
                         "text/event-stream".to_owned(),
-                        ContentBuilder::new()
-                            .schema(Some(
-                                utoipa::openapi::schema::ObjectBuilder::new()
-                                    .schema_type(utoipa::openapi::schema::Type::String),
-                            ))
-                            .build(),
+                        RefOr::T(
+                            ContentBuilder::new()
+                                .schema(Some(
+                                    utoipa::openapi::schema::ObjectBuilder::new()
+                                        .schema_type(utoipa::openapi::schema::Type::String),
+                                ))
+                                .build(),
+                        ),
                     );
                 }
             }
@@ -130,14 +140,27 @@ impl Modify for ProblemResponses {
     }
 }
 
+/// The whole document: the routes' paths, the security scheme, the problem answers.
+pub fn document_value() -> utoipa::openapi::OpenApi {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| {
+            let (_, mut document) = crate::documented_routes();
+            BearerAuth.modify(&mut document);
+            ProblemResponses.modify(&mut document);
+            document
+        })
+        .clone()
+}
+
 /// The document as pretty JSON, as committed in `docs/openapi.json`.
 pub fn document() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+    document_value().to_pretty_json().unwrap_or_default()
 }
 
 /// `GET /v1/openapi.json`.
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+    Json(document_value())
 }
 
 /// The interactive reference: one self-contained page that renders

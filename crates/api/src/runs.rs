@@ -5,11 +5,13 @@
 //! those they started that work on no environment. Operators see all. The
 //! list and the single-run routes apply the same rule ([`Run::owner`]).
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use hubwright_state::model::{Event, Role, Run, Step};
 use hubwright_state::store::operator::{Cancellation, StepRef};
 use serde::{Deserialize, Serialize};
@@ -24,13 +26,13 @@ use crate::stream;
 pub mod list;
 
 /// The `/v1/runs` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/runs", get(list::list))
-        .route("/v1/runs/{id}", get(show))
-        .route("/v1/runs/{id}/events", get(events))
-        .route("/v1/runs/{id}/retry", post(retry))
-        .route("/v1/runs/{id}/cancel", post(cancel))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list))
+        .routes(routes!(show))
+        .routes(routes!(events))
+        .routes(routes!(retry))
+        .routes(routes!(cancel))
 }
 
 /// A run with its steps.

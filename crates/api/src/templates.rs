@@ -3,9 +3,11 @@
 //! time-to-live policy, the clusters it may run on, its workflows, and
 //! whether the caller may use it.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use hubwright_state::workflow::{Dur, LoadedTemplate, ParameterSpec, ParameterType, Template};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -16,10 +18,10 @@ use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::ApiPath;
 
 /// The `/v1/templates` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/templates", get(list))
-        .route("/v1/templates/{name}", get(show))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(show))
 }
 
 /// The JSON Schema dialect of [`TemplateView::parameters`] (the one OpenAPI 3.1 uses).

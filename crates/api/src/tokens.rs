@@ -1,10 +1,12 @@
 //! `/v1/tokens`: admins create, list and revoke API tokens. The secret is in
 //! the creation answer only; afterwards a token is its id, subject and role.
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
-use axum::{Json, Router};
 use hubwright_state::model::Role;
 use hubwright_state::store::tokens::TokenInfo;
 use serde::{Deserialize, Serialize};
@@ -15,10 +17,10 @@ use crate::auth::Caller;
 use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::{ApiPath, OptionalJson};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tokens", post(create).get(list))
-        .route("/v1/tokens/{id}", delete(revoke))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
 }
 
 /// A request for a token.

@@ -9,8 +9,9 @@ pub(crate) mod list;
 pub(crate) mod lookup;
 pub(crate) mod show;
 
-use axum::Router;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
 use hubwright_state::workflow::{Dur, LoadedTemplate};
 use serde::Serialize;
 use uuid::Uuid;
@@ -19,14 +20,11 @@ use crate::AppState;
 use crate::error::{ApiResult, Problem};
 
 /// The `/v1/environments` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/environments", post(create::create).get(list::list))
-        .route(
-            "/v1/environments/{id}",
-            get(show::show).delete(delete::delete),
-        )
-        .route("/v1/environments/{id}/extend", post(extend::extend))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create::create, list::list))
+        .routes(routes!(show::show, delete::delete))
+        .routes(routes!(extend::extend))
 }
 
 /// Names are DNS-1123 labels (they become namespace and host names), short
