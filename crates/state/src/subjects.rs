@@ -11,11 +11,14 @@ use crate::store::tokens::BOOTSTRAP_ACTOR;
 pub const SYSTEM_ACTOR: &str = "system";
 
 /// Names no caller may have: hubwright's own actors (compared without regard
-/// to case). `worker` is the worker id used when the host has no name.
+/// to case). `cli` starts the runs of `hubwright admin run` when `$USER` is
+/// unset (runs without an environment belong to who started them); `worker`
+/// is the worker id's stem when the host has no name.
 pub const RESERVED_SUBJECTS: &[&str] = &[
     SCHEDULER_ACTOR,
     BOOTSTRAP_ACTOR,
     SYSTEM_ACTOR,
+    "cli",
     "hubwright",
     "worker",
 ];
