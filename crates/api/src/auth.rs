@@ -1,8 +1,8 @@
 //! Bearer-token authentication: every `/v1` handler takes a [`Caller`].
 
 use axum::extract::FromRequestParts;
-use axum::http::{StatusCode, header};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use hubwright_state::model::{Principal, Role};
 use hubwright_state::subjects;
 
@@ -79,7 +79,9 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Cal
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
-        .ok_or_else(|| Problem::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
     let (principal, key) = if let Some(oidc) = &state.oidc
         && OidcVerifier::looks_like_jwt(token)
     {

@@ -139,7 +139,10 @@ mod tests {
 
     #[test]
     fn a_nul_deep_in_a_body_is_pointed_at_and_an_escaped_backslash_is_not_one() {
-        assert!(check_json(br#"{"name": "a\\u0000"}"#).is_ok(), "`\\` then `u0000`");
+        assert!(
+            check_json(br#"{"name": "a\\u0000"}"#).is_ok(),
+            "`\\` then `u0000`"
+        );
         let deep = check_json(br#"{"parameters": {"x/y": ["ok", "b\u0000"]}}"#).unwrap_err();
         assert_eq!(
             deep.errors()[0].pointer.as_deref(),

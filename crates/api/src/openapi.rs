@@ -150,7 +150,12 @@ pub fn docs_routes() -> axum::Router<crate::AppState> {
         .route("/docs", get(docs_page))
         .route(
             "/docs/app.js",
-            get(|| asset("text/javascript; charset=utf-8", include_str!("docs/app.js"))),
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("docs/app.js"),
+                )
+            }),
         )
         .route(
             "/docs/app.css",

@@ -98,7 +98,10 @@ impl RateLimits {
     /// Limiters for `config`.
     pub fn new(config: RateLimitConfig) -> Self {
         Self {
-            callers: config.per_caller.quota().map(DefaultKeyedRateLimiter::keyed),
+            callers: config
+                .per_caller
+                .quota()
+                .map(DefaultKeyedRateLimiter::keyed),
             addresses: config
                 .auth_failures
                 .quota()
@@ -194,10 +197,7 @@ mod tests {
         assert!(limits.admit(&alice).is_ok());
         let refused = limits.admit(&alice).unwrap_err();
         assert_eq!(refused.status(), 429);
-        assert!(
-            refused.retry_after().is_some_and(|s| s > 50),
-            "{refused:?}"
-        );
+        assert!(refused.retry_after().is_some_and(|s| s > 50), "{refused:?}");
         assert!(
             limits.admit(&CallerKey::User("bob".to_owned())).is_ok(),
             "others are not affected"
@@ -210,7 +210,21 @@ mod tests {
         let limits = RateLimits::default();
         let key = limits.token_key("hw_x");
         assert!((0..1000).all(|_| limits.admit(&key).is_ok()));
-        assert_eq!(Budget { rate: 0.0, burst: 5 }.quota(), None);
-        assert_eq!(Budget { rate: f64::NAN, burst: 5 }.quota(), None);
+        assert_eq!(
+            Budget {
+                rate: 0.0,
+                burst: 5
+            }
+            .quota(),
+            None
+        );
+        assert_eq!(
+            Budget {
+                rate: f64::NAN,
+                burst: 5
+            }
+            .quota(),
+            None
+        );
     }
 }

@@ -59,7 +59,11 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     OptionalJson(request): OptionalJson<CreateToken>,
-) -> ApiResult<(StatusCode, [(HeaderName, &'static str); 1], Json<CreatedToken>)> {
+) -> ApiResult<(
+    StatusCode,
+    [(HeaderName, &'static str); 1],
+    Json<CreatedToken>,
+)> {
     caller.require(Role::Admin)?;
     let role = request
         .role

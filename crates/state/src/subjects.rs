@@ -62,13 +62,23 @@ mod tests {
     fn internal_actors_and_unstorable_names_are_not_subjects() {
         assert_eq!(subject_rule("alice"), None);
         assert_eq!(subject_rule("ci-bot@example.org"), None);
-        for name in ["scheduler", "Scheduler", " bootstrap ", "system", "hubwright"] {
+        for name in [
+            "scheduler",
+            "Scheduler",
+            " bootstrap ",
+            "system",
+            "hubwright",
+        ] {
             let rule = subject_rule(name).unwrap_or_default();
             assert!(rule.contains("reserved"), "{name}: {rule}");
         }
         assert!(subject_rule("a\0b").is_some_and(|r| r.contains("NUL")));
         assert!(subject_rule("").is_some());
         assert!(subject_rule(&"x".repeat(201)).is_some());
-        assert_eq!(subject_rule(&"é".repeat(200)), None, "characters, not bytes");
+        assert_eq!(
+            subject_rule(&"é".repeat(200)),
+            None,
+            "characters, not bytes"
+        );
     }
 }

@@ -236,7 +236,10 @@ mod tests {
         for secret in ["c3VwZXJzZWNyZXQ", "aHVudGVyMg", "hunter2"] {
             assert!(!clean.contains(secret), "{clean}");
         }
-        assert!(clean.contains("kind: Secret") && clean.contains("type: Opaque"), "{clean}");
+        assert!(
+            clean.contains("kind: Secret") && clean.contains("type: Opaque"),
+            "{clean}"
+        );
         assert!(clean.contains("data: <redacted>"), "{clean}");
         let inline = sanitize("stringData: hunter2 is bad");
         assert!(!inline.contains("hunter2"), "{inline}");
@@ -247,11 +250,20 @@ mod tests {
         let json = r#"admission webhook denied {"kind":"Secret","data":{"password":"c3VwZXI="},"type":"Opaque"}"#;
         let clean = sanitize(json);
         assert!(!clean.contains("c3VwZXI"), "{clean}");
-        assert!(clean.contains(r#""data":<redacted>,"type":"Opaque""#), "{clean}");
+        assert!(
+            clean.contains(r#""data":<redacted>,"type":"Opaque""#),
+            "{clean}"
+        );
         let go = "&Secret{Data:map[string][]byte{password: [104 117 110]},StringData:map[client_secret:hunter2],}";
         let clean = sanitize(go);
-        assert!(!clean.contains("hunter2") && !clean.contains("104 117"), "{clean}");
-        assert!(clean.contains("Data:<redacted>,StringData:<redacted>,"), "{clean}");
+        assert!(
+            !clean.contains("hunter2") && !clean.contains("104 117"),
+            "{clean}"
+        );
+        assert!(
+            clean.contains("Data:<redacted>,StringData:<redacted>,"),
+            "{clean}"
+        );
         let printed = sanitize("object: {Data:map[password:[104 117 110]] Type:Opaque}");
         assert_eq!(printed, "object: {Data:<redacted> Type:Opaque}");
         let quoted = sanitize(r#"{"stringData": "hunter2"}"#);

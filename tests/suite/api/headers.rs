@@ -44,8 +44,14 @@ async fn html_pages_carry_a_policy_without_inline_script_and_refuse_framing() {
         // What the policy would block must not be needed: no inline script
         // or style, no handler attributes.
         let html = page.text();
-        assert!(!html.contains("<script>") && !html.contains("<style"), "{path}");
-        assert!(!html.contains(" style=") && !html.contains(" onclick="), "{path}");
+        assert!(
+            !html.contains("<script>") && !html.contains("<style"),
+            "{path}"
+        );
+        assert!(
+            !html.contains(" style=") && !html.contains(" onclick="),
+            "{path}"
+        );
     }
     for (path, media) in [
         ("/docs/app.js", "text/javascript"),
@@ -72,7 +78,10 @@ async fn json_text_and_problem_answers_say_nosniff_and_api_answers_are_not_store
     let server = ApiServer::start(&db, &scratch_dir("no-workflows"), &[]).await;
     let root = token(&db.store, "root", Role::Admin).await;
     let answers = [
-        ("list", server.get("/v1/environments").token(&root).send().await),
+        (
+            "list",
+            server.get("/v1/environments").token(&root).send().await,
+        ),
         ("problem", server.get("/v1/environments").send().await),
         ("no path", server.get("/nowhere").send().await),
         ("metrics", server.get("/metrics").token(&root).send().await),

@@ -36,7 +36,11 @@ fn names_parameter(reply: &Reply, name: &str) {
 #[track_caller]
 fn points_at(reply: &Reply, pointer: &str) {
     reply.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
-    assert_eq!(reply.body["errors"][0]["pointer"], pointer, "{:#}", reply.body);
+    assert_eq!(
+        reply.body["errors"][0]["pointer"], pointer,
+        "{:#}",
+        reply.body
+    );
     assert!(
         reply.body["errors"][0]["rule"]
             .as_str()
@@ -55,7 +59,11 @@ async fn a_nul_anywhere_in_a_request_is_a_422_naming_the_field_and_never_a_5xx()
     let root = token(&db.store, "root", Role::Admin).await;
     let mut replies = Vec::new();
 
-    let runs = server.get("/v1/runs?template=%00").token(&alice).send().await;
+    let runs = server
+        .get("/v1/runs?template=%00")
+        .token(&alice)
+        .send()
+        .await;
     names_parameter(&runs, "template");
     replies.push(runs);
     let envs = server
@@ -75,17 +83,21 @@ async fn a_nul_anywhere_in_a_request_is_a_422_naming_the_field_and_never_a_5xx()
     let owner_of_runs = server.get("/v1/runs?owner=a%00b").token(&root).send().await;
     names_parameter(&owner_of_runs, "owner");
     replies.push(owner_of_runs);
-    let not_utf8 = server.get("/v1/runs?owner=%FF%FE").token(&root).send().await;
+    let not_utf8 = server
+        .get("/v1/runs?owner=%FF%FE")
+        .token(&root)
+        .send()
+        .await;
     names_parameter(&not_utf8, "owner");
-    assert!(
-        not_utf8.detail().contains("UTF-8"),
-        "{:#}",
-        not_utf8.body
-    );
+    assert!(not_utf8.detail().contains("UTF-8"), "{:#}", not_utf8.body);
     replies.push(not_utf8);
 
     for path in ["/v1/environments/a%00b", "/v1/environments/a%00b/extend"] {
-        let method = if path.ends_with("extend") { "POST" } else { "GET" };
+        let method = if path.ends_with("extend") {
+            "POST"
+        } else {
+            "GET"
+        };
         let reply = server.request(method, path).token(&alice).send().await;
         names_parameter(&reply, "id");
         replies.push(reply);

@@ -40,7 +40,10 @@ async fn the_owner_sees_the_schedulers_teardown_of_their_environment_and_no_one_
         .send()
         .await;
     assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
-    let env = created.body["environment"]["id"].as_str().unwrap().to_owned();
+    let env = created.body["environment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // What the TTL scheduler does an hour later.
     let catalog = catalog(&db.store, &dir).await;
@@ -79,7 +82,11 @@ async fn the_owner_sees_the_schedulers_teardown_of_their_environment_and_no_one_
         .send()
         .await;
     assert_eq!(timeline.status, StatusCode::OK, "{:#}", timeline.body);
-    let listed = server.get("/v1/runs?kind=teardown").token(&alice).send().await;
+    let listed = server
+        .get("/v1/runs?kind=teardown")
+        .token(&alice)
+        .send()
+        .await;
     assert_eq!(listed.body["items"][0]["id"], teardown.to_string());
 
     server
@@ -118,7 +125,13 @@ async fn hubwrights_own_actors_cannot_be_token_subjects() {
     let db = TestDatabase::create().await;
     let server = ApiServer::start(&db, &scratch_dir("no-workflows"), &[]).await;
     let root = token(&db.store, "root", Role::Admin).await;
-    for subject in ["scheduler", "bootstrap", "system", "Scheduler", " hubwright "] {
+    for subject in [
+        "scheduler",
+        "bootstrap",
+        "system",
+        "Scheduler",
+        " hubwright ",
+    ] {
         let refused = server
             .post("/v1/tokens")
             .token(&root)
@@ -131,11 +144,7 @@ async fn hubwrights_own_actors_cannot_be_token_subjects() {
             "{subject}: {:#}",
             refused.body
         );
-        assert!(
-            refused.detail().contains("reserved"),
-            "{:#}",
-            refused.body
-        );
+        assert!(refused.detail().contains("reserved"), "{:#}", refused.body);
     }
     // The bootstrap path refuses them too.
     let direct = db
@@ -147,7 +156,11 @@ async fn hubwrights_own_actors_cannot_be_token_subjects() {
         "{direct:?}"
     );
     let listed = server.get("/v1/tokens").token(&root).send().await;
-    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "root's only");
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "root's only"
+    );
     drop(server);
     db.drop_now().await;
 }

@@ -103,7 +103,11 @@ async fn a_flood_of_wrong_tokens_gets_429_after_a_few_401s_and_valid_tokens_stil
     assert_limited(&server.get("/v1/runs").send().await);
 
     let metrics = server.get("/metrics").token(&ops).send().await;
-    assert_eq!(metrics.status, StatusCode::OK, "a valid token is not refused");
+    assert_eq!(
+        metrics.status,
+        StatusCode::OK,
+        "a valid token is not refused"
+    );
     assert_eq!(
         metric(
             metrics.text(),
@@ -120,8 +124,7 @@ async fn a_flood_of_wrong_tokens_gets_429_after_a_few_401s_and_valid_tokens_stil
 #[tokio::test]
 async fn a_serve_process_with_the_rate_limit_flags_answers_429_past_the_burst() {
     let db = TestDatabase::create().await;
-    let server =
-        ApiServer::start_process(BIN, &db, &scratch_dir("no-workflows"), LIMITS).await;
+    let server = ApiServer::start_process(BIN, &db, &scratch_dir("no-workflows"), LIMITS).await;
     let alice = token(&db.store, "alice", Role::Developer).await;
     let bob = token(&db.store, "bob", Role::Developer).await;
     for _ in 0..3 {
@@ -145,7 +148,11 @@ async fn a_serve_process_with_the_rate_limit_flags_answers_429_past_the_burst() 
     };
     assert_eq!(
         wrong,
-        [[StatusCode::UNAUTHORIZED; 5].as_slice(), &[StatusCode::TOO_MANY_REQUESTS; 3]].concat()
+        [
+            [StatusCode::UNAUTHORIZED; 5].as_slice(),
+            &[StatusCode::TOO_MANY_REQUESTS; 3]
+        ]
+        .concat()
     );
     drop(server);
     db.drop_now().await;
