@@ -19,7 +19,7 @@ pub const REDACTED: &str = "<redacted>";
 const SECRET_KEYS: &[&str] = &["data", "stringData", "binaryData", "Data", "StringData"];
 
 /// Shortest run of base64 characters treated as an encoded secret.
-const MIN_BLOB: usize = 40;
+const MIN_BLOB: usize = 32;
 
 /// `text` bounded to [`MAX_BYTES`], with Secret data and base64 blobs
 /// replaced by [`REDACTED`] and control characters other than newline and
@@ -188,16 +188,14 @@ fn bracketed(text: &str, open: char, close: char) -> Option<usize> {
     Some(text.len())
 }
 
-/// Long runs of base64 that mix upper- and lower-case letters (encoded
-/// secrets, tokens) become [`REDACTED`]; hex digests and words stay.
+/// Long runs of base64 that look encoded (tokens, a Secret's values) become
+/// [`REDACTED`]; hex digests, paths, ids and CamelCase names stay.
 fn redact_blobs(text: &str) -> String {
     let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_');
     let mut out = String::with_capacity(text.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        let mixed = run.chars().any(|c| c.is_ascii_uppercase())
-            && run.chars().any(|c| c.is_ascii_lowercase());
-        if run.len() >= MIN_BLOB && mixed {
+        if looks_encoded(run) {
             out.push_str(REDACTED);
         } else {
             out.push_str(run);
@@ -214,6 +212,22 @@ fn redact_blobs(text: &str) -> String {
     }
     flush(&mut run, &mut out);
     out
+}
+
+/// Whether a run of base64 characters looks like encoded bytes rather than
+/// words: long, several of each case, and two capitals (or a capital and a
+/// digit) side by side somewhere, which CamelCase and ids seldom have and
+/// random base64 nearly always does.
+fn looks_encoded(run: &str) -> bool {
+    let upper = run.bytes().filter(u8::is_ascii_uppercase).count();
+    let lower = run.bytes().filter(u8::is_ascii_lowercase).count();
+    let capital_or_digit = |b: &u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let side_by_side = run.as_bytes().windows(2).any(|pair| {
+        capital_or_digit(&pair[0])
+            && capital_or_digit(&pair[1])
+            && (pair[0].is_ascii_uppercase() || pair[1].is_ascii_uppercase())
+    });
+    run.len() >= MIN_BLOB && upper >= 4 && lower >= 4 && side_by_side
 }
 
 #[cfg(test)]
@@ -277,6 +291,15 @@ mod tests {
         let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
         assert!(sanitize(digest).contains("0123456789abcdef0123"));
         assert_eq!(sanitize("metadata: fine"), "metadata: fine");
+        for kept in [
+            "GET /admin/realms/Master/clients/JupyterHub-0193a0c4-5f6e-7d8a-9b0c-1d2e3f4a5b6c",
+            "no kind CustomResourceDefinitionList is registered for version v1",
+        ] {
+            assert_eq!(sanitize(kept), kept);
+        }
+        let encoded = "c3VwZXJzZWNyZXRwYXNzd29yZA==";
+        let value = format!("value {encoded}{encoded}");
+        assert!(!sanitize(&value).contains(encoded), "{}", sanitize(&value));
         assert_eq!(sanitize("a\0b\u{7}c\nd"), "abc\nd");
     }
 }
