@@ -86,6 +86,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Cal
         && OidcVerifier::looks_like_jwt(token)
     {
         match oidc.verify(token).await {
+            // A name that cannot be stored or printed names no one.
+            Ok(principal) if principal.subject.chars().any(char::is_control) => {
+                return Err(Problem::unauthorized(
+                    "the token's username holds control characters",
+                ));
+            }
             Ok(principal) => {
                 let key = CallerKey::User(principal.subject.clone());
                 (principal, key)

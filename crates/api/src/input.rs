@@ -18,7 +18,7 @@ pub(crate) const UNSTORABLE: &str =
     "holds a character the database cannot store (such as NUL, U+0000); remove it";
 
 /// The rule a query value that is not UTF-8 breaks.
-const UTF8: &str = "must be UTF-8 (percent-encoded bytes that decode to text)";
+pub(crate) const UTF8: &str = "must be UTF-8 (percent-encoded bytes that decode to text)";
 
 /// A name as it can be shown: NULs written `\0`.
 fn shown(name: &str) -> String {

@@ -184,6 +184,13 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(err) => {
+                use axum::extract::path::ErrorKind;
+                use axum::extract::rejection::PathRejection;
+                if let PathRejection::FailedToDeserializePathParams(inner) = &err
+                    && let ErrorKind::InvalidUtf8InPathParam { key } = inner.kind()
+                {
+                    return Err(Problem::invalid_parameter(key, crate::input::UTF8));
+                }
                 // The routes here have one parameter each; name it when so.
                 let names: Vec<String> =
                     axum::extract::RawPathParams::from_request_parts(parts, state)

@@ -102,6 +102,13 @@ async fn a_nul_anywhere_in_a_request_is_a_422_naming_the_field_and_never_a_5xx()
         names_parameter(&reply, "id");
         replies.push(reply);
     }
+    let not_utf8_path = server
+        .get("/v1/environments/%FF%FE")
+        .token(&alice)
+        .send()
+        .await;
+    names_parameter(&not_utf8_path, "id");
+    replies.push(not_utf8_path);
     let deleted = server
         .delete("/v1/environments/a%00b")
         .token(&alice)
