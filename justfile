@@ -109,7 +109,7 @@ fuzz examples="25": db-up
     export HUBWRIGHT_SECRET_KEY=$(openssl rand -hex 32)
     ./target/debug/hubwright admin migrate
     token=$(./target/debug/hubwright admin token create --role admin --subject fuzz 2>/dev/null)
-    ./target/debug/hubwright serve --listen 127.0.0.1:18181 --workflows workflows > target/fuzz-serve.log 2>&1 &
+    ./target/debug/hubwright serve --listen 127.0.0.1:18181 --workflows workflows --rate-limit 0 --auth-failure-rate-limit 0 > target/fuzz-serve.log 2>&1 &
     server=$!
     trap 'kill $server 2>/dev/null' EXIT
     for _ in $(seq 1 100); do curl -sf 127.0.0.1:18181/readyz >/dev/null && break; sleep 0.1; done

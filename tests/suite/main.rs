@@ -10,10 +10,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_hubwright-test");
 
 mod api {
     mod environments;
+    mod headers;
+    mod input;
     mod oidc;
     mod openapi;
+    mod principals;
     mod probes;
     mod problems;
+    mod rate_limit;
     mod runs;
     mod templates;
     mod tokens;

@@ -1,13 +1,15 @@
 //! Bearer-token authentication: every `/v1` handler takes a [`Caller`].
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use hubwright_state::model::{Principal, Role};
+use hubwright_state::subjects;
 
 use crate::AppState;
 use crate::error::Problem;
 use crate::oidc::{OidcVerifier, Rejected};
+use crate::ratelimit::CallerKey;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -46,37 +48,76 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
+    /// Authenticates, then spends one request of the caller's budget
+    /// ([`crate::ratelimit`]); a failed sign-in spends the address's.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Problem::unauthorized("send `Authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or_else(|| {
-                Problem::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
-        if let Some(oidc) = &state.oidc
-            && OidcVerifier::looks_like_jwt(token)
-        {
-            return match oidc.verify(token).await {
-                Ok(principal) => Ok(Self(principal)),
-                Err(Rejected::Token(why)) => Err(Problem::unauthorized(why)),
-                Err(Rejected::Provider(why)) => {
-                    tracing::warn!(%why, "cannot check an OpenID token");
-                    Err(Problem::unavailable())
-                }
-            };
-        }
-        match state.store.authenticate(token, state.clock.now()).await? {
-            Some(principal) => Ok(Self(principal)),
-            None => Err(Problem::unauthorized("the token is unknown or revoked")),
+        match authenticate(parts, state).await {
+            Ok((principal, key)) => {
+                state.limits.admit(&key)?;
+                Ok(Self(principal))
+            }
+            Err(problem) if problem.status() == StatusCode::UNAUTHORIZED => {
+                Err(state.limits.failed(parts, problem))
+            }
+            Err(problem) => Err(problem),
         }
     }
+}
+
+/// The principal the request's bearer token names, and whose rate budget it
+/// spends.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, CallerKey), Problem> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Problem::unauthorized("send `Authorization: Bearer <token>`"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            Problem::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+    let (principal, key) = if let Some(oidc) = &state.oidc
+        && OidcVerifier::looks_like_jwt(token)
+    {
+        match oidc.verify(token).await {
+            // A name that cannot be stored or printed names no one.
+            Ok(principal) if principal.subject.chars().any(char::is_control) => {
+                return Err(Problem::unauthorized(
+                    "the token's username holds control characters",
+                ));
+            }
+            Ok(principal) => {
+                let key = CallerKey::User(principal.subject.clone());
+                (principal, key)
+            }
+            Err(Rejected::Token(why)) => return Err(Problem::unauthorized(why)),
+            Err(Rejected::Provider(why)) => {
+                tracing::warn!(%why, "cannot check an OpenID token");
+                return Err(Problem::unavailable());
+            }
+        }
+    } else {
+        let principal = state
+            .store
+            .authenticate(token, state.clock.now())
+            .await?
+            .ok_or_else(|| Problem::unauthorized("the token is unknown or revoked"))?;
+        (principal, state.limits.token_key(token))
+    };
+    // hubwright's own actors own and start runs under these names; a caller
+    // by such a name (a token made before they were refused, an OpenID user
+    // called `scheduler`) would read and act as them.
+    if subjects::is_reserved(&principal.subject) {
+        return Err(Problem::unauthorized(format!(
+            "`{}` is reserved for hubwright's own actors and cannot call the API",
+            principal.subject
+        )));
+    }
+    Ok((principal, key))
 }

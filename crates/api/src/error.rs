@@ -18,6 +18,8 @@ pub struct Problem {
     kind: &'static ProblemKind,
     detail: String,
     errors: Vec<FieldError>,
+    /// Seconds to wait before trying again (`Retry-After`), for a 429.
+    retry_after: Option<u64>,
 }
 
 /// The problem+json document (RFC 9457) every error answer carries.
@@ -115,6 +117,7 @@ impl Problem {
             kind,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -239,6 +242,20 @@ impl Problem {
     pub fn errors(&self) -> &[FieldError] {
         &self.errors
     }
+
+    /// 429: too many requests; try again after `wait` (sent as
+    /// `Retry-After`, in whole seconds, at least 1).
+    pub fn too_many_requests(detail: impl Into<String>, wait: std::time::Duration) -> Self {
+        let mut problem = Self::new(&problems::TOO_MANY_REQUESTS, detail);
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        problem.retry_after = Some(seconds.max(1));
+        problem
+    }
+
+    /// The seconds a 429 asks the caller to wait.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
 }
 
 /// The field serde's `deny_unknown_fields` refused: `unknown field `x`, …`.
@@ -277,6 +294,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -302,6 +324,12 @@ impl From<hubwright_state::Error> for Problem {
                 Some(name) => Self::invalid_at(&field, json_pointer(["parameters", name]), &rule),
                 None => Self::invalid(&field, &rule),
             },
+            // The extractors refuse what Postgres cannot store first; this is
+            // the last line: input, so a 422 and no ERROR line.
+            Error::Unstorable(why) => {
+                tracing::info!(%why, "the database refused a value of the request");
+                Self::invalid_at("request", json_pointer([]), crate::input::UNSTORABLE)
+            }
             Error::Database(_) | Error::Migrate(_) | Error::Workflow(_) => {
                 tracing::error!(error = %err, "request failed on a dependency");
                 Self::unavailable()

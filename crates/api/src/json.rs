@@ -64,7 +64,7 @@ fn optional_json<T: DeserializeOwned + Default>(
         ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let segments = path_segments(err.path());
         let inner = err.into_inner();
         match inner.classify() {
@@ -83,6 +83,7 @@ fn optional_json<T: DeserializeOwned + Default>(
     deserializer
         .end()
         .map_err(|err| Problem::bad_request(format!("the body is not valid JSON: {err}")))?;
+    crate::input::check_json(body)?;
     Ok(value)
 }
 
@@ -133,6 +134,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        crate::input::check_query(query)?;
         let deserializer =
             serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(deserializer)
@@ -176,9 +178,19 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Ok(params) = axum::extract::RawPathParams::from_request_parts(parts, state).await {
+            crate::input::check_path(params.iter())?;
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(err) => {
+                use axum::extract::path::ErrorKind;
+                use axum::extract::rejection::PathRejection;
+                if let PathRejection::FailedToDeserializePathParams(inner) = &err
+                    && let ErrorKind::InvalidUtf8InPathParam { key } = inner.kind()
+                {
+                    return Err(Problem::invalid_parameter(key, crate::input::UTF8));
+                }
                 // The routes here have one parameter each; name it when so.
                 let names: Vec<String> =
                     axum::extract::RawPathParams::from_request_parts(parts, state)

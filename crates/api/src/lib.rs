@@ -21,12 +21,15 @@
 pub mod auth;
 pub mod environments;
 pub mod error;
+pub mod headers;
+mod input;
 mod json;
 pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 mod probes;
 pub mod problems;
+pub mod ratelimit;
 pub mod runs;
 mod stream;
 pub mod templates;
@@ -60,6 +63,8 @@ pub struct AppState {
     pub clusters: Arc<Clusters>,
     /// Accepts the OpenID provider's JWTs as bearer tokens, when configured.
     pub oidc: Option<Arc<oidc::OidcVerifier>>,
+    /// Request budgets per caller and per address ([`ratelimit`]).
+    pub limits: Arc<ratelimit::RateLimits>,
 }
 
 /// The application's routes over `store` and `catalog`, on the wall clock,
@@ -71,6 +76,7 @@ pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
         catalog,
         clusters: Arc::new(Clusters::default()),
         oidc: None,
+        limits: Arc::default(),
     })
 }
 
@@ -80,12 +86,13 @@ pub fn router_with(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route("/v1/openapi.json", axum::routing::get(openapi::serve))
-        .route("/docs", axum::routing::get(openapi::docs_page))
+        .merge(openapi::docs_routes())
         .merge(probes::routes())
         .merge(problems::routes())
         .merge(documented_routes().0)
         .fallback(|| async { Problem::not_found("no such path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
+        .layer(axum::middleware::from_fn(headers::secure))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(contain_panics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -133,7 +140,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, router_with(state))
+    // The peer's address is where failed sign-ins are counted (ratelimit).
+    let app = router_with(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -8,7 +8,8 @@
 //! `iss` is the configured issuer, its `aud` includes the configured audience,
 //! and it is within `exp`/`nbf` (a minute of clock skew allowed). Only
 //! asymmetric algorithms are accepted, so a token signed with the public key as
-//! an HMAC secret is refused. The caller's name is the username claim; their
+//! an HMAC secret is refused. The caller's name is the username claim (after
+//! the configured prefix, if any); their
 //! role comes from the groups claim: admin, operator, else developer.
 
 use std::collections::HashSet;
@@ -34,6 +35,10 @@ pub struct OidcConfig {
     pub audience: String,
     /// The claim with the caller's name (`preferred_username`).
     pub username_claim: String,
+    /// Put before every username (e.g. `oidc:`), so the provider's users and
+    /// the subjects of hubwright's own tokens never name the same principal;
+    /// empty keeps usernames as the provider has them (docs/decisions/0012).
+    pub username_prefix: String,
     /// The claim listing the caller's groups (`groups`).
     pub groups_claim: String,
     /// Members of these groups are operators.
@@ -85,6 +90,11 @@ impl OidcVerifier {
             http,
             keys: RwLock::new(Keys::default()),
         }
+    }
+
+    /// What every OpenID principal's subject starts with (may be empty).
+    pub fn username_prefix(&self) -> &str {
+        &self.config.username_prefix
     }
 
     /// Whether `token` looks like a JWT (three base64url parts) rather than
@@ -155,8 +165,8 @@ impl OidcVerifier {
                     "the token has no `{}` claim to name the caller",
                     self.config.username_claim
                 ))
-            })?
-            .to_owned();
+            })
+            .map(|name| format!("{}{name}", self.config.username_prefix))?;
         let groups: HashSet<&str> = match claims.get(&self.config.groups_claim) {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
             Some(Value::String(one)) => HashSet::from([one.as_str()]),
@@ -265,6 +275,7 @@ mod tests {
             issuer: "https://sso.example.org".to_owned(),
             audience: "portal".to_owned(),
             username_claim: "preferred_username".to_owned(),
+            username_prefix: String::new(),
             groups_claim: "groups".to_owned(),
             operator_groups: vec!["hub-ops".to_owned()],
             admin_groups: vec!["hub-admins".to_owned()],
@@ -297,6 +308,14 @@ mod tests {
             .unwrap();
         assert_eq!(admin.role, Role::Admin);
         let nameless = v.principal(&claims(json!({ "sub": "123" }))).unwrap_err();
+        let prefixed = OidcVerifier::new(OidcConfig {
+            username_prefix: "oidc:".to_owned(),
+            ..v.config.clone()
+        });
+        let named = prefixed
+            .principal(&claims(json!({ "preferred_username": "alice" })))
+            .unwrap();
+        assert_eq!(named.subject, "oidc:alice");
         assert!(
             nameless.to_string().contains("preferred_username"),
             "{nameless}"

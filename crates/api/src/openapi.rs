@@ -163,8 +163,46 @@ pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(document_value())
 }
 
-/// The interactive reference: one self-contained page that renders
-/// `/v1/openapi.json` and sends requests with the reader's token.
+/// The interactive reference: a page that renders `/v1/openapi.json` and
+/// sends requests with the reader's token, its script and its style, all
+/// served from here (clusters may have no internet) and none inline, so the
+/// page's Content-Security-Policy allows no inline script ([`crate::headers`]).
+pub fn docs_routes() -> axum::Router<crate::AppState> {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/docs", get(docs_page))
+        .route(
+            "/docs/app.js",
+            get(|| {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("docs/app.js"),
+                )
+            }),
+        )
+        .route(
+            "/docs/app.css",
+            get(|| asset("text/css; charset=utf-8", include_str!("docs/app.css"))),
+        )
+}
+
+/// `GET /docs`.
 pub async fn docs_page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("docs.html"))
+    axum::response::Html(include_str!("docs/page.html"))
+}
+
+/// A static file of the reference page, with its media type.
+pub(crate) async fn asset(
+    media_type: &'static str,
+    body: &'static str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, media_type),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -83,6 +83,9 @@ kinds! {
     INVALID_REQUEST = "invalid-request", 422, "Invalid request",
         "The request could be read, but a field breaks a rule. `detail` says it in a sentence; `errors` lists each rule broken, and where: `pointer` is a JSON Pointer (RFC 6901) into the body (e.g. `/parameters/cpu_limit`, or `\"\"` for the whole body), `parameter` names a query or path parameter (e.g. `limit`), `header` names a request header (e.g. `Idempotency-Key`).",
         "Fix the field each entry points at so it follows the rule. A template's parameters and their limits are at `GET /v1/templates/{name}`.";
+    TOO_MANY_REQUESTS = "too-many-requests", 429, "Too many requests",
+        "The caller has used up its budget of requests: each token (or OpenID user) may make a burst of requests and then a steady number a second, and each client address a limited number of failed sign-ins. The `Retry-After` header says how many seconds until the next request is accepted.",
+        "Wait the `Retry-After` seconds, then go on more slowly; scripts should back off on 429. Follow a run with its event stream rather than polling. An operator sets the limits (`serve --rate-limit`, `--rate-limit-burst`).";
     INTERNAL = "internal", 500, "Internal error",
         "The API failed on this request: a bug in hubwright. It has been logged with the route.",
         "Try again; if it happens again, tell the platform team the time and the route.";
@@ -101,8 +104,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/docs/problems", get(index))
         .route("/docs/problems/{slug}", get(page))
+        .route(
+            "/docs/problems.css",
+            get(|| crate::openapi::asset("text/css; charset=utf-8", STYLE)),
+        )
 }
 
+/// The problem pages' style, served as `/docs/problems.css` (the pages carry
+/// no inline style; see [`crate::headers`]).
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;line-height:1.5}code{background:#f2f2f2;padding:0 .2em}";
 
 /// Escapes text for HTML; the texts are ours, but the page must stay valid
@@ -131,7 +140,7 @@ fn html(text: &str) -> String {
 
 fn document(title: &str, body: &str) -> Response {
     let page = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · hubwright</title><style>{STYLE}</style></head>\n<body>{body}</body></html>\n"
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · hubwright</title><link rel=\"stylesheet\" href=\"/docs/problems.css\"></head>\n<body>{body}</body></html>\n"
     );
     (
         [(header::CACHE_CONTROL, "public, max-age=3600")],

@@ -6,7 +6,7 @@ use utoipa_axum::routes;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode, header};
 use hubwright_state::model::Role;
 use hubwright_state::store::tokens::TokenInfo;
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// Who the token authenticates: a user or service account, 1 to 200 characters.
+    /// Who the token authenticates: a user or service account, 1 to 200
+    /// characters; not one of hubwright's own actors (`scheduler`,
+    /// `bootstrap`, `system`, `hubwright`, `worker`) nor, when OpenID users
+    /// carry a prefix, a name with that prefix.
     #[serde(default)]
     subject: String,
     /// `developer`, `operator` or `admin`.
@@ -58,11 +61,29 @@ async fn create(
     State(state): State<AppState>,
     caller: Caller,
     OptionalJson(request): OptionalJson<CreateToken>,
-) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+) -> ApiResult<(
+    StatusCode,
+    [(HeaderName, &'static str); 1],
+    Json<CreatedToken>,
+)> {
     caller.require(Role::Admin)?;
     let role = request
         .role
         .ok_or_else(|| Problem::invalid("role", "is required: developer, operator or admin"))?;
+    // With a prefix, the provider's users are exactly the subjects that carry
+    // it; a token by such a name would pose as one of them.
+    if let Some(oidc) = &state.oidc
+        && !oidc.username_prefix().is_empty()
+        && request.subject.trim().starts_with(oidc.username_prefix())
+    {
+        return Err(Problem::invalid(
+            "subject",
+            &format!(
+                "must not start with `{}`: that marks users of the OpenID provider",
+                oidc.username_prefix()
+            ),
+        ));
+    }
     let now = state.clock.now();
     let issued = state
         .store
@@ -71,6 +92,8 @@ async fn create(
     tracing::info!(token_id = %issued.id, subject = %issued.subject, role = %issued.role, by = caller.subject(), "token created");
     Ok((
         StatusCode::CREATED,
+        // The one answer with a secret: no cache, shared or the browser's, keeps it.
+        [(header::CACHE_CONTROL, "no-store")],
         Json(CreatedToken {
             token: TokenInfo {
                 id: issued.id,

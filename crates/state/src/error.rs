@@ -7,7 +7,13 @@ use crate::model::RunState;
 pub enum Error {
     /// The database could not be reached or answered with an error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+
+    /// The database refused a value it cannot store (Postgres 22P05,
+    /// untranslatable character, or 22021, not in the encoding: a NUL in
+    /// text). Caused by input, not by the database being down.
+    #[error("the database cannot store a value: {0}")]
+    Unstorable(String),
 
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
@@ -51,6 +57,25 @@ pub enum Error {
     /// A workflow file could not be read, parsed or validated.
     #[error("{0}")]
     Workflow(#[from] crate::workflow::WorkflowError),
+}
+
+/// Postgres error codes for text it cannot store: `untranslatable_character`
+/// (`\u0000` in jsonb) and `character_not_in_repertoire` (a NUL byte in text).
+const UNSTORABLE_CODES: &[&str] = &["22P05", "22021"];
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|code| UNSTORABLE_CODES.contains(&code.as_ref())) =>
+            {
+                Self::Unstorable(db.message().to_owned())
+            }
+            _ => Self::Database(err),
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].

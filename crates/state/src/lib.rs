@@ -12,6 +12,7 @@ mod error;
 pub mod model;
 pub mod secrets;
 pub mod store;
+pub mod subjects;
 pub mod workflow;
 
 pub use clock::{Clock, ManualClock, SystemClock};

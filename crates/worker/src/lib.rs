@@ -9,6 +9,7 @@
 
 pub mod builtin;
 mod config;
+pub mod error_text;
 pub mod helm;
 pub mod idp;
 pub mod kubernetes;

@@ -18,6 +18,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::error_text::sanitize;
+
 /// What one execution of a step came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -58,12 +60,14 @@ impl Outcome {
         let after = chrono::Duration::from_std(after).unwrap_or(chrono::Duration::MAX);
         Self::Wait {
             until: ctx.now() + after,
-            reason: reason.into(),
+            reason: sanitize(&reason.into()),
         }
     }
 }
 
-/// An error a step reports, classified where it is born.
+/// An error a step reports, classified where it is born. Its message is
+/// bounded and stripped of anything like Secret data when it is made
+/// ([`crate::error_text`]): it often quotes what a cluster or tool said.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct StepError {
@@ -83,7 +87,7 @@ impl StepError {
     pub fn retryable(message: impl Into<String>) -> Self {
         Self {
             class: ErrorClass::Retryable,
-            message: message.into(),
+            message: sanitize(&message.into()),
             detail: None,
             retry_after: None,
         }
@@ -93,7 +97,7 @@ impl StepError {
     pub fn permanent(message: impl Into<String>) -> Self {
         Self {
             class: ErrorClass::Permanent,
-            message: message.into(),
+            message: sanitize(&message.into()),
             detail: None,
             retry_after: None,
         }
@@ -116,7 +120,8 @@ impl StepError {
     pub fn to_failure(&self) -> StepFailure {
         StepFailure {
             class: self.class,
-            message: self.message.clone(),
+            // Again, for a message changed after it was made.
+            message: sanitize(&self.message),
             detail: self.detail.clone(),
         }
     }

@@ -31,6 +31,11 @@ struct Setup {
 /// The provider (carol is in `hub-ops`, erin in `hub-admins`), a portal
 /// client registered there, and the API accepting the portal's tokens.
 async fn setup() -> Setup {
+    setup_with(&[]).await
+}
+
+/// [`setup`] with more `serve` flags.
+async fn setup_with(extra: &[&str]) -> Setup {
     let groups = [("carol", "hub-ops"), ("erin", "hub-admins")]
         .into_iter()
         .map(|(user, group)| (user.to_owned(), vec![group.to_owned()]))
@@ -58,7 +63,10 @@ async fn setup() -> Setup {
             "hub-ops",
             "--oidc-admin-groups",
             "hub-admins",
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>(),
     )
     .await;
     Setup {
@@ -220,4 +228,54 @@ fn base64url_encode(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[tokio::test]
+async fn with_a_username_prefix_the_providers_users_and_token_subjects_never_meet() {
+    let s = setup_with(&["--oidc-username-prefix", "oidc:"]).await;
+    let alice = id_token(&s.provider, &s.portal, "alice").await;
+    let created = s
+        .server
+        .post("/v1/environments")
+        .token(&alice)
+        .json(&json!({ "name": "lab", "template": "lab" }))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    assert_eq!(created.body["environment"]["owner"], "oidc:alice");
+
+    // A hubwright token for `alice` is someone else.
+    let token_alice = token(&s.db.store, "alice", Role::Developer).await;
+    let theirs = s
+        .server
+        .get("/v1/environments")
+        .token(&token_alice)
+        .send()
+        .await;
+    assert_eq!(theirs.body["items"], json!([]), "{:#}", theirs.body);
+    let mine = s.server.get("/v1/environments").token(&alice).send().await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+
+    // And no token can be made that poses as one of the provider's users.
+    let erin = id_token(&s.provider, &s.portal, "erin").await;
+    let posing = s
+        .server
+        .post("/v1/tokens")
+        .token(&erin)
+        .json(&json!({ "subject": "oidc:alice", "role": "developer" }))
+        .send()
+        .await;
+    posing.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+    assert_eq!(posing.body["errors"][0]["pointer"], "/subject");
+    let made = s
+        .server
+        .post("/v1/tokens")
+        .token(&erin)
+        .json(&json!({ "subject": "ci-bot", "role": "developer" }))
+        .send()
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:#}", made.body);
+    assert_eq!(made.body["created_by"], "oidc:erin");
+    drop(s.server);
+    s.db.drop_now().await;
 }

@@ -1,7 +1,7 @@
 //! `GET /v1/runs`: a page of runs, newest first, with filters.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use hubwright_state::model::{Run, RunState};
 use hubwright_state::store::run_list::RunFilter;
@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem, ProblemDocument};
+use crate::json::ApiQuery;
 
 /// `?state=&environment=&template=&kind=&owner=&since=&cursor=&limit=`.
 ///
@@ -102,9 +103,8 @@ fn parse_limit(text: Option<&str>) -> ApiResult<i64> {
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<RunListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<RunListQuery>,
 ) -> ApiResult<Json<RunPage>> {
-    let Query(query) = query.map_err(|err| Problem::invalid("query", &err.body_text()))?;
     let limit = parse_limit(query.limit.as_deref())?;
     let filter = RunFilter {
         state: query.state.as_deref().map(parse_state).transpose()?,

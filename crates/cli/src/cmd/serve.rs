@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hubwright_api::oidc::{OidcConfig, OidcVerifier};
+use hubwright_api::ratelimit::{Budget, RateLimitConfig, RateLimits};
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::secrets::SecretString;
 use hubwright_state::workflow::Dur;
@@ -108,6 +109,25 @@ pub struct Args {
         requires = "webhook_url"
     )]
     webhook_secret: Option<String>,
+    /// Put before every OpenID username (e.g. `oidc:`), so the provider's
+    /// users and hubwright token subjects never name the same principal;
+    /// empty: usernames as the provider has them (README: Who is who).
+    #[arg(long, env = "HUBWRIGHT_OIDC_USERNAME_PREFIX", default_value = "")]
+    oidc_username_prefix: String,
+    /// Requests a second each token (or OpenID user) may make on average; past
+    /// its burst a caller gets 429 with Retry-After. 0 turns the limit off.
+    #[arg(long, env = "HUBWRIGHT_RATE_LIMIT", default_value_t = 20.0, value_parser = parse_rate)]
+    rate_limit: f64,
+    /// Requests a caller may make at once after a quiet spell.
+    #[arg(long, env = "HUBWRIGHT_RATE_LIMIT_BURST", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    rate_limit_burst: u32,
+    /// Failed sign-ins (401) a second one client address may make on
+    /// average before it gets 429 instead. 0 turns the limit off.
+    #[arg(long, env = "HUBWRIGHT_AUTH_FAILURE_RATE_LIMIT", default_value_t = 1.0, value_parser = parse_rate)]
+    auth_failure_rate_limit: f64,
+    /// Failed sign-ins one client address may make at once.
+    #[arg(long, env = "HUBWRIGHT_AUTH_FAILURE_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    auth_failure_burst: u32,
 }
 
 /// What `serve -h` says about the one setting that is never a flag (a key
@@ -262,6 +282,7 @@ pub async fn run_until(
                 issuer,
                 audience,
                 username_claim: args.oidc_username_claim,
+                username_prefix: args.oidc_username_prefix,
                 groups_claim: args.oidc_groups_claim,
                 operator_groups: args.oidc_operator_groups,
                 admin_groups: args.oidc_admin_groups,
@@ -283,6 +304,16 @@ pub async fn run_until(
             catalog: Arc::clone(&catalog),
             clusters: Arc::clone(&clusters),
             oidc: oidc.clone(),
+            limits: Arc::new(RateLimits::new(RateLimitConfig {
+                per_caller: Budget {
+                    rate: args.rate_limit,
+                    burst: args.rate_limit_burst,
+                },
+                auth_failures: Budget {
+                    rate: args.auth_failure_rate_limit,
+                    burst: args.auth_failure_burst,
+                },
+            })),
         };
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move {
@@ -344,4 +375,14 @@ fn parse_leads(text: &str) -> Result<Leads, String> {
         .map(|part| part.parse::<Dur>().map(|d| d.0))
         .collect::<Result<Vec<_>, _>>()
         .map(Leads)
+}
+
+/// `--rate-limit`, `--auth-failure-rate-limit`: requests a second, 0 or more.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err(format!(
+            "must be a number of requests a second, 0 (off) or more, e.g. 20 or 0.5 (got `{text}`)"
+        )),
+    }
 }

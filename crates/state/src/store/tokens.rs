@@ -84,10 +84,10 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<IssuedToken> {
         let subject = subject.trim();
-        if subject.is_empty() || subject.len() > 200 {
+        if let Some(rule) = crate::subjects::subject_rule(subject) {
             return Err(Error::Invalid {
                 field: "subject".to_owned(),
-                rule: "must be 1 to 200 characters".to_owned(),
+                rule,
             });
         }
         let mut random = [0u8; 32];

@@ -71,6 +71,9 @@ pub struct ChartMetadata {
 
 /// What Helm printed when it failed, and whether trying again could help.
 fn classify(what: &str, stderr: &str) -> StepError {
+    // Before the lines are joined: a manifest Helm quotes is YAML, and its
+    // Secret data is found by its indentation.
+    let stderr = crate::error_text::sanitize(stderr);
     let said = stderr
         .lines()
         .map(str::trim)
@@ -280,5 +283,26 @@ mod tests {
             values.message,
             "helm upgrade --install failed: Error: values don't meet the specifications of the schema(s) in the following chart(s):; hub-shaped:; - hub.image: Invalid type. Expected: string, given: integer"
         );
+    }
+
+    #[test]
+    fn a_secret_helm_quotes_loses_its_data_and_a_long_error_is_bounded() {
+        let quoted = classify(
+            "upgrade --install",
+            "Error: UPGRADE FAILED: failed to create resource: Secret in version \"v1\" cannot be handled as a Secret:\napiVersion: v1\nkind: Secret\nmetadata:\n  name: hub-oauth\ndata:\n  client_secret: aHVudGVyMg==\nstringData:\n  password: hunter2\n",
+        );
+        assert!(
+            !quoted.message.contains("aHVudGVyMg") && !quoted.message.contains("hunter2"),
+            "{}",
+            quoted.message
+        );
+        assert!(
+            quoted.message.contains("name: hub-oauth"),
+            "{}",
+            quoted.message
+        );
+        let long = classify("upgrade --install", &"Error: x ".repeat(2000));
+        assert!(long.message.len() <= crate::error_text::MAX_BYTES);
+        assert!(long.message.ends_with('…'), "{}", long.message);
     }
 }

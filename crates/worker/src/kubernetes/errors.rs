@@ -113,3 +113,32 @@ pub fn is_namespace_terminating(err: &kube::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_that_echoes_a_secret_loses_its_data_and_stays_bounded() {
+        let echo = format!(
+            r#"admission webhook "policy.example.org" denied the request: {{"kind":"Secret","metadata":{{"name":"hub-oauth"}},"data":{{"client_secret":"aHVudGVyMg=="}}}} {}"#,
+            "and more ".repeat(400)
+        );
+        let status = kube::core::Status::failure(&echo, "Invalid").with_code(422);
+        let call = Call {
+            cluster: "east",
+            verb: "create",
+            resource: "secrets",
+            name: "hub-oauth",
+        };
+        let error = call.error(&kube::Error::Api(Box::new(status)));
+        assert!(!error.message.contains("aHVudGVyMg"), "{}", error.message);
+        assert!(
+            error.message.contains("cluster `east`") && error.message.contains("hub-oauth"),
+            "{}",
+            error.message
+        );
+        assert!(error.message.len() <= crate::error_text::MAX_BYTES);
+        assert!(error.message.ends_with('…'), "{}", error.message);
+    }
+}

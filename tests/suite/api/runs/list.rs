@@ -280,7 +280,7 @@ async fn a_bad_run_filter_is_a_problem_that_names_the_parameter() {
         ("limit=0", "limit: must be a whole number from 1 to 200"),
         ("limit=201", "limit: "),
         ("limit=ten", "limit: "),
-        ("colour=red", "colour: unknown field"),
+        ("colour=red", "colour: is not a parameter of this operation"),
     ] {
         let reply = server
             .get(&format!("/v1/runs?{query}"))

@@ -1,44 +1,5 @@
-<!doctype html>
-<!-- The interactive API reference. Self-contained on purpose: hubwright runs in
-     clusters without internet access, so no CDN-hosted viewer. It reads
-     /v1/openapi.json and lets a reader call each operation with their token. -->
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>hubwright API</title>
-<style>
-  body { font: 15px/1.45 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f6f7f9; }
-  header { background: #1d2330; color: #fff; padding: 1rem 2rem; display: flex; gap: 2rem; align-items: center; flex-wrap: wrap; }
-  header h1 { font-size: 1.3rem; margin: 0; }
-  header label { display: flex; gap: .5rem; align-items: center; }
-  header input { width: 28rem; max-width: 60vw; font: inherit; padding: .25rem .5rem; }
-  main { max-width: 70rem; margin: 0 auto; padding: 1rem 2rem 4rem; }
-  h2 { margin-top: 2rem; border-bottom: 1px solid #ccd; }
-  details.op { background: #fff; border: 1px solid #dde; border-radius: 6px; margin: .5rem 0; }
-  details.op > summary { cursor: pointer; padding: .5rem .75rem; display: flex; gap: .75rem; align-items: baseline; }
-  .method { font: bold 12px monospace; text-transform: uppercase; padding: .15rem .4rem; border-radius: 3px; color: #fff; min-width: 3.5rem; text-align: center; }
-  .get { background: #2f6fb3; } .post { background: #2d8a4e; } .delete { background: #b33a3a; } .put, .patch { background: #a86b12; }
-  .path { font-family: monospace; font-weight: 600; }
-  .body { padding: 0 1rem 1rem; }
-  table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
-  td, th { border-bottom: 1px solid #eef; text-align: left; padding: .25rem .5rem; vertical-align: top; }
-  pre { background: #f0f2f5; padding: .5rem; overflow: auto; max-height: 24rem; }
-  textarea { width: 100%; min-height: 8rem; font: 13px monospace; }
-  input.param { font: inherit; width: 100%; }
-  button { font: inherit; padding: .3rem 1rem; cursor: pointer; }
-  .status { font-weight: bold; }
-  .muted { color: #667; }
-</style>
-</head>
-<body>
-<header>
-  <h1>hubwright API</h1>
-  <label>Bearer token <input id="token" type="password" placeholder="hw_… (hubwright token create)" autocomplete="off"></label>
-  <a href="/v1/openapi.json" style="color:#9cf">openapi.json</a>
-</header>
-<main id="main"><p class="muted">Loading /v1/openapi.json…</p></main>
-<script>
+// The API reference page (served as /docs/app.js: the page carries no inline
+// script, so its Content-Security-Policy can refuse any).
 "use strict";
 const tokenInput = document.getElementById("token");
 // The token stays in this tab only: sessionStorage, never a cookie or the URL.
@@ -161,6 +122,3 @@ async function render() {
     ...[...sections.values()].flat());
 }
 render().catch(err => { document.getElementById("main").textContent = "Could not load the API document: " + err; });
-</script>
-</body>
-</html>
