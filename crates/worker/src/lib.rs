@@ -10,6 +10,7 @@
 pub mod builtin;
 mod config;
 pub mod helm;
+pub mod http;
 pub mod idp;
 pub mod kubernetes;
 pub mod preflight;
