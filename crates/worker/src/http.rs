@@ -28,3 +28,18 @@ pub fn client() -> reqwest::Client {
         // with rustls and a provider installed it cannot.
         .unwrap_or_else(|err| panic!("building an HTTP client: {err}"))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn building_a_client_installs_ring_as_the_tls_provider() {
+        let client = super::client_builder().https_only(true).build();
+        assert!(client.is_ok(), "{client:?}");
+        let provider = rustls::crypto::CryptoProvider::get_default().expect("installed");
+        let ring = rustls::crypto::ring::default_provider();
+        assert_eq!(
+            format!("{:?}", provider.cipher_suites),
+            format!("{:?}", ring.cipher_suites)
+        );
+    }
+}
