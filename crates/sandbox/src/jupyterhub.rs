@@ -217,7 +217,7 @@ impl JupyterHub {
     }
 
     async fn wait_for_health(&mut self) -> std::io::Result<()> {
-        let http = reqwest::Client::new();
+        let http = crate::http::client();
         let url = format!("{}/hub/health", self.url);
         let within = crate::readiness::start_timeout(START_TIMEOUT);
         let deadline = tokio::time::Instant::now() + within;

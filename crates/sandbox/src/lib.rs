@@ -17,6 +17,7 @@
 
 pub mod apiserver;
 pub mod helm;
+pub mod http;
 pub mod jupyterhub;
 pub mod kubelet;
 pub mod oidc;

@@ -142,7 +142,7 @@ impl OidcProvider {
             dir,
             child: None,
             _stdout: None,
-            http: reqwest::Client::new(),
+            http: crate::http::client(),
         };
         provider.spawn().await?;
         Ok(provider)

@@ -237,7 +237,7 @@ impl ApiServer {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::http::client_builder()
         .timeout(REQUEST_WITHIN)
         .build()
         .expect("build an HTTP client")

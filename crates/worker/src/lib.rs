@@ -11,6 +11,7 @@ pub mod builtin;
 mod config;
 pub mod error_text;
 pub mod helm;
+pub mod http;
 pub mod idp;
 pub mod kubernetes;
 pub mod preflight;

@@ -66,13 +66,15 @@ async fn oidc_for_hub_on(port: u16) -> Oidc {
 /// [`oidc_for_hub_on`] with provider `options` and request parameter `overrides`.
 async fn oidc_for_hub_with(port: u16, options: Options, overrides: &Value) -> Oidc {
     let op = OidcProvider::start(options).await.unwrap();
-    let discovery: Value = reqwest::get(op.discovery_url())
+    let discovery: Value = hubwright_testkit::http::client()
+        .get(op.discovery_url())
+        .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let response = reqwest::Client::new()
+    let response = hubwright_testkit::http::client()
         .post(op.registration_endpoint())
         .json(&json!({
             "client_name": "lab",
@@ -164,7 +166,7 @@ impl Jar {
 }
 
 fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
+    hubwright_testkit::http::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -232,7 +234,9 @@ async fn who_am_i(hub: &JupyterHub, jar: &Jar) -> (StatusCode, Value) {
 #[tokio::test]
 async fn an_oidc_hub_is_healthy_and_sends_logins_to_the_provider_with_its_registered_client() {
     let (hub, oidc) = oidc_hub().await;
-    let health = reqwest::get(format!("{}/hub/health", hub.url()))
+    let health = hubwright_testkit::http::client()
+        .get(format!("{}/hub/health", hub.url()))
+        .send()
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);

@@ -101,7 +101,9 @@ pub struct Args {
     /// order, at least once (README: Time-to-live).
     #[arg(long, env = "HUBWRIGHT_WEBHOOK_URL")]
     webhook_url: Option<String>,
-    /// Signs webhook bodies: `X-Hubwright-Signature: sha256=<HMAC-SHA256>`.
+    /// Signs webhook deliveries the Standard Webhooks way: `whsec_` and the
+    /// base64 of 24 to 64 random bytes (`echo whsec_$(openssl rand -base64
+    /// 32)`). Prefer the variable: a flag shows in `ps`.
     #[arg(
         long,
         env = "HUBWRIGHT_WEBHOOK_SECRET",

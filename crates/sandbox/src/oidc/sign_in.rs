@@ -25,7 +25,7 @@ impl OidcProvider {
     /// Registers a confidential client by Dynamic Client Registration.
     pub async fn register_client(&self, name: &str) -> std::io::Result<Client> {
         let redirect_uri = "http://127.0.0.1:9/callback".to_owned();
-        let mut request = reqwest::Client::new()
+        let mut request = crate::http::client()
             .post(self.registration_endpoint())
             .json(&json!({
                 "client_name": name,
@@ -68,7 +68,9 @@ impl OidcProvider {
         username: &str,
         scope: &str,
     ) -> std::io::Result<Value> {
-        let discovery: Value = reqwest::get(self.discovery_url())
+        let discovery: Value = crate::http::client()
+            .get(self.discovery_url())
+            .send()
             .await
             .map_err(|err| other("discovery", err))?
             .json()
@@ -98,7 +100,7 @@ impl OidcProvider {
             .find(|(key, _)| key == "code")
             .map(|(_, code)| code.into_owned())
             .ok_or_else(|| other("the callback", callback.as_str()))?;
-        reqwest::Client::new()
+        crate::http::client()
             .post(endpoint("token_endpoint")?)
             .basic_auth(&client.id, Some(&client.secret))
             .form(&[
@@ -123,7 +125,7 @@ impl OidcProvider {
     /// `state` and `iss`. The provider's cookies are kept here; the client's
     /// own are the caller's.
     pub async fn log_in_at(&self, authorization: Url, username: &str) -> std::io::Result<Url> {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| other("an HTTP client", err))?;

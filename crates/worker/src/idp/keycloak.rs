@@ -484,7 +484,7 @@ mod tests {
     #[test]
     fn urls_accept_a_base_with_or_without_the_auth_prefix() {
         let secret = SecretString::new("s");
-        let http = reqwest::Client::new();
+        let http = crate::http::client();
         for (base, want) in [
             (
                 "https://sso.example.org",

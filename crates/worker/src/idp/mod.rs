@@ -64,7 +64,7 @@ pub fn register(
     clusters: &Arc<ClusterClients>,
     keys: Option<Arc<SecretKeys>>,
 ) {
-    let http = reqwest::Client::builder()
+    let http = crate::http::client_builder()
         .timeout(PROVIDER_TIMEOUT)
         .build()
         .unwrap_or_default();

@@ -1,7 +1,10 @@
 //! Time-to-live: expired environments are torn down by the scheduler, on time
 //! or by the sweep, once however many schedulers race; provisioning in flight
 //! is stopped first; a failed teardown stays failed for an operator; warnings
-//! are recorded once per lead time.
+//! are recorded once per lead time; warnings and expiries reach a webhook
+//! ([`webhooks`]).
+
+mod webhooks;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -552,122 +555,4 @@ async fn operators_see_expiring_environments_and_warnings_in_the_metrics() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A webhook endpoint that records what it is sent and answers `status`.
-async fn webhook_receiver(
-    status: Arc<std::sync::atomic::AtomicU16>,
-) -> (
-    String,
-    Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>,
-) {
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let seen = Arc::clone(&seen);
-            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                seen.lock().unwrap().push((headers, body.to_vec()));
-                let status = status.load(std::sync::atomic::Ordering::SeqCst);
-                async move { axum::http::StatusCode::from_u16(status).unwrap() }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
-}
-
-#[tokio::test]
-async fn warnings_and_expiries_reach_the_webhook_in_order_signed_and_retried_until_accepted() {
-    use hubwright_state::secrets::SecretString;
-    use hubwright_worker::webhooks::{DeliveryError, signature};
-    use hubwright_worker::{Notifier, WebhookConfig};
-
-    let ttl = Ttl::new().await;
-    let status = Arc::new(std::sync::atomic::AtomicU16::new(503));
-    let (url, seen) = webhook_receiver(Arc::clone(&status)).await;
-    let clock = ManualClock::new(SystemClock.now());
-    let start = clock.now();
-    let secret = SecretString::new("shared-with-the-receiver");
-    let mut config = WebhookConfig::new(&url, Some(secret.clone())).unwrap();
-    config.settle = Duration::ZERO;
-    let notifier = Notifier::new(ttl.store().clone(), config.clone(), Arc::new(clock.clone()));
-    // The cursor starts at the newest event: the past is not sent.
-    let before = ttl
-        .request("lab", start + chrono::Duration::minutes(30), start)
-        .await;
-    ttl.scheduler(Arc::new(clock.clone()), WITHIN)
-        .pass(true)
-        .await
-        .unwrap();
-    assert_eq!(ttl.events(before, "expiry_warning").await.len(), 1);
-    assert_eq!(notifier.deliver_pending().await.unwrap(), 0);
-    assert!(seen.lock().unwrap().is_empty(), "history is not sent");
-
-    let env = ttl
-        .request("lab", start + chrono::Duration::hours(2), start)
-        .await;
-    let scheduler = ttl.scheduler(Arc::new(clock.clone()), WITHIN);
-    for minutes in [61, 111, 121] {
-        clock.set(start + chrono::Duration::minutes(minutes));
-        scheduler.pass(true).await.unwrap();
-    }
-
-    // The endpoint is down: nothing moves past the first event.
-    let failed = notifier.deliver_pending().await.unwrap_err();
-    assert!(
-        matches!(&failed, DeliveryError::Endpoint { why, .. } if why.contains("503")),
-        "{failed}"
-    );
-    assert_eq!(
-        seen.lock().unwrap().len(),
-        1,
-        "stopped at the first refusal"
-    );
-
-    status.store(204, std::sync::atomic::Ordering::SeqCst);
-    let delivered = notifier.deliver_pending().await.unwrap();
-    let bodies: Vec<serde_json::Value> = seen.lock().unwrap()[1..]
-        .iter()
-        .map(|(headers, body)| {
-            assert_eq!(
-                headers["x-hubwright-signature"].to_str().unwrap(),
-                signature(&secret, body),
-                "signed with the shared secret"
-            );
-            serde_json::from_slice(body).unwrap()
-        })
-        .collect();
-    assert_eq!(delivered, bodies.len());
-    let about_env: Vec<(&str, &str)> = bodies
-        .iter()
-        .filter(|b| b["environment"]["id"] == env.to_string())
-        .map(|b| {
-            (
-                b["kind"].as_str().unwrap(),
-                b["environment"]["owner"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        about_env,
-        [
-            ("expiry_warning", "alice"),
-            ("expiry_warning", "alice"),
-            ("environment_expired", "alice")
-        ],
-        "{bodies:#?}"
-    );
-    let ids: Vec<i64> = bodies.iter().map(|b| b["id"].as_i64().unwrap()).collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
-    assert_eq!(bodies.iter().filter(|b| b["id"] == ids[0]).count(), 1);
-
-    // Delivered once: neither this notifier nor a restarted one sends again.
-    let sent = seen.lock().unwrap().len();
-    assert_eq!(notifier.deliver_pending().await.unwrap(), 0);
-    let restarted = Notifier::new(ttl.store().clone(), config, Arc::new(clock.clone()));
-    assert_eq!(restarted.deliver_pending().await.unwrap(), 0);
-    assert_eq!(seen.lock().unwrap().len(), sent);
 }

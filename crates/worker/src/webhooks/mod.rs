@@ -5,36 +5,44 @@
 //! The events come from the timeline behind a cursor in Postgres
 //! ([`hubwright_state::store::webhooks`]); the scheduler replica holding the
 //! cursor delivers and moves it only past what the endpoint answered 2xx to.
-//! A refusal or an unreachable endpoint is retried with backoff, up to a
-//! minute apart, with nothing skipped. Receivers deduplicate by the event's
-//! `id` (also in `X-Hubwright-Delivery`). With a secret, each body is signed:
-//! `X-Hubwright-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+//! A refusal or an unreachable endpoint is retried with exponential backoff
+//! and jitter (replicas and restarts do not retry in step), with nothing
+//! skipped.
+//!
+//! Deliveries follow Standard Webhooks ([`signing`]): `webhook-id` is the
+//! event's `id`, the same on every attempt, so receivers deduplicate by it;
+//! `webhook-timestamp` is the attempt's time; with a secret,
+//! `webhook-signature` signs id, timestamp and body together.
+
+mod signing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use hubwright_state::secrets::SecretString;
 use hubwright_state::store::webhooks::WebhookEvent;
 use hubwright_state::{Clock, Store};
 use serde_json::json;
-use sha2::Sha256;
+
+pub use signing::{ID_HEADER, SECRET_PREFIX, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSecret};
 
 /// The cursor's name: one endpoint per deployment.
 const CURSOR: &str = "default";
 /// Events per locked batch.
 const BATCH: i64 = 50;
-/// The longest wait between attempts at a failing endpoint.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest wait between attempts at a failing endpoint, before jitter
+/// (which adds up to as much again).
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Where and how to deliver.
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
     /// The endpoint (`http` or `https`).
     pub url: reqwest::Url,
-    /// Signs each body when set.
-    pub secret: Option<SecretString>,
+    /// Signs each delivery when set.
+    pub secret: Option<WebhookSecret>,
     /// How often to look for new events.
     pub interval: Duration,
     /// Events younger than this wait (see the state module's docs).
@@ -42,7 +50,8 @@ pub struct WebhookConfig {
 }
 
 impl WebhookConfig {
-    /// A config for `url`, checked: an absolute `http(s)` URL.
+    /// A config for `url`, checked: an absolute `http(s)` URL, and a secret
+    /// of the form `whsec_<base64>` ([`WebhookSecret::parse`]).
     pub fn new(url: &str, secret: Option<SecretString>) -> Result<Self, crate::ConfigError> {
         let invalid = |rule: &str| crate::ConfigError {
             setting: "--webhook-url",
@@ -52,6 +61,13 @@ impl WebhookConfig {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(invalid("must be an http or https URL"));
         }
+        let secret = secret
+            .map(|secret| WebhookSecret::parse(secret.expose()))
+            .transpose()
+            .map_err(|rule| crate::ConfigError {
+                setting: "--webhook-secret",
+                rule,
+            })?;
         Ok(Self {
             url,
             secret,
@@ -92,7 +108,7 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier for `config`.
     pub fn new(store: Store, config: WebhookConfig, clock: Arc<dyn Clock>) -> Self {
-        let http = reqwest::Client::builder()
+        let http = crate::http::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
@@ -152,48 +168,54 @@ impl Notifier {
 
     async fn post(&self, event: &WebhookEvent) -> Result<(), String> {
         let body = serde_json::to_vec(&payload(event)).map_err(|err| err.to_string())?;
+        // Stable across attempts: the receiver's deduplication key.
+        let id = event.id.to_string();
+        // Fresh on every attempt: what the receiver's replay tolerance checks.
+        let timestamp = self.clock.now().timestamp();
         let mut request = self
             .http
             .post(self.config.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("X-Hubwright-Event", &event.kind)
-            .header("X-Hubwright-Delivery", event.id.to_string());
+            .header(ID_HEADER, &id)
+            .header(TIMESTAMP_HEADER, timestamp.to_string());
         if let Some(secret) = &self.config.secret {
-            request = request.header("X-Hubwright-Signature", signature(secret, &body));
+            request = request.header(SIGNATURE_HEADER, secret.sign(&id, timestamp, &body));
         }
+        let endpoint = endpoint(&self.config.url);
         let response = request
             .body(body)
             .send()
             .await
-            .map_err(|err| format!("POST {}: {err}", self.config.url))?;
+            // Without the URL: its path or query may hold a token.
+            .map_err(|err| format!("POST {endpoint}: {}", err.without_url()))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!(
-                "POST {} answered {}",
-                self.config.url,
-                response.status()
-            ))
+            Err(format!("POST {endpoint} answered {}", response.status()))
         }
     }
 
     /// Delivers until `shutdown` resolves, backing off while the endpoint fails.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
-        tracing::info!(url = %self.config.url, signed = self.config.secret.is_some(), "webhooks started");
+        tracing::info!(
+            endpoint = %endpoint(&self.config.url),
+            signed = self.config.secret.is_some(),
+            "webhooks started"
+        );
         tokio::pin!(shutdown);
-        let mut backoff = self.config.interval;
+        let mut backoff = retry_delays(self.config.interval);
         loop {
             let pause = match self.deliver_pending().await {
                 // A full batch: more may be waiting.
                 Ok(n) if i64::try_from(n).is_ok_and(|n| n == BATCH) => Duration::ZERO,
                 Ok(_) => {
-                    backoff = self.config.interval;
+                    backoff = retry_delays(self.config.interval);
                     self.config.interval
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, retry_in = ?backoff, "webhook delivery failed");
-                    let pause = backoff;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    let pause = backoff.next().unwrap_or(MAX_BACKOFF);
+                    tracing::warn!(error = %err, retry_in = ?pause, "webhook delivery failed");
                     pause
                 }
             };
@@ -225,15 +247,22 @@ fn payload(event: &WebhookEvent) -> serde_json::Value {
     })
 }
 
-/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
-pub fn signature(secret: &SecretString, body: &[u8]) -> String {
-    // HMAC takes keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose().as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+/// The waits between attempts at a failing endpoint: from `interval`,
+/// doubling up to [`MAX_BACKOFF`], each plus a random jitter of up to as much
+/// again, so replicas and restarted schedulers do not retry in step.
+fn retry_delays(interval: Duration) -> impl Iterator<Item = Duration> + Send {
+    ExponentialBuilder::default()
+        .with_min_delay(interval)
+        .with_max_delay(MAX_BACKOFF.max(interval))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// What of `url` may be logged: scheme, host and port. Chat services put the
+/// credential in the path (`/hooks/T000/B000/XXXX`) or the query.
+fn endpoint(url: &reqwest::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 #[cfg(test)]
@@ -241,12 +270,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_signature_is_the_rfc_4231_hmac_sha256() {
-        // RFC 4231 test case 2.
-        let secret = SecretString::new("Jefe");
-        assert_eq!(
-            signature(&secret, b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    fn retries_back_off_exponentially_with_jitter_up_to_twice_the_cap() {
+        let second = Duration::from_secs(1);
+        let delays: Vec<Duration> = retry_delays(second).take(12).collect();
+        assert_eq!(delays.len(), 12, "never gives up");
+        for (n, delay) in delays.iter().enumerate() {
+            let base = (second * 2u32.pow(n as u32)).min(MAX_BACKOFF);
+            assert!(
+                *delay >= base && *delay < base * 2,
+                "attempt {n}: {delay:?} not in [{base:?}, {:?})",
+                base * 2
+            );
+        }
+        let again: Vec<Duration> = retry_delays(second).take(12).collect();
+        assert_ne!(delays, again, "jitter: two schedules differ");
+    }
+
+    #[test]
+    fn only_the_origin_of_an_endpoint_is_logged() {
+        let url = reqwest::Url::parse("https://hooks.example.org:8443/hooks/T0/B0/s3cr3t?token=x")
+            .unwrap();
+        assert_eq!(endpoint(&url), "https://hooks.example.org:8443");
+    }
+
+    #[test]
+    fn a_secret_not_in_the_standard_webhooks_form_is_refused_at_start_up() {
+        let err = WebhookConfig::new(
+            "https://chat.example.org/hooks/1",
+            Some(SecretString::new("shared-with-the-receiver")),
+        )
+        .unwrap_err();
+        assert_eq!(err.setting, "--webhook-secret");
+        assert!(err.rule.contains("whsec_"), "{}", err.rule);
+        assert!(
+            !err.rule.contains("shared-with-the-receiver"),
+            "{}",
+            err.rule
         );
     }
 
