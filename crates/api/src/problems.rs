@@ -71,6 +71,9 @@ kinds! {
     METHOD_NOT_ALLOWED = "method-not-allowed", 405, "Method not allowed",
         "The path exists, but it does not accept this HTTP method.",
         "See the OpenAPI document at `/v1/openapi.json` for the methods each path accepts.";
+    REQUEST_TIMEOUT = "request-timeout", 408, "Request timeout",
+        "The request's body did not arrive within the server's body read timeout (`hubwright serve --body-read-timeout`, 10 s by default). The connection is closed.",
+        "Send the whole body at once; if a slow network is the cause, ask the platform team to raise the timeout.";
     CONFLICT = "conflict", 409, "Conflict",
         "The request is well-formed, but the resource's current state does not allow it: a name already taken, an environment already being torn down, a run that is not failed, or an extension beyond the template's limit.",
         "Read the detail, look at the resource's current state, and choose another name or wait for the state to change.";
@@ -83,6 +86,9 @@ kinds! {
     INVALID_REQUEST = "invalid-request", 422, "Invalid request",
         "The request could be read, but a field breaks a rule. `detail` says it in a sentence; `errors` lists each rule broken, and where: `pointer` is a JSON Pointer (RFC 6901) into the body (e.g. `/parameters/cpu_limit`, or `\"\"` for the whole body), `parameter` names a query or path parameter (e.g. `limit`), `header` names a request header (e.g. `Idempotency-Key`).",
         "Fix the field each entry points at so it follows the rule. A template's parameters and their limits are at `GET /v1/templates/{name}`.";
+    TOO_MANY_STREAMS = "too-many-streams", 429, "Too many event streams",
+        "The caller, or the server as a whole, already holds as many open event streams (`Accept: text/event-stream` on `/v1/runs/{id}/events`) as it may (`hubwright serve --max-streams-per-token`, `--max-streams`).",
+        "Close streams you no longer read, or reuse one; try again after the `Retry-After` seconds. Pages of JSON (`?after=`) are not limited this way.";
     INTERNAL = "internal", 500, "Internal error",
         "The API failed on this request: a bug in hubwright. It has been logged with the route.",
         "Try again; if it happens again, tell the platform team the time and the route.";

@@ -128,7 +128,7 @@ async fn events(
                     Problem::invalid_header("Last-Event-ID", "must be an event id (a whole number)")
                 })?,
         };
-        return Ok(stream::follow(state.store.clone(), id, resume).into_response());
+        return Ok(stream::open(&state, &headers, id, resume));
     }
     let events = state.store.events(id, query.after, query.limit).await?;
     let next_after = events.last().map_or(query.after, |e| e.id);
