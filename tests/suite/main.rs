@@ -10,11 +10,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_hubwright-test");
 
 mod api {
     mod environments;
+    mod limits;
     mod oidc;
     mod openapi;
     mod probes;
     mod problems;
     mod runs;
+    mod streams;
     mod templates;
     mod tokens;
 }

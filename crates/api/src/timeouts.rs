@@ -17,11 +17,7 @@ use crate::transport::ServerLimits;
 
 /// Reads the body within `limits.body_read_timeout`, then runs the handler
 /// within `limits.request_timeout`.
-pub async fn enforce(
-    State(limits): State<ServerLimits>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn enforce(State(limits): State<ServerLimits>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let read = http_body_util::Limited::new(body, MAX_BODY_BYTES).collect();
     let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {

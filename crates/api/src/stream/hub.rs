@@ -417,7 +417,10 @@ async fn recheck(
         let shared = lock(&inner.shared);
         for key in dead {
             if let Some(token) = shared.tokens.get(&key) {
-                tracing::info!(streams = token.streams, "event streams end: their token no longer authenticates");
+                tracing::info!(
+                    streams = token.streams,
+                    "event streams end: their token no longer authenticates"
+                );
                 token.revoked.send_replace(true);
             }
         }

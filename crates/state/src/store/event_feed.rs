@@ -135,7 +135,10 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|row| (row.run_id, row.newest)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.run_id, row.newest))
+            .collect())
     }
 
     /// Which of `fingerprints` ([`token_fingerprint`]) belong to tokens that

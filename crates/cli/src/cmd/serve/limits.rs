@@ -36,7 +36,11 @@ pub struct Limits {
     stream_recheck_interval: Dur,
     /// How often followed runs' newest events are read in case a
     /// notification was missed (they arrive by LISTEN/NOTIFY).
-    #[arg(long, env = "HUBWRIGHT_STREAM_FALLBACK_INTERVAL", default_value = "30s")]
+    #[arg(
+        long,
+        env = "HUBWRIGHT_STREAM_FALLBACK_INTERVAL",
+        default_value = "30s"
+    )]
     stream_fallback_interval: Dur,
 }
 
