@@ -95,7 +95,8 @@ pub struct EventsPage {
 
 /// A run's timeline: a page of JSON, or with `Accept: text/event-stream` the live stream
 #[utoipa::path(get, path = "/v1/runs/{id}/events", operation_id = "list_run_events", tag = "runs", params(("id" = Uuid, Path), EventsQuery),
-    responses((status = 200, body = EventsPage, description = "or text/event-stream"), (status = 404, body = ProblemDocument)),
+    responses((status = 200, body = EventsPage, description = "or text/event-stream"), (status = 404, body = ProblemDocument),
+        (status = 429, body = ProblemDocument, description = "too many open event streams (with `Retry-After`)")),
     security(("bearer" = [])))]
 /// A page of JSON, or with `Accept: text/event-stream` the live stream
 /// (resuming after `Last-Event-ID` when the client sends one).

@@ -38,7 +38,10 @@ pub(super) async fn streams(url: &str, streams: usize) -> anyhow::Result<Value> 
         .map(|_| store.create_token("alice", Role::Developer, now))
         .collect::<futures_util::future::TryJoinAll<_>>()
         .await?;
-    let bob = store.create_token("bob", Role::Developer, now).await?.secret;
+    let bob = store
+        .create_token("bob", Role::Developer, now)
+        .await?
+        .secret;
     let api = Child::serve(url, &["--api", "--listen", "127.0.0.1:0"], "api listening").await?;
     let base = api_url(&api)?;
     let client = reqwest::Client::new();
@@ -182,4 +185,3 @@ fn api_url(api: &Child) -> anyhow::Result<String> {
         .and_then(|line| line["address"].as_str().map(|a| format!("http://{a}")))
         .context("the API child logged no address")
 }
-
