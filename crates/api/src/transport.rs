@@ -153,3 +153,38 @@ async fn accept_failed(err: std::io::Error) {
     tracing::warn!(error = %err, "cannot accept a connection; pausing");
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_hyper_cannot_work_with_are_refused_naming_the_flag() {
+        assert_eq!(ServerLimits::default().validate(), Ok(()));
+        let small_head = ServerLimits {
+            max_header_bytes: 4096,
+            ..ServerLimits::default()
+        };
+        assert_eq!(
+            small_head.validate(),
+            Err("--max-header-bytes must be at least 8192, got 4096".to_owned())
+        );
+        let no_connections = ServerLimits {
+            max_connections: 0,
+            ..ServerLimits::default()
+        };
+        assert!(
+            no_connections
+                .validate()
+                .is_err_and(|why| why.contains("--max-connections"))
+        );
+        let no_time = ServerLimits {
+            body_read_timeout: Duration::ZERO,
+            ..ServerLimits::default()
+        };
+        assert_eq!(
+            no_time.validate(),
+            Err("--body-read-timeout must be more than 0".to_owned())
+        );
+    }
+}
