@@ -8,16 +8,16 @@
 //! each credential (one query for every hubwright token, a local verification
 //! for each OpenID token) so a revoked token's streams end.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hubwright_state::Store;
-use hubwright_state::store::event_feed::{EventNote, token_fingerprint};
+use hubwright_state::store::event_feed::token_fingerprint;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::oidc::{OidcVerifier, Rejected};
+use crate::oidc::OidcVerifier;
 
 /// How many event streams may be open and how often they are checked.
 #[derive(Debug, Clone)]
@@ -88,11 +88,11 @@ pub struct Streams {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(super) struct Inner {
     store: Store,
-    oidc: Option<Arc<OidcVerifier>>,
+    pub(super) oidc: Option<Arc<OidcVerifier>>,
     limits: StreamLimits,
-    shared: Mutex<Shared>,
+    pub(super) shared: Mutex<Shared>,
     /// Set once the server stops: every stream ends, so connections close.
     closed: watch::Sender<bool>,
     /// The listener and re-check tasks, started with the first stream.
@@ -110,9 +110,9 @@ impl Drop for Inner {
 }
 
 #[derive(Debug, Default)]
-struct Shared {
+pub(super) struct Shared {
     runs: HashMap<Uuid, RunEntry>,
-    tokens: HashMap<String, TokenEntry>,
+    pub(super) tokens: HashMap<String, TokenEntry>,
     open: usize,
 }
 
@@ -123,10 +123,10 @@ struct RunEntry {
 }
 
 #[derive(Debug)]
-struct TokenEntry {
-    credential: Credential,
-    streams: usize,
-    revoked: watch::Sender<bool>,
+pub(super) struct TokenEntry {
+    pub(super) credential: Credential,
+    pub(super) streams: usize,
+    pub(super) revoked: watch::Sender<bool>,
 }
 
 /// An open stream's place in the hub; dropping it gives the place back.
@@ -169,7 +169,7 @@ pub(super) async fn until_true(flag: &mut watch::Receiver<bool>) {
 }
 
 /// A poisoned lock only means a panic elsewhere; the counts are still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -253,13 +253,13 @@ impl Streams {
             return;
         }
         let weak = Arc::downgrade(&self.inner);
-        let listen = tokio::spawn(listen(
+        let listen = tokio::spawn(super::tasks::listen(
             weak.clone(),
             self.inner.store.clone(),
             self.inner.limits.fallback,
             self.inner.closed.subscribe(),
         ));
-        let recheck = tokio::spawn(recheck(
+        let recheck = tokio::spawn(super::tasks::recheck(
             weak,
             self.inner.store.clone(),
             self.inner.limits.recheck,
@@ -271,7 +271,7 @@ impl Streams {
 
 impl Inner {
     /// Run `run_id` has events up to `newest`: wake its streams.
-    fn announce(&self, run_id: Uuid, newest: i64) {
+    pub(super) fn announce(&self, run_id: Uuid, newest: i64) {
         if let Some(run) = lock(&self.shared).runs.get(&run_id) {
             run.newest.send_if_modified(|known| {
                 let later = newest > *known;
@@ -283,146 +283,7 @@ impl Inner {
         }
     }
 
-    fn followed_runs(&self) -> Vec<Uuid> {
+    pub(super) fn followed_runs(&self) -> Vec<Uuid> {
         lock(&self.shared).runs.keys().copied().collect()
-    }
-}
-
-/// Catches up on notifications that may have been missed: one query over
-/// every followed run. False once the hub is gone.
-async fn catch_up(weak: &Weak<Inner>, store: &Store) -> bool {
-    let Some(inner) = weak.upgrade() else {
-        return false;
-    };
-    let runs = inner.followed_runs();
-    if runs.is_empty() {
-        return true;
-    }
-    match store.newest_events(&runs).await {
-        Ok(newest) => {
-            for (run_id, id) in newest {
-                inner.announce(run_id, id);
-            }
-        }
-        Err(err) => tracing::warn!(error = %err, "event streams: cannot read newest events"),
-    }
-    true
-}
-
-/// The one LISTEN connection of the process, reconnected when lost.
-async fn listen(
-    weak: Weak<Inner>,
-    store: Store,
-    fallback: Duration,
-    mut closed: watch::Receiver<bool>,
-) {
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        let mut listener = match store.event_listener().await {
-            Ok(listener) => {
-                backoff = Duration::from_millis(250);
-                listener
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "event streams: cannot listen; falling back to reads");
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = until_true(&mut closed) => return,
-                }
-                backoff = (backoff * 2).min(fallback);
-                if !catch_up(&weak, &store).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        // Listening now: whatever was sent before is read once.
-        if !catch_up(&weak, &store).await {
-            return;
-        }
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + fallback, fallback);
-        loop {
-            tokio::select! {
-                note = listener.recv() => match note {
-                    Ok(EventNote::Events { run_id, newest }) => match weak.upgrade() {
-                        Some(inner) => inner.announce(run_id, newest),
-                        None => return,
-                    },
-                    Ok(EventNote::Lost) => break,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "event streams: listener failed; reconnecting");
-                        break;
-                    }
-                },
-                _ = tick.tick() => if !catch_up(&weak, &store).await {
-                    return;
-                },
-                () = until_true(&mut closed) => return,
-            }
-        }
-    }
-}
-
-/// Checks every open stream's credential each `every`; a credential that no
-/// longer authenticates ends its streams. A failing database ends none.
-async fn recheck(
-    weak: Weak<Inner>,
-    store: Store,
-    every: Duration,
-    mut closed: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = until_true(&mut closed) => return,
-        }
-        let Some(inner) = weak.upgrade() else {
-            return;
-        };
-        let held: Vec<(String, Credential)> = lock(&inner.shared)
-            .tokens
-            .iter()
-            .map(|(key, token)| (key.clone(), token.credential.clone()))
-            .collect();
-        let mut dead = Vec::new();
-        let fingerprints: Vec<String> = held
-            .iter()
-            .filter_map(|(_, credential)| match credential {
-                Credential::Token(fingerprint) => Some(fingerprint.clone()),
-                Credential::Jwt(_) => None,
-            })
-            .collect();
-        if !fingerprints.is_empty() {
-            match store.live_tokens(&fingerprints).await {
-                Ok(live) => {
-                    let live: HashSet<String> = live.into_iter().collect();
-                    dead.extend(fingerprints.into_iter().filter(|f| !live.contains(f)));
-                }
-                Err(err) => tracing::warn!(error = %err, "event streams: cannot re-check tokens"),
-            }
-        }
-        for (key, credential) in &held {
-            if let Credential::Jwt(jwt) = credential {
-                let still = match &inner.oidc {
-                    Some(oidc) => !matches!(oidc.verify(jwt).await, Err(Rejected::Token(_))),
-                    None => false,
-                };
-                if !still {
-                    dead.push(key.clone());
-                }
-            }
-        }
-        let shared = lock(&inner.shared);
-        for key in dead {
-            if let Some(token) = shared.tokens.get(&key) {
-                tracing::info!(
-                    streams = token.streams,
-                    "event streams end: their token no longer authenticates"
-                );
-                token.revoked.send_replace(true);
-            }
-        }
     }
 }

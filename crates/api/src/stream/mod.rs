@@ -7,6 +7,7 @@
 //! Streams do not poll: the process's one listener wakes them ([`hub`]).
 
 pub mod hub;
+mod tasks;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
