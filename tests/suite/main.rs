@@ -12,6 +12,7 @@ mod api {
     mod environments;
     mod headers;
     mod input;
+    mod limits;
     mod oidc;
     mod openapi;
     mod principals;
@@ -19,6 +20,7 @@ mod api {
     mod problems;
     mod rate_limit;
     mod runs;
+    mod streams;
     mod templates;
     mod tokens;
 }

@@ -256,6 +256,17 @@ impl Problem {
     pub fn retry_after(&self) -> Option<u64> {
         self.retry_after
     }
+
+    /// 408: the request's body did not arrive in time.
+    pub fn request_timeout(detail: impl Into<String>) -> Self {
+        Self::new(&problems::REQUEST_TIMEOUT, detail)
+    }
+
+    /// 429: no more event streams for this caller (or this server) now;
+    /// the handler adds `Retry-After`.
+    pub fn too_many_streams(detail: impl Into<String>) -> Self {
+        Self::new(&problems::TOO_MANY_STREAMS, detail)
+    }
 }
 
 /// The field serde's `deny_unknown_fields` refused: `unknown field `x`, …`.

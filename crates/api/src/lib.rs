@@ -31,9 +31,11 @@ mod probes;
 pub mod problems;
 pub mod ratelimit;
 pub mod runs;
-mod stream;
+pub mod stream;
 pub mod templates;
+mod timeouts;
 pub mod tokens;
+pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +48,8 @@ use hubwright_state::{Clock, Store, SystemClock};
 use tokio::net::TcpListener;
 
 pub use error::Problem;
+pub use stream::hub::{StreamLimits, Streams};
+pub use transport::{ServerLimits, serve_with_limits};
 
 /// Largest request body accepted; requests are small JSON documents.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -65,12 +69,15 @@ pub struct AppState {
     pub oidc: Option<Arc<oidc::OidcVerifier>>,
     /// Request budgets per caller and per address ([`ratelimit`]).
     pub limits: Arc<ratelimit::RateLimits>,
+    /// The live event streams: one listener feeds them all; caps and re-checks.
+    pub streams: Streams,
 }
 
 /// The application's routes over `store` and `catalog`, on the wall clock,
 /// with the one `default` cluster.
 pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
     router_with(AppState {
+        streams: Streams::new(store.clone(), None, StreamLimits::default()),
         store,
         clock: Arc::new(SystemClock),
         catalog,
@@ -132,17 +139,13 @@ async fn contain_panics(
     }
 }
 
-/// Serves the API on `listener` until `shutdown` resolves. The caller binds the
-/// socket, so tests can listen on port 0.
+/// Serves the API on `listener` with the default [`ServerLimits`] until
+/// `shutdown` resolves. The caller binds the socket, so tests can listen on
+/// port 0.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, "api listening");
-    // The peer's address is where failed sign-ins are counted (ratelimit).
-    let app = router_with(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with_limits(listener, state, ServerLimits::default(), shutdown).await
 }

@@ -71,6 +71,9 @@ kinds! {
     METHOD_NOT_ALLOWED = "method-not-allowed", 405, "Method not allowed",
         "The path exists, but it does not accept this HTTP method.",
         "See the OpenAPI document at `/v1/openapi.json` for the methods each path accepts.";
+    REQUEST_TIMEOUT = "request-timeout", 408, "Request timeout",
+        "The request's body did not arrive within the server's body read timeout (`hubwright serve --body-read-timeout`, 10 s by default). The connection is closed.",
+        "Send the whole body at once; if a slow network is the cause, ask the platform team to raise the timeout.";
     CONFLICT = "conflict", 409, "Conflict",
         "The request is well-formed, but the resource's current state does not allow it: a name already taken, an environment already being torn down, a run that is not failed, or an extension beyond the template's limit.",
         "Read the detail, look at the resource's current state, and choose another name or wait for the state to change.";
@@ -86,6 +89,9 @@ kinds! {
     TOO_MANY_REQUESTS = "too-many-requests", 429, "Too many requests",
         "The caller has used up its budget of requests: each token (or OpenID user) may make a burst of requests and then a steady number a second, and each client address a limited number of failed sign-ins. The `Retry-After` header says how many seconds until the next request is accepted.",
         "Wait the `Retry-After` seconds, then go on more slowly; scripts should back off on 429. Follow a run with its event stream rather than polling. An operator sets the limits (`serve --rate-limit`, `--rate-limit-burst`).";
+    TOO_MANY_STREAMS = "too-many-streams", 429, "Too many event streams",
+        "The caller, or the server as a whole, already holds as many open event streams (`Accept: text/event-stream` on `/v1/runs/{id}/events`) as it may (`hubwright serve --max-streams-per-token`, `--max-streams`).",
+        "Close streams you no longer read, or reuse one; try again after the `Retry-After` seconds. Pages of JSON (`?after=`) are not limited this way.";
     INTERNAL = "internal", 500, "Internal error",
         "The API failed on this request: a bug in hubwright. It has been logged with the route.",
         "Try again; if it happens again, tell the platform team the time and the route.";

@@ -97,7 +97,8 @@ pub struct EventsPage {
 
 /// A run's timeline: a page of JSON, or with `Accept: text/event-stream` the live stream
 #[utoipa::path(get, path = "/v1/runs/{id}/events", operation_id = "list_run_events", tag = "runs", params(("id" = Uuid, Path), EventsQuery),
-    responses((status = 200, body = EventsPage, description = "or text/event-stream"), (status = 404, body = ProblemDocument)),
+    responses((status = 200, body = EventsPage, description = "or text/event-stream"), (status = 404, body = ProblemDocument),
+        (status = 429, body = ProblemDocument, description = "too many open event streams (with `Retry-After`)")),
     security(("bearer" = [])))]
 /// A page of JSON, or with `Accept: text/event-stream` the live stream
 /// (resuming after `Last-Event-ID` when the client sends one).
@@ -130,7 +131,7 @@ async fn events(
                     Problem::invalid_header("Last-Event-ID", "must be an event id (a whole number)")
                 })?,
         };
-        return Ok(stream::follow(state.store.clone(), id, resume).into_response());
+        return Ok(stream::open(&state, &headers, id, resume));
     }
     let events = state.store.events(id, query.after, query.limit).await?;
     let next_after = events.last().map_or(query.after, |e| e.id);

@@ -5,6 +5,7 @@
 //! - [`effects`]: which steps called out beyond hubwright, for teardown.
 //! - [`enqueue`]: accepting runs (one statement: run, steps, event, wake-up).
 //! - [`environments`]: requesting, extending and tearing down environments.
+//! - [`event_feed`]: what live event streams read: notifications, new events, token checks.
 //! - [`environment_reads`]: one environment or a page of them, with their conditions.
 //! - [`expiry`]: time-to-live: expiring environments, warnings, the next due time.
 //! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
@@ -22,6 +23,7 @@ pub mod effects;
 pub mod enqueue;
 pub mod environment_reads;
 pub mod environments;
+pub mod event_feed;
 pub mod expiry;
 pub mod lease;
 pub mod names;

@@ -172,6 +172,18 @@ impl Store {
                 .await?,
         )
     }
+
+    /// Transactions this database has committed and rolled back so far
+    /// (`pg_stat_database`, which backends update within seconds), for
+    /// benchmarks of what idle clients cost.
+    pub async fn transactions_so_far(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar!(
+            r#"SELECT (xact_commit + xact_rollback)::bigint AS "count!"
+               FROM pg_stat_database WHERE datname = current_database()"#
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }
 
 /// What the queue looks like right now, for metrics.

@@ -8,6 +8,7 @@
 //! is not counted.
 //!
 //! - [`workloads`]: the five workloads, each returning its figures;
+//! - [`streams`]: what open event streams cost the database and other users;
 //! - [`fixture`]: what they share: a fresh database, runs inserted in
 //!   batches, waiting for them, and the exactly-once audit;
 //! - [`process`]: the `hubwright serve` child under test and what it costs;
@@ -16,6 +17,7 @@
 mod fixture;
 mod process;
 mod report;
+mod streams;
 mod workloads;
 
 use std::path::PathBuf;
@@ -41,6 +43,13 @@ enum Workload {
     /// TTL: environments expiring at the same moment; one `serve --scheduler`
     /// starts every teardown.
     Ttl(Load),
+    /// Event streams: open SSE streams on one idle run (ten tokens); the
+    /// database's transactions/s meanwhile and another user's list latency.
+    Streams {
+        /// Open streams.
+        #[arg(long, default_value_t = 200)]
+        streams: usize,
+    },
     /// Render JSON lines from the workloads as docs/benchmarks.md.
     Report {
         /// The JSON lines.
@@ -77,6 +86,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             workloads::w3(url, load.jobs.unwrap_or(200), load.concurrency).await?
         }
         Workload::Ttl(load) => workloads::ttl(url, load.jobs.unwrap_or(10_000)).await?,
+        Workload::Streams { streams } => streams::streams(url, streams).await?,
         Workload::Report { input, notes } => {
             print!("{}", report::report(&input, notes.as_deref())?);
             return Ok(ExitCode::SUCCESS);

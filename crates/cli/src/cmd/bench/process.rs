@@ -35,7 +35,7 @@ impl Child {
             .arg("--workflows")
             .arg(&workflows)
             .env("DATABASE_URL", url)
-            .env("RUST_LOG", "warn,hubwright_worker=info")
+            .env("RUST_LOG", "warn,hubwright_worker=info,hubwright_api=info")
             // The scheduler needs no key; the worker seals nothing here.
             .env(
                 hubwright_state::secrets::KEY_VARIABLE,
@@ -64,6 +64,11 @@ impl Child {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Ok(this)
+    }
+
+    /// The child's log so far (JSON lines).
+    pub(super) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Peak resident set of the worker so far, in MiB (VmHWM).

@@ -88,6 +88,34 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         false,
     ),
     (
+        "streams",
+        "idle_db_transactions_per_s",
+        "200 open event streams on one run: database (transactions/s)",
+        5.0,
+        false,
+    ),
+    (
+        "streams",
+        "list_latency_ms_with_streams.p99",
+        "Another user's list p99 meanwhile (ms)",
+        50.0,
+        false,
+    ),
+    (
+        "streams",
+        "list_latency_ms_without_streams.p99",
+        "The same list p99 without streams (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "streams",
+        "event_reached_all_within_ms",
+        "One event reaches all 200 streams within (ms)",
+        0.0,
+        false,
+    ),
+    (
         "w1",
         "db_size_after_insert_mib",
         "Database after W1 insert (MiB)",
@@ -163,7 +191,7 @@ pub(super) fn report(input: &Path, notes: Option<&Path>) -> anyhow::Result<Strin
     out.push_str(
         "\nExactly-once check (each run and step committed once, audited from the events):\n\n",
     );
-    for workload in ["w1", "w1b", "w2", "w3", "ttl"] {
+    for workload in ["w1", "w1b", "w2", "w3", "ttl", "streams"] {
         let runs: Vec<&Value> = results
             .iter()
             .filter(|r| r["workload"] == workload)

@@ -19,6 +19,9 @@ use tokio::sync::watch;
 
 use crate::Extensions;
 
+mod limits;
+use limits::Limits;
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = SECRET_KEY_HELP)]
 pub struct Args {
@@ -42,6 +45,9 @@ pub struct Args {
     /// Address the API listens on.
     #[arg(long, env = "HUBWRIGHT_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// The API's limits on connections, requests and event streams.
+    #[command(flatten)]
+    limits: Limits,
     /// Directory of workflow files, validated at start-up.
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
@@ -233,6 +239,8 @@ pub async fn run_until(
         config.id = id;
     }
     config.validate()?;
+    let (server_limits, stream_limits) = args.limits.split();
+    server_limits.validate().map_err(anyhow::Error::msg)?;
     let clusters = Arc::new(super::clusters(args.clusters.as_deref())?);
     // Workers seal and open the hubs' credentials; without a key they must not start.
     let keys = match keys {
@@ -301,6 +309,7 @@ pub async fn run_until(
                 .with_context(|| format!("--listen: cannot bind {}", args.listen))?,
         };
         let state = hubwright_api::AppState {
+            streams: hubwright_api::Streams::new(store.clone(), oidc.clone(), stream_limits),
             store: store.clone(),
             clock: Arc::clone(&clock),
             catalog: Arc::clone(&catalog),
@@ -319,7 +328,7 @@ pub async fn run_until(
         };
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move {
-            hubwright_api::serve(listener, state, shutdown)
+            hubwright_api::serve_with_limits(listener, state, server_limits, shutdown)
                 .await
                 .map_err(anyhow::Error::from)
         });
