@@ -4,9 +4,11 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use hubwright_state::model::{Principal, Role};
+use hubwright_state::store::audit::AuthKind;
 use hubwright_state::subjects;
 
 use crate::AppState;
+use crate::audit::record::{Actor, ActorSlot};
 use crate::error::Problem;
 use crate::oidc::{OidcVerifier, Rejected};
 use crate::ratelimit::CallerKey;
@@ -56,6 +58,17 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         match authenticate(parts, state).await {
             Ok((principal, key)) => {
+                // Who this is, for the audit middleware around the handler.
+                if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+                    slot.fill(Actor {
+                        subject: principal.subject.clone(),
+                        role: principal.role,
+                        auth: match key {
+                            CallerKey::User(_) => AuthKind::Oidc,
+                            CallerKey::Token(_) => AuthKind::Token,
+                        },
+                    });
+                }
                 state.limits.admit(&key)?;
                 Ok(Self(principal))
             }

@@ -9,6 +9,8 @@
 //!   operator retry and cancel.
 //!
 //! - `/v1/tokens/...`: admins create, list and revoke API tokens.
+//! - `/v1/audit`: the audit trail (admins): every state-changing call,
+//!   recorded by the [`audit::record`] middleware; a JSON-lines export.
 //! - `/metrics`: Prometheus text (operator token).
 //! - `/v1/openapi.json`: the OpenAPI 3.1 document (open); `/docs`: an
 //!   interactive page over it (open; calls need a token).
@@ -18,6 +20,7 @@
 //! organisation's OpenID provider ([`oidc`]). Every error is
 //! `application/problem+json` ([`error::Problem`]).
 
+pub mod audit;
 pub mod auth;
 pub mod environments;
 pub mod error;
@@ -96,7 +99,14 @@ pub fn router_with(state: AppState) -> Router {
         .merge(openapi::docs_routes())
         .merge(probes::routes())
         .merge(problems::routes())
-        .merge(documented_routes().0)
+        .merge(
+            documented_routes()
+                .0
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    audit::record::record,
+                )),
+        )
         .fallback(|| async { Problem::not_found("no such path") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn(headers::secure))
@@ -115,6 +125,7 @@ pub fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(environments::routes())
         .merge(runs::routes())
         .merge(tokens::routes())
+        .merge(audit::routes())
         .split_for_parts()
 }
 

@@ -129,6 +129,33 @@ impl Client {
         self.send(self.request(Method::DELETE, path)).await
     }
 
+    /// GET `path` and hand each chunk of the answer's body to `write` as it
+    /// arrives (the audit export), instead of holding it all.
+    pub async fn download(
+        &self,
+        path: &str,
+        mut write: impl FnMut(&[u8]),
+    ) -> Result<(), ClientError> {
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .map_err(|err| ClientError::Unavailable(format!("cannot reach {}: {err}", self.base)))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            let detail = body["detail"].as_str().unwrap_or("no detail").to_owned();
+            return Err(ClientError::Problem { status, detail });
+        }
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk
+                .map_err(|err| ClientError::Unavailable(format!("the answer broke off: {err}")))?;
+            write(&chunk);
+        }
+        Ok(())
+    }
+
     /// Follows a run's events live (Server-Sent Events) and prints each with
     /// `print`, until the run has ended; returns the run as it ended.
     pub async fn follow(

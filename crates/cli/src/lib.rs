@@ -98,6 +98,9 @@ enum Command {
     /// Create, list and revoke API tokens (admin).
     #[command(subcommand)]
     Token(cmd::token::Command),
+    /// The audit trail: who changed what, when, from where (admin).
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
     /// Named contexts: which API to talk to and where its token comes from.
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -196,6 +199,7 @@ async fn dispatch(cli: Cli, ext: Extensions) -> anyhow::Result<std::process::Exi
             api_result(cmd::template::run(&api()?, output, command).await)
         }
         Command::Token(command) => api_result(cmd::token::run(&api()?, output, command).await),
+        Command::Audit(command) => api_result(cmd::audit::run(&api()?, output, command).await),
         Command::Config(command) => cmd::config::run(output, server, command),
         Command::Completion { shell } => {
             let shell = match shell {
@@ -318,6 +322,7 @@ mod tests {
                 "run",
                 "template",
                 "token",
+                "audit",
                 "config",
                 "admin",
                 "completion",

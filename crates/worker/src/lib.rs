@@ -1,12 +1,14 @@
 //! hubwright-worker: the durable step runner and the step kinds.
 //!
-//! A [`Scheduler`] tears expired environments down and warns before expiry.
+//! A [`Scheduler`] tears expired environments down and warns before expiry;
+//! [`AuditRetention`] deletes audit entries past their retention.
 //!
 //! A [`Worker`] claims due runs from Postgres, executes each run's steps in order
 //! under a lease, and commits every step's [`Outcome`] before the next starts. The
 //! contract it keeps is in `docs/durability.md`; the states it moves runs through
 //! are drawn in `docs/state_machine.md`.
 
+mod audit_retention;
 pub mod builtin;
 mod config;
 pub mod error_text;
@@ -24,6 +26,7 @@ mod step;
 pub mod values;
 pub mod webhooks;
 
+pub use audit_retention::AuditRetention;
 pub use config::{ConfigError, WorkerConfig};
 pub use registry::Registry;
 pub use retry::retry_delay;

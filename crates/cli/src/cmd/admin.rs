@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 use hubwright_state::model::{Role, RunState};
+use hubwright_state::store::audit::{AuditRecord, AuthKind, Outcome};
 use hubwright_state::store::enqueue::NewRun;
 use hubwright_state::{Clock, SystemClock};
 use serde_json::{Map, Value};
@@ -93,19 +94,55 @@ pub async fn run(url: &str, command: Command, ext: Extensions) -> anyhow::Result
         Command::Migrate => super::migrate(url).await,
         Command::Token(TokenCommand::Create { role, subject }) => {
             let store = super::connect(url, 1).await?;
-            let issued = store
-                .create_token(&subject, role, SystemClock.now())
-                .await?;
+            let created = store.create_token(&subject, role, SystemClock.now()).await;
+            let target = created.as_ref().map_or(subject.clone(), |t| t.id.to_string());
+            audit(&store, "token.create", &target, created.as_ref().err()).await;
+            let issued = created?;
             super::token::print_secret(issued.id, &issued.subject, issued.role, &issued.secret);
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(TokenCommand::Revoke { id }) => {
             let store = super::connect(url, 1).await?;
-            let token = store.revoke_token(id, SystemClock.now()).await?;
+            let revoked = store.revoke_token(id, SystemClock.now()).await;
+            audit(&store, "token.revoke", &id.to_string(), revoked.as_ref().err()).await;
+            let token = revoked?;
             crate::output::emitln!("token {} ({}) revoked", token.id, token.subject);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(start) => start_run(url, start, ext).await,
+    }
+}
+
+/// Records a token command in the audit trail, as done by the operating
+/// system's user (`$USER`, or `admin-cli` when unset) straight in the
+/// database. The command has happened either way: a failed record is said on
+/// stderr, not made the command's failure.
+async fn audit(
+    store: &hubwright_state::Store,
+    action: &str,
+    token: &str,
+    error: Option<&hubwright_state::Error>,
+) {
+    let actor = std::env::var("USER")
+        .ok()
+        .filter(|user| !user.trim().is_empty())
+        .unwrap_or_else(|| "admin-cli".to_owned());
+    let outcome = if error.is_some() {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    };
+    let mut record = AuditRecord::new(
+        SystemClock.now(),
+        Some(&actor),
+        AuthKind::Database,
+        action,
+        outcome,
+    )
+    .target("token", token);
+    record.detail = error.map(ToString::to_string);
+    if let Err(err) = store.record_audit(&record).await {
+        eprintln!("warning: {action} is done but could not be recorded in the audit trail: {err}");
     }
 }
 

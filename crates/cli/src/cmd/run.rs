@@ -101,7 +101,8 @@ fn parse_state(text: &str) -> Result<RunState, String> {
     })
 }
 
-fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+/// A duration ago (`2h`) or an RFC 3339 time.
+pub(crate) fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }

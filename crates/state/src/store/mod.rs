@@ -1,5 +1,6 @@
 //! Every query hubwright makes, grouped by who calls it.
 //!
+//! - [`audit`]: the audit trail: recording, listing and pruning it.
 //! - [`database`]: creating the database itself when it is missing.
 //! - [`definitions`]: immutable workflow snapshots, stored once per digest.
 //! - [`effects`]: which steps called out beyond hubwright, for teardown.
@@ -16,6 +17,7 @@
 //! - [`run_list`]: pages of runs, newest first, with filters.
 //! - [`tokens`]: API tokens, stored as hashes.
 
+pub mod audit;
 pub mod checkpoint;
 pub mod database;
 pub mod definitions;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::Extensions;
 
+mod audit;
 mod limits;
 use limits::Limits;
 
@@ -48,6 +49,9 @@ pub struct Args {
     /// The API's limits on connections, requests and event streams.
     #[command(flatten)]
     limits: Limits,
+    /// The audit trail's retention.
+    #[command(flatten)]
+    audit: audit::AuditArgs,
     /// Directory of workflow files, validated at start-up.
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
@@ -221,6 +225,7 @@ pub async fn run_until(
         warnings: args.expiry_warnings.0.clone(),
     };
     scheduler_config.validate()?;
+    args.audit.validate()?;
     let webhooks = args
         .webhook_url
         .as_deref()
@@ -342,6 +347,9 @@ pub async fn run_until(
         )?;
         let stopping = shutdown(stopped.clone());
         tasks.spawn(async move { scheduler.run(stopping).await.map_err(anyhow::Error::from) });
+        let retention = args.audit.retention(store.clone(), Arc::clone(&clock))?;
+        let stopping = shutdown(stopped.clone());
+        tasks.spawn(async move { retention.run(stopping).await.map_err(anyhow::Error::from) });
         if let Some(config) = webhooks {
             let notifier = Notifier::new(store.clone(), config, Arc::clone(&clock));
             let shutdown = shutdown(stopped.clone());

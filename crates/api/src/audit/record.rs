@@ -1,0 +1,319 @@
+//! The audit middleware: every non-GET call to a `/v1` route is recorded
+//! once, after its handler has answered, with who (the [`Caller`] the
+//! handler resolved), what (an action named from the route template), which
+//! target, from where (the TCP peer) and the outcome (status, and a
+//! refusal's problem `type`). See docs/decisions/0017-audit-log.md.
+//!
+//! [`Caller`]: crate::auth::Caller
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use hubwright_state::model::Role;
+use hubwright_state::store::audit::{AuditRecord, AuthKind, Outcome};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::error::Problem;
+
+/// Largest answer body read for the target id and the problem `type`;
+/// answers to state-changing calls are small JSON documents.
+const MAX_PEEK: u64 = 256 * 1024;
+
+/// Who made an audited request, as the [`crate::auth::Caller`] extractor
+/// resolved them.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The caller's subject.
+    pub subject: String,
+    /// Their role.
+    pub role: Role,
+    /// Token or OpenID.
+    pub auth: AuthKind,
+}
+
+/// Put into an audited request's extensions before its handler runs; the
+/// `Caller` extractor fills it, because extensions the extractor sets on its
+/// own request never come back out to the middleware.
+#[derive(Debug, Clone, Default)]
+pub struct ActorSlot(Arc<OnceLock<Actor>>);
+
+impl ActorSlot {
+    /// Records who the caller is (the first call wins).
+    pub fn fill(&self, actor: Actor) {
+        let _ = self.0.set(actor);
+    }
+
+    fn get(&self) -> Option<&Actor> {
+        self.0.get()
+    }
+}
+
+/// What a route does to what: the action's name and the kind of its target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// `thing.verb`, e.g. `environment.create`.
+    pub name: String,
+    /// `environment`, `run`, `token`, ...
+    pub target_kind: String,
+    /// The first segment of the collection's path, e.g. `environments`.
+    collection: String,
+}
+
+impl Action {
+    /// The action of `method` on the route template `route` (e.g. `POST
+    /// /v1/environments/{id}/extend` → `environment.extend`). The thing is
+    /// the collection in the singular; the verb is the route's last fixed
+    /// segment after it, or the method's (POST create, DELETE delete, PUT
+    /// replace, PATCH update). Revoking is what DELETE does to a token.
+    pub fn of(method: &Method, route: &str) -> Self {
+        let mut fixed = route
+            .trim_start_matches("/v1/")
+            .split('/')
+            .filter(|s| !s.is_empty() && !s.starts_with('{'));
+        let collection = fixed.next().unwrap_or("api").to_owned();
+        let thing = collection
+            .strip_suffix("ies")
+            .map(|stem| format!("{stem}y"))
+            .or_else(|| collection.strip_suffix('s').map(str::to_owned))
+            .unwrap_or_else(|| collection.clone());
+        let verb = match (fixed.last(), method.as_str(), thing.as_str()) {
+            (Some(verb), _, _) => verb.replace('-', "_"),
+            (None, "DELETE", "token") => "revoke".to_owned(),
+            (None, "POST", _) => "create".to_owned(),
+            (None, "DELETE", _) => "delete".to_owned(),
+            (None, "PUT", _) => "replace".to_owned(),
+            (None, "PATCH", _) => "update".to_owned(),
+            (None, other, _) => other.to_ascii_lowercase(),
+        };
+        Self {
+            name: format!("{thing}.{verb}"),
+            target_kind: thing,
+            collection,
+        }
+    }
+
+    /// The target's id: where the answer points (`Location` into the same
+    /// collection), the path's id when it is a UUID, the answer's
+    /// `<thing>_id` or `id`, and last the path's segment as given (a name).
+    fn target(&self, location: Option<&str>, path_id: Option<&str>, body: &Value) -> Option<String> {
+        let prefix = format!("/v1/{}/", self.collection);
+        if let Some(id) = location
+            .and_then(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('/').next())
+            .filter(|id| !id.is_empty())
+        {
+            return Some(id.to_owned());
+        }
+        if let Some(id) = path_id.filter(|id| uuid::Uuid::parse_str(id).is_ok()) {
+            return Some(id.to_owned());
+        }
+        let field = format!("{}_id", self.target_kind);
+        for key in [field.as_str(), "id"] {
+            match &body[key] {
+                Value::String(id) => return Some(id.clone()),
+                Value::Number(id) => return Some(id.to_string()),
+                _ => {}
+            }
+        }
+        path_id.map(|segment| {
+            percent_encoding::percent_decode_str(segment)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    }
+}
+
+/// The segment of `path` where `route` has its `{…}` parameter.
+fn path_parameter<'a>(route: &str, path: &'a str) -> Option<&'a str> {
+    route
+        .split('/')
+        .zip(path.split('/'))
+        .find(|(template, _)| template.starts_with('{'))
+        .map(|(_, segment)| segment)
+}
+
+/// Records every non-GET `/v1` call once its handler has answered. The
+/// handler runs in a task of its own, so a client that goes away (or a
+/// handler timeout) does not cut the action apart from its record. A failed
+/// write is logged and counted (`hubwright_audit_write_failures_total`),
+/// never answered: the action has happened.
+pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .filter(|_| !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS))
+    else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path().to_owned();
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let slot = ActorSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let task = tokio::spawn(async move {
+        let response = match std::panic::AssertUnwindSafe(next.run(request))
+            .catch_unwind()
+            .await
+        {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::error!(route = %format!("{method} {path}"), "handler panicked");
+                Problem::internal().into_response()
+            }
+        };
+        // A 429 is a throttle, not an attempt the handler saw; recording
+        // each would let a flood write without bound (docs/operations.md).
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            return response;
+        }
+        let (response, body) = peek_json(response).await;
+        let action = Action::of(&method, &route);
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok());
+        let status = response.status();
+        let mut entry = AuditRecord::new(
+            state.clock.now(),
+            slot.get().map(|a| a.subject.as_str()),
+            slot.get().map_or(AuthKind::Unauthenticated, |a| a.auth),
+            &action.name,
+            if status.is_success() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+        );
+        entry.actor_role = slot.get().map(|a| a.role);
+        entry.target_kind = Some(action.target_kind.clone());
+        entry.target_id = action.target(location, path_parameter(&route, &path), &body);
+        entry.status = Some(status.as_u16());
+        if !status.is_success() {
+            entry.problem_type = body["type"].as_str().map(str::to_owned);
+            entry.detail = body["detail"].as_str().map(str::to_owned);
+        }
+        entry.client_addr = client;
+        entry.method = Some(method.to_string());
+        entry.path = Some(path);
+        if let Err(err) = state.store.record_audit(&entry).await {
+            metrics::counter!("hubwright_audit_write_failures_total").increment(1);
+            tracing::error!(error = %err, action = %entry.action, actor = ?entry.actor,
+                target = ?entry.target_id, status = status.as_u16(), "could not record an audit entry");
+        }
+        response
+    });
+    match task.await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "the audited request's task failed");
+            Problem::internal().into_response()
+        }
+    }
+}
+
+/// The answer, and its body as JSON when it is a small JSON document
+/// (`Null` otherwise; a stream is never read).
+async fn peek_json(response: Response) -> (Response, Value) {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let small = axum::body::HttpBody::size_hint(response.body())
+        .exact()
+        .is_some_and(|n| n <= MAX_PEEK);
+    if !is_json || !small {
+        return (response, Value::Null);
+    }
+    let (parts, body) = response.into_parts();
+    match axum::body::to_bytes(body, usize::try_from(MAX_PEEK).unwrap_or(usize::MAX)).await {
+        Ok(bytes) => {
+            let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            (Response::from_parts(parts, Body::from(bytes)), value)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read an audited answer");
+            (Response::from_parts(parts, Body::empty()), Value::Null)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn actions_are_named_from_the_route_template() {
+        let name = |method: Method, route: &str| Action::of(&method, route).name;
+        assert_eq!(name(Method::POST, "/v1/environments"), "environment.create");
+        assert_eq!(
+            name(Method::POST, "/v1/environments/{id}/extend"),
+            "environment.extend"
+        );
+        assert_eq!(
+            name(Method::DELETE, "/v1/environments/{id}"),
+            "environment.delete"
+        );
+        assert_eq!(name(Method::POST, "/v1/runs/{id}/retry"), "run.retry");
+        assert_eq!(name(Method::POST, "/v1/runs/{id}/cancel"), "run.cancel");
+        assert_eq!(name(Method::POST, "/v1/tokens"), "token.create");
+        assert_eq!(name(Method::DELETE, "/v1/tokens/{id}"), "token.revoke");
+        assert_eq!(
+            name(Method::POST, "/v1/approvals/{id}/approve"),
+            "approval.approve"
+        );
+        assert_eq!(name(Method::POST, "/v1/policy/reload"), "policy.reload");
+        assert_eq!(name(Method::POST, "/v1/policies"), "policy.create");
+    }
+
+    #[test]
+    fn the_target_is_where_the_answer_points_then_an_id_then_the_name_given() {
+        let create = Action::of(&Method::POST, "/v1/environments");
+        assert_eq!(
+            create.target(Some("/v1/environments/0193-a"), None, &Value::Null),
+            Some("0193-a".to_owned())
+        );
+        let delete = Action::of(&Method::DELETE, "/v1/environments/{id}");
+        let id = "0193a0c4-5f6e-7d8a-9b0c-1d2e3f4a5b6c";
+        assert_eq!(
+            delete.target(
+                Some("/v1/runs/0193-r"),
+                Some("alice-lab"),
+                &json!({"environment_id": id, "run_id": "0193-r"})
+            ),
+            Some(id.to_owned()),
+            "a Location into another collection is not the target"
+        );
+        assert_eq!(
+            delete.target(None, Some("alice%2Dlab"), &json!({"type": "/docs/problems/not-found"})),
+            Some("alice-lab".to_owned()),
+            "a refusal names what the caller named"
+        );
+        let revoke = Action::of(&Method::DELETE, "/v1/tokens/{id}");
+        assert_eq!(
+            revoke.target(None, Some(id), &json!({"id": "other"})),
+            Some(id.to_owned())
+        );
+    }
+
+    #[test]
+    fn the_path_parameter_is_found_by_the_template() {
+        assert_eq!(
+            path_parameter("/v1/runs/{id}/retry", "/v1/runs/abc/retry"),
+            Some("abc")
+        );
+        assert_eq!(path_parameter("/v1/tokens", "/v1/tokens"), None);
+    }
+}
