@@ -9,6 +9,7 @@
 const BIN: &str = env!("CARGO_BIN_EXE_hubwright-test");
 
 mod api {
+    mod audit;
     mod environments;
     mod headers;
     mod input;

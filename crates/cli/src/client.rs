@@ -140,7 +140,9 @@ impl Client {
             .request(Method::GET, path)
             .send()
             .await
-            .map_err(|err| ClientError::Unavailable(format!("cannot reach {}: {err}", self.base)))?;
+            .map_err(|err| {
+                ClientError::Unavailable(format!("cannot reach {}: {err}", self.base))
+            })?;
         let status = response.status();
         if !status.is_success() {
             let body: Value = response.json().await.unwrap_or(Value::Null);

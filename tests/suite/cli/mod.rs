@@ -1,6 +1,7 @@
 //! The `hubwright` binary as people and scripts run it, against a real
 //! `hubwright serve` process and real Postgres.
 
+mod audit;
 mod completion;
 mod contexts;
 mod lifecycle;

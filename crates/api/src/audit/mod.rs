@@ -101,7 +101,8 @@ impl AuditQuery {
                 .outcome
                 .as_deref()
                 .map(|text| {
-                    Outcome::parse(text).map_err(|rule| Problem::invalid_parameter("outcome", &rule))
+                    Outcome::parse(text)
+                        .map_err(|rule| Problem::invalid_parameter("outcome", &rule))
                 })
                 .transpose()?,
             since: self
@@ -157,7 +158,11 @@ async fn list(
     let page = usize::try_from(limit).unwrap_or(usize::MAX);
     let more = items.len() > page;
     items.truncate(page);
-    let next_cursor = if more { items.last().map(|e| e.id) } else { None };
+    let next_cursor = if more {
+        items.last().map(|e| e.id)
+    } else {
+        None
+    };
     Ok(Json(AuditPage { items, next_cursor }))
 }
 
@@ -175,7 +180,11 @@ async fn export(
 ) -> ApiResult<Response> {
     caller.require(Role::Admin)?;
     if query.cursor.is_some() || query.limit.is_some() {
-        let name = if query.cursor.is_some() { "cursor" } else { "limit" };
+        let name = if query.cursor.is_some() {
+            "cursor"
+        } else {
+            "limit"
+        };
         return Err(Problem::invalid_parameter(
             name,
             "the export has every matching entry; narrow it with since and until",
@@ -210,7 +219,9 @@ fn export_lines(
             let entries = store
                 .list_audit(&filter, before, EXPORT_PAGE)
                 .await
-                .inspect_err(|err| tracing::error!(error = %err, "the audit export failed part-way"))?;
+                .inspect_err(
+                    |err| tracing::error!(error = %err, "the audit export failed part-way"),
+                )?;
             if entries.is_empty() {
                 return Ok(None);
             }

@@ -83,7 +83,7 @@ impl Action {
             .map(|stem| format!("{stem}y"))
             .or_else(|| collection.strip_suffix('s').map(str::to_owned))
             .unwrap_or_else(|| collection.clone());
-        let verb = match (fixed.last(), method.as_str(), thing.as_str()) {
+        let verb = match (fixed.next_back(), method.as_str(), thing.as_str()) {
             (Some(verb), _, _) => verb.replace('-', "_"),
             (None, "DELETE", "token") => "revoke".to_owned(),
             (None, "POST", _) => "create".to_owned(),
@@ -102,7 +102,12 @@ impl Action {
     /// The target's id: where the answer points (`Location` into the same
     /// collection), the path's id when it is a UUID, the answer's
     /// `<thing>_id` or `id`, and last the path's segment as given (a name).
-    fn target(&self, location: Option<&str>, path_id: Option<&str>, body: &Value) -> Option<String> {
+    fn target(
+        &self,
+        location: Option<&str>,
+        path_id: Option<&str>,
+        body: &Value,
+    ) -> Option<String> {
         let prefix = format!("/v1/{}/", self.collection);
         if let Some(id) = location
             .and_then(|l| l.strip_prefix(&prefix))
@@ -297,7 +302,11 @@ mod tests {
             "a Location into another collection is not the target"
         );
         assert_eq!(
-            delete.target(None, Some("alice%2Dlab"), &json!({"type": "/docs/problems/not-found"})),
+            delete.target(
+                None,
+                Some("alice%2Dlab"),
+                &json!({"type": "/docs/problems/not-found"})
+            ),
             Some("alice-lab".to_owned()),
             "a refusal names what the caller named"
         );

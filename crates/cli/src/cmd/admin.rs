@@ -95,7 +95,9 @@ pub async fn run(url: &str, command: Command, ext: Extensions) -> anyhow::Result
         Command::Token(TokenCommand::Create { role, subject }) => {
             let store = super::connect(url, 1).await?;
             let created = store.create_token(&subject, role, SystemClock.now()).await;
-            let target = created.as_ref().map_or(subject.clone(), |t| t.id.to_string());
+            let target = created
+                .as_ref()
+                .map_or(subject.clone(), |t| t.id.to_string());
             audit(&store, "token.create", &target, created.as_ref().err()).await;
             let issued = created?;
             super::token::print_secret(issued.id, &issued.subject, issued.role, &issued.secret);
@@ -104,7 +106,13 @@ pub async fn run(url: &str, command: Command, ext: Extensions) -> anyhow::Result
         Command::Token(TokenCommand::Revoke { id }) => {
             let store = super::connect(url, 1).await?;
             let revoked = store.revoke_token(id, SystemClock.now()).await;
-            audit(&store, "token.revoke", &id.to_string(), revoked.as_ref().err()).await;
+            audit(
+                &store,
+                "token.revoke",
+                &id.to_string(),
+                revoked.as_ref().err(),
+            )
+            .await;
             let token = revoked?;
             crate::output::emitln!("token {} ({}) revoked", token.id, token.subject);
             Ok(ExitCode::SUCCESS)

@@ -101,7 +101,8 @@ impl Listing for AuditEntry {
             self.action.clone(),
             or_dash(&self.target_id),
             self.outcome.as_str().to_owned(),
-            self.status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            self.status
+                .map_or_else(|| "-".to_owned(), |s| s.to_string()),
         ]
     }
 
