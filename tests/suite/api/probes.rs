@@ -77,6 +77,8 @@ async fn the_document_is_served_without_a_token_and_lists_every_endpoint() {
     assert_eq!(
         paths,
         [
+            "/v1/audit",
+            "/v1/audit/export",
             "/v1/environments",
             "/v1/environments/{id}",
             "/v1/environments/{id}/extend",
