@@ -303,7 +303,10 @@ async fn namespaces_carry_owner_template_profile_cost_centre_and_expiry_labels_f
     let ns = lab.namespaces().await.get(&plain.namespace).await.unwrap();
     let labels = ns.metadata.labels.unwrap();
     assert_eq!(labels["hubwright.io/profile"], "minimal");
-    assert!(!labels.contains_key("hubwright.io/cost-centre"), "{labels:?}");
+    assert!(
+        !labels.contains_key("hubwright.io/cost-centre"),
+        "{labels:?}"
+    );
 
     for id in [requested.id, plain.id] {
         let teardown = lab.teardown(id).await;

@@ -32,12 +32,17 @@ async fn a_quota_a_quantity_above_its_maximum_or_not_a_quantity_is_a_422_naming_
     let db = TestDatabase::create().await;
     let server = shipped(&db).await;
     let alice = token(&db.store, "alice", Role::Developer).await;
-    let fixed = "is set by the platform team: template `jupyterhub` does not let a request choose it";
+    let fixed =
+        "is set by the platform team: template `jupyterhub` does not let a request choose it";
     let cases: [(&str, Value, &str); 8] = [
         ("jupyterhub", json!({"quota_cpu": "100000"}), fixed),
         ("jupyterhub", json!({"quota_memory": "100Ti"}), fixed),
         ("jupyterhub", json!({"quota_cpu": "abc"}), fixed),
-        ("workshop", json!({"container_cpu_max": "64"}), "is set by the platform team: template `workshop` does not let a request choose it"),
+        (
+            "workshop",
+            json!({"container_cpu_max": "64"}),
+            "is set by the platform team: template `workshop` does not let a request choose it",
+        ),
         (
             "jupyterhub",
             json!({"memory_limit": "100Ti"}),
@@ -60,7 +65,13 @@ async fn a_quota_a_quantity_above_its_maximum_or_not_a_quantity_is_a_422_naming_
         ),
     ];
     for (template, parameters, rule) in cases {
-        let name = parameters.as_object().unwrap().keys().next().unwrap().clone();
+        let name = parameters
+            .as_object()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
         let reply = server
             .post("/v1/environments")
             .token(&alice)
@@ -92,10 +103,12 @@ async fn quantities_within_their_bounds_are_accepted_as_given_and_the_quota_is_t
     let reply = server
         .post("/v1/environments")
         .token(&alice)
-        .json(&json!({"name": "lab", "template": "jupyterhub", "parameters": {
-            "cpu_limit": "16", "cpu_guarantee": 0.5, "memory_limit": "16Gi",
-            "memory_guarantee": "1.5Gi", "storage": "1e10", "cost_centre": "research-42",
-        }}))
+        .json(
+            &json!({"name": "lab", "template": "jupyterhub", "parameters": {
+                "cpu_limit": "16", "cpu_guarantee": 0.5, "memory_limit": "16Gi",
+                "memory_guarantee": "1.5Gi", "storage": "1e10", "cost_centre": "research-42",
+            }}),
+        )
         .send()
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{:#}", reply.body);

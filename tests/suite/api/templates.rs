@@ -102,7 +102,12 @@ async fn every_caller_lists_the_shipped_templates_with_what_a_portal_needs() {
         properties["image_tag"]["pattern"],
         "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
     );
-    for name in ["quota_memory", "quota_storage", "quota_pods", "container_cpu_max"] {
+    for name in [
+        "quota_memory",
+        "quota_storage",
+        "quota_pods",
+        "container_cpu_max",
+    ] {
         assert_eq!(properties[name]["readOnly"], true, "{name}");
     }
     assert_eq!(

@@ -176,10 +176,11 @@ impl Template {
                 ),
             });
         }
-        if let Some(fixed) = given
-            .keys()
-            .find(|name| self.parameters.get(*name).is_some_and(|spec| !spec.settable))
-        {
+        if let Some(fixed) = given.keys().find(|name| {
+            self.parameters
+                .get(*name)
+                .is_some_and(|spec| !spec.settable)
+        }) {
             return Err(Error::Invalid {
                 field: format!("parameters.{fixed}"),
                 rule: format!(

@@ -40,7 +40,9 @@ pub enum QuantityError {
     #[error("it does not start with a number")]
     NoNumber,
     /// A suffix Kubernetes does not know.
-    #[error("`{0}` is not a suffix Kubernetes knows (n, u, m, k, M, G, T, P, E, Ki … Ei, or an exponent such as e3)")]
+    #[error(
+        "`{0}` is not a suffix Kubernetes knows (n, u, m, k, M, G, T, P, E, Ki … Ei, or an exponent such as e3)"
+    )]
     Suffix(String),
     /// Larger than Kubernetes can hold.
     #[error("it is larger than Kubernetes can hold")]
@@ -115,7 +117,8 @@ impl FromStr for Quantity {
         let magnitude = if digits.is_empty() {
             0
         } else {
-            let shift = exponent - i64::try_from(fraction.len()).map_err(|_| QuantityError::TooLarge)?;
+            let shift =
+                exponent - i64::try_from(fraction.len()).map_err(|_| QuantityError::TooLarge)?;
             scaled(digits, shift + 9, binary)?
         };
         let nanos = i128::try_from(magnitude).map_err(|_| QuantityError::TooLarge)?;

@@ -98,7 +98,10 @@ fn what_is_not_a_quantity_says_why() {
 fn values_beyond_what_kubernetes_holds_are_refused() {
     use QuantityError::TooLarge;
     let err = |text: &str| text.parse::<Quantity>().unwrap_err();
-    assert_eq!(q("9223372036854775807").whole_units(), Some(i64::MAX.into()));
+    assert_eq!(
+        q("9223372036854775807").whole_units(),
+        Some(i64::MAX.into())
+    );
     assert_eq!(err("9223372036854775808"), TooLarge);
     assert_eq!(err("8Ei"), TooLarge);
     assert_eq!(q("7Ei").whole_units(), Some(7 << 60));

@@ -109,7 +109,8 @@ mod tests {
 
     #[test]
     fn quantities_render_as_cores_and_bytes_for_charts_that_want_numbers() {
-        let context = json!({ "params": { "cpu": "500m", "two": 2, "memory": "4Gi", "disk": "1G" } });
+        let context =
+            json!({ "params": { "cpu": "500m", "two": 2, "memory": "4Gi", "disk": "1G" } });
         let rendered = render(
             &template("cpu: {{ params.cpu | cores }}\ntwo: {{ params.two | cores }}\nmemory: {{ params.memory | bytes }}\ndisk: {{ params.disk | bytes }}\n"),
             &context,
@@ -121,9 +122,17 @@ mod tests {
         assert_eq!(values["memory"].as_i64(), Some(4 << 30));
         assert_eq!(values["disk"].as_i64(), Some(1_000_000_000));
         let err = render(&template("x: {{ params.cpu | bytes }}\n"), &context).unwrap_err();
-        assert!(err.message.contains("not a whole number of bytes"), "{}", err.message);
+        assert!(
+            err.message.contains("not a whole number of bytes"),
+            "{}",
+            err.message
+        );
         let bad = json!({ "params": { "cpu": "abc" } });
         let err = render(&template("x: {{ params.cpu | cores }}\n"), &bad).unwrap_err();
-        assert!(err.message.contains("`abc` is not a Kubernetes quantity"), "{}", err.message);
+        assert!(
+            err.message.contains("`abc` is not a Kubernetes quantity"),
+            "{}",
+            err.message
+        );
     }
 }

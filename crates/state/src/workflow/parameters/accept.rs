@@ -72,7 +72,10 @@ impl ParameterSpec {
         if let Some(max) = self.max_items
             && items.len() > max
         {
-            return Err(format!("must list at most {max} items (got {})", items.len()));
+            return Err(format!(
+                "must list at most {max} items (got {})",
+                items.len()
+            ));
         }
         for (index, item) in items.iter().enumerate() {
             if let Some(text) = item.as_str() {

@@ -25,12 +25,24 @@ impl ParameterSpec {
         let numeric = matches!(kind, ParameterType::Integer | ParameterType::Number);
         let texts = matches!(kind, ParameterType::String | ParameterType::Strings);
         let misplaced = [
-            ("minimum", self.minimum.is_some() && !numeric && kind != ParameterType::Quantity),
-            ("maximum", self.maximum.is_some() && !numeric && kind != ParameterType::Quantity),
-            ("kind", self.measures.is_some() && kind != ParameterType::Quantity),
+            (
+                "minimum",
+                self.minimum.is_some() && !numeric && kind != ParameterType::Quantity,
+            ),
+            (
+                "maximum",
+                self.maximum.is_some() && !numeric && kind != ParameterType::Quantity,
+            ),
+            (
+                "kind",
+                self.measures.is_some() && kind != ParameterType::Quantity,
+            ),
             ("max_length", self.max_length.is_some() && !texts),
             ("pattern", self.pattern.is_some() && !texts),
-            ("max_items", self.max_items.is_some() && kind != ParameterType::Strings),
+            (
+                "max_items",
+                self.max_items.is_some() && kind != ParameterType::Strings,
+            ),
         ];
         if let Some((field, _)) = misplaced.iter().find(|(_, wrong)| *wrong) {
             return Err(format!(
@@ -58,8 +70,14 @@ impl ParameterSpec {
             {
                 return Err(format!(
                     "minimum {} is above maximum {}",
-                    self.minimum.as_ref().map(ToString::to_string).unwrap_or_default(),
-                    self.maximum.as_ref().map(ToString::to_string).unwrap_or_default()
+                    self.minimum
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    self.maximum
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -121,7 +139,11 @@ impl ParameterSpec {
     }
 
     /// A quantity bound, checked like a value of this parameter.
-    fn quantity_bound(&self, field: &str, bound: Option<&Bound>) -> Result<Option<Quantity>, String> {
+    fn quantity_bound(
+        &self,
+        field: &str,
+        bound: Option<&Bound>,
+    ) -> Result<Option<Quantity>, String> {
         let Some(bound) = bound else {
             return Ok(None);
         };

@@ -82,7 +82,10 @@ fn a_quantity_that_is_not_one_or_out_of_bounds_names_the_parameter_and_the_rule(
         "{}",
         refusal(json!({"cpu_limit": "-1"}))
     );
-    assert!(refusal(json!({"cpu_limit": true})).starts_with("parameters.cpu_limit: must be a CPU quantity"));
+    assert!(
+        refusal(json!({"cpu_limit": true}))
+            .starts_with("parameters.cpu_limit: must be a CPU quantity")
+    );
     assert_eq!(
         refusal(json!({"cpu_limit": "1.0005"})),
         "parameters.cpu_limit: must be a CPU quantity in whole millicores (1m is the finest) (got 1.0005)"
@@ -117,7 +120,12 @@ fn strings_and_lists_keep_to_their_length_pattern_and_count() {
         refusal(json!({"note": "toolong"})),
         "parameters.note: must be at most 5 characters long (got 7)"
     );
-    assert!(template(BOUNDED).resolve_parameters(json!({"note": "ééééé"}).as_object().unwrap()).is_ok(), "characters, not bytes");
+    assert!(
+        template(BOUNDED)
+            .resolve_parameters(json!({"note": "ééééé"}).as_object().unwrap())
+            .is_ok(),
+        "characters, not bytes"
+    );
     assert_eq!(
         refusal(json!({"image_tag": "latest; rm"})),
         "parameters.image_tag: must match `^[A-Za-z0-9_][A-Za-z0-9_.-]*$` (got \"latest; rm\")"
@@ -135,16 +143,56 @@ fn strings_and_lists_keep_to_their_length_pattern_and_count() {
 #[test]
 fn declarations_that_cannot_hold_are_template_errors() {
     let cases = [
-        ("maximum: 16Gi }", "maximum: 16Gb }", "maximum `16Gb` is not a Kubernetes quantity"),
-        ("minimum: 500m, maximum: \"16\"", "minimum: \"32\", maximum: \"16\"", "minimum 32 is above maximum 16"),
-        ("minimum: 500m,", "minimum: 0.5m,", "minimum `0.5m` must be a CPU quantity in whole millicores"),
-        ("default: \"20\", settable: false", "settable: false", "needs a default"),
-        ("max_items: 2, max_length: 8", "max_items: 2, pattern: \"[a-z]+\"", "must be anchored"),
-        ("max_items: 2, max_length: 8", "max_items: 2, pattern: \"^[a-z+$\"", "is not a regular expression"),
-        ("default: 2, minimum: 1", "default: 2, max_length: 3, minimum: 1", "`max_length` does not apply to a parameter of type integer"),
-        ("maximum: 100Gi", "maximum: 100Gi, max_items: 3", "`max_items` does not apply"),
-        ("default: 10Gi, maximum: 100Gi", "default: 1Ti, maximum: 100Gi", "must be a storage quantity at most 100Gi (got 1Ti)"),
-        ("kind: cpu, default: \"2\"", "kind: gpu, default: \"2\"", "unknown variant `gpu`"),
+        (
+            "maximum: 16Gi }",
+            "maximum: 16Gb }",
+            "maximum `16Gb` is not a Kubernetes quantity",
+        ),
+        (
+            "minimum: 500m, maximum: \"16\"",
+            "minimum: \"32\", maximum: \"16\"",
+            "minimum 32 is above maximum 16",
+        ),
+        (
+            "minimum: 500m,",
+            "minimum: 0.5m,",
+            "minimum `0.5m` must be a CPU quantity in whole millicores",
+        ),
+        (
+            "default: \"20\", settable: false",
+            "settable: false",
+            "needs a default",
+        ),
+        (
+            "max_items: 2, max_length: 8",
+            "max_items: 2, pattern: \"[a-z]+\"",
+            "must be anchored",
+        ),
+        (
+            "max_items: 2, max_length: 8",
+            "max_items: 2, pattern: \"^[a-z+$\"",
+            "is not a regular expression",
+        ),
+        (
+            "default: 2, minimum: 1",
+            "default: 2, max_length: 3, minimum: 1",
+            "`max_length` does not apply to a parameter of type integer",
+        ),
+        (
+            "maximum: 100Gi",
+            "maximum: 100Gi, max_items: 3",
+            "`max_items` does not apply",
+        ),
+        (
+            "default: 10Gi, maximum: 100Gi",
+            "default: 1Ti, maximum: 100Gi",
+            "must be a storage quantity at most 100Gi (got 1Ti)",
+        ),
+        (
+            "kind: cpu, default: \"2\"",
+            "kind: gpu, default: \"2\"",
+            "unknown variant `gpu`",
+        ),
     ];
     for (from, to, expected) in cases {
         assert!(BOUNDED.contains(from), "{from}");

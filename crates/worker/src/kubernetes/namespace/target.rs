@@ -264,9 +264,15 @@ mod tests {
         assert_eq!(
             labels,
             [
-                ("hubwright.io/expires-at".to_owned(), "2026-12-06T10-00-00Z".to_owned()),
+                (
+                    "hubwright.io/expires-at".to_owned(),
+                    "2026-12-06T10-00-00Z".to_owned()
+                ),
                 ("hubwright.io/profile".to_owned(), "gpu".to_owned()),
-                ("hubwright.io/cost-centre".to_owned(), "Research___Development_42".to_owned()),
+                (
+                    "hubwright.io/cost-centre".to_owned(),
+                    "Research___Development_42".to_owned()
+                ),
             ]
         );
         let bare = cost_labels(&environment(json!({"profile": "", "cost_centre": 7})));
