@@ -16,6 +16,7 @@ mod api {
     mod limits;
     mod oidc;
     mod openapi;
+    mod parameters;
     mod principals;
     mod probes;
     mod problems;

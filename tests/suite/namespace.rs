@@ -29,6 +29,8 @@ namespace: "hwt-{name}"
 parameters:
   cpu_limit: { type: string, default: "2" }
   memory_limit: { type: string, default: 4Gi }
+  profile: { type: string, default: minimal, enum: [minimal, gpu] }
+  cost_centre: { type: string, default: "", max_length: 63 }
 workflows:
   provision:
     steps:
@@ -253,6 +255,63 @@ async fn provisioning_creates_the_namespace_with_its_guard_rails_and_applying_ag
     let teardown = lab.teardown(env).await;
     wait::run_state(lab.store(), teardown, RunState::Succeeded, WITHIN).await;
     lab.gone(&namespace).await;
+}
+
+#[tokio::test]
+async fn namespaces_carry_owner_template_profile_cost_centre_and_expiry_labels_for_cost_tools() {
+    let lab = Lab::new().await;
+    let _worker = lab.worker("w1");
+    let requested = lab
+        .0
+        .request(json!({"profile": "gpu", "cost_centre": "Research & Dev/42"}))
+        .await;
+    wait::run_state(lab.store(), requested.run_id, RunState::Succeeded, WITHIN).await;
+    let env = lab.store().environment(requested.id).await.unwrap();
+
+    let ns = lab
+        .namespaces()
+        .await
+        .get(&requested.namespace)
+        .await
+        .unwrap();
+    let labels = ns.metadata.labels.clone().unwrap();
+    assert_eq!(labels["hubwright.io/environment"], requested.id.to_string());
+    assert_eq!(labels["hubwright.io/owner"], "alice_example.com");
+    assert_eq!(labels["hubwright.io/template"], "hub");
+    assert_eq!(labels["hubwright.io/profile"], "gpu");
+    assert_eq!(
+        labels["hubwright.io/cost-centre"], "Research___Dev_42",
+        "sanitised to what a label value may hold"
+    );
+    assert_eq!(
+        labels["hubwright.io/expires-at"],
+        env.expires_at.format("%Y-%m-%dT%H-%M-%SZ").to_string()
+    );
+    // The objects in it carry them too, so a cost tool may group by either.
+    let quota = Api::<ResourceQuota>::namespaced(lab.client().await, &requested.namespace)
+        .get("hubwright")
+        .await
+        .unwrap();
+    assert_eq!(
+        quota.metadata.labels.unwrap()["hubwright.io/cost-centre"],
+        "Research___Dev_42"
+    );
+
+    // Without a cost centre there is no such label (not an empty one).
+    let plain = lab.0.request(json!({})).await;
+    wait::run_state(lab.store(), plain.run_id, RunState::Succeeded, WITHIN).await;
+    let ns = lab.namespaces().await.get(&plain.namespace).await.unwrap();
+    let labels = ns.metadata.labels.unwrap();
+    assert_eq!(labels["hubwright.io/profile"], "minimal");
+    assert!(
+        !labels.contains_key("hubwright.io/cost-centre"),
+        "{labels:?}"
+    );
+
+    for id in [requested.id, plain.id] {
+        let teardown = lab.teardown(id).await;
+        wait::run_state(lab.store(), teardown, RunState::Succeeded, WITHIN).await;
+    }
 }
 
 #[tokio::test]

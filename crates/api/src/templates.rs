@@ -8,7 +8,9 @@ use utoipa_axum::routes;
 
 use axum::Json;
 use axum::extract::State;
-use hubwright_state::workflow::{Dur, LoadedTemplate, ParameterSpec, ParameterType, Template};
+use hubwright_state::workflow::{
+    Bound, Dur, LoadedTemplate, ParameterSpec, ParameterType, QUANTITY_PATTERN, Template,
+};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -36,8 +38,13 @@ pub struct TemplateView {
     /// One line for humans.
     description: String,
     /// A JSON Schema (2020-12) of a request's `parameters` object: each
-    /// parameter's type, description, default, allowed values and bounds;
-    /// `required` lists those without a default; no others are accepted.
+    /// parameter's type, description, default, allowed values and bounds
+    /// (`minimum`/`maximum`, `maxLength`, `pattern`, `maxItems`); `required`
+    /// lists those without a default; no others are accepted. A Kubernetes
+    /// quantity is a string with a `pattern` and `x-kubernetes-quantity`
+    /// (`kind`, `minimum`, `maximum` as quantities, e.g. `"16Gi"`). A
+    /// parameter the platform team sets is `readOnly: true`: a request that
+    /// names it is refused.
     #[schema(value_type = Object)]
     parameters: Value,
     /// How long its environments live.
@@ -106,12 +113,29 @@ fn number(value: f64) -> Value {
     }
 }
 
+/// A numeric bound as JSON (numeric parameters only take numbers).
+fn bound_number(bound: &Bound) -> Value {
+    match bound {
+        Bound::Number(value) => number(*value),
+        Bound::Text(text) => json!(text),
+    }
+}
+
 /// One parameter's schema.
 fn parameter_schema(spec: &ParameterSpec) -> Value {
     let mut schema = Map::new();
+    let text_rules = |schema: &mut Map<String, Value>| {
+        if let Some(max) = spec.max_length {
+            schema.insert("maxLength".into(), json!(max));
+        }
+        if let Some(pattern) = &spec.pattern {
+            schema.insert("pattern".into(), json!(pattern));
+        }
+    };
     match spec.kind {
         ParameterType::String => {
             schema.insert("type".into(), json!("string"));
+            text_rules(&mut schema);
         }
         ParameterType::Integer => {
             schema.insert("type".into(), json!("integer"));
@@ -124,7 +148,28 @@ fn parameter_schema(spec: &ParameterSpec) -> Value {
         }
         ParameterType::Strings => {
             schema.insert("type".into(), json!("array"));
-            schema.insert("items".into(), json!({"type": "string"}));
+            let mut items = Map::from_iter([("type".into(), json!("string"))]);
+            text_rules(&mut items);
+            schema.insert("items".into(), Value::Object(items));
+            if let Some(max) = spec.max_items {
+                schema.insert("maxItems".into(), json!(max));
+            }
+        }
+        ParameterType::Quantity => {
+            // JSON Schema cannot compare `16Gi` with `100Ti`: the pattern
+            // says what a quantity looks like, the extension its bounds.
+            schema.insert("type".into(), json!("string"));
+            schema.insert("pattern".into(), json!(QUANTITY_PATTERN));
+            let mut quantity = Map::new();
+            if let Some(kind) = spec.measures {
+                quantity.insert("kind".into(), json!(kind.as_str()));
+            }
+            for (name, bound) in [("minimum", &spec.minimum), ("maximum", &spec.maximum)] {
+                if let Some(bound) = bound {
+                    quantity.insert(name.into(), json!(bound.to_string()));
+                }
+            }
+            schema.insert("x-kubernetes-quantity".into(), Value::Object(quantity));
         }
     }
     if !spec.description.is_empty() {
@@ -136,11 +181,16 @@ fn parameter_schema(spec: &ParameterSpec) -> Value {
     if let Some(allowed) = &spec.one_of {
         schema.insert("enum".into(), Value::Array(allowed.clone()));
     }
-    if let Some(minimum) = spec.minimum {
-        schema.insert("minimum".into(), number(minimum));
+    if matches!(spec.kind, ParameterType::Integer | ParameterType::Number) {
+        if let Some(minimum) = &spec.minimum {
+            schema.insert("minimum".into(), bound_number(minimum));
+        }
+        if let Some(maximum) = &spec.maximum {
+            schema.insert("maximum".into(), bound_number(maximum));
+        }
     }
-    if let Some(maximum) = spec.maximum {
-        schema.insert("maximum".into(), number(maximum));
+    if !spec.settable {
+        schema.insert("readOnly".into(), json!(true));
     }
     Value::Object(schema)
 }

@@ -10,6 +10,7 @@
 mod catalog;
 mod duration;
 mod parameters;
+mod quantity;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,7 +21,8 @@ use serde_json::Value;
 
 pub use catalog::Catalog;
 pub use duration::Dur;
-pub use parameters::{ParameterSpec, ParameterType};
+pub use parameters::{Bound, ParameterSpec, ParameterType, QuantityKind};
+pub use quantity::{QUANTITY_PATTERN, Quantity, QuantityError};
 
 /// A workflow file that could not be loaded: names the file, the place in it and
 /// the rule that was broken.

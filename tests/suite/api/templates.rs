@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use hubwright_state::model::Role;
+use hubwright_state::workflow::QUANTITY_PATTERN;
 use hubwright_testkit::server::{ApiServer, StatusCode, token};
 use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
 use serde_json::{Value, json};
@@ -76,13 +77,39 @@ async fn every_caller_lists_the_shipped_templates_with_what_a_portal_needs() {
     );
     assert_eq!(
         properties["cpu_limit"],
-        json!({"type": "number", "default": 2, "minimum": 0.5, "maximum": 16})
+        json!({"type": "string", "pattern": QUANTITY_PATTERN,
+               "x-kubernetes-quantity": {"kind": "cpu", "minimum": "500m", "maximum": "16"},
+               "default": "2", "description": "CPU each server may use at most."})
+    );
+    assert_eq!(
+        properties["memory_limit"]["x-kubernetes-quantity"],
+        json!({"kind": "memory", "minimum": "512Mi", "maximum": "16Gi"})
+    );
+    assert_eq!(
+        properties["quota_cpu"],
+        json!({"type": "string", "pattern": QUANTITY_PATTERN,
+               "x-kubernetes-quantity": {"kind": "cpu"}, "default": "20", "readOnly": true,
+               "description": "CPU all servers of the hub may use together."}),
+        "the platform team's: shown, not settable"
     );
     assert_eq!(
         properties["admin_users"],
-        json!({"type": "array", "items": {"type": "string"}, "default": [],
-               "description": "Hub admins besides the owner."})
+        json!({"type": "array", "items": {"type": "string", "maxLength": 128}, "maxItems": 50,
+               "default": [], "description": "Hub admins besides the owner."})
     );
+    assert_eq!(properties["image_tag"]["maxLength"], 128);
+    assert_eq!(
+        properties["image_tag"]["pattern"],
+        "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+    );
+    for name in [
+        "quota_memory",
+        "quota_storage",
+        "quota_pods",
+        "container_cpu_max",
+    ] {
+        assert_eq!(properties[name]["readOnly"], true, "{name}");
+    }
     assert_eq!(
         properties["idle_cull_timeout"],
         json!({"type": "integer", "default": 3600, "minimum": 300, "maximum": 86400,

@@ -197,3 +197,42 @@ fn provider_groups_turn_on_group_management_only_when_asked_for() {
     let local = rendered(&context);
     assert!(at(&local, "hub.config.GenericOAuthenticator").is_null());
 }
+
+#[test]
+fn the_shipped_defaults_and_requested_quantities_reach_the_chart_as_cores_and_bytes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workflows/jupyterhub.yaml");
+    let template = hubwright_state::workflow::load_file(&path)
+        .unwrap()
+        .template;
+    let mut context = context("local", None);
+    let defaults = template
+        .resolve_parameters(&serde_json::Map::new())
+        .unwrap();
+    context["params"] = Value::Object(defaults);
+    let v = rendered(&context);
+    assert_eq!(at(&v, "singleuser.cpu.guarantee").as_f64(), Some(0.5));
+    assert_eq!(at(&v, "singleuser.cpu.limit").as_f64(), Some(2.0));
+    assert_eq!(
+        at(&v, "singleuser.memory.guarantee").as_i64(),
+        Some(1 << 30)
+    );
+    assert_eq!(at(&v, "singleuser.memory.limit").as_i64(), Some(4 << 30));
+    assert_eq!(at(&v, "singleuser.storage.capacity").as_str(), Some("10Gi"));
+
+    let asked = json!({"cpu_limit": "1500m", "memory_limit": "2.5G", "storage": 2147483648u64});
+    let params = template
+        .resolve_parameters(asked.as_object().unwrap())
+        .unwrap();
+    context["params"] = Value::Object(params);
+    let v = rendered(&context);
+    assert_eq!(at(&v, "singleuser.cpu.limit").as_f64(), Some(1.5));
+    assert_eq!(
+        at(&v, "singleuser.memory.limit").as_i64(),
+        Some(2_500_000_000)
+    );
+    assert_eq!(
+        at(&v, "singleuser.storage.capacity").as_str(),
+        Some("2147483648"),
+        "a string, as the chart's PVC wants"
+    );
+}

@@ -157,18 +157,32 @@ fn describe(template: &Template) -> String {
 }
 
 fn parameter(name: &str, schema: &Value, required: bool) -> Parameter {
+    // A Kubernetes quantity carries its kind and bounds in an extension.
+    let quantity = &schema["x-kubernetes-quantity"];
     let kind = match (&schema["type"], &schema["items"]["type"]) {
+        _ if quantity.is_object() => match quantity["kind"].as_str() {
+            Some(kind) => format!("{kind} quantity"),
+            None => "quantity".to_owned(),
+        },
         (Value::String(array), Value::String(item)) if array == "array" => {
             format!("list of {item}")
         }
         (Value::String(kind), _) => kind.clone(),
         _ => "any".to_owned(),
     };
-    let allowed = if let Some(values) = schema["enum"].as_array() {
+    let bounds = if quantity.is_object() {
+        quantity
+    } else {
+        schema
+    };
+    let allowed = if schema["readOnly"] == Value::Bool(true) {
+        "set by the platform team".to_owned()
+    } else if let Some(values) = schema["enum"].as_array() {
         values.iter().map(text).collect::<Vec<_>>().join("|")
     } else {
-        match (&schema["minimum"], &schema["maximum"]) {
+        match (&bounds["minimum"], &bounds["maximum"]) {
             (Value::Null, Value::Null) => "-".to_owned(),
+            (Value::Null, high) => format!("at most {}", text(high)),
             (low, high) => format!("{} to {}", text(low), text(high)),
         }
     };
@@ -191,5 +205,41 @@ fn text(value: &Value) -> String {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn quantities_show_their_kind_and_bounds_and_operator_only_parameters_say_so() {
+        let cpu = parameter(
+            "cpu_limit",
+            &json!({"type": "string", "pattern": "^…$", "default": "2",
+                    "x-kubernetes-quantity": {"kind": "cpu", "minimum": "500m", "maximum": "16"}}),
+            false,
+        );
+        assert_eq!(cpu.kind, "cpu quantity");
+        assert_eq!(cpu.allowed, "500m to 16");
+        let storage = parameter(
+            "storage",
+            &json!({"type": "string", "x-kubernetes-quantity": {"maximum": "100Gi"}}),
+            false,
+        );
+        assert_eq!(
+            (storage.kind.as_str(), storage.allowed.as_str()),
+            ("quantity", "at most 100Gi")
+        );
+        let quota = parameter(
+            "quota_cpu",
+            &json!({"type": "string", "default": "20", "readOnly": true,
+                    "x-kubernetes-quantity": {"kind": "cpu"}}),
+            false,
+        );
+        assert_eq!(quota.allowed, "set by the platform team");
+        assert_eq!(quota.default, "20");
     }
 }

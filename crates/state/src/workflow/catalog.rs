@@ -27,6 +27,15 @@ impl Catalog {
         let mut catalog = Self::default();
         for loaded in super::load_dir(dir)? {
             check(&loaded)?;
+            // Not refused, so a test or a trusted in-house template may stay
+            // open; the shipped ones have none (a test holds them to it).
+            for (name, why) in loaded.template.unbounded_parameters() {
+                tracing::warn!(
+                    file = %loaded.path.display(),
+                    parameter = name,
+                    "parameters.{name}: unbounded: {why}"
+                );
+            }
             catalog
                 .templates
                 .insert(loaded.template.name.clone(), loaded);

@@ -1,9 +1,18 @@
 //! A template's declared parameters, and the validation of a request against them.
+//!
+//! Every parameter a requester may set is meant to be bounded (an enum, a
+//! range, a length or a pattern; [`ParameterSpec::unbounded`] says when it is
+//! not), and a template may keep a parameter for itself (`settable: false`):
+//! then only its default applies, and a request that names it is refused.
+
+mod accept;
+mod declaration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::Template;
+use super::quantity::{Quantity, QuantityError};
 use crate::Error;
 
 /// The JSON type a parameter takes.
@@ -20,6 +29,70 @@ pub enum ParameterType {
     Boolean,
     /// A list of strings.
     Strings,
+    /// A Kubernetes quantity (`500m`, `2`, `16Gi`), as a string or a number.
+    Quantity,
+}
+
+/// What a quantity measures, which decides its unit rule and how messages
+/// name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuantityKind {
+    /// CPU: whole millicores (`500m`, `2`).
+    Cpu,
+    /// Memory: whole bytes (`512Mi`, `4G`).
+    #[serde(alias = "bytes")]
+    Memory,
+    /// Storage: whole bytes (`10Gi`).
+    Storage,
+}
+
+impl QuantityKind {
+    /// Its name in JSON and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+            Self::Storage => "storage",
+        }
+    }
+}
+
+/// A minimum or maximum: a number, or a quantity written as text (`"16Gi"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Bound {
+    /// `16`, `0.5`.
+    Number(f64),
+    /// `"500m"`, `"64Gi"`.
+    Text(String),
+}
+
+impl Bound {
+    /// The bound as a number, when it is one.
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Self::Number(number) => Some(*number),
+            Self::Text(_) => None,
+        }
+    }
+
+    /// The bound as a quantity.
+    pub fn quantity(&self) -> Result<Quantity, QuantityError> {
+        match self {
+            Self::Number(number) => number.to_string().parse(),
+            Self::Text(text) => text.parse(),
+        }
+    }
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Number(number) => write!(f, "{number}"),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 /// One declared parameter.
@@ -38,72 +111,44 @@ pub struct ParameterSpec {
     /// The only values allowed, when given.
     #[serde(default, rename = "enum")]
     pub one_of: Option<Vec<Value>>,
-    /// Lower bound for numbers.
-    #[serde(default)]
-    pub minimum: Option<f64>,
-    /// Upper bound for numbers.
-    #[serde(default)]
-    pub maximum: Option<f64>,
+    /// Lower bound for numbers and quantities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<Bound>,
+    /// Upper bound for numbers and quantities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<Bound>,
+    /// What a quantity measures (`cpu`, `memory`, `storage`); without it any
+    /// quantity fits.
+    #[serde(default, rename = "kind", skip_serializing_if = "Option::is_none")]
+    pub measures: Option<QuantityKind>,
+    /// The longest a string (or each string of a list) may be, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// A regular expression, anchored with `^…$`, that a string (or each
+    /// string of a list) must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The most strings a list may hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<usize>,
+    /// Whether a request may set it. `false`: the platform team's value (the
+    /// default) always applies — for namespace quotas, limits and the like.
+    #[serde(default = "settable_by_default", skip_serializing_if = "is_true")]
+    pub settable: bool,
 }
 
-impl ParameterSpec {
-    /// Checks the declaration itself: a default must satisfy its own rules.
-    pub(crate) fn check(&self, place: &str) -> Result<(), String> {
-        if let Some(default) = &self.default {
-            self.accept(default).map_err(|rule| {
-                format!("default {default} breaks the parameter's own rule: {rule} ({place})")
-            })?;
-        }
-        Ok(())
-    }
+fn settable_by_default() -> bool {
+    true
+}
 
-    /// `Ok` when `value` fits; otherwise the rule it breaks.
-    fn accept(&self, value: &Value) -> Result<(), String> {
-        let type_ok = match self.kind {
-            ParameterType::String => value.is_string(),
-            ParameterType::Integer => value.is_i64() || value.is_u64(),
-            ParameterType::Number => value.is_number(),
-            ParameterType::Boolean => value.is_boolean(),
-            ParameterType::Strings => value
-                .as_array()
-                .is_some_and(|items| items.iter().all(Value::is_string)),
-        };
-        if !type_ok {
-            let expected = match self.kind {
-                ParameterType::String => "a string",
-                ParameterType::Integer => "a whole number",
-                ParameterType::Number => "a number",
-                ParameterType::Boolean => "true or false",
-                ParameterType::Strings => "a list of strings",
-            };
-            return Err(format!("must be {expected}"));
-        }
-        if let Some(allowed) = &self.one_of
-            && !allowed.contains(value)
-        {
-            let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-            return Err(format!("must be one of {}", list.join(", ")));
-        }
-        if let Some(number) = value.as_f64() {
-            if let Some(min) = self.minimum
-                && number < min
-            {
-                return Err(format!("must be at least {min}"));
-            }
-            if let Some(max) = self.maximum
-                && number > max
-            {
-                return Err(format!("must be at most {max}"));
-            }
-        }
-        Ok(())
-    }
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 impl Template {
-    /// Validates a request's parameters: unknown names are refused, every value must
-    /// fit its declaration, and defaults fill what is left out. The error names the
-    /// parameter and the rule.
+    /// Validates a request's parameters: unknown names and operator-only
+    /// parameters are refused, every value must fit its declaration, and
+    /// defaults fill what is left out. The error names the parameter and the rule.
     pub fn resolve_parameters(
         &self,
         given: &Map<String, Value>,
@@ -112,7 +157,12 @@ impl Template {
             .keys()
             .find(|name| !self.parameters.contains_key(*name))
         {
-            let known: Vec<&str> = self.parameters.keys().map(String::as_str).collect();
+            let known: Vec<&str> = self
+                .parameters
+                .iter()
+                .filter(|(_, spec)| spec.settable)
+                .map(|(name, _)| name.as_str())
+                .collect();
             return Err(Error::Invalid {
                 field: format!("parameters.{unknown}"),
                 rule: format!(
@@ -123,6 +173,19 @@ impl Template {
                     } else {
                         known.join(", ")
                     }
+                ),
+            });
+        }
+        if let Some(fixed) = given.keys().find(|name| {
+            self.parameters
+                .get(*name)
+                .is_some_and(|spec| !spec.settable)
+        }) {
+            return Err(Error::Invalid {
+                field: format!("parameters.{fixed}"),
+                rule: format!(
+                    "is set by the platform team: template `{}` does not let a request choose it",
+                    self.name
                 ),
             });
         }
@@ -146,4 +209,17 @@ impl Template {
         }
         Ok(resolved)
     }
+
+    /// The parameters a request may set without a bound (enum, range, length
+    /// or pattern), each with what is missing. Shipped templates have none;
+    /// the loader warns about others.
+    pub fn unbounded_parameters(&self) -> Vec<(&str, &'static str)> {
+        self.parameters
+            .iter()
+            .filter_map(|(name, spec)| spec.unbounded().map(|why| (name.as_str(), why)))
+            .collect()
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -82,7 +82,7 @@ impl Target {
     }
 
     fn labels(&self, env: &Environment) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut labels = BTreeMap::from([
             (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
             (ENVIRONMENT_LABEL.to_owned(), env.id.to_string()),
             ("hubwright.io/owner".to_owned(), label_value(&env.owner)),
@@ -90,7 +90,9 @@ impl Target {
                 "hubwright.io/template".to_owned(),
                 label_value(&env.template),
             ),
-        ])
+        ]);
+        labels.extend(cost_labels(env));
+        labels
     }
 
     /// The namespace as hubwright declares it. `created_by` (the run that
@@ -174,6 +176,33 @@ pub(super) fn post_params() -> PostParams {
     }
 }
 
+/// What cluster cost tools (OpenCost, Kubecost, a cloud's cost allocation)
+/// group spending by, besides owner and template: the server profile and the
+/// cost centre when the template has such parameters, and when the
+/// environment expires (as the namespace was last applied; an extension does
+/// not relabel it). Label values, so sanitised; empty ones are left out.
+fn cost_labels(env: &Environment) -> Vec<(String, String)> {
+    let parameter = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|name| env.parameters.get(*name).and_then(|value| value.as_str()))
+            .map(label_value)
+            .filter(|value| !value.is_empty())
+    };
+    let mut labels = vec![(
+        "hubwright.io/expires-at".to_owned(),
+        // RFC 3339 with `-` for `:`, which label values may not hold.
+        env.expires_at.format("%Y-%m-%dT%H-%M-%SZ").to_string(),
+    )];
+    if let Some(profile) = parameter(&["profile"]) {
+        labels.push(("hubwright.io/profile".to_owned(), profile));
+    }
+    if let Some(centre) = parameter(&["cost_centre", "cost_center"]) {
+        labels.push(("hubwright.io/cost-centre".to_owned(), centre));
+    }
+    labels
+}
+
 /// A label value (at most 63 of `[A-Za-z0-9._-]`, alphanumeric at both ends)
 /// made from any text; the exact text goes in an annotation.
 fn label_value(text: &str) -> String {
@@ -203,5 +232,50 @@ mod tests {
         assert_eq!(label_value("alice@example.com"), "alice_example.com");
         assert_eq!(label_value("-x-"), "x");
         assert_eq!(label_value(&"a".repeat(80)).len(), 63);
+    }
+
+    fn environment(parameters: serde_json::Value) -> Environment {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        Environment {
+            id: uuid::Uuid::nil(),
+            name: "lab".into(),
+            owner: "alice".into(),
+            template: "jupyterhub".into(),
+            parameters,
+            cluster: "default".into(),
+            namespace: None,
+            phase: hubwright_state::model::EnvironmentPhase::Requested,
+            url: None,
+            expires_at: at,
+            last_error: None,
+            created_at: at,
+            updated_at: at,
+            conditions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn cost_labels_name_profile_cost_centre_and_expiry_as_label_values() {
+        let labels = cost_labels(&environment(
+            json!({"profile": "gpu", "cost_center": "Research & Development/42"}),
+        ));
+        assert_eq!(
+            labels,
+            [
+                (
+                    "hubwright.io/expires-at".to_owned(),
+                    "2026-12-06T10-00-00Z".to_owned()
+                ),
+                ("hubwright.io/profile".to_owned(), "gpu".to_owned()),
+                (
+                    "hubwright.io/cost-centre".to_owned(),
+                    "Research___Development_42".to_owned()
+                ),
+            ]
+        );
+        let bare = cost_labels(&environment(json!({"profile": "", "cost_centre": 7})));
+        assert_eq!(bare.len(), 1, "no empty or non-text labels: {bare:?}");
     }
 }
