@@ -7,6 +7,7 @@
 //! contract it keeps is in `docs/durability.md`; the states it moves runs through
 //! are drawn in `docs/state_machine.md`.
 
+pub mod approval;
 pub mod builtin;
 mod config;
 pub mod error_text;
