@@ -18,6 +18,7 @@
 //! organisation's OpenID provider ([`oidc`]). Every error is
 //! `application/problem+json` ([`error::Problem`]).
 
+pub mod approvals;
 pub mod auth;
 pub mod environments;
 pub mod error;
@@ -115,6 +116,7 @@ pub fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(environments::routes())
         .merge(runs::routes())
         .merge(tokens::routes())
+        .merge(approvals::routes())
         .split_for_parts()
 }
 

@@ -25,6 +25,7 @@ use crate::error;
         (name = "environments", description = "Ask for, list, extend and delete environments, by id or by name"),
         (name = "runs", description = "Workflow runs: list, steps, timeline, operator retry and cancel"),
         (name = "tokens", description = "API tokens: admins create, list and revoke them"),
+        (name = "approvals", description = "Approval steps: approvers list what waits for them, approve or deny with a comment"),
     )
 )]
 pub struct ApiDoc;
