@@ -98,6 +98,9 @@ enum Command {
     /// Create, list and revoke API tokens (admin).
     #[command(subcommand)]
     Token(cmd::token::Command),
+    /// List, approve and deny the approvals runs wait on.
+    #[command(subcommand)]
+    Approval(cmd::approval::Command),
     /// Named contexts: which API to talk to and where its token comes from.
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -196,6 +199,9 @@ async fn dispatch(cli: Cli, ext: Extensions) -> anyhow::Result<std::process::Exi
             api_result(cmd::template::run(&api()?, output, command).await)
         }
         Command::Token(command) => api_result(cmd::token::run(&api()?, output, command).await),
+        Command::Approval(command) => {
+            api_result(cmd::approval::run(&api()?, output, command).await)
+        }
         Command::Config(command) => cmd::config::run(output, server, command),
         Command::Completion { shell } => {
             let shell = match shell {
