@@ -23,8 +23,7 @@ use serde_json::{Value, json};
 
 use crate::step::{Outcome, Step, StepContext, StepError};
 
-/// The actor that asks for the teardown of a denied or expired request.
-pub const ACTOR: &str = "approval";
+use hubwright_state::store::approvals::APPROVAL_ACTOR as ACTOR;
 
 /// How often a waiting approval step looks at its row without being woken.
 const POLL: Duration = Duration::from_secs(60);

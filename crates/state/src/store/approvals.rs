@@ -15,6 +15,10 @@ use super::enqueue::new_id;
 use crate::model::Role;
 use crate::{Error, Result, Store};
 
+/// Who asks for the teardown of an environment whose approval was denied or
+/// expired (reserved: no caller has this name).
+pub const APPROVAL_ACTOR: &str = "approval";
+
 /// Where an approval is. Mirrors the Postgres enum `approval_state`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema,
