@@ -5,15 +5,14 @@
 //! allows it; a second decision is a conflict; webhooks announce pending
 //! approvals. All through a real `serve --api --worker` in this process.
 
-use std::sync::{Arc, Mutex};
+mod access;
+mod webhooks;
+
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use hubwright_state::SystemClock;
 use hubwright_state::model::Role;
 use hubwright_testkit::server::{ApiServer, Reply, StatusCode, token};
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
-use hubwright_worker::{Notifier, WebhookConfig};
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(30);
@@ -342,71 +341,6 @@ async fn a_request_nobody_decides_by_its_deadline_fails_and_is_torn_down() {
 }
 
 #[tokio::test]
-async fn the_requester_cannot_approve_their_own_request_unless_the_step_allows_it() {
-    let lab = Lab::new().await;
-    // Carol is an operator, so an approver, and asks herself.
-    let carol = token(&lab.db.store, "carol", Role::Operator).await;
-    let env = lab.create(&carol, "gated", json!({})).await;
-    let approval = lab.pending(&carol, &env).await;
-    assert_eq!(approval["may_decide"], false);
-    let refused = lab
-        .decide(&carol, &approval, "approve", "looks fine to me")
-        .await;
-    refused.assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    let detail = refused.body["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("nobody approves their own request"),
-        "{detail}"
-    );
-    assert!(detail.contains("allow_self_approval"), "{detail}");
-    let still = lab.until_waiting(&env).await;
-    assert_eq!(condition(&still, "approval")["status"], "Unknown");
-
-    let lenient = lab.create(&carol, "lenient", json!({})).await;
-    let own = lab.pending(&carol, &lenient).await;
-    assert_eq!(own["may_decide"], true);
-    let approved = lab.decide(&carol, &own, "approve", "allowed here").await;
-    assert_eq!(approved.status, StatusCode::OK, "{:#}", approved.body);
-    lab.until_phase(&lenient, "ready").await;
-}
-
-#[tokio::test]
-async fn a_second_decision_is_a_conflict_and_the_first_stands() {
-    let lab = Lab::new().await;
-    let env = lab.create(&lab.alice, "gated", json!({})).await;
-    let approval = lab.pending(&lab.bob, &env).await;
-    let first = lab.decide(&lab.bob, &approval, "approve", "ok").await;
-    assert_eq!(first.status, StatusCode::OK, "{:#}", first.body);
-    let erin = token(&lab.db.store, "erin", Role::Admin).await;
-    let second = lab
-        .decide(&erin, &approval, "deny", "changed my mind")
-        .await;
-    second.assert_problem(StatusCode::CONFLICT, "conflict");
-    let detail = second.body["detail"].as_str().unwrap();
-    assert!(detail.contains("already approved by bob"), "{detail}");
-    lab.until_phase(&env, "ready").await;
-}
-
-#[tokio::test]
-async fn only_the_named_approvers_may_decide_and_others_do_not_see_the_request() {
-    let lab = Lab::new().await;
-    let env = lab.create(&lab.alice, "grouped", json!({})).await;
-    // Bob is an operator: he sees everything, but the step names a group.
-    let approval = lab.pending(&lab.bob, &env).await;
-    assert_eq!(approval["may_decide"], false);
-    let refused = lab.decide(&lab.bob, &approval, "approve", "").await;
-    refused.assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    let detail = refused.body["detail"].as_str().unwrap();
-    assert!(detail.contains("a member of gpu-approvers"), "{detail}");
-    // Dave, a developer who neither asked nor may decide, finds nothing.
-    let dave = token(&lab.db.store, "dave", Role::Developer).await;
-    let listed = lab.call("GET", "/v1/approvals", &dave, None).await;
-    assert_eq!(listed.body["items"], json!([]), "{:#}", listed.body);
-    let hidden = lab.decide(&dave, &approval, "deny", "no").await;
-    hidden.assert_problem(StatusCode::NOT_FOUND, "not-found");
-}
-
-#[tokio::test]
 async fn a_profile_that_needs_no_approval_passes_at_once() {
     let lab = Lab::new().await;
     let env = lab
@@ -422,73 +356,4 @@ async fn a_profile_that_needs_no_approval_passes_at_once() {
         .call("GET", "/v1/approvals?state=all", &lab.bob, None)
         .await;
     assert_eq!(listed.body["items"], json!([]), "no approval was opened");
-}
-
-#[tokio::test]
-async fn a_bad_filter_or_comment_names_the_parameter() {
-    let lab = Lab::new().await;
-    let bad = lab
-        .call("GET", "/v1/approvals?state=maybe", &lab.bob, None)
-        .await;
-    bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
-    assert_eq!(
-        bad.body["errors"][0]["parameter"], "state",
-        "{:#}",
-        bad.body
-    );
-    let env = lab.create(&lab.alice, "gated", json!({})).await;
-    let approval = lab.pending(&lab.bob, &env).await;
-    let long = lab
-        .decide(&lab.bob, &approval, "deny", &"x".repeat(2001))
-        .await;
-    long.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
-    assert_eq!(
-        long.body["errors"][0]["pointer"], "/comment",
-        "{:#}",
-        long.body
-    );
-}
-
-#[tokio::test]
-async fn webhooks_announce_a_pending_approval() {
-    let lab = Lab::new().await;
-    let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let seen = Arc::clone(&seen);
-            move |headers: HeaderMap, body: axum::body::Bytes| {
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                seen.lock().unwrap().push((headers, body));
-                async { axum::http::StatusCode::NO_CONTENT }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut config = WebhookConfig::new(&url, None).unwrap();
-    config.settle = Duration::ZERO;
-    let notifier = Notifier::new(lab.db.store.clone(), config, Arc::new(SystemClock));
-    // The cursor starts at the newest event: made before the approval.
-    notifier.deliver_pending().await.unwrap();
-
-    let env = lab.create(&lab.alice, "gated", json!({})).await;
-    let approval = lab.pending(&lab.bob, &env).await;
-    let (headers, body) = wait::until_some("the approval_pending webhook", WITHIN, || async {
-        notifier.deliver_pending().await.unwrap();
-        seen.lock()
-            .unwrap()
-            .iter()
-            .find(|(_, body)| body["kind"] == "approval_pending")
-            .cloned()
-    })
-    .await;
-    assert_eq!(headers["x-hubwright-event"], "approval_pending");
-    assert_eq!(body["data"]["approval_id"], approval["id"], "{body:#}");
-    assert_eq!(body["data"]["approvers"]["role"], "operator");
-    assert_eq!(body["environment"]["id"], env.as_str());
-    assert_eq!(body["environment"]["owner"], "alice");
-    let message = body["message"].as_str().unwrap();
-    assert!(message.contains("approval by operator"), "{message}");
 }
