@@ -6,6 +6,7 @@
 //! approvals. All through a real `serve --api --worker` in this process.
 
 mod access;
+mod cli;
 mod webhooks;
 
 use std::time::Duration;
