@@ -185,7 +185,14 @@ async fn a_request_becomes_a_ready_hub_with_sign_on_and_a_delete_removes_every_t
         .collect();
     assert_eq!(
         steps,
-        ["namespace", "idp", "helm", "health", "idp-callback"]
+        [
+            "namespace",
+            "idp",
+            "approval",
+            "helm",
+            "health",
+            "idp-callback"
+        ]
     );
     let clients = provider.registered_clients().await.unwrap();
     assert_eq!(clients.len(), 1, "one OAuth client");
@@ -257,11 +264,18 @@ async fn a_request_becomes_a_ready_hub_with_sign_on_and_a_delete_removes_every_t
         String::from_utf8_lossy(&created.stdout).trim(),
         format!("lab-2 is ready at {health}")
     );
-    for (n, step) in ["namespace", "idp", "helm", "health", "idp-callback"]
-        .iter()
-        .enumerate()
+    for (n, step) in [
+        "namespace",
+        "idp",
+        "approval",
+        "helm",
+        "health",
+        "idp-callback",
+    ]
+    .iter()
+    .enumerate()
     {
-        let line = format!("step {}/5 {step}", n + 1);
+        let line = format!("step {}/6 {step}", n + 1);
         assert!(progress.contains(&line), "shows `{line}`:\n{progress}");
         let done = format!("step {step} succeeded");
         assert!(progress.contains(&done), "shows `{done}`:\n{progress}");

@@ -26,6 +26,7 @@ mod api {
     mod templates;
     mod tokens;
 }
+mod approvals;
 mod chart;
 mod cli;
 mod cli_retry;

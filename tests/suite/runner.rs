@@ -606,7 +606,7 @@ workflows:
     assert_eq!(err.place, "workflows.provision.steps[1] (two).kind");
     assert!(
         err.rule
-            .starts_with("unknown step kind `nope` (known: noop, sleep, test-block"),
+            .starts_with("unknown step kind `nope` (known: approval, noop, sleep, test-block"),
         "{err}"
     );
 

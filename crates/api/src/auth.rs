@@ -41,6 +41,12 @@ impl Caller {
         self.0.has(Role::Operator) || self.0.subject == owner
     }
 
+    /// The caller's groups: the OpenID groups claim for OpenID callers, none
+    /// for API-token callers.
+    pub fn groups(&self) -> &[String] {
+        &self.0.groups
+    }
+
     /// The caller's name, for the timeline.
     pub fn subject(&self) -> &str {
         &self.0.subject

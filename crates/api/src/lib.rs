@@ -20,6 +20,7 @@
 //! organisation's OpenID provider ([`oidc`]). Every error is
 //! `application/problem+json` ([`error::Problem`]).
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod environments;
@@ -126,6 +127,7 @@ pub fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(runs::routes())
         .merge(tokens::routes())
         .merge(audit::routes())
+        .merge(approvals::routes())
         .split_for_parts()
 }
 

@@ -180,7 +180,13 @@ impl OidcVerifier {
         } else {
             Role::Developer
         };
-        Ok(Principal { subject, role })
+        let mut groups: Vec<String> = groups.into_iter().map(str::to_owned).collect();
+        groups.sort_unstable();
+        Ok(Principal {
+            subject,
+            role,
+            groups,
+        })
     }
 
     /// The key `kid` names (or the only key, for tokens without a `kid`),

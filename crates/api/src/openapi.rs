@@ -26,6 +26,7 @@ use crate::error;
         (name = "runs", description = "Workflow runs: list, steps, timeline, operator retry and cancel"),
         (name = "tokens", description = "API tokens: admins create, list and revoke them"),
         (name = "audit", description = "The audit trail: every state-changing call, who made it, from where and how it ended (admins)"),
+        (name = "approvals", description = "Approval steps: approvers list what waits for them, approve or deny with a comment"),
     )
 )]
 pub struct ApiDoc;

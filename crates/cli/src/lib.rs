@@ -101,6 +101,9 @@ enum Command {
     /// The audit trail: who changed what, when, from where (admin).
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// List, approve and deny the approvals runs wait on.
+    #[command(subcommand)]
+    Approval(cmd::approval::Command),
     /// Named contexts: which API to talk to and where its token comes from.
     #[command(subcommand)]
     Config(cmd::config::Command),
@@ -200,6 +203,9 @@ async fn dispatch(cli: Cli, ext: Extensions) -> anyhow::Result<std::process::Exi
         }
         Command::Token(command) => api_result(cmd::token::run(&api()?, output, command).await),
         Command::Audit(command) => api_result(cmd::audit::run(&api()?, output, command).await),
+        Command::Approval(command) => {
+            api_result(cmd::approval::run(&api()?, output, command).await)
+        }
         Command::Config(command) => cmd::config::run(output, server, command),
         Command::Completion { shell } => {
             let shell = match shell {

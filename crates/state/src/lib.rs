@@ -4,6 +4,7 @@
 //! lives here as single guarded SQL statements (see `docs/state_machine.md`); the
 //! worker and the API call these functions and never write SQL of their own.
 
+pub mod approval;
 pub mod clock;
 pub mod clusters;
 mod condition;

@@ -268,6 +268,9 @@ pub struct Principal {
     pub subject: String,
     /// What they may do.
     pub role: Role,
+    /// The identity provider's groups (the OpenID groups claim); none for
+    /// API tokens, which carry a role only.
+    pub groups: Vec<String>,
 }
 
 impl Principal {

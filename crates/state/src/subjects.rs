@@ -4,6 +4,7 @@
 //! runs had a creator) are reserved: a token or an OpenID user with one of
 //! those names would read and act as that actor.
 
+use crate::store::approvals::APPROVAL_ACTOR;
 use crate::store::expiry::SCHEDULER_ACTOR;
 use crate::store::tokens::BOOTSTRAP_ACTOR;
 
@@ -17,6 +18,7 @@ pub const SYSTEM_ACTOR: &str = "system";
 pub const RESERVED_SUBJECTS: &[&str] = &[
     SCHEDULER_ACTOR,
     BOOTSTRAP_ACTOR,
+    APPROVAL_ACTOR,
     SYSTEM_ACTOR,
     "cli",
     "hubwright",

@@ -62,7 +62,8 @@ impl Drop for Running {
 }
 
 impl ApiServer {
-    /// Runs `serve --api --workflows <workflows> <extra…>` in this process on
+    /// Runs `serve --api --workflows <workflows> <extra…>` (and `--rate-limit 0`
+    /// unless `extra` sets one) in this process on
     /// the wall clock, against `db`, on a port of its own, as the test build
     /// of the binary would: the testkit's step kinds registered, secrets
     /// sealed with [`crate::TEST_SECRET_KEY`].
@@ -79,8 +80,16 @@ impl ApiServer {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let workflows = workflows.display().to_string();
+        // Tests poll the API faster than any person: no request budget
+        // unless the test sets one (the rate-limit tests do).
+        let unlimited: &[&str] = if extra.contains(&"--rate-limit") {
+            &[]
+        } else {
+            &["--rate-limit", "0"]
+        };
         let argv = ["--api", "--workflows", &workflows]
             .into_iter()
+            .chain(unlimited.iter().copied())
             .chain(extra.iter().copied());
         let args = serve::parse_args(argv).unwrap_or_else(|err| panic!("serve flags: {err}"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -9,9 +9,12 @@ use serde_json::json;
 use crate::registry::Registry;
 use crate::step::{Outcome, Step, StepContext, StepError};
 
-/// Registers `noop` and `sleep`.
+/// Registers `noop`, `sleep` and `approval`.
 pub fn register(registry: &mut Registry) {
-    registry.register(Noop).register(Sleep);
+    registry
+        .register(Noop)
+        .register(Sleep)
+        .register(crate::approval::ApprovalStep);
 }
 
 /// `noop`: succeeds at once. A placeholder and a marker in timelines.

@@ -8,6 +8,7 @@
 //! contract it keeps is in `docs/durability.md`; the states it moves runs through
 //! are drawn in `docs/state_machine.md`.
 
+pub mod approval;
 mod audit_retention;
 pub mod builtin;
 mod config;

@@ -28,7 +28,7 @@ impl Registry {
         Self::default()
     }
 
-    /// The registry with the built-in kinds (`noop`, `sleep`).
+    /// The registry with the built-in kinds (`noop`, `sleep`, `approval`).
     pub fn with_builtins() -> Self {
         let mut registry = Self::new();
         crate::builtin::register(&mut registry);

@@ -77,6 +77,10 @@ async fn the_document_is_served_without_a_token_and_lists_every_endpoint() {
     assert_eq!(
         paths,
         [
+            "/v1/approvals",
+            "/v1/approvals/{id}",
+            "/v1/approvals/{id}/approve",
+            "/v1/approvals/{id}/deny",
             "/v1/audit",
             "/v1/audit/export",
             "/v1/environments",

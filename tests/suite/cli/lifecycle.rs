@@ -206,7 +206,7 @@ async fn the_shipped_workflow_files_are_valid() {
     assert!(out.status.success(), "{}", stderr(&out));
     let listed = stdout(&out);
     for line in [
-        "jupyterhub/provision: namespace → idp → helm → health → idp-callback",
+        "jupyterhub/provision: namespace → idp → approval → helm → health → idp-callback",
         "jupyterhub/teardown: helm → idp → namespace",
         "workshop/provision: namespace → idp → helm → health",
     ] {

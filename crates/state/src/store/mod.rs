@@ -1,6 +1,7 @@
 //! Every query hubwright makes, grouped by who calls it.
 //!
 //! - [`audit`]: the audit trail: recording, listing and pruning it.
+//! - [`approvals`]: approval steps' rows: opened, decided, expired.
 //! - [`database`]: creating the database itself when it is missing.
 //! - [`definitions`]: immutable workflow snapshots, stored once per digest.
 //! - [`effects`]: which steps called out beyond hubwright, for teardown.
@@ -12,11 +13,13 @@
 //! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
 //! - [`checkpoint`]: committing a step's outcome under the fencing token.
 //! - [`operator`]: retry (from a step named or numbered as people do) and cancel.
+//! - `step_teardown`: a step that ends its run asks for its environment's teardown.
 //! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
 //! - [`run_list`]: pages of runs, newest first, with filters.
 //! - [`tokens`]: API tokens, stored as hashes.
 
+pub mod approvals;
 pub mod audit;
 pub mod checkpoint;
 pub mod database;
@@ -36,6 +39,7 @@ pub mod secrets;
 pub mod tokens;
 pub mod webhooks;
 
+mod step_teardown;
 mod stop;
 
 use std::time::Duration;

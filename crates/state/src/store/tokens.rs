@@ -156,6 +156,7 @@ impl Store {
         Ok(row.map(|row| Principal {
             subject: row.subject,
             role: row.role,
+            groups: Vec::new(),
         }))
     }
 

@@ -17,20 +17,21 @@ use super::Store;
 use crate::Result;
 
 /// The event kinds webhooks carry.
-pub const WEBHOOK_KINDS: &[&str] = &["expiry_warning", "environment_expired"];
+pub const WEBHOOK_KINDS: &[&str] = &["expiry_warning", "environment_expired", "approval_pending"];
 
 /// A lifecycle event with what a receiver needs of its environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEvent {
     /// The event's id: increasing, the receiver's deduplication key.
     pub id: i64,
-    /// `expiry_warning` or `environment_expired`.
+    /// `expiry_warning`, `environment_expired` or `approval_pending`.
     pub kind: String,
     /// When it happened.
     pub at: DateTime<Utc>,
     /// The timeline's words.
     pub message: String,
-    /// The event's data (`expires_at`, `lead_seconds`).
+    /// The event's data (`expires_at`, `lead_seconds`; for an approval its
+    /// `approval_id`, `approvers` and `deadline`).
     pub data: Option<Value>,
     /// The environment's id.
     pub environment_id: Uuid,

@@ -1,6 +1,8 @@
-//! Webhooks: each expiry warning and each expiry POSTed as JSON to the
-//! configured endpoint, in order, at least once, so a portal or chat bot can
-//! tell the owner before their environment goes (`serve --webhook-url`).
+//! Webhooks: each expiry warning, each expiry and each pending approval
+//! (`approval_pending`, for the approvers) POSTed as JSON to the configured
+//! endpoint, in order, at least once, so a portal or chat bot can tell the
+//! owner before their environment goes, or the approvers that a request waits
+//! for them (`serve --webhook-url`).
 //!
 //! The events come from the timeline behind a cursor in Postgres
 //! ([`hubwright_state::store::webhooks`]); the scheduler replica holding the
