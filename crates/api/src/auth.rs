@@ -43,6 +43,17 @@ impl Caller {
     pub fn subject(&self) -> &str {
         &self.0.subject
     }
+
+    /// The groups the caller belongs to, sorted: an OpenID token's groups
+    /// claim, and those the policy file declares for the caller's name.
+    pub fn groups(&self) -> &[String] {
+        &self.0.groups
+    }
+
+    /// Whether the caller belongs to `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.0.groups.iter().any(|g| g == group)
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -180,7 +180,13 @@ impl OidcVerifier {
         } else {
             Role::Developer
         };
-        Ok(Principal { subject, role })
+        let mut groups: Vec<String> = groups.into_iter().map(str::to_owned).collect();
+        groups.sort();
+        Ok(Principal {
+            subject,
+            role,
+            groups,
+        })
     }
 
     /// The key `kid` names (or the only key, for tokens without a `kid`),
@@ -309,6 +315,7 @@ mod tests {
             ))
             .unwrap();
         assert_eq!((dev.subject.as_str(), dev.role), ("alice", Role::Developer));
+        assert_eq!(dev.groups, ["physics"]);
         let ops = v
             .principal(&claims(
                 json!({ "preferred_username": "carol", "groups": ["hub-ops"] }),

@@ -268,6 +268,9 @@ pub struct Principal {
     pub subject: String,
     /// What they may do.
     pub role: Role,
+    /// The groups they belong to, sorted: an OpenID token's groups claim;
+    /// the API adds those the policy file declares them a member of.
+    pub groups: Vec<String>,
 }
 
 impl Principal {
