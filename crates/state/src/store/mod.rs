@@ -1,5 +1,6 @@
 //! Every query hubwright makes, grouped by who calls it.
 //!
+//! - [`admission`]: limits counted and the new environment inserted under one lock per owner.
 //! - [`database`]: creating the database itself when it is missing.
 //! - [`definitions`]: immutable workflow snapshots, stored once per digest.
 //! - [`effects`]: which steps called out beyond hubwright, for teardown.
@@ -16,6 +17,7 @@
 //! - [`run_list`]: pages of runs, newest first, with filters.
 //! - [`tokens`]: API tokens, stored as hashes.
 
+pub mod admission;
 pub mod checkpoint;
 pub mod database;
 pub mod definitions;
