@@ -15,6 +15,7 @@ mod api {
     mod limits;
     mod oidc;
     mod openapi;
+    mod policy;
     mod principals;
     mod probes;
     mod problems;

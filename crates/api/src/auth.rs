@@ -66,8 +66,15 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match authenticate(parts, state).await {
-            Ok((principal, key)) => {
+            Ok((mut principal, key)) => {
                 state.limits.admit(&key)?;
+                // The policy file's groups join the token's (hubwright's own
+                // tokens carry none), read at every request so a reload counts.
+                principal
+                    .groups
+                    .extend(state.policy.current().groups_of(&principal.subject));
+                principal.groups.sort();
+                principal.groups.dedup();
                 Ok(Self(principal))
             }
             Err(problem) if problem.status() == StatusCode::UNAUTHORIZED => {

@@ -25,6 +25,7 @@ use crate::error;
         (name = "environments", description = "Ask for, list, extend and delete environments, by id or by name"),
         (name = "runs", description = "Workflow runs: list, steps, timeline, operator retry and cancel"),
         (name = "tokens", description = "API tokens: admins create, list and revoke them"),
+        (name = "policy", description = "The policy file in force (operators), and the caller's own limits and current use"),
     )
 )]
 pub struct ApiDoc;

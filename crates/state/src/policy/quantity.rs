@@ -115,14 +115,14 @@ impl fmt::Display for Quantity {
         if millis == 0 {
             return write!(f, "0");
         }
-        if millis % 1000 != 0 {
+        if !millis.is_multiple_of(1000) {
             return write!(f, "{millis}m");
         }
         let units = millis / 1000;
         // The suffix leaving the smallest number: `4G` rather than `3906250Ki`.
         let best = SUFFIXES
             .iter()
-            .filter(|(suffix, factor, _)| *suffix != "m" && units % factor == 0)
+            .filter(|(suffix, factor, _)| *suffix != "m" && units.is_multiple_of(*factor))
             .min_by_key(|(_, factor, _)| units / factor);
         if let Some((suffix, factor, _)) = best {
             return write!(f, "{}{suffix}", units / factor);

@@ -174,7 +174,7 @@ impl std::fmt::Display for Breach {
         let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
         write!(
             f,
-            "the limit `{}` is {} ({}); current use is {} and this request asks for {} more",
+            "past the limit `{}` of {} set by {}: current use {}, requested {}",
             self.limit,
             text(&self.value),
             self.rule,
