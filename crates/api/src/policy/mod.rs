@@ -42,11 +42,11 @@ pub struct LimitView {
     #[schema(example = "environments")]
     limit: String,
     /// Its value: a count, a quantity or a duration.
-    #[schema(value_type = Object, example = 25)]
+    #[schema(value_type = serde_json::Value, example = 25)]
     value: Value,
     /// The current use; `null` for `max_ttl` and `max_extensions`, which
     /// bound each environment.
-    #[schema(value_type = Object, example = 3)]
+    #[schema(value_type = serde_json::Value, example = 3)]
     current: Value,
     /// Where the policy file sets it, e.g. `groups.gpu-users.limits.environments`.
     #[schema(example = "defaults.environments")]

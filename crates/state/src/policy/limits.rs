@@ -65,9 +65,10 @@ where
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Live environments at once (every phase but `tearing_down` and `deleted`).
+    /// Live environments at once (every phase but `tearing_down` and
+    /// `deleted`): a count, or `unlimited` (so for every limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub environments: Option<Limit<u64>>,
     /// Live environments at once per template, by template name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -95,7 +96,7 @@ pub struct Limits {
     pub max_ttl: Option<Limit<Dur>>,
     /// How many times an environment may be extended, below the template's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub max_extensions: Option<Limit<u32>>,
 }
 

@@ -155,14 +155,14 @@ pub struct Breach {
     #[schema(example = "environments")]
     pub limit: String,
     /// Its value: a count, a quantity (`"16"`, `"64Gi"`) or a duration (`"24h"`).
-    #[schema(value_type = Object, example = 25)]
+    #[schema(value_type = serde_json::Value, example = 25)]
     pub value: Value,
     /// The current use (for `max_ttl`, the life asked for; for
     /// `max_extensions`, the extensions made).
-    #[schema(value_type = Object, example = 25)]
+    #[schema(value_type = serde_json::Value, example = 25)]
     pub current: Value,
     /// What this request would add.
-    #[schema(value_type = Object, example = 1)]
+    #[schema(value_type = serde_json::Value, example = 1)]
     pub requested: Value,
     /// Where the policy file sets it, e.g. `defaults.environments`.
     #[schema(example = "defaults.environments")]
