@@ -55,7 +55,12 @@ where
             }
         };
         text.parse().map(Self::At).map_err(|err| {
-            serde::de::Error::custom(format!("`{text}`: {err} (or write `unlimited`)"))
+            let err = err.to_string();
+            serde::de::Error::custom(if err.contains(&format!("`{text}`")) {
+                format!("{err}, or `unlimited`")
+            } else {
+                format!("`{text}`: {err}; write a value or `unlimited`")
+            })
         })
     }
 }

@@ -114,7 +114,15 @@ impl Policy {
                 } else {
                     place
                 };
-                return Err((place, err.into_inner().to_string()));
+                let rule = err.into_inner().to_string();
+                // serde_yaml_ng starts with a path of its own; the place says it.
+                let rule = match rule.split_once(": ") {
+                    Some((path, rest)) if !path.contains(' ') && place.starts_with(path) => {
+                        rest.to_owned()
+                    }
+                    _ => rule,
+                };
+                return Err((place, rule));
             }
         };
         policy.check(catalog)?;
