@@ -17,6 +17,7 @@ mod api {
     mod oidc;
     mod openapi;
     mod parameters;
+    mod policy;
     mod principals;
     mod probes;
     mod problems;

@@ -41,15 +41,20 @@ impl Caller {
         self.0.has(Role::Operator) || self.0.subject == owner
     }
 
-    /// The caller's groups: the OpenID groups claim for OpenID callers, none
-    /// for API-token callers.
+    /// The caller's name, for the timeline.
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// The groups the caller belongs to, sorted: an OpenID token's groups
+    /// claim, and those the policy file declares for the caller's name.
     pub fn groups(&self) -> &[String] {
         &self.0.groups
     }
 
-    /// The caller's name, for the timeline.
-    pub fn subject(&self) -> &str {
-        &self.0.subject
+    /// Whether the caller belongs to `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.0.groups.iter().any(|g| g == group)
     }
 }
 
@@ -63,7 +68,7 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match authenticate(parts, state).await {
-            Ok((principal, key)) => {
+            Ok((mut principal, key)) => {
                 // Who this is, for the audit middleware around the handler.
                 if let Some(slot) = parts.extensions.get::<ActorSlot>() {
                     slot.fill(Actor {
@@ -76,6 +81,13 @@ impl FromRequestParts<AppState> for Caller {
                     });
                 }
                 state.limits.admit(&key)?;
+                // The policy file's groups join the token's (hubwright's own
+                // tokens carry none), read at every request so a reload counts.
+                principal
+                    .groups
+                    .extend(state.policy.current().groups_of(&principal.subject));
+                principal.groups.sort();
+                principal.groups.dedup();
                 Ok(Self(principal))
             }
             Err(problem) if problem.status() == StatusCode::UNAUTHORIZED => {

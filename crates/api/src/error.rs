@@ -9,6 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use hubwright_state::policy::Breach;
+
 use crate::problems::{self, ProblemKind};
 
 /// A problem to report to the caller.
@@ -20,6 +22,8 @@ pub struct Problem {
     errors: Vec<FieldError>,
     /// Seconds to wait before trying again (`Retry-After`), for a 429.
     retry_after: Option<u64>,
+    /// The limit a `limit-exceeded` problem is about.
+    limit: Option<Box<Breach>>,
 }
 
 /// The problem+json document (RFC 9457) every error answer carries.
@@ -39,6 +43,10 @@ pub struct ProblemDocument {
     /// For `422`: each rule broken, and where. Absent for other statuses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// For `limit-exceeded`: the limit, its value, the current use, what
+    /// the request asked for, and the rule of the policy file that set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Breach>,
 }
 
 /// One rule a request broke. Exactly one of `pointer`, `parameter` and
@@ -118,7 +126,22 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            limit: None,
         }
+    }
+
+    /// 403: one more environment (or a longer life, or another extension)
+    /// would go past a limit of the policy file; the document names it.
+    pub fn limit_exceeded(breach: Breach) -> Self {
+        let mut problem = Self::new(&problems::LIMIT_EXCEEDED, breach.to_string());
+        problem.limit = Some(Box::new(breach));
+        problem
+    }
+
+    /// 403: the policy file does not let the caller use this template or
+    /// profile; `reason` names the rule.
+    pub fn template_forbidden(reason: impl Into<String>) -> Self {
+        Self::new(&problems::TEMPLATE_FORBIDDEN, reason)
     }
 
     /// 400: the request could not be read.
@@ -299,6 +322,7 @@ impl IntoResponse for Problem {
             status: self.status.as_u16(),
             detail: self.detail,
             errors: self.errors,
+            limit: self.limit.map(|breach| *breach),
         };
         let mut response = (self.status, Json(body)).into_response();
         response.headers_mut().insert(
@@ -327,6 +351,7 @@ impl From<hubwright_state::Error> for Problem {
             Error::EnvironmentNotFound(id) => Self::not_found(format!("no environment {id}")),
             Error::TokenNotFound(id) => Self::not_found(format!("no token {id}")),
             Error::Conflict { field, rule } => Self::conflict(format!("{field}: {rule}")),
+            Error::LimitExceeded(breach) => Self::limit_exceeded(*breach),
             Error::IllegalTransition { .. } | Error::LeaseLost { .. } => {
                 Self::conflict(err.to_string())
             }

@@ -11,6 +11,8 @@
 //! - `/v1/tokens/...`: admins create, list and revoke API tokens.
 //! - `/v1/audit`: the audit trail (admins): every state-changing call,
 //!   recorded by the [`audit::record`] middleware; a JSON-lines export.
+//! - `/v1/policy`, `/v1/policy/me`: the policy file in force (operators), and
+//!   the caller's own limits and current use.
 //! - `/metrics`: Prometheus text (operator token).
 //! - `/v1/openapi.json`: the OpenAPI 3.1 document (open); `/docs`: an
 //!   interactive page over it (open; calls need a token).
@@ -31,6 +33,7 @@ mod json;
 pub mod metrics;
 pub mod oidc;
 pub mod openapi;
+pub mod policy;
 mod probes;
 pub mod problems;
 pub mod ratelimit;
@@ -47,6 +50,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use hubwright_state::clusters::Clusters;
+use hubwright_state::policy::PolicyHolder;
 use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, Store, SystemClock};
 use tokio::net::TcpListener;
@@ -75,6 +79,9 @@ pub struct AppState {
     pub limits: Arc<ratelimit::RateLimits>,
     /// The live event streams: one listener feeds them all; caps and re-checks.
     pub streams: Streams,
+    /// The policy file in force: limits, group membership, template access
+    /// ([`policy`]); reloaded without a restart.
+    pub policy: Arc<PolicyHolder>,
 }
 
 /// The application's routes over `store` and `catalog`, on the wall clock,
@@ -88,6 +95,7 @@ pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
         clusters: Arc::new(Clusters::default()),
         oidc: None,
         limits: Arc::default(),
+        policy: Arc::new(PolicyHolder::empty()),
     })
 }
 
@@ -128,6 +136,7 @@ pub fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::routes())
         .merge(audit::routes())
         .merge(approvals::routes())
+        .merge(policy::routes())
         .split_for_parts()
 }
 

@@ -181,7 +181,7 @@ impl OidcVerifier {
             Role::Developer
         };
         let mut groups: Vec<String> = groups.into_iter().map(str::to_owned).collect();
-        groups.sort_unstable();
+        groups.sort();
         Ok(Principal {
             subject,
             role,
@@ -315,6 +315,7 @@ mod tests {
             ))
             .unwrap();
         assert_eq!((dev.subject.as_str(), dev.role), ("alice", Role::Developer));
+        assert_eq!(dev.groups, ["physics"]);
         let ops = v
             .principal(&claims(
                 json!({ "preferred_username": "carol", "groups": ["hub-ops"] }),

@@ -65,6 +65,12 @@ kinds! {
     FORBIDDEN = "forbidden", 403, "Forbidden",
         "The token is valid, but its role does not allow this operation (for example retrying a run, which needs an operator).",
         "Ask an admin for a token with the role the detail names.";
+    LIMIT_EXCEEDED = "limit-exceeded", 403, "Limit exceeded",
+        "The request is valid, but granting it would take the owner past a limit of the platform team's policy file: live environments, environments of a template or profile, total requested CPU or memory, the longest life or the most extensions. `limit` names the limit, its `value`, the `current` use, what the request asked for (`requested`) and the `rule` of the policy file that set it. Nothing was stored.",
+        "Delete an environment you no longer need (a deleted one stops counting at once), ask for less, or ask the platform team to raise the limit named in `rule`. `GET /v1/policy/me` shows your limits and current use.";
+    TEMPLATE_FORBIDDEN = "template-forbidden", 403, "Template or profile not permitted",
+        "The platform team's policy file lets only members of some groups use this template, or choose this profile (e.g. `gpu`); the caller is in none of them. The detail names the rule (`templates.<name>.groups` or `templates.<name>.profiles.<profile>`).",
+        "Choose a template or profile `GET /v1/templates` shows as usable, or ask the platform team to add you to one of the groups the rule names.";
     NOT_FOUND = "not-found", 404, "Not found",
         "There is nothing at this address, or nothing the caller may see: another owner's environment or run answers exactly like a missing one. An environment named by name is looked up among the caller's own live environments (operators may add `?owner=`).",
         "Check the id or name; list what you can see with `GET /v1/environments` or `GET /v1/templates`.";

@@ -8,6 +8,7 @@ use utoipa_axum::routes;
 
 use axum::Json;
 use axum::extract::State;
+use hubwright_state::policy::Policy;
 use hubwright_state::workflow::{
     Bound, Dur, LoadedTemplate, ParameterSpec, ParameterType, QUANTITY_PATTERN, Template,
 };
@@ -55,8 +56,28 @@ pub struct TemplateView {
     workflows: Vec<String>,
     /// Whether the caller may ask for an environment of this template.
     usable: bool,
-    /// Why (or why not) the caller may use it.
-    #[schema(example = "no policy restricts this template: any authenticated caller may use it")]
+    /// Why (or why not) the caller may use it, naming the rule of the
+    /// policy file that decides.
+    #[schema(
+        example = "no policy restricts template `jupyterhub`: any authenticated caller may use it"
+    )]
+    usable_reason: String,
+    /// Each value of its profile parameter (the policy file's
+    /// `usage.profile`, e.g. `profile`) and whether the caller may choose
+    /// it; empty when it has no such parameter with allowed values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    profiles: Vec<ProfileView>,
+}
+
+/// One profile of a template and whether the caller may choose it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfileView {
+    /// The profile, e.g. `gpu`.
+    #[schema(example = "gpu")]
+    name: String,
+    /// Whether the caller may choose it.
+    usable: bool,
+    /// Why (or why not), naming the rule of the policy file.
     usable_reason: String,
 }
 
@@ -89,7 +110,7 @@ pub struct TemplateList {
 
 /// A duration as the API reads it: the largest whole unit (`8h`, `90m`,
 /// `45s`), so `72h` stays `72h` rather than `3days`.
-fn duration_text(dur: Dur) -> String {
+pub(crate) fn duration_text(dur: Dur) -> String {
     let d = dur.0;
     let secs = d.as_secs();
     if d.subsec_nanos() != 0 {
@@ -218,9 +239,39 @@ pub fn parameters_schema(template: &Template) -> Value {
     })
 }
 
-fn view(state: &AppState, _caller: &Caller, loaded: &LoadedTemplate) -> TemplateView {
+/// The profiles of `template` the caller may or may not choose.
+fn profiles(policy: &Policy, caller: &Caller, template: &Template) -> Vec<ProfileView> {
+    let Some(values) = template
+        .parameters
+        .get(&policy.usage.profile)
+        .and_then(|spec| spec.one_of.as_ref())
+    else {
+        return Vec::new();
+    };
+    values
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|name| {
+            let access =
+                policy.profile_access(&template.name, name, caller.subject(), caller.groups());
+            ProfileView {
+                name: name.to_owned(),
+                usable: access.allowed,
+                usable_reason: access.reason,
+            }
+        })
+        .collect()
+}
+
+fn view(
+    state: &AppState,
+    policy: &Policy,
+    caller: &Caller,
+    loaded: &LoadedTemplate,
+) -> TemplateView {
     let template = &loaded.template;
     let ttl = template.ttl;
+    let access = policy.template_access(&template.name, caller.subject(), caller.groups());
     TemplateView {
         name: template.name.clone(),
         description: template.description.clone(),
@@ -240,15 +291,13 @@ fn view(state: &AppState, _caller: &Caller, loaded: &LoadedTemplate) -> Template
             .map(str::to_owned)
             .collect(),
         workflows: template.workflows.keys().cloned().collect(),
-        // No per-template policies exist yet: every caller may use every
-        // template. The reason is where a policy will say why not.
-        usable: true,
-        usable_reason: "no policy restricts this template: any authenticated caller may use it"
-            .to_owned(),
+        usable: access.allowed,
+        usable_reason: access.reason,
+        profiles: profiles(policy, caller, template),
     }
 }
 
-/// Every template: parameters as JSON Schema, TTL policy, clusters, workflows, and whether the caller may use it.
+/// The templates the caller may use (operators: every template): parameters as JSON Schema, TTL policy, clusters, workflows, and whether the caller may use it and each profile.
 #[utoipa::path(get, path = "/v1/templates", operation_id = "list_templates", tag = "templates",
     responses((status = 200, body = TemplateList)),
     security(("bearer" = [])))]
@@ -256,12 +305,16 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<TemplateList>> {
+    let policy = state.policy.current();
     let items = state
         .catalog
         .names()
         .into_iter()
         .filter_map(|name| state.catalog.template(name))
-        .map(|loaded| view(&state, &caller, loaded))
+        .map(|loaded| view(&state, &policy, &caller, loaded))
+        // Developers see what they may use; operators see every template,
+        // with `usable` saying whom the policy leaves out.
+        .filter(|view| view.usable || caller.is_operator())
         .collect();
     Ok(Json(TemplateList { items }))
 }
@@ -269,7 +322,9 @@ pub(crate) async fn list(
 /// One template, by name.
 #[utoipa::path(get, path = "/v1/templates/{name}", operation_id = "get_template", tag = "templates",
     params(("name" = String, Path, description = "The template's name, e.g. `jupyterhub`")),
-    responses((status = 200, body = TemplateView), (status = 404, body = ProblemDocument)),
+    responses((status = 200, body = TemplateView),
+        (status = 403, body = ProblemDocument, description = "`template-forbidden`: the policy file does not let the caller use it"),
+        (status = 404, body = ProblemDocument)),
     security(("bearer" = [])))]
 pub(crate) async fn show(
     State(state): State<AppState>,
@@ -280,7 +335,15 @@ pub(crate) async fn show(
         .catalog
         .template(&name)
         .ok_or_else(|| Problem::not_found(format!("no template {name}")))?;
-    Ok(Json(view(&state, &caller, loaded)))
+    let policy = state.policy.current();
+    let view = view(&state, &policy, &caller, loaded);
+    if !view.usable && !caller.is_operator() {
+        return Err(Problem::template_forbidden(format!(
+            "template `{name}` is not permitted: {}",
+            view.usable_reason
+        )));
+    }
+    Ok(Json(view))
 }
 
 #[cfg(test)]

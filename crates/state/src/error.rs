@@ -54,6 +54,11 @@ pub enum Error {
     #[error("{field}: {rule}")]
     Invalid { field: String, rule: String },
 
+    /// One more environment would go past a limit of the policy file; the
+    /// breach names the limit, its value, the current use and the rule.
+    #[error("{0}")]
+    LimitExceeded(Box<crate::policy::Breach>),
+
     /// A workflow file could not be read, parsed or validated.
     #[error("{0}")]
     Workflow(#[from] crate::workflow::WorkflowError),

@@ -11,6 +11,7 @@ mod condition;
 mod digest;
 mod error;
 pub mod model;
+pub mod policy;
 pub mod secrets;
 pub mod store;
 pub mod subjects;

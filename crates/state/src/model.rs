@@ -268,8 +268,8 @@ pub struct Principal {
     pub subject: String,
     /// What they may do.
     pub role: Role,
-    /// The identity provider's groups (the OpenID groups claim); none for
-    /// API tokens, which carry a role only.
+    /// The groups they belong to, sorted: an OpenID token's groups claim;
+    /// the API adds those the policy file declares them a member of.
     pub groups: Vec<String>,
 }
 

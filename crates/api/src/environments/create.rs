@@ -5,6 +5,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::AppendHeaders;
+use hubwright_state::policy::{Demand, EffectiveLimits, Policy};
+use hubwright_state::store::admission::Quota;
 use hubwright_state::store::environments::{Accepted, Idempotency, NewEnvironment, request_hash};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -14,6 +16,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::OptionalJson;
+use crate::policy::access;
 
 /// A request for an environment.
 #[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
@@ -75,6 +78,35 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
     }
 }
 
+/// What the new environment takes, for the limits. A parameter the policy
+/// counts as CPU or memory must read as a quantity when such a limit applies
+/// (422 naming it); without one it counts as nothing.
+fn demand(
+    policy: &Policy,
+    limits: &EffectiveLimits,
+    template: &str,
+    parameters: &Value,
+) -> ApiResult<Demand> {
+    match policy.usage.demand(template, parameters) {
+        Ok(demand) => Ok(demand),
+        Err((name, rule)) if limits.cpu.is_some() || limits.memory.is_some() => {
+            Err(Problem::invalid_at(
+                &format!("parameters.{name}"),
+                crate::error::json_pointer(["parameters", name.as_str()]),
+                &rule,
+            ))
+        }
+        Err(_) => Ok(Demand {
+            template: template.to_owned(),
+            profile: parameters
+                .get(&policy.usage.profile)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            ..Demand::default()
+        }),
+    }
+}
+
 /// The environment as created, its provisioning run, and links to both.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EnvironmentAccepted {
@@ -88,6 +120,7 @@ pub struct EnvironmentAccepted {
     params(("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the same answer")),
     responses((status = 202, body = EnvironmentAccepted,
             headers(("Location" = String, description = "The environment: `/v1/environments/{id}`"))),
+        (status = 403, body = ProblemDocument, description = "`limit-exceeded`: past a limit of the policy file (the document's `limit` names it, its value and the current use); `template-forbidden`: the policy does not let the caller use the template or profile"),
         (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
     security(("bearer" = [])))]
 pub(crate) async fn create(
@@ -103,6 +136,8 @@ pub(crate) async fn create(
     let key = idempotency_key(&headers)?;
     check_label("name", &request.name, MAX_NAME)?;
     let loaded = template(&state, &request.template)?;
+    let policy = state.policy.current();
+    access::check_template(&policy, &caller, &request.template)?;
     if state.clusters.get(&request.cluster).is_none() {
         return Err(Problem::invalid(
             "cluster",
@@ -125,20 +160,26 @@ pub(crate) async fn create(
         )
     })?;
     let parameters = loaded.template.resolve_parameters(&request.parameters)?;
-    let policy = loaded.template.ttl;
+    access::check_profile(&policy, &caller, &request.template, &parameters)?;
+    let ttl_policy = loaded.template.ttl;
     let ttl = match &request.ttl {
         Some(text) => parse_ttl(text)?,
-        None => policy.default,
+        None => ttl_policy.default,
     };
-    if ttl > policy.maximum {
+    if ttl > ttl_policy.maximum {
         return Err(Problem::invalid(
             "ttl",
             &format!(
                 "{ttl} is beyond the maximum of template `{}` ({})",
-                request.template, policy.maximum
+                request.template, ttl_policy.maximum
             ),
         ));
     }
+    let limits = policy.limits_for(caller.subject(), caller.groups());
+    let now = state.clock.now();
+    access::check_life(&limits, now, now + ttl.to_chrono(), ttl)?;
+    let parameters = Value::Object(parameters);
+    let demand = demand(&policy, &limits, &request.template, &parameters)?;
     let provision = state
         .catalog
         .definition(&request.template, "provision")
@@ -151,7 +192,6 @@ pub(crate) async fn create(
                 ),
             )
         })?;
-    let now = state.clock.now();
     // Defaults are filled in before hashing, so leaving out a default and
     // spelling it out count as the same request.
     let hash = request_hash(&serde_json::to_value(&request).unwrap_or(Value::Null));
@@ -161,7 +201,7 @@ pub(crate) async fn create(
     });
     let accepted = state
         .store
-        .request_environment(
+        .request_environment_within(
             &NewEnvironment {
                 id,
                 name: &request.name,
@@ -169,11 +209,17 @@ pub(crate) async fn create(
                 template: &request.template,
                 cluster: &request.cluster,
                 namespace: &namespace,
-                parameters: Value::Object(parameters),
+                parameters,
                 expires_at: now + ttl.to_chrono(),
             },
             provision,
             idempotency,
+            // Counted and inserted under the owner's lock: race-free.
+            Some(Quota {
+                limits: &limits,
+                counting: &policy.usage,
+                demand: &demand,
+            }),
             now,
         )
         .await?;

@@ -12,6 +12,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::{ApiPath, ApiQuery, OptionalJson};
+use crate::policy::access;
 
 /// A new time-to-live.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -23,11 +24,14 @@ pub struct Extend {
 }
 
 /// A new time-to-live from now, within the template's maximum from creation
-/// (and its `max_extensions`, when it sets one).
+/// (and its `max_extensions`, when it sets one), and within the owner's
+/// `max_ttl` and `max_extensions` of the policy file (403 `limit-exceeded`).
 #[utoipa::path(post, path = "/v1/environments/{id}/extend", operation_id = "extend_environment", tag = "environments",
     params(("id" = String, Path, description = "The environment's id, or its name among the live environments of the caller (or of `owner`)"), AddressQuery),
     request_body = Extend,
-    responses((status = 200, body = Environment), (status = 404, body = ProblemDocument),
+    responses((status = 200, body = Environment),
+        (status = 403, body = ProblemDocument, description = "`limit-exceeded`: past the owner's `max_ttl` or `max_extensions` of the policy file"),
+        (status = 404, body = ProblemDocument),
         (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)),
     security(("bearer" = [])))]
 pub(crate) async fn extend(
@@ -53,6 +57,10 @@ pub(crate) async fn extend(
     let expires_at = now
         .checked_add_signed(ttl.to_chrono())
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    // The policy's limits are the owner's, whoever extends.
+    let policy = state.policy.current();
+    let groups = access::owner_groups(&policy, &caller, &environment.owner);
+    let limits = policy.limits_for(&environment.owner, &groups);
     if expires_at > latest {
         return Err(Problem::invalid(
             "ttl",
@@ -62,13 +70,23 @@ pub(crate) async fn extend(
             ),
         ));
     }
+    access::check_life(&limits, environment.created_at, expires_at, ttl)?;
+    if limits.max_extensions.is_some() {
+        access::check_extensions(&limits, state.store.extensions(environment.id).await?)?;
+    }
+    // The store re-checks the count in its UPDATE, so concurrent extensions
+    // cannot pass the smaller of the two maxima.
+    let max_extensions = match (loaded.template.ttl.max_extensions, &limits.max_extensions) {
+        (Some(template), Some(policy)) => Some(template.min(policy.value)),
+        (template, policy) => template.or(policy.as_ref().map(|bound| bound.value)),
+    };
     Ok(Json(
         state
             .store
             .extend_environment(
                 environment.id,
                 expires_at,
-                loaded.template.ttl.max_extensions,
+                max_extensions,
                 caller.subject(),
                 now,
             )

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::admission::{Quota, admit};
 use super::enqueue::{NewRun, enqueue_with};
 pub use super::environment_reads::EnvironmentFilter;
 use super::environment_reads::fetch_environment;
@@ -89,6 +90,23 @@ impl Store {
         idempotency: Option<Idempotency<'_>>,
         now: DateTime<Utc>,
     ) -> Result<Accepted> {
+        self.request_environment_within(env, provision, idempotency, None, now)
+            .await
+    }
+
+    /// [`Store::request_environment`] within `quota`: the owner's live
+    /// environments are counted under a lock per owner in the same
+    /// transaction as the insert, so concurrent requests cannot both take
+    /// the last slot; past a limit it is [`Error::LimitExceeded`] and nothing
+    /// is stored. A replayed idempotent request is not counted again.
+    pub async fn request_environment_within(
+        &self,
+        env: &NewEnvironment<'_>,
+        provision: (&Snapshot, i64),
+        idempotency: Option<Idempotency<'_>>,
+        quota: Option<Quota<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Accepted> {
         let mut tx = self.pool.begin().await?;
         if let Some(idem) = idempotency {
             // Claims the key; a concurrent duplicate blocks here until the first
@@ -109,6 +127,9 @@ impl Store {
                 tx.rollback().await?;
                 return self.replay(env.owner, idem).await;
             }
+        }
+        if let Some(quota) = quota {
+            admit(&mut tx, env.owner, quota).await?;
         }
         let id = env.id;
         let inserted = sqlx::query!(

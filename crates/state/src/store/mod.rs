@@ -2,6 +2,7 @@
 //!
 //! - [`audit`]: the audit trail: recording, listing and pruning it.
 //! - [`approvals`]: approval steps' rows: opened, decided, expired.
+//! - [`admission`]: limits counted and the new environment inserted under one lock per owner.
 //! - [`database`]: creating the database itself when it is missing.
 //! - [`definitions`]: immutable workflow snapshots, stored once per digest.
 //! - [`effects`]: which steps called out beyond hubwright, for teardown.
@@ -19,6 +20,7 @@
 //! - [`run_list`]: pages of runs, newest first, with filters.
 //! - [`tokens`]: API tokens, stored as hashes.
 
+pub mod admission;
 pub mod approvals;
 pub mod audit;
 pub mod checkpoint;

@@ -156,6 +156,8 @@ impl Store {
         Ok(row.map(|row| Principal {
             subject: row.subject,
             role: row.role,
+            // hubwright's own tokens carry no groups; the policy file may
+            // declare some for their subject.
             groups: Vec::new(),
         }))
     }

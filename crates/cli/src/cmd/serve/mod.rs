@@ -21,7 +21,9 @@ use crate::Extensions;
 
 mod audit;
 mod limits;
+mod policy;
 use limits::Limits;
+use policy::PolicyArgs;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = SECRET_KEY_HELP)]
@@ -60,6 +62,9 @@ pub struct Args {
     /// it, one cluster `default`, reached like kubectl would.
     #[arg(long, env = "HUBWRIGHT_CLUSTERS")]
     clusters: Option<PathBuf>,
+    /// The policy file (limits, groups, template access).
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// Runs executed at once by this process.
     #[arg(long, env = "HUBWRIGHT_CONCURRENCY", default_value_t = 16)]
     concurrency: usize,
@@ -313,7 +318,17 @@ pub async fn run_until(
                 .await
                 .with_context(|| format!("--listen: cannot bind {}", args.listen))?,
         };
+        let policy = args.policy.load(&catalog, clock.as_ref())?;
+        let watching = shutdown(stopped.clone());
+        tasks.spawn(args.policy.watch(
+            store.clone(),
+            Arc::clone(&policy),
+            Arc::clone(&catalog),
+            Arc::clone(&clock),
+            watching,
+        ));
         let state = hubwright_api::AppState {
+            policy,
             streams: hubwright_api::Streams::new(store.clone(), oidc.clone(), stream_limits),
             store: store.clone(),
             clock: Arc::clone(&clock),
