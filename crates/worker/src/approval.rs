@@ -8,9 +8,11 @@
 //! - no decision by the deadline: the same, "no decision by <deadline>".
 //!
 //! The decision wakes the run at once (it sets the run's `next_run_at`);
-//! between decisions the step polls once a minute, which only matters when a
-//! decision lands while the step is executing and its wake-up is overwritten
-//! by the step's own wait. See docs/decisions/0016-approvals.md.
+//! between decisions the step looks again every few seconds, which matters
+//! when a decision lands while the step is executing and its wake-up is
+//! overwritten by the step's own wait: that decision is then seen within one
+//! poll. (A wake-up the wait cannot overwrite would let this be longer; see
+//! docs/decisions/0016-approvals.md.)
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,8 +27,10 @@ use crate::step::{Outcome, Step, StepContext, StepError};
 
 use hubwright_state::store::approvals::APPROVAL_ACTOR as ACTOR;
 
-/// How often a waiting approval step looks at its row without being woken.
-const POLL: Duration = Duration::from_secs(60);
+/// How often a waiting approval step looks at its row without being woken:
+/// the longest a decision that raced the step's own wait goes unseen. One
+/// short claim per pending approval this often is cheap beside that delay.
+const POLL: Duration = Duration::from_secs(5);
 
 /// `approval`: waits for a decision.
 #[derive(Debug, Clone, Copy)]
