@@ -260,6 +260,19 @@ async fn an_approved_request_goes_on_and_the_environment_becomes_ready() {
     assert_eq!(step["name"], "approval");
     assert_eq!(step["output"]["approved_by"], "bob");
     assert_eq!(step["output"]["comment"], "budget confirmed");
+
+    // The decision is in the audit trail once, as bob's, with its target.
+    let audited: Vec<(Option<String>, String, Option<String>)> = sqlx::query_as(
+        "SELECT actor, outcome, target_id FROM audit_log WHERE action = 'approval.approve'",
+    )
+    .fetch_all(lab.db.store.pool())
+    .await
+    .unwrap();
+    let id = approval["id"].as_str().map(str::to_owned);
+    assert_eq!(
+        audited,
+        [(Some("bob".to_owned()), "success".to_owned(), id)]
+    );
 }
 
 #[tokio::test]
