@@ -1,5 +1,6 @@
-//! Kubernetes resource quantities (`500m`, `2`, `1.5`, `4G`, `64Gi`, `1e3`),
-//! held exactly as thousandths so sums and comparisons never round.
+//! Kubernetes resource quantities in a policy (`500m`, `2`, `1.5`, `4G`,
+//! `64Gi`, `1e3`): parsed by the one parser the templates use, held exactly
+//! as thousandths so sums and comparisons never round.
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,26 +13,24 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Quantity(pub u128);
 
-/// The suffixes Kubernetes accepts, with their factor as (numerator,
-/// denominator) of a thousandth: `m` is one thousandth, `k` a million of them.
-const SUFFIXES: &[(&str, u128, u128)] = &[
-    ("Ki", 1 << 10, 1),
-    ("Mi", 1 << 20, 1),
-    ("Gi", 1 << 30, 1),
-    ("Ti", 1 << 40, 1),
-    ("Pi", 1 << 50, 1),
-    ("Ei", 1 << 60, 1),
-    ("m", 1, 1000),
-    ("k", 1_000, 1),
-    ("M", 1_000_000, 1),
-    ("G", 1_000_000_000, 1),
-    ("T", 1_000_000_000_000, 1),
-    ("P", 1_000_000_000_000_000, 1),
-    ("E", 1_000_000_000_000_000_000, 1),
+/// The suffixes a quantity is printed with, and how many units each stands for.
+const SUFFIXES: &[(&str, u128)] = &[
+    ("Ki", 1 << 10),
+    ("Mi", 1 << 20),
+    ("Gi", 1 << 30),
+    ("Ti", 1 << 40),
+    ("Pi", 1 << 50),
+    ("Ei", 1 << 60),
+    ("k", 1_000),
+    ("M", 1_000_000),
+    ("G", 1_000_000_000),
+    ("T", 1_000_000_000_000),
+    ("P", 1_000_000_000_000_000),
+    ("E", 1_000_000_000_000_000_000),
 ];
 
-/// Most digits a quantity may have; keeps every product inside a `u128`.
-const MAX_DIGITS: usize = 18;
+/// Billionths (what the parser holds) per thousandth (what a policy holds).
+const NANOS_PER_MILLI: u128 = 1_000_000;
 
 impl Quantity {
     /// Zero.
@@ -56,55 +55,22 @@ impl Quantity {
 impl FromStr for Quantity {
     type Err = String;
 
+    /// Parsed by the one Kubernetes quantity parser
+    /// ([`crate::workflow::Quantity`]) and held in thousandths: a limit is
+    /// never negative, and below a thousandth rounds up, as Kubernetes does.
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = || {
             format!(
                 "`{text}` is not a Kubernetes quantity (a number with an optional suffix: 500m, 2, 1.5, 4G, 64Gi)"
             )
         };
-        let digits_end = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (number, rest) = text.split_at(digits_end);
-        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        if whole.is_empty() && fraction.is_empty()
-            || fraction.contains('.')
-            || whole.len() + fraction.len() > MAX_DIGITS
-        {
+        let parsed: crate::workflow::Quantity = text.parse().map_err(|_| bad())?;
+        if parsed.is_negative() {
             return Err(bad());
         }
-        let mantissa: u128 = format!("{whole}{fraction}").parse().map_err(|_| bad())?;
-        // The scale is a power of ten: `1e3`, `2E-1` (not `E`, which is exa).
-        let (mut numerator, mut denominator) = (1000u128, 10u128.pow(fraction.len() as u32));
-        let exponent = rest.strip_prefix(['e', 'E']).filter(|exp| {
-            !exp.is_empty()
-                && exp
-                    .trim_start_matches(['+', '-'])
-                    .bytes()
-                    .all(|b| b.is_ascii_digit())
-        });
-        if let Some(exp) = exponent {
-            let exp: i32 = exp.parse().map_err(|_| bad())?;
-            if exp.unsigned_abs() > MAX_DIGITS as u32 {
-                return Err(bad());
-            }
-            let power = 10u128.pow(exp.unsigned_abs());
-            if exp >= 0 {
-                numerator *= power;
-            } else {
-                denominator *= power;
-            }
-        } else if !rest.is_empty() {
-            let (_, factor, divisor) = SUFFIXES
-                .iter()
-                .find(|(suffix, _, _)| *suffix == rest)
-                .ok_or_else(bad)?;
-            numerator *= factor;
-            denominator *= divisor;
-        }
-        let scaled = mantissa.checked_mul(numerator).ok_or_else(bad)?;
-        // Below a thousandth rounds up, as Kubernetes does.
-        Ok(Self(scaled.div_ceil(denominator)))
+        Ok(Self(
+            parsed.nanos().unsigned_abs().div_ceil(NANOS_PER_MILLI),
+        ))
     }
 }
 
@@ -122,9 +88,9 @@ impl fmt::Display for Quantity {
         // The suffix leaving the smallest number: `4G` rather than `3906250Ki`.
         let best = SUFFIXES
             .iter()
-            .filter(|(suffix, factor, _)| *suffix != "m" && units.is_multiple_of(*factor))
-            .min_by_key(|(_, factor, _)| units / factor);
-        if let Some((suffix, factor, _)) = best {
+            .filter(|(_, factor)| units.is_multiple_of(*factor))
+            .min_by_key(|(_, factor)| units / factor);
+        if let Some((suffix, factor)) = best {
             return write!(f, "{}{suffix}", units / factor);
         }
         write!(f, "{units}")
