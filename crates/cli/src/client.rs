@@ -110,6 +110,39 @@ impl Client {
         self.send(self.request(Method::GET, path)).await
     }
 
+    /// Up to `wanted` items of the list at `path` with `query`, page by page
+    /// (at most 200 a page, as every list endpoint allows), following
+    /// `next_cursor` (an id, whatever its type `C`) until it runs out.
+    pub async fn list<T: DeserializeOwned, C: DeserializeOwned + std::fmt::Display>(
+        &self,
+        path: &str,
+        query: &[String],
+        wanted: usize,
+    ) -> Result<Vec<T>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Page<T, C> {
+            items: Vec<T>,
+            next_cursor: Option<C>,
+        }
+        let mut items = Vec::new();
+        let mut cursor: Option<C> = None;
+        while items.len() < wanted {
+            let mut params = query.to_vec();
+            params.push(format!("limit={}", (wanted - items.len()).min(200)));
+            if let Some(cursor) = &cursor {
+                params.push(format!("cursor={cursor}"));
+            }
+            let page: Page<T, C> = self.get(&format!("{path}?{}", params.join("&"))).await?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        items.truncate(wanted);
+        Ok(items)
+    }
+
     /// POST `body` to `path`, with an idempotency key when given.
     pub async fn post<B: Serialize, T: DeserializeOwned>(
         &self,

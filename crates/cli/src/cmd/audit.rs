@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use hubwright_state::store::audit::AuditEntry;
-use serde::Deserialize;
 
 use crate::client::{Client, ClientError, segment};
 use crate::output::{self, Format, Listing, when};
@@ -81,12 +80,6 @@ impl Filters {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Page {
-    items: Vec<AuditEntry>,
-    next_cursor: Option<i64>,
-}
-
 impl Listing for AuditEntry {
     const HEADERS: &'static [&'static str] =
         &["ID", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "STATUS"];
@@ -130,25 +123,10 @@ pub async fn run(
 ) -> Result<ExitCode, ClientError> {
     match command {
         Command::List { filters, limit } => {
-            let mut entries: Vec<AuditEntry> = Vec::new();
-            let mut cursor = None;
             let want = usize::try_from(limit).unwrap_or(usize::MAX);
-            loop {
-                let mut query = filters.query();
-                let page_size = (want - entries.len()).min(200);
-                query.push(format!("limit={page_size}"));
-                if let Some(cursor) = cursor {
-                    query.push(format!("cursor={cursor}"));
-                }
-                let page: Page = client
-                    .get(&format!("/v1/audit?{}", query.join("&")))
-                    .await?;
-                entries.extend(page.items);
-                cursor = page.next_cursor;
-                if cursor.is_none() || entries.len() >= want {
-                    break;
-                }
-            }
+            let entries: Vec<AuditEntry> = client
+                .list::<_, i64>("/v1/audit", &filters.query(), want)
+                .await?;
             output::print_list(format, &entries);
         }
         Command::Export { filters } => {

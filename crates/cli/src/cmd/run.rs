@@ -113,12 +113,6 @@ pub(crate) fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 #[derive(Debug, Deserialize)]
-struct Page {
-    items: Vec<Run>,
-    next_cursor: Option<Uuid>,
-}
-
-#[derive(Debug, Deserialize)]
 struct EventsPage {
     events: Vec<Event>,
     next_after: i64,
@@ -271,25 +265,7 @@ async fn list(client: &Client, args: ListArgs) -> Result<Vec<Run>, ClientError> 
         ));
     }
     let wanted = usize::try_from(args.limit).unwrap_or(usize::MAX);
-    let mut runs = Vec::new();
-    let mut cursor: Option<Uuid> = None;
-    while runs.len() < wanted {
-        let mut params = query.clone();
-        params.push(format!("limit={}", (wanted - runs.len()).min(200)));
-        if let Some(cursor) = cursor {
-            params.push(format!("cursor={cursor}"));
-        }
-        let page: Page = client
-            .get(&format!("/v1/runs?{}", params.join("&")))
-            .await?;
-        runs.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    runs.truncate(wanted);
-    Ok(runs)
+    client.list::<_, Uuid>("/v1/runs", &query, wanted).await
 }
 
 /// 0 for a run that succeeded, 1 for any other end.

@@ -140,12 +140,6 @@ struct Accepted {
     rest: Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Page {
-    items: Vec<Environment>,
-    next_cursor: Option<Uuid>,
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 struct EnvironmentView {
     #[serde(flatten)]
@@ -334,23 +328,9 @@ pub(super) async fn list_all(
     client: &Client,
     query: &[String],
 ) -> Result<Vec<Environment>, ClientError> {
-    let mut items = Vec::new();
-    let mut cursor: Option<Uuid> = None;
-    loop {
-        let mut params = query.to_vec();
-        params.push("limit=200".to_owned());
-        if let Some(cursor) = cursor {
-            params.push(format!("cursor={cursor}"));
-        }
-        let page: Page = client
-            .get(&format!("/v1/environments?{}", params.join("&")))
-            .await?;
-        items.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(items),
-        }
-    }
+    client
+        .list::<_, Uuid>("/v1/environments", query, usize::MAX)
+        .await
 }
 
 /// Prints where the environment ended up; success when it reached `wanted`.
