@@ -5,6 +5,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use hubwright_state::model::{Principal, Role};
 use hubwright_state::store::audit::AuthKind;
+use hubwright_state::store::console::SessionAuth;
 use hubwright_state::subjects;
 
 use crate::AppState;
@@ -68,16 +69,13 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         match authenticate(parts, state).await {
-            Ok((mut principal, key)) => {
+            Ok((mut principal, key, auth)) => {
                 // Who this is, for the audit middleware around the handler.
                 if let Some(slot) = parts.extensions.get::<ActorSlot>() {
                     slot.fill(Actor {
                         subject: principal.subject.clone(),
                         role: principal.role,
-                        auth: match key {
-                            CallerKey::User(_) => AuthKind::Oidc,
-                            CallerKey::Token(_) => AuthKind::Token,
-                        },
+                        auth,
                     });
                 }
                 state.limits.admit(&key)?;
@@ -98,9 +96,35 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A request the web console makes on behalf of its signed-in user: the
+/// console puts this in the request's extensions, which no client can set, in
+/// place of a bearer token (docs/decisions/0018-web-console.md). The session
+/// holds no credential; it names who signed in and how.
+#[derive(Debug, Clone)]
+pub struct ConsoleUser {
+    /// The signed-in user as the session recorded them.
+    pub principal: Principal,
+    /// How they signed in, for the audit trail and the rate budget.
+    pub auth: SessionAuth,
+    /// The hash of the session's secret: event streams re-check it.
+    pub session_hash: String,
+}
+
 /// The principal the request's bearer token names, and whose rate budget it
 /// spends.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, CallerKey), Problem> {
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Principal, CallerKey, AuthKind), Problem> {
+    if let Some(user) = parts.extensions.get::<ConsoleUser>() {
+        // A token session has a budget of its own (keyed by the token's id,
+        // as the session never holds the secret); an OpenID user's is theirs.
+        let (key, auth) = match user.auth {
+            SessionAuth::Token(id) => (state.limits.token_key(&id.to_string()), AuthKind::Token),
+            SessionAuth::Oidc => (CallerKey::User(user.principal.subject.clone()), AuthKind::Oidc),
+        };
+        return Ok((user.principal.clone(), key, auth));
+    }
     let header = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -113,7 +137,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Cal
         .ok_or_else(|| {
             Problem::unauthorized("the Authorization header must be `Bearer <token>`")
         })?;
-    let (principal, key) = if let Some(oidc) = &state.oidc
+    let (principal, key, auth) = if let Some(oidc) = &state.oidc
         && OidcVerifier::looks_like_jwt(token)
     {
         match oidc.verify(token).await {
@@ -125,7 +149,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Cal
             }
             Ok(principal) => {
                 let key = CallerKey::User(principal.subject.clone());
-                (principal, key)
+                (principal, key, AuthKind::Oidc)
             }
             Err(Rejected::Token(why)) => return Err(Problem::unauthorized(why)),
             Err(Rejected::Provider(why)) => {
@@ -139,7 +163,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Cal
             .authenticate(token, state.clock.now())
             .await?
             .ok_or_else(|| Problem::unauthorized("the token is unknown or revoked"))?;
-        (principal, state.limits.token_key(token))
+        (principal, state.limits.token_key(token), AuthKind::Token)
     };
     // hubwright's own actors own and start runs under these names; a caller
     // by such a name (a token made before they were refused, an OpenID user
@@ -150,5 +174,5 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Principal, Cal
             principal.subject
         )));
     }
-    Ok((principal, key))
+    Ok((principal, key, auth))
 }

@@ -261,6 +261,11 @@ impl Problem {
         self.status
     }
 
+    /// What was wrong, naming the field and the rule.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// Where each broken rule is (a 422's `errors`).
     pub fn errors(&self) -> &[FieldError] {
         &self.errors

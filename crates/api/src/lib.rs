@@ -57,7 +57,7 @@ use tokio::net::TcpListener;
 
 pub use error::Problem;
 pub use stream::hub::{StreamLimits, Streams};
-pub use transport::{ServerLimits, serve_with_limits};
+pub use transport::{ServerLimits, serve_app, serve_with_limits};
 
 /// Largest request body accepted; requests are small JSON documents.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

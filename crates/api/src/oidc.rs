@@ -105,6 +105,50 @@ impl OidcVerifier {
 
     /// The caller `token` names, if it is valid.
     pub async fn verify(&self, token: &str) -> Result<Principal, Rejected> {
+        let claims = self.claims(token, &self.config.audience).await?;
+        self.principal(&claims)
+    }
+
+    /// The user an ID token from a sign-in names, if it is valid for
+    /// `client_id` (its `aud`) and carries `nonce` (the web console's
+    /// authorization code flow), with when it expires.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<(Principal, i64), Rejected> {
+        let claims = self.claims(token, client_id).await?;
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(Rejected::Token(
+                "the ID token's nonce is not the one this sign-in sent".to_owned(),
+            ));
+        }
+        let expires = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Rejected::Token("the token has no `exp` claim".to_owned()))?;
+        Ok((self.principal(&claims)?, expires))
+    }
+
+    /// The issuer's discovery document, fetched anew (the console reads its
+    /// endpoints once and keeps them).
+    pub async fn discovery(&self) -> Result<serde_json::Map<String, Value>, Rejected> {
+        self.get_json(&self.discovery_url()).await
+    }
+
+    /// The issuer tokens must name.
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// The claims of `token` once its signature, issuer, audience and
+    /// lifetime check out.
+    async fn claims(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<serde_json::Map<String, Value>, Rejected> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|err| Rejected::Token(format!("not a readable JWT: {err}")))?;
         if !matches!(
@@ -126,28 +170,25 @@ impl OidcVerifier {
         let key = self.key(header.kid.as_deref()).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation.leeway = 60;
         validation.validate_nbf = true;
-        let claims =
+        Ok(
             jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key, &validation)
-                .map_err(|err| Rejected::Token(self.describe(&err)))?
-                .claims;
-        self.principal(&claims)
+                .map_err(|err| Rejected::Token(self.describe(&err, audience)))?
+                .claims,
+        )
     }
 
-    fn describe(&self, err: &jsonwebtoken::errors::Error) -> String {
+    fn describe(&self, err: &jsonwebtoken::errors::Error, audience: &str) -> String {
         use jsonwebtoken::errors::ErrorKind;
         match err.kind() {
             ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
             ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
             ErrorKind::InvalidIssuer => format!("the token's issuer is not {}", self.config.issuer),
             ErrorKind::InvalidAudience => {
-                format!(
-                    "the token's audience does not include {}",
-                    self.config.audience
-                )
+                format!("the token's audience does not include {audience}")
             }
             ErrorKind::InvalidSignature => "the token's signature does not verify".to_owned(),
             ErrorKind::MissingRequiredClaim(claim) => format!("the token has no `{claim}` claim"),
@@ -222,12 +263,15 @@ impl OidcVerifier {
     }
 
     async fn fetch(&self) -> Result<JwkSet, Rejected> {
-        let discovery_url = format!(
+        let discovery: Discovery = self.get_json(&self.discovery_url()).await?;
+        self.get_json(&discovery.jwks_uri).await
+    }
+
+    fn discovery_url(&self) -> String {
+        format!(
             "{}/.well-known/openid-configuration",
             self.config.issuer.trim_end_matches('/')
-        );
-        let discovery: Discovery = self.get_json(&discovery_url).await?;
-        self.get_json(&discovery.jwks_uri).await
+        )
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, Rejected> {
@@ -254,7 +298,7 @@ impl OidcVerifier {
 /// of its own here (one TLS stack in the tree, no aws-lc C build), so the
 /// process default is installed first (`clippy.toml` forbids the other ways;
 /// hubwright-worker's `http` module says more).
-fn http_client_builder() -> reqwest::ClientBuilder {
+pub fn http_client_builder() -> reqwest::ClientBuilder {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         // Err: another part of the process installed one first; it is used.

@@ -8,7 +8,7 @@
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, ConsoleUser};
 use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::{ApiPath, ApiQuery, OptionalJson};
 use crate::stream;
@@ -107,6 +107,7 @@ async fn events(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
     headers: HeaderMap,
+    console: Option<Extension<ConsoleUser>>,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> ApiResult<Response> {
     if !(1..=1000).contains(&query.limit) {
@@ -131,7 +132,8 @@ async fn events(
                     Problem::invalid_header("Last-Event-ID", "must be an event id (a whole number)")
                 })?,
         };
-        return Ok(stream::open(&state, &headers, id, resume));
+        let console = console.as_ref().map(|Extension(user)| user);
+        return Ok(stream::open(&state, &headers, console, id, resume));
     }
     let events = state.store.events(id, query.after, query.limit).await?;
     let next_after = events.last().map_or(query.after, |e| e.id);

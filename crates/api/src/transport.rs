@@ -85,12 +85,24 @@ pub async fn serve_with_limits(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let streams = state.streams.clone();
+    serve_app(listener, router_with(state), streams, limits, shutdown).await
+}
+
+/// [`serve_with_limits`] for an `app` that holds the API's router and more
+/// (the web console): `streams` are the API's, ended at shutdown.
+pub async fn serve_app(
+    listener: TcpListener,
+    app: axum::Router,
+    streams: crate::Streams,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     limits
         .validate()
         .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
     tracing::info!(address = %listener.local_addr()?, "api listening");
-    let streams = state.streams.clone();
-    let router = router_with(state).layer(axum::middleware::from_fn_with_state(
+    let router = app.layer(axum::middleware::from_fn_with_state(
         limits.clone(),
         crate::timeouts::enforce,
     ));

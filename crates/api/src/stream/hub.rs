@@ -51,6 +51,9 @@ pub enum Credential {
     Token(String),
     /// An OpenID provider's JWT, verified again (so its expiry ends the stream).
     Jwt(String),
+    /// A web console session, by the hash of its secret: signing out, its
+    /// expiry or its token's revocation ends the stream.
+    Session(String),
 }
 
 impl std::fmt::Debug for Credential {
@@ -58,16 +61,18 @@ impl std::fmt::Debug for Credential {
         f.write_str(match self {
             Self::Token(_) => "Token(<fingerprint>)",
             Self::Jwt(_) => "Jwt(<redacted>)",
+            Self::Session(_) => "Session(<hash>)",
         })
     }
 }
 
 impl Credential {
     /// What streams are counted by: the same token is the same key.
-    fn key(&self) -> String {
+    pub(super) fn key(&self) -> String {
         match self {
             Self::Token(fingerprint) => fingerprint.clone(),
             Self::Jwt(jwt) => token_fingerprint(jwt),
+            Self::Session(hash) => format!("session:{hash}"),
         }
     }
 }

@@ -21,6 +21,7 @@ use hubwright_state::store::event_feed::token_fingerprint;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::auth::ConsoleUser;
 use crate::error::Problem;
 use crate::oidc::OidcVerifier;
 use hub::{Credential, Refused, Ticket};
@@ -46,7 +47,13 @@ struct Cursor {
 /// Opens the live stream of `run_id` after event `after` for an
 /// authenticated request (its `Authorization` header says which credential
 /// to re-check), or 429 with `Retry-After` past a cap.
-pub fn open(state: &AppState, headers: &HeaderMap, run_id: Uuid, after: i64) -> Response {
+pub fn open(
+    state: &AppState,
+    headers: &HeaderMap,
+    console: Option<&ConsoleUser>,
+    run_id: Uuid,
+    after: i64,
+) -> Response {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -54,7 +61,9 @@ pub fn open(state: &AppState, headers: &HeaderMap, run_id: Uuid, after: i64) -> 
         .map(str::trim)
         .unwrap_or_default();
     // The same rule as authentication: a JWT goes to the provider when one is set.
-    let credential = if state.oidc.is_some() && OidcVerifier::looks_like_jwt(bearer) {
+    let credential = if let Some(user) = console {
+        Credential::Session(user.session_hash.clone())
+    } else if state.oidc.is_some() && OidcVerifier::looks_like_jwt(bearer) {
         Credential::Jwt(bearer.to_owned())
     } else {
         Credential::Token(token_fingerprint(bearer))

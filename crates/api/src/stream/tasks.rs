@@ -117,7 +117,7 @@ pub(super) async fn recheck(
             .iter()
             .filter_map(|(_, credential)| match credential {
                 Credential::Token(fingerprint) => Some(fingerprint.clone()),
-                Credential::Jwt(_) => None,
+                Credential::Jwt(_) | Credential::Session(_) => None,
             })
             .collect();
         if !fingerprints.is_empty() {
@@ -127,6 +127,27 @@ pub(super) async fn recheck(
                     dead.extend(fingerprints.into_iter().filter(|f| !live.contains(f)));
                 }
                 Err(err) => tracing::warn!(error = %err, "event streams: cannot re-check tokens"),
+            }
+        }
+        let sessions: Vec<String> = held
+            .iter()
+            .filter_map(|(_, credential)| match credential {
+                Credential::Session(hash) => Some(hash.clone()),
+                Credential::Token(_) | Credential::Jwt(_) => None,
+            })
+            .collect();
+        if !sessions.is_empty() {
+            match store.live_console_sessions(&sessions, chrono::Utc::now()).await {
+                Ok(live) => {
+                    let live: HashSet<String> = live.into_iter().collect();
+                    dead.extend(
+                        sessions
+                            .into_iter()
+                            .filter(|hash| !live.contains(hash))
+                            .map(|hash| Credential::Session(hash).key()),
+                    );
+                }
+                Err(err) => tracing::warn!(error = %err, "event streams: cannot re-check sessions"),
             }
         }
         for (key, credential) in &held {

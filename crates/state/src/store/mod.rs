@@ -23,6 +23,7 @@
 pub mod admission;
 pub mod approvals;
 pub mod audit;
+pub mod console;
 pub mod checkpoint;
 pub mod database;
 pub mod definitions;

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hubwright_api::oidc::{OidcConfig, OidcVerifier};
 use hubwright_api::ratelimit::{Budget, RateLimitConfig, RateLimits};
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::secrets::SecretString;
@@ -20,7 +19,9 @@ use tokio::sync::watch;
 use crate::Extensions;
 
 mod audit;
+mod console;
 mod limits;
+mod oidc;
 mod policy;
 use limits::Limits;
 use policy::PolicyArgs;
@@ -89,29 +90,12 @@ pub struct Args {
     /// Database connections of this process (default: from concurrency).
     #[arg(long)]
     db_connections: Option<u32>,
-    /// Also accept JWTs from this OpenID provider as API bearer tokens (a
-    /// portal passes its user's token on). Its discovery document gives the keys.
-    #[arg(long, env = "HUBWRIGHT_OIDC_ISSUER", requires = "oidc_audience")]
-    oidc_issuer: Option<String>,
-    /// The `aud` such tokens must carry: the portal's (or the API's) client id.
-    #[arg(long, env = "HUBWRIGHT_OIDC_AUDIENCE", requires = "oidc_issuer")]
-    oidc_audience: Option<String>,
-    /// The claim naming the caller.
-    #[arg(
-        long,
-        env = "HUBWRIGHT_OIDC_USERNAME_CLAIM",
-        default_value = "preferred_username"
-    )]
-    oidc_username_claim: String,
-    /// The claim listing the caller's groups.
-    #[arg(long, env = "HUBWRIGHT_OIDC_GROUPS_CLAIM", default_value = "groups")]
-    oidc_groups_claim: String,
-    /// Members of these groups are operators (comma-separated).
-    #[arg(long, env = "HUBWRIGHT_OIDC_OPERATOR_GROUPS", value_delimiter = ',')]
-    oidc_operator_groups: Vec<String>,
-    /// Members of these groups are admins (comma-separated).
-    #[arg(long, env = "HUBWRIGHT_OIDC_ADMIN_GROUPS", value_delimiter = ',')]
-    oidc_admin_groups: Vec<String>,
+    /// The OpenID provider whose JWTs the API accepts.
+    #[command(flatten)]
+    oidc: oidc::OidcArgs,
+    /// The web console.
+    #[command(flatten)]
+    console: console::ConsoleArgs,
     /// The scheduler POSTs each expiry warning and expiry here as JSON, in
     /// order, at least once (README: Time-to-live).
     #[arg(long, env = "HUBWRIGHT_WEBHOOK_URL")]
@@ -126,11 +110,6 @@ pub struct Args {
         requires = "webhook_url"
     )]
     webhook_secret: Option<String>,
-    /// Put before every OpenID username (e.g. `oidc:`), so the provider's
-    /// users and hubwright token subjects never name the same principal;
-    /// empty: usernames as the provider has them (README: Who is who).
-    #[arg(long, env = "HUBWRIGHT_OIDC_USERNAME_PREFIX", default_value = "")]
-    oidc_username_prefix: String,
     /// Requests a second each token (or OpenID user) may make on average; past
     /// its burst a caller gets 429 with Retry-After. 0 turns the limit off.
     #[arg(long, env = "HUBWRIGHT_RATE_LIMIT", default_value_t = 20.0, value_parser = parse_rate)]
@@ -295,21 +274,7 @@ pub async fn run_until(
     };
 
     let catalog = Arc::new(catalog);
-    let oidc = match (args.oidc_issuer, args.oidc_audience) {
-        (Some(issuer), Some(audience)) => {
-            tracing::info!(%issuer, %audience, "accepting the OpenID provider's tokens");
-            Some(Arc::new(OidcVerifier::new(OidcConfig {
-                issuer,
-                audience,
-                username_claim: args.oidc_username_claim,
-                username_prefix: args.oidc_username_prefix,
-                groups_claim: args.oidc_groups_claim,
-                operator_groups: args.oidc_operator_groups,
-                admin_groups: args.oidc_admin_groups,
-            })))
-        }
-        _ => None,
-    };
+    let oidc = args.oidc.verifier();
     let mut tasks = tokio::task::JoinSet::new();
     if run_api {
         let listener = match listener {
@@ -346,9 +311,11 @@ pub async fn run_until(
                 },
             })),
         };
+        let streams = state.streams.clone();
+        let app = args.console.app(state);
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move {
-            hubwright_api::serve_with_limits(listener, state, server_limits, shutdown)
+            hubwright_api::serve_app(listener, app, streams, server_limits, shutdown)
                 .await
                 .map_err(anyhow::Error::from)
         });
