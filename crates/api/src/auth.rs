@@ -121,7 +121,10 @@ async fn authenticate(
         // as the session never holds the secret); an OpenID user's is theirs.
         let (key, auth) = match user.auth {
             SessionAuth::Token(id) => (state.limits.token_key(&id.to_string()), AuthKind::Token),
-            SessionAuth::Oidc => (CallerKey::User(user.principal.subject.clone()), AuthKind::Oidc),
+            SessionAuth::Oidc => (
+                CallerKey::User(user.principal.subject.clone()),
+                AuthKind::Oidc,
+            ),
         };
         return Ok((user.principal.clone(), key, auth));
     }

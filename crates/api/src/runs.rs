@@ -8,10 +8,10 @@
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use axum::{Extension, Json};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use hubwright_state::model::{Event, Role, Run, Step};
 use hubwright_state::store::operator::{Cancellation, StepRef};
 use serde::{Deserialize, Serialize};

@@ -7,13 +7,13 @@
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
+use axum::response::IntoResponse;
 use http_body_util::BodyExt;
 use hubwright_api::auth::ConsoleUser;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::net::SocketAddr;
-use axum::response::IntoResponse;
 use tower::ServiceExt;
 
 use crate::Console;
@@ -124,13 +124,19 @@ impl<'a> Api<'a> {
         let bytes = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await
-            .map_err(|err| internal(format!("reading the API's answer to {method} {path}: {err}")))?
+            .map_err(|err| {
+                internal(format!(
+                    "reading the API's answer to {method} {path}: {err}"
+                ))
+            })?
             .to_bytes();
         if status.is_success() {
             // 204 No Content reads as JSON null.
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
             serde_json::from_slice(bytes).map_err(|err| {
-                internal(format!("the API's answer to {method} {path} did not read: {err}"))
+                internal(format!(
+                    "the API's answer to {method} {path} did not read: {err}"
+                ))
             })
         } else {
             let mut problem: ApiProblem = serde_json::from_slice(&bytes).unwrap_or_default();

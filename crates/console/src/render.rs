@@ -14,8 +14,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../templates/macros.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("problem.html", include_str!("../templates/problem.html")),
-    ("environments.html", include_str!("../templates/environments.html")),
-    ("environment_delete.html", include_str!("../templates/environment_delete.html")),
+    (
+        "environments.html",
+        include_str!("../templates/environments.html"),
+    ),
+    (
+        "environment_delete.html",
+        include_str!("../templates/environment_delete.html"),
+    ),
 ];
 
 /// The console's pages may run only its own script and style, may post

@@ -63,7 +63,10 @@ impl Viewer {
 /// Compares two secrets in time that does not depend on where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 impl FromRequestParts<Console> for Viewer {
@@ -140,7 +143,11 @@ pub fn is_secure(console: &Console) -> bool {
 
 /// The session cookie's name for this console.
 pub fn session_cookie_name(console: &Console) -> &'static str {
-    if is_secure(console) { SECURE_COOKIE } else { COOKIE }
+    if is_secure(console) {
+        SECURE_COOKIE
+    } else {
+        COOKIE
+    }
 }
 
 /// A `Set-Cookie` value for `name=value` that lives `max_age` seconds (0
@@ -170,7 +177,9 @@ pub fn encode(text: &str) -> String {
 /// Whether `next` is a path on this console (never another site: an open
 /// redirect would let a link sign someone in and send them elsewhere).
 pub fn local_path(next: &str) -> Option<&str> {
-    (next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\")
+    (next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
         && !next.contains(['\r', '\n']))
     .then_some(next)
 }
@@ -181,7 +190,10 @@ mod tests {
 
     #[test]
     fn only_paths_on_this_console_are_followed_after_sign_in() {
-        assert_eq!(local_path("/environments/x?y=1"), Some("/environments/x?y=1"));
+        assert_eq!(
+            local_path("/environments/x?y=1"),
+            Some("/environments/x?y=1")
+        );
         assert_eq!(local_path("//evil.example/"), None);
         assert_eq!(local_path("/\\evil.example/"), None);
         assert_eq!(local_path("https://evil.example/"), None);
@@ -191,7 +203,12 @@ mod tests {
     #[test]
     fn a_cookie_is_found_among_others_by_its_exact_name() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, "a=1; hubwright_session_x=2; hubwright_session=3".parse().unwrap_or_else(|_| unreachable!()));
+        headers.insert(
+            header::COOKIE,
+            "a=1; hubwright_session_x=2; hubwright_session=3"
+                .parse()
+                .unwrap_or_else(|_| unreachable!()),
+        );
         assert_eq!(cookie(&headers, COOKIE).as_deref(), Some("3"));
         assert_eq!(cookie(&headers, "b"), None);
     }

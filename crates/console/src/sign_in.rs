@@ -84,10 +84,20 @@ async fn page(
     if viewer.is_some() {
         return Ok(Redirect::to(&next_or_home(&next.next)).into_response());
     }
-    Ok(sign_in_page(&console, &next_or_home(&next.next), None, StatusCode::OK))
+    Ok(sign_in_page(
+        &console,
+        &next_or_home(&next.next),
+        None,
+        StatusCode::OK,
+    ))
 }
 
-fn sign_in_page(console: &Console, next: &str, error: Option<&str>, status: StatusCode) -> Response {
+fn sign_in_page(
+    console: &Console,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let Ok(form_secret) = new_secret() else {
         return PageError::Unavailable("the system has no randomness".to_owned()).into_response();
     };
@@ -103,7 +113,9 @@ fn sign_in_page(console: &Console, next: &str, error: Option<&str>, status: Stat
         },
     );
     let mut response = (status, html).into_response();
-    if let Ok(value) = HeaderValue::from_str(&set_cookie(console, SIGN_IN_COOKIE, &form_secret, 3600)) {
+    if let Ok(value) =
+        HeaderValue::from_str(&set_cookie(console, SIGN_IN_COOKIE, &form_secret, 3600))
+    {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
@@ -120,7 +132,10 @@ struct TokenForm {
 }
 
 /// Signs in with a hubwright token.
-async fn with_token(State(console): State<Console>, request: Request) -> Result<Response, PageError> {
+async fn with_token(
+    State(console): State<Console>,
+    request: Request,
+) -> Result<Response, PageError> {
     let (parts, body) = request.into_parts();
     let bytes = http_body_util::Limited::new(body, MAX_FORM)
         .collect()
@@ -144,7 +159,12 @@ async fn with_token(State(console): State<Console>, request: Request) -> Result<
     let found = if token.is_empty() {
         None
     } else {
-        console.app.store.token_for_sign_in(token, now).await.map_err(Problem::from)?
+        console
+            .app
+            .store
+            .token_for_sign_in(token, now)
+            .await
+            .map_err(Problem::from)?
     };
     let Some((id, principal)) = found.filter(|(_, p)| !subjects::is_reserved(&p.subject)) else {
         // Counted like a failed bearer token, per address.
@@ -163,7 +183,15 @@ async fn with_token(State(console): State<Console>, request: Request) -> Result<
         ));
     };
     let expires_at = now + ttl(&console);
-    open_session(&console, principal, SessionAuth::Token(id), expires_at, now, &next).await
+    open_session(
+        &console,
+        principal,
+        SessionAuth::Token(id),
+        expires_at,
+        now,
+        &next,
+    )
+    .await
 }
 
 fn ttl(console: &Console) -> TimeDelta {
@@ -283,7 +311,11 @@ async fn start_oidc(
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .finish();
-    let separator = if endpoints.authorization.contains('?') { '&' } else { '?' };
+    let separator = if endpoints.authorization.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     Ok(Redirect::to(&format!("{}{separator}{query}", endpoints.authorization)).into_response())
 }
 
@@ -358,13 +390,24 @@ async fn callback(
     }
     let refused = |why: String| {
         tracing::warn!(%why, %peer, "console: exchanging a sign-in code");
-        PageError::Unavailable("the sign-in provider did not accept the sign-in; try again".to_owned())
+        PageError::Unavailable(
+            "the sign-in provider did not accept the sign-in; try again".to_owned(),
+        )
     };
-    let answer = request.send().await.map_err(|err| refused(err.to_string()))?;
+    let answer = request
+        .send()
+        .await
+        .map_err(|err| refused(err.to_string()))?;
     if !answer.status().is_success() {
-        return Err(refused(format!("the token endpoint answered {}", answer.status())));
+        return Err(refused(format!(
+            "the token endpoint answered {}",
+            answer.status()
+        )));
     }
-    let tokens: TokenAnswer = answer.json().await.map_err(|err| refused(err.to_string()))?;
+    let tokens: TokenAnswer = answer
+        .json()
+        .await
+        .map_err(|err| refused(err.to_string()))?;
     let id_token = tokens
         .id_token
         .ok_or_else(|| refused("the token endpoint sent no id_token".to_owned()))?;
@@ -376,7 +419,8 @@ async fn callback(
         Err(Rejected::Token(why)) => return Err(refused(why)),
         Err(Rejected::Provider(why)) => return Err(refused(why)),
     };
-    if subjects::is_reserved(&principal.subject) || principal.subject.chars().any(char::is_control) {
+    if subjects::is_reserved(&principal.subject) || principal.subject.chars().any(char::is_control)
+    {
         return Err(PageError::Forbidden(format!(
             "`{}` cannot sign in to the console",
             principal.subject
@@ -387,7 +431,15 @@ async fn callback(
     if expires_at <= now {
         return Err(refused("the ID token has already expired".to_owned()));
     }
-    open_session(&console, principal, SessionAuth::Oidc, expires_at, now, &pending.return_to).await
+    open_session(
+        &console,
+        principal,
+        SessionAuth::Oidc,
+        expires_at,
+        now,
+        &pending.return_to,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,7 +465,9 @@ async fn sign_out(
             .map_err(Problem::from)?;
     }
     let mut response = Redirect::to("/sign-in").into_response();
-    if let Ok(value) = HeaderValue::from_str(&set_cookie(&console, session_cookie_name(&console), "", 0)) {
+    if let Ok(value) =
+        HeaderValue::from_str(&set_cookie(&console, session_cookie_name(&console), "", 0))
+    {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     Ok(response)

@@ -20,6 +20,7 @@
 //! and helm are product parts of the sandbox (`hubwright-sandbox`), which the
 //! tests use too. Never linked into a release binary.
 
+pub mod console;
 mod db;
 pub mod factory;
 pub mod harness;

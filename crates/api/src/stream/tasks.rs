@@ -137,7 +137,10 @@ pub(super) async fn recheck(
             })
             .collect();
         if !sessions.is_empty() {
-            match store.live_console_sessions(&sessions, chrono::Utc::now()).await {
+            match store
+                .live_console_sessions(&sessions, chrono::Utc::now())
+                .await
+            {
                 Ok(live) => {
                     let live: HashSet<String> = live.into_iter().collect();
                     dead.extend(

@@ -27,7 +27,10 @@ pub fn routes() -> axum::Router<Console> {
     Router::new()
         .route("/environments", get(list))
         .route("/environments/{id}/extend", post(extend))
-        .route("/environments/{id}/delete", get(confirm_delete).post(delete))
+        .route(
+            "/environments/{id}/delete",
+            get(confirm_delete).post(delete),
+        )
 }
 
 /// The list's filters, as the API takes them.
@@ -143,7 +146,8 @@ async fn extend(
         json!({ "ttl": form.ttl.trim() })
     };
     let path = format!("/v1/environments/{}/extend", segment(&id));
-    api.send::<JsonValue>(Method::POST, &path, Some(body)).await?;
+    api.send::<JsonValue>(Method::POST, &path, Some(body))
+        .await?;
     let back = crate::session::local_path(&form.back).unwrap_or("/environments");
     Ok(Redirect::to(back).into_response())
 }
@@ -155,7 +159,9 @@ async fn confirm_delete(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let api = Api::new(&console, &viewer, Some(peer));
-    let environment: JsonValue = api.get(&format!("/v1/environments/{}", segment(&id))).await?;
+    let environment: JsonValue = api
+        .get(&format!("/v1/environments/{}", segment(&id)))
+        .await?;
     Ok(console
         .views
         .render(
@@ -181,7 +187,11 @@ async fn delete(
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let api = Api::new(&console, &viewer, Some(peer));
-    api.send::<JsonValue>(Method::DELETE, &format!("/v1/environments/{}", segment(&id)), None)
-        .await?;
+    api.send::<JsonValue>(
+        Method::DELETE,
+        &format!("/v1/environments/{}", segment(&id)),
+        None,
+    )
+    .await?;
     Ok(Redirect::to("/environments").into_response())
 }

@@ -77,7 +77,11 @@ impl Store {
     /// Opens a session for `new` and returns its secret (for the cookie).
     /// Sessions and sign-ins that have ended are swept here, a few at a
     /// time, so neither table grows without a background job.
-    pub async fn open_console_session(&self, new: &NewSession, now: DateTime<Utc>) -> Result<String> {
+    pub async fn open_console_session(
+        &self,
+        new: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<String> {
         let secret = new_secret()?;
         let csrf = new_secret()?;
         let (auth, token_id) = match new.auth {
@@ -126,7 +130,8 @@ impl Store {
         secret: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<ConsoleSession>> {
-        self.console_session_by_hash(&secret_hash(secret), now).await
+        self.console_session_by_hash(&secret_hash(secret), now)
+            .await
     }
 
     /// [`Store::console_session`] by the secret's hash (event streams keep

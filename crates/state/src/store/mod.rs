@@ -23,8 +23,8 @@
 pub mod admission;
 pub mod approvals;
 pub mod audit;
-pub mod console;
 pub mod checkpoint;
+pub mod console;
 pub mod database;
 pub mod definitions;
 pub mod effects;

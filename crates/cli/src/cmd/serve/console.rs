@@ -31,7 +31,11 @@ pub struct ConsoleArgs {
     )]
     console_client_secret: Option<String>,
     /// Scopes the console asks for besides `openid`.
-    #[arg(long, env = "HUBWRIGHT_CONSOLE_SCOPES", default_value = "profile groups")]
+    #[arg(
+        long,
+        env = "HUBWRIGHT_CONSOLE_SCOPES",
+        default_value = "profile groups"
+    )]
     console_scopes: String,
     /// How long a console session lasts at most (an OpenID session also
     /// ends with its ID token).
@@ -49,11 +53,14 @@ impl ConsoleArgs {
         }
         let config = ConsoleConfig {
             public_url: self.public_url.clone(),
-            oidc: self.console_client_id.as_ref().map(|client_id| ConsoleOidc {
-                client_id: client_id.clone(),
-                client_secret: self.console_client_secret.clone().map(SecretString::new),
-                scopes: self.console_scopes.clone(),
-            }),
+            oidc: self
+                .console_client_id
+                .as_ref()
+                .map(|client_id| ConsoleOidc {
+                    client_id: client_id.clone(),
+                    client_secret: self.console_client_secret.clone().map(SecretString::new),
+                    scopes: self.console_scopes.clone(),
+                }),
             session_ttl: self.console_session_ttl.0,
         };
         hubwright_console::router(state, api, config)
