@@ -31,6 +31,7 @@ mod approvals;
 mod chart;
 mod cli;
 mod cli_retry;
+mod console;
 mod demo;
 mod e2e;
 mod health;
