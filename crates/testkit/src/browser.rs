@@ -18,6 +18,7 @@
 //! the HTML of each open page under `target/browser-artifacts/<test>/`, and
 //! the test's panic names them.
 
+mod reap;
 mod script;
 
 pub use script::{Outcome, Script};

@@ -1,12 +1,16 @@
 //! The browser-test harness on a small page served here: a script opens it,
 //! fills in a form, clicks, checks the answer and runs axe-core at the laptop
 //! and phone widths; on pages broken on purpose it fails, naming the step and
-//! the rule, and leaves a screenshot and the page's HTML.
+//! the rule, and leaves a screenshot and the page's HTML; a script that hangs
+//! is killed, chromium and all.
+
+use std::time::Duration;
 
 use axum::extract::Query;
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use hubwright_testkit::browser::Browser;
+use hubwright_testkit::wait;
 use serde::Deserialize;
 
 /// A strict policy, as the console will have: the script proves that axe-core
@@ -220,4 +224,57 @@ async fn a_page_that_scrolls_sideways_on_a_phone_fails_at_the_phone_width_only()
     assert!(report.contains("scrolls sideways"), "{report}");
     assert!(!report.contains("laptop width ("), "{report}");
     assert_eq!(outcome.artifacts.len(), 2, "{report}");
+}
+
+#[tokio::test]
+async fn a_hung_script_is_killed_with_its_chromium_at_the_deadline() {
+    let Some(browser) = Browser::ready().await else {
+        return;
+    };
+    let outcome = browser
+        .script("harness-hangs")
+        .deadline(Duration::from_secs(5))
+        .outcome()
+        .await;
+    assert_eq!(outcome.status, None, "{}", outcome.report());
+    assert!(
+        outcome.report().contains("did not exit within 5s"),
+        "{}",
+        outcome.report()
+    );
+    let children: Vec<u32> = outcome
+        .output
+        .iter()
+        .find_map(|line| line.strip_prefix("children: "))
+        .map(|pids| {
+            pids.split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !children.is_empty(),
+        "no chromium in:\n{}",
+        outcome.report()
+    );
+    // Left alone, chromium notices its DevTools pipe closed and quits after
+    // several seconds; killed, it is gone at once.
+    wait::until(
+        "chromium to be killed with the script",
+        Duration::from_secs(2),
+        || {
+            let children = children.clone();
+            async move { !children.iter().any(|pid| is_running(*pid)) }
+        },
+    )
+    .await;
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie awaiting its reaper).
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
 }

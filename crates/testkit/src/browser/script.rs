@@ -140,7 +140,7 @@ impl Script {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            // Its own process group, so chromium goes with it (GroupKill).
+            // A group of its own, killed with its descendants' (TreeKill).
             .process_group(0)
             .kill_on_drop(true);
         eprintln!(
@@ -154,7 +154,7 @@ impl Script {
                 project.display()
             )
         });
-        let _group = child.id().map(GroupKill);
+        let tree = child.id().map(TreeKill);
         let output = Arc::new(Mutex::new(Vec::new()));
         let readers = [
             child
@@ -169,12 +169,12 @@ impl Script {
         let status = match tokio::time::timeout(self.deadline, child.wait()).await {
             Ok(Ok(status)) => Some(status),
             Ok(Err(err)) => panic!("waiting for {file}: {err}"),
-            Err(_) => {
-                let _ = child.kill().await;
-                None
-            }
+            Err(_) => None,
         };
-        drop(_group);
+        // Before the child is reaped, while its descendants still name it
+        // as their parent.
+        drop(tree);
+        let _ = child.kill().await;
         for reader in readers.into_iter().flatten() {
             let _ = tokio::time::timeout(DRAIN_WITHIN, reader).await;
         }
@@ -215,19 +215,14 @@ fn stream(
     })
 }
 
-/// SIGKILLs a script's process group when dropped: chromium and its helpers
-/// are in it, and must not outlive a script that exited, failed or hung.
+/// Kills a script and everything it started when dropped: chromium and its
+/// helpers must not outlive a script that exited, failed or hung.
 #[derive(Debug)]
-struct GroupKill(u32);
+struct TreeKill(u32);
 
-impl Drop for GroupKill {
+impl Drop for TreeKill {
     fn drop(&mut self) {
-        // The group is usually gone already; `kill` then fails, harmlessly.
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.0)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        super::reap::kill_tree(self.0);
     }
 }
 
