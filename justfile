@@ -58,7 +58,7 @@ _demo *args: db-up
 # Clippy runs inside the test build (clippy-driver as the workspace's compiler,
 # warnings as errors): the dependencies compile once, not once for `cargo
 # clippy` and again for the tests (docs/development.md).
-test: db-up
+test: db-up browser-up
     cargo fmt --all -- --check
     @just _sweep-test-dbs
     command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
@@ -186,6 +186,31 @@ db-up:
     su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='root'\"" | grep -q 1 \
         || su postgres -c "createuser --superuser root"
     echo "PostgreSQL is up on {{pg_host}}:5432" >&2
+
+# With apt-get, as root or with password-less sudo; otherwise it prints a
+# hint, and the browser tests fail saying the same. HUBWRIGHT_SKIP_BROWSER=1
+# skips both (docs/development.md: Browser tests).
+# Install Debian's chromium for the browser tests (tests/browser) when it is missing.
+browser-up:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    chromium="${HUBWRIGHT_CHROMIUM:-/usr/bin/chromium}"
+    [ -x "$chromium" ] && exit 0
+    if [ "${HUBWRIGHT_SKIP_BROWSER:-}" = 1 ]; then
+        echo "chromium is not installed; the browser tests are skipped (HUBWRIGHT_SKIP_BROWSER=1)" >&2; exit 0
+    fi
+    if [ "$(id -u)" = 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else
+        echo "chromium is not installed at $chromium and installing it needs root: run 'sudo apt-get install -y chromium', or set HUBWRIGHT_SKIP_BROWSER=1 to skip the browser tests" >&2
+        exit 0
+    fi
+    echo "chromium is not installed; installing Debian's chromium with apt-get…" >&2
+    log=$(mktemp)
+    if ! { "${sudo[@]}" apt-get update -qq \
+        && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >"$log" 2>&1; then
+        tail -n 20 "$log" >&2; echo "installing chromium failed (full output: $log)" >&2; exit 1
+    fi
+    rm -f "$log"
+    echo "installed $("$chromium" --version 2>/dev/null || echo chromium)" >&2
 
 _create-db name:
     psql -qtA {{pg_admin}} -c "SELECT 1 FROM pg_database WHERE datname = '{{name}}'" | grep -q 1 \

@@ -102,7 +102,7 @@ impl JupyterHub {
         let install = tokio::task::spawn_blocking(ensure_installed)
             .await
             .map_err(std::io::Error::other)??;
-        let node = crate::find_node()?;
+        let node = crate::npm::find_node()?;
         let port = if options.port == 0 {
             free_port()?
         } else {
@@ -400,7 +400,7 @@ fn install_proxy(project: &Path, dir: &Path) -> std::io::Result<()> {
         std::fs::copy(project.join(file), proxy.join(file))?;
     }
     // npm next to node first, so HUBWRIGHT_NODE picks its own npm.
-    let npm = crate::find_node()?
+    let npm = crate::npm::find_node()?
         .parent()
         .map(|dir| dir.join("npm"))
         .filter(|npm| npm.is_file())

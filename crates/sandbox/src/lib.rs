@@ -9,6 +9,7 @@
 //!   no pods).
 //! - [`oidc`]: the real OpenID provider `oidc-provider`, on 127.0.0.1.
 //! - [`jupyterhub`]: a real JupyterHub from the `hub.config` the chart wrote.
+//! - [`npm`]: the Node.js and pinned npm packages of the Node programs.
 //! - [`helm`]: the real `helm` 3 or 4 binary from a PyPI wheel, and the
 //!   hub-shaped test chart.
 //!
@@ -20,6 +21,7 @@ pub mod helm;
 pub mod http;
 pub mod jupyterhub;
 pub mod kubelet;
+pub mod npm;
 pub mod oidc;
 mod readiness;
 
@@ -57,20 +59,6 @@ pub(crate) fn cache_dir() -> std::io::Result<PathBuf> {
     var("HOME")
         .map(|home| PathBuf::from(home).join(".cache/hubwright"))
         .ok_or_else(|| std::io::Error::other("no HOME, XDG_CACHE_HOME or HUBWRIGHT_CACHE_DIR"))
-}
-
-/// `$HUBWRIGHT_NODE`, or `node` on `PATH`: the Node.js the OpenID provider and
-/// JupyterHub's proxy run on.
-pub(crate) fn find_node() -> std::io::Result<PathBuf> {
-    if let Some(node) = std::env::var_os("HUBWRIGHT_NODE").filter(|n| !n.is_empty()) {
-        return Ok(PathBuf::from(node));
-    }
-    find_on_path("node").ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            "node not found on PATH (install Node.js 20 or later, or set HUBWRIGHT_NODE)",
-        )
-    })
 }
 
 /// `name` in a directory of `PATH`, if there is one.

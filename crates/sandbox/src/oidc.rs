@@ -285,8 +285,8 @@ impl OidcProvider {
 
     async fn spawn(&mut self) -> std::io::Result<()> {
         let project = project_dir();
-        let node = crate::find_node()?;
-        ensure_installed(&project, &node).await?;
+        let node = crate::npm::find_node()?;
+        crate::npm::ensure_installed(&project).await?;
 
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -419,69 +419,4 @@ async fn expect_success(response: reqwest::Response) -> std::io::Result<()> {
 /// `crates/sandbox/oidc`: package.json, package-lock.json, provider.mjs.
 pub fn project_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc")
-}
-
-/// Runs `npm ci` unless `node_modules` matches `package-lock.json`. An
-/// exclusive lock on `oidc/.install.lock` makes parallel test processes wait
-/// for the one installing; a marker written after success makes a half-done
-/// install (a killed process) count as missing.
-async fn ensure_installed(project: &Path, node: &Path) -> std::io::Result<()> {
-    let project = project.to_owned();
-    let node = node.to_owned();
-    tokio::task::spawn_blocking(move || install_blocking(&project, &node))
-        .await
-        .map_err(std::io::Error::other)?
-}
-
-fn install_blocking(project: &Path, node: &Path) -> std::io::Result<()> {
-    let lockfile = std::fs::read(project.join("package-lock.json"))?;
-    let marker = project.join("node_modules").join(".hubwright-installed");
-    let installed = || std::fs::read(&marker).is_ok_and(|seen| seen == lockfile);
-    if installed() {
-        return Ok(());
-    }
-    let lock = std::fs::File::create(project.join(".install.lock"))?;
-    lock.lock()?;
-    if installed() {
-        return Ok(());
-    }
-    // npm next to node first, so HUBWRIGHT_NODE picks its own npm.
-    let npm = node
-        .parent()
-        .map(|dir| dir.join("npm"))
-        .filter(|npm| npm.is_file())
-        .or_else(|| crate::find_on_path("npm"))
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "npm not found"))?;
-    // npm's shebang runs the first `node` on PATH: make that ours.
-    let mut path = node
-        .parent()
-        .map(Path::to_owned)
-        .into_iter()
-        .collect::<Vec<_>>();
-    path.extend(
-        std::env::var_os("PATH")
-            .iter()
-            .flat_map(std::env::split_paths),
-    );
-    let output = std::process::Command::new(&npm)
-        .args(["ci", "--no-audit", "--no-fund"])
-        .env(
-            "PATH",
-            std::env::join_paths(path).map_err(std::io::Error::other)?,
-        )
-        .current_dir(project)
-        .stdin(Stdio::null())
-        .output()?;
-    if !output.status.success() {
-        return Err(std::io::Error::other(format!(
-            "{} ci in {} failed ({}):\n{}{}",
-            npm.display(),
-            project.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )));
-    }
-    std::fs::write(&marker, &lockfile)?;
-    Ok(())
 }

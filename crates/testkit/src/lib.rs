@@ -1,6 +1,8 @@
 //! hubwright-testkit: what only hubwright's tests use.
 //!
 //! - [`TestDatabase`]: a fresh, migrated Postgres database per test.
+//! - [`browser`]: the web console's browser tests, Node scripts in Debian's
+//!   chromium with axe-core, leaving a screenshot and the HTML when they fail.
 //! - [`steps`]: step kinds whose behaviour a test controls (block, flaky, fail,
 //!   record a side effect, wait N polls), registered by the test build of the
 //!   binary (`hubwright-test`, in `tests/`).
@@ -20,6 +22,7 @@
 //! and helm are product parts of the sandbox (`hubwright-sandbox`), which the
 //! tests use too. Never linked into a release binary.
 
+pub mod browser;
 pub mod console;
 mod db;
 pub mod factory;
