@@ -64,10 +64,7 @@ impl ConsoleUser {
     /// Signs in to `server`'s console with `token`, as a person would with
     /// the sign-in form. Panics when the sign-in is refused.
     pub async fn sign_in(server: &ApiServer, token: &str) -> Self {
-        let client = crate::http::client_builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client");
+        let client = no_redirects();
         let form = client
             .get(format!("{}/sign-in", server.url))
             .send()
@@ -104,6 +101,60 @@ impl ConsoleUser {
         user
     }
 
+    /// Signs in to `server`'s console through the OpenID provider as
+    /// `username`, as a browser would: the console's redirect, the
+    /// provider's login and consent pages, the console's callback.
+    pub async fn sign_in_oidc(
+        server: &ApiServer,
+        provider: &hubwright_sandbox::oidc::OidcProvider,
+        username: &str,
+    ) -> Self {
+        let client = no_redirects();
+        let start = client
+            .get(format!("{}/sign-in/oidc?next=/environments", server.url))
+            .send()
+            .await
+            .expect("the console's sign-in redirect");
+        assert_eq!(
+            start.status(),
+            StatusCode::SEE_OTHER,
+            "/sign-in/oidc redirects"
+        );
+        let authorization = start
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| reqwest::Url::parse(l).ok())
+            .expect("the provider's authorization URL");
+        let callback = provider
+            .log_in_at(authorization, username)
+            .await
+            .expect("signing in at the provider");
+        let (cookie, page) = Self::finish_oidc(&client, callback.as_str()).await;
+        let cookie = cookie.unwrap_or_else(|| panic!("no session after the callback: {page:?}"));
+        let mut user = Self {
+            base: server.url.clone(),
+            client,
+            cookie,
+            csrf: String::new(),
+        };
+        let home = user.get("/environments").await;
+        user.csrf = csrf_in(&home.html).expect("the session's csrf token on a page");
+        user
+    }
+
+    /// Opens the console's callback URL `callback`: the session cookie it
+    /// set, if any, and the answer.
+    pub async fn finish_oidc(client: &reqwest::Client, callback: &str) -> (Option<String>, Page) {
+        let answer = client
+            .get(callback)
+            .send()
+            .await
+            .expect("the console's callback");
+        let cookie = cookie_of(&answer, "hubwright_session");
+        (cookie, read_response(answer).await)
+    }
+
     /// `GET path` with the session.
     pub async fn get(&self, path: &str) -> Page {
         let request = self
@@ -127,8 +178,19 @@ impl ConsoleUser {
     }
 }
 
+/// An HTTP client that shows each redirect instead of following it.
+pub fn no_redirects() -> reqwest::Client {
+    crate::http::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
 async fn read(request: reqwest::RequestBuilder) -> Page {
-    let response = request.send().await.expect("a console request");
+    read_response(request.send().await.expect("a console request")).await
+}
+
+async fn read_response(response: reqwest::Response) -> Page {
     let status = response.status();
     let location = response
         .headers()

@@ -79,6 +79,22 @@ impl ApiServer {
         extra: &[&str],
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        Self::start_on(listener, db, workflows, extra, clock).await
+    }
+
+    /// [`ApiServer::start_with_clock`] on a socket the test bound, for a
+    /// test that must know the server's address before it starts (an OpenID
+    /// client's redirect URI).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        db: &TestDatabase,
+        workflows: &Path,
+        extra: &[&str],
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let workflows = workflows.display().to_string();
         // Tests poll the API faster than any person: no request budget
         // unless the test sets one (the rate-limit tests do).
@@ -92,9 +108,6 @@ impl ApiServer {
             .chain(unlimited.iter().copied())
             .chain(extra.iter().copied());
         let args = serve::parse_args(argv).unwrap_or_else(|err| panic!("serve flags: {err}"));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
         let address = listener.local_addr().expect("the bound address");
         let url = db.url.clone();
         let injected = serve::Injected {

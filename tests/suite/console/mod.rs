@@ -5,4 +5,5 @@
 //! of its own.
 
 mod harness;
+mod oidc;
 mod sign_in;

@@ -24,7 +24,18 @@ pub struct Client {
 impl OidcProvider {
     /// Registers a confidential client by Dynamic Client Registration.
     pub async fn register_client(&self, name: &str) -> std::io::Result<Client> {
-        let redirect_uri = "http://127.0.0.1:9/callback".to_owned();
+        self.register_client_for(name, "http://127.0.0.1:9/callback")
+            .await
+    }
+
+    /// Registers a confidential client whose code goes to `redirect_uri`
+    /// (a web console's callback).
+    pub async fn register_client_for(
+        &self,
+        name: &str,
+        redirect_uri: &str,
+    ) -> std::io::Result<Client> {
+        let redirect_uri = redirect_uri.to_owned();
         let mut request = crate::http::client()
             .post(self.registration_endpoint())
             .json(&json!({
