@@ -65,6 +65,24 @@ async fn the_sandbox_demo_prints_a_hub_that_answers_and_sends_logins_to_the_prov
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    // The console it printed sends sign-ins to the sandbox's provider.
+    let console = after(&lines, "console")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no console line:\n{}", lines.join("\n")))
+        .to_owned();
+    let sign_in = http
+        .get(format!("{console}/sign-in/oidc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_in.status(), StatusCode::SEE_OTHER);
+    let location = sign_in.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap();
+    assert!(
+        location.starts_with(&format!("{issuer}/auth?")),
+        "{location}"
+    );
     let health = http.get(format!("{url}/hub/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let login = http

@@ -31,7 +31,7 @@ pub fn phase(label: &str, text: impl std::fmt::Display) {
 }
 
 /// Who asks for the hub: the login user, unless that is root.
-fn owner() -> String {
+pub fn owner() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| !u.is_empty() && u != "root")

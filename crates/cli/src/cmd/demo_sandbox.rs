@@ -106,6 +106,15 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
             local.display()
         ),
     );
+    let console = super::demo_console::start(url, &local, &provider, Arc::clone(&keys)).await?;
+    phase(
+        "console",
+        format!(
+            "{} (sign in as `{}` at the sandbox provider)",
+            console.url,
+            super::demo_hub::owner()
+        ),
+    );
     let Started {
         catalog,
         worker,
@@ -158,6 +167,12 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
         println!("             sandbox provider accepts any) — `{owner}` is the hub's admin.");
         println!("             No notebook server starts here (no pods run): the hub's home");
         println!("             and admin pages work, “Start My Server” does not.");
+        println!(
+            "  console    {}: “Sign in with your organisation's account”,",
+            console.url
+        );
+        println!("             then type `{owner}` at the provider's login page: the steps,");
+        println!("             time left, extend and delete of this hub are there.");
         if exit_when_ready {
             failed |= !self_check(&shown, provider.issuer()).await;
         } else {
@@ -188,6 +203,7 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
              so the client delete finds the client gone",
         );
     }
+    drop(console);
     let teardown = teardown(&store, &catalog, env_id).await;
     drop(hub.take());
     phase(

@@ -7,6 +7,8 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod demo_cluster;
+#[cfg(feature = "sandbox")]
+mod demo_console;
 mod demo_hub;
 #[cfg(feature = "sandbox")]
 pub mod demo_sandbox;
