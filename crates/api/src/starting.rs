@@ -26,7 +26,7 @@ pub async fn answer_while<T>(
     reason: &str,
     work: impl Future<Output = T>,
 ) -> T {
-    let reason = reason.to_owned();
+    let answer = reason.to_owned();
     let router = Router::new()
         .route(
             "/healthz",
@@ -37,7 +37,7 @@ pub async fn answer_while<T>(
             get(move || async move {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    axum::Json(json!({ "status": "not ready", "reason": reason })),
+                    axum::Json(json!({ "status": "not ready", "reason": answer })),
                 )
             }),
         )
@@ -49,6 +49,9 @@ pub async fn answer_while<T>(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
         .keep_alive(false);
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, %reason, "api answering probes until it starts");
+    }
     tokio::pin!(work);
     loop {
         let socket = tokio::select! {

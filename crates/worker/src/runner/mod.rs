@@ -29,12 +29,13 @@ use rescue::rescue;
 /// How long a busy worker waits for more slots to free up before claiming.
 const CLAIM_GATHER: Duration = Duration::from_millis(2);
 
-/// The longest pause between attempts while the database is away: a worker
-/// sees it back within about this long.
-const OUTAGE_MAX_DELAY: Duration = Duration::from_secs(1);
+/// The longest pause between attempts while the database is away, before
+/// jitter (which adds up to as much again): a worker sees it back within
+/// about a second.
+const OUTAGE_MAX_DELAY: Duration = Duration::from_millis(500);
 
-/// Attempts while the database is away: quick at first, then every
-/// [`OUTAGE_MAX_DELAY`], for as long as the caller lets them go on (commits:
+/// Attempts while the database is away: quick at first, then every half
+/// second to a second, for as long as the caller lets them go on (commits:
 /// while their lease lasts; heartbeats and rescue: until one succeeds).
 fn outage_backoff() -> ExponentialBuilder {
     ExponentialBuilder::default()

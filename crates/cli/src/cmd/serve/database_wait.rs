@@ -14,8 +14,9 @@ use hubwright_state::Store;
 use hubwright_state::store::database::server_address;
 use hubwright_state::workflow::{Catalog, Dur};
 
-/// The longest pause between two attempts.
-const MAX_DELAY: Duration = Duration::from_secs(5);
+/// The longest pause between two attempts, before jitter (which adds up to
+/// as much again).
+const MAX_DELAY: Duration = Duration::from_secs(3);
 
 /// How long one attempt may take to open a connection: a server that takes
 /// connections but never answers counts as away.
