@@ -39,6 +39,7 @@ mod helm_release;
 mod idp;
 mod namespace;
 mod newcomer;
+mod outage;
 mod processes;
 mod runner;
 mod sandbox {

@@ -1,6 +1,7 @@
 //! hubwright-api: the HTTP surface.
 //!
-//! - `/healthz`, `/readyz`: probes for process managers.
+//! - `/healthz`, `/readyz`: probes for process managers; before the database
+//!   answers at start-up, [`starting::answer_while`] serves them.
 //! - `/v1/templates/...`: the templates, their parameters as JSON Schema, TTL
 //!   policy and clusters.
 //! - `/v1/environments/...`: request, list, show, extend and delete
@@ -38,6 +39,7 @@ mod probes;
 pub mod problems;
 pub mod ratelimit;
 pub mod runs;
+pub mod starting;
 pub mod stream;
 pub mod templates;
 mod timeouts;

@@ -159,7 +159,7 @@ pub async fn serve_app(
 /// An accept that failed: a connection reset before it was accepted is
 /// nothing; anything else (out of file descriptors) is logged and the loop
 /// pauses instead of spinning.
-async fn accept_failed(err: std::io::Error) {
+pub(crate) async fn accept_failed(err: std::io::Error) {
     use std::io::ErrorKind;
     if matches!(
         err.kind(),

@@ -15,6 +15,8 @@
 //! - [`lab`]: a database, a Kubernetes API and a template for the environment
 //!   steps.
 //! - [`keycloak`]: a fake Keycloak admin API from recorded answers.
+//! - [`tcp_proxy`]: a proxy in front of Postgres that a test cuts and restores,
+//!   to play a database outage.
 //! - [`work`]: one step kind executed alone through the real `StepKind::execute`,
 //!   against a test database and a manual clock.
 //!
@@ -33,6 +35,7 @@ pub mod lab;
 pub mod process;
 pub mod server;
 pub mod steps;
+pub mod tcp_proxy;
 pub mod wait;
 pub mod work;
 

@@ -129,7 +129,7 @@ impl ApiServer {
             running: Running::InProcess(task),
             client: client(),
         };
-        server.wait_until_healthy().await;
+        server.wait_until_ready().await;
         server
     }
 
@@ -157,7 +157,7 @@ impl ApiServer {
 
     /// Starts `bin` (pass the suite's `hubwright-test` binary) as
     /// `serve --api --listen 127.0.0.1:0 --workflows <workflows> <extra…>`
-    /// against `db` and waits until `GET /healthz` answers. The port is read
+    /// against `db` and waits until `GET /readyz` answers 200. The port is read
     /// from the server's own log, so parallel tests never race for one; the log
     /// is a file in a scratch directory ([`Process::log`]).
     pub async fn start_process(
@@ -197,7 +197,7 @@ impl ApiServer {
             running: Running::Process(Box::new(process)),
             client: client(),
         };
-        server.wait_until_healthy().await;
+        server.wait_until_ready().await;
         server
     }
 
@@ -225,29 +225,24 @@ impl ApiServer {
         self.request("DELETE", path)
     }
 
-    /// Waits until `GET /healthz` answers 200; an in-process server that
-    /// stopped, or a process's log, is shown when it does not.
-    async fn wait_until_healthy(&self) {
+    /// Waits until `GET /readyz` answers 200: the API itself answers, not
+    /// what answers probes while `serve` waits for the database (`/healthz`
+    /// is 200 then too). An in-process server that stopped, or a process's
+    /// log, is shown when it does not.
+    async fn wait_until_ready(&self) {
         let deadline = tokio::time::Instant::now() + START_WITHIN;
         loop {
-            if let Ok(reply) = self
-                .client
-                .get(format!("{}/healthz", self.url))
-                .send()
-                .await
+            if let Ok(reply) = self.client.get(format!("{}/readyz", self.url)).send().await
                 && reply.status() == StatusCode::OK
             {
                 return;
             }
             if let Running::InProcess(task) = &self.running {
-                assert!(
-                    !task.is_finished(),
-                    "serve stopped before /healthz answered"
-                );
+                assert!(!task.is_finished(), "serve stopped before /readyz answered");
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "/healthz did not answer within {START_WITHIN:?}:\n{}",
+                "/readyz did not answer 200 within {START_WITHIN:?}:\n{}",
                 match &self.running {
                     Running::Process(process) => process.log_text(),
                     Running::InProcess(_) => "(in-process: see the test's output)".to_owned(),

@@ -1,5 +1,7 @@
 //! Creating hubwright's database when it does not exist yet, so that
-//! `hubwright admin migrate` is the only step a new installation needs.
+//! `hubwright admin migrate` is the only step a new installation needs; and
+//! telling "the server is away" from "the settings are wrong", so `serve`
+//! waits for the one and stops at the other.
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
@@ -69,11 +71,55 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Opens one connection to `url` and closes it again: whether the
+    /// server can be reached now, with the cause when not. (A pool retries a
+    /// refused connection until its own timeout and then reports only that
+    /// it timed out.) The caller bounds how long it may take.
+    pub async fn probe(url: &str) -> Result<()> {
+        let options: PgConnectOptions = url.parse()?;
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let conn = sqlx::PgConnection::connect_with(&options).await?;
+        conn.close().await.ok();
+        Ok(())
+    }
+}
+
 impl Error {
     /// Whether this is the server saying the database does not exist
     /// (SQLSTATE 3D000), which [`Store::create_database_if_missing`] fixes.
     pub fn is_missing_database(&self) -> bool {
         matches!(self, Error::Database(sqlx::Error::Database(err)) if err.code().as_deref() == Some("3D000"))
+    }
+
+    /// Whether the server could not be reached or is not taking connections
+    /// yet: network errors, timeouts, connection exceptions (SQLSTATE class
+    /// 08), a server starting or shutting down (57P01–57P03) or out of
+    /// connections (53300). These pass with time; a wrong password or a
+    /// missing database do not.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Error::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Error::Database(sqlx::Error::Database(err)) => err.code().is_some_and(|code| {
+                code.starts_with("08") || ["57P01", "57P02", "57P03", "53300"].contains(&&*code)
+            }),
+            _ => false,
+        }
+    }
+}
+
+/// `host:port` of the server `url` names (or the socket directory), for
+/// messages: never the user or the password.
+pub fn server_address(url: &str) -> String {
+    match url.parse::<PgConnectOptions>() {
+        Ok(options) if options.get_host().starts_with('/') => options.get_host().to_owned(),
+        Ok(options) => format!("{}:{}", options.get_host(), options.get_port()),
+        Err(_) => "the configured URL".to_owned(),
     }
 }
 
@@ -108,6 +154,18 @@ fn quote_identifier(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_address_names_host_and_port_and_never_the_password() {
+        assert_eq!(
+            server_address("postgres://root:s3cret@db.example.org:5433/hubwright"),
+            "db.example.org:5433"
+        );
+        assert_eq!(
+            server_address("postgres://root@localhost/hubwright"),
+            "localhost:5432"
+        );
+    }
 
     #[test]
     fn the_printed_command_creates_the_named_database_on_the_same_server() {

@@ -1,11 +1,15 @@
 //! Drives one claimed run: executes its current step, commits the outcome under
 //! the fencing token, and goes on to the next step while the lease holds.
+//!
+//! A commit the database refuses for being away is tried again for as long
+//! as the lease lasts (the heartbeat keeps extending it once the database is
+//! back), so an outage shorter than the lease repeats no step.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use hubwright_state::model::RunState;
 use hubwright_state::store::checkpoint::{Fence, StepSuccess};
 use hubwright_state::store::lease::{ClaimedRun, StepClaim};
@@ -15,8 +19,8 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::Shared;
 use super::leases::LeaseSignal;
+use super::{Shared, outage_backoff};
 use crate::retry::delay_before_retry;
 use crate::step::{Outcome, StepContext, StepError};
 
@@ -48,16 +52,27 @@ struct Ctx {
     slot: Mutex<Option<OwnedSemaphorePermit>>,
 }
 
-pub(super) async fn drive(shared: Arc<Shared>, claimed: ClaimedRun, permit: OwnedSemaphorePermit) {
+pub(super) async fn drive(
+    shared: Arc<Shared>,
+    claimed: ClaimedRun,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    permit: OwnedSemaphorePermit,
+) {
     let span = tracing::info_span!("run", run_id = %claimed.id, token = claimed.token);
     async move {
-        let (_guard, signal) = shared.leases.hold(claimed.id, claimed.token);
-        let snapshot = match shared.definition(claimed.definition_id).await {
+        let (_guard, signal) = shared.leases.hold(claimed.id, claimed.token, expires_at);
+        let snapshot = match (|| shared.definition(claimed.definition_id))
+            .retry(outage_backoff())
+            .when(is_transient)
+            .adjust(|_, delay| shared.within_lease(claimed.id, delay))
+            .await
+        {
             Ok(snapshot) => snapshot,
             Err(err) => {
                 // Dropping the lease guard stops the heartbeat for this run: it
-                // expires and is rescued, by which time the database may be back.
+                // expires and is rescued once the database is back.
                 tracing::warn!(error = %err, "cannot load the run's definition");
+                shared.rescue_soon.notify_one();
                 return;
             }
         };
@@ -245,7 +260,8 @@ impl Ctx {
                     output,
                 };
                 let committed = (|| self.shared.committer.commit(success.clone()))
-                    .retry(db_retries())
+                    .retry(outage_backoff())
+                    .adjust(|_, delay| self.within_lease(delay))
                     .notify(|err, _| tracing::warn!(error = %err, "commit failed; retrying"))
                     .await;
                 return match committed {
@@ -265,7 +281,7 @@ impl Ctx {
                         Then::Stop
                     }
                     Err(err) => {
-                        tracing::error!(error = %err, "could not commit the step; the lease will expire and the run be rescued");
+                        self.gave_up(&err);
                         Then::Stop
                     }
                 };
@@ -273,8 +289,9 @@ impl Ctx {
             Outcome::Wait { until, reason } => {
                 let now = self.shared.clock.now();
                 (|| store.commit_wait(fence, until, &reason, !step.is_poll, now))
-                    .retry(db_retries())
+                    .retry(outage_backoff())
                     .when(is_transient)
+                    .adjust(|_, delay| self.within_lease(delay))
                     .await
             }
             Outcome::Retry(error) => {
@@ -285,8 +302,9 @@ impl Ctx {
                 if attempts >= policy.max_attempts {
                     tracing::warn!(step = %name, attempts, error = %error, "out of attempts; failing the run");
                     (|| store.commit_failure(fence, &failure, now))
-                        .retry(db_retries())
+                        .retry(outage_backoff())
                         .when(is_transient)
+                        .adjust(|_, delay| self.within_lease(delay))
                         .await
                 } else {
                     let delay = delay_before_retry(&policy, attempts, error.retry_after);
@@ -294,8 +312,9 @@ impl Ctx {
                         now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
                     tracing::info!(step = %name, attempts, ?delay, error = %error, "step failed; retry scheduled");
                     (|| store.commit_retry(fence, &failure, retry_at, now))
-                        .retry(db_retries())
+                        .retry(outage_backoff())
                         .when(is_transient)
+                        .adjust(|_, delay| self.within_lease(delay))
                         .await
                 }
             }
@@ -304,8 +323,9 @@ impl Ctx {
                 let failure = error.to_failure();
                 let now = self.shared.clock.now();
                 (|| store.commit_failure(fence, &failure, now))
-                    .retry(db_retries())
+                    .retry(outage_backoff())
                     .when(is_transient)
+                    .adjust(|_, delay| self.within_lease(delay))
                     .await
             }
         };
@@ -314,11 +334,22 @@ impl Ctx {
             Err(hubwright_state::Error::LeaseLost { .. }) => {
                 tracing::warn!(step = %name, during = "commit", "lease lost; checkpoint refused by the fencing token");
             }
-            Err(err) => {
-                tracing::error!(error = %err, "could not commit the step; the lease will expire and the run be rescued");
-            }
+            Err(err) => self.gave_up(&err),
         }
         Then::Stop
+    }
+
+    /// See [`Shared::within_lease`].
+    fn within_lease(&self, delay: Option<Duration>) -> Option<Duration> {
+        self.shared.within_lease(self.run_id, delay)
+    }
+
+    /// The commit failed until the lease was about to run out: the run is
+    /// left to expire, and the rescuer is told to look as soon as the
+    /// database answers.
+    fn gave_up(&self, err: &dyn std::fmt::Display) {
+        tracing::error!(error = %err, "could not commit the step within its lease; the run will be rescued");
+        self.shared.rescue_soon.notify_one();
     }
 }
 
@@ -350,16 +381,6 @@ async fn next_signal(signal: &mut watch::Receiver<LeaseSignal>) -> Executed {
             LeaseSignal::Lost => return Executed::LeaseLost,
         }
     }
-}
-
-/// Database hiccups during a commit are retried briefly; past that the lease
-/// runs out and another worker resumes from the last commit.
-fn db_retries() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(2))
-        .with_max_times(4)
-        .with_jitter()
 }
 
 fn is_transient(err: &hubwright_state::Error) -> bool {

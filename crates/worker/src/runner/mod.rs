@@ -4,6 +4,7 @@
 mod committer;
 mod drive;
 mod leases;
+mod rescue;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backon::ExponentialBuilder;
 use hubwright_state::workflow::Snapshot;
 use hubwright_state::{Clock, Store};
 use tokio::sync::{Notify, Semaphore, oneshot};
@@ -22,9 +24,26 @@ use crate::registry::Registry;
 use crate::signal::{Moment, MomentWatch};
 use committer::Committer;
 use leases::Leases;
+use rescue::rescue;
 
 /// How long a busy worker waits for more slots to free up before claiming.
 const CLAIM_GATHER: Duration = Duration::from_millis(2);
+
+/// The longest pause between attempts while the database is away, before
+/// jitter (which adds up to as much again): a worker sees it back within
+/// about a second.
+const OUTAGE_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Attempts while the database is away: quick at first, then every half
+/// second to a second, for as long as the caller lets them go on (commits:
+/// while their lease lasts; heartbeats and rescue: until one succeeds).
+fn outage_backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(OUTAGE_MAX_DELAY)
+        .without_max_times()
+        .with_jitter()
+}
 
 /// State every task of one worker process shares.
 #[derive(Debug)]
@@ -44,6 +63,10 @@ pub(crate) struct Shared {
     /// Reached when a claim round found nothing more due and the loop is
     /// about to sleep.
     idle: Moment,
+    /// Told when a database call failed: the rescuer then tries until the
+    /// database answers, refreshes the leases still held and rescues the
+    /// rest at once, instead of at its next round.
+    rescue_soon: Notify,
 }
 
 impl Shared {
@@ -64,6 +87,20 @@ impl Shared {
 
     fn lease(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.config.lease).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// For a backoff's `adjust`: the next `delay` if a write about `run_id`
+    /// tried again after it would still land inside the run's lease, less a
+    /// margin for the attempt itself; `None` (give up) otherwise, or when
+    /// the lease is no longer held here. Past that point another worker may
+    /// take the run over, and the fencing token refuses the write anyway.
+    fn within_lease(&self, run_id: uuid::Uuid, delay: Option<Duration>) -> Option<Duration> {
+        let delay = delay?;
+        let expires_at = self.leases.expires_at(run_id)?;
+        let margin = (self.config.lease / 10).min(Duration::from_secs(1));
+        let lands = self.clock.now()
+            + chrono::Duration::from_std(delay + margin).unwrap_or(chrono::Duration::MAX);
+        (lands < expires_at).then_some(delay)
     }
 }
 
@@ -95,6 +132,7 @@ impl Worker {
             definitions: Mutex::default(),
             stopping: AtomicBool::new(false),
             idle: Moment::default(),
+            rescue_soon: Notify::new(),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -137,7 +175,7 @@ impl Worker {
         let mut background = JoinSet::new();
         background.spawn(listen(shared.store.clone(), Arc::clone(&wake)));
         background.spawn(leases::heartbeat(Arc::clone(&shared)));
-        background.spawn(rescue(Arc::clone(&shared)));
+        background.spawn(rescue(Arc::clone(&shared), Arc::clone(&wake)));
         tracing::info!(
             worker = %shared.id,
             concurrency = shared.config.concurrency,
@@ -161,13 +199,13 @@ impl Worker {
             if free >= claim_threshold || (free > 0 && !busy) {
                 let limit = free.min(shared.config.claim_batch);
                 match claim(&shared, limit).await {
-                    Ok(claimed) => {
+                    Ok((claimed, expires_at)) => {
                         let full = claimed.len() == limit;
                         for run in claimed {
                             let Ok(permit) = Arc::clone(&capacity).try_acquire_owned() else {
                                 break;
                             };
-                            runs.spawn(drive::drive(Arc::clone(&shared), run, permit));
+                            runs.spawn(drive::drive(Arc::clone(&shared), run, expires_at, permit));
                         }
                         if full {
                             continue;
@@ -175,7 +213,10 @@ impl Worker {
                         idle_for = next_poll(&shared).await;
                         went_idle = true;
                     }
-                    Err(err) => tracing::warn!(error = %err, "claim failed; retrying"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "claim failed; retrying");
+                        shared.rescue_soon.notify_one();
+                    }
                 }
             } else if free > 0 {
                 // Busy with only a few slots free: wait briefly for more to free
@@ -225,15 +266,21 @@ impl Worker {
     }
 }
 
+/// Claims up to `limit` runs; returns them and when their leases run out.
 async fn claim(
     shared: &Shared,
     limit: usize,
-) -> hubwright_state::Result<Vec<hubwright_state::store::lease::ClaimedRun>> {
+) -> hubwright_state::Result<(
+    Vec<hubwright_state::store::lease::ClaimedRun>,
+    chrono::DateTime<chrono::Utc>,
+)> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    shared
+    let now = shared.clock.now();
+    let claimed = shared
         .store
-        .claim(&shared.id, limit, shared.lease(), shared.clock.now())
-        .await
+        .claim(&shared.id, limit, shared.lease(), now)
+        .await?;
+    Ok((claimed, now + shared.lease()))
 }
 
 /// How long to sleep when nothing more is due: until the next run becomes due,
@@ -279,33 +326,6 @@ async fn listen(store: Store, wake: Arc<Notify>) {
             Err(err) => tracing::warn!(error = %err, "cannot listen for wake-ups; polling only"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// Returns runs of dead or hung workers to the queue, and starts teardowns that
-/// waited for a run to stop.
-async fn rescue(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(shared.config.rescue_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match shared
-            .store
-            .rescue_expired(&shared.id, 500, shared.clock.now())
-            .await
-        {
-            Ok(0) => {}
-            Ok(count) => {
-                metrics::counter!("hubwright_runs_rescued_total").increment(count);
-                tracing::info!(count, "rescued runs whose lease expired");
-            }
-            Err(err) => tracing::warn!(error = %err, "rescue failed"),
-        }
-        // A teardown waits for its environment's other run to stop; the worker
-        // that stopped it starts it, unless that worker died first.
-        if let Err(err) = shared.store.start_due_teardowns(shared.clock.now()).await {
-            tracing::warn!(error = %err, "could not start waiting teardowns");
-        }
     }
 }
 

@@ -12,7 +12,6 @@ use hubwright_api::ratelimit::{Budget, RateLimitConfig, RateLimits};
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::secrets::SecretString;
 use hubwright_state::workflow::Dur;
-use hubwright_state::{Clock, SystemClock};
 use hubwright_worker::{Notifier, Scheduler, SchedulerConfig, WebhookConfig, Worker, WorkerConfig};
 use tokio::sync::watch;
 
@@ -20,10 +19,16 @@ use crate::Extensions;
 
 mod audit;
 mod console;
+mod database_wait;
+mod injected;
 mod limits;
 mod oidc;
+mod parse;
 mod policy;
+use database_wait::{DatabaseWait, parse_database_wait};
+pub use injected::Injected;
 use limits::Limits;
+use parse::{Leads, parse_leads, parse_rate};
 use policy::PolicyArgs;
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +95,13 @@ pub struct Args {
     /// Database connections of this process (default: from concurrency).
     #[arg(long)]
     db_connections: Option<u32>,
+    /// At start-up, how long to wait for the database to answer before
+    /// giving up with exit status 1: `forever`, or a duration such as `10m`.
+    /// Each attempt is logged with its cause; meanwhile the API's `/healthz`
+    /// answers 200 and `/readyz` 503 naming the database. A wrong password, a
+    /// missing database or a schema behind the binary stop it at once.
+    #[arg(long, env = "HUBWRIGHT_DATABASE_WAIT", default_value = "forever", value_parser = parse_database_wait)]
+    database_wait: DatabaseWait,
     /// The OpenID provider whose JWTs the API accepts.
     #[command(flatten)]
     oidc: oidc::OidcArgs,
@@ -151,28 +163,6 @@ pub fn parse_args<'a>(argv: impl IntoIterator<Item = &'a str>) -> Result<Args, c
     Serve::try_parse_from(std::iter::once("serve").chain(argv)).map(|serve| serve.args)
 }
 
-/// What a caller may hand `serve` instead of what it would make itself.
-#[derive(Debug)]
-pub struct Injected {
-    /// The API's socket, already bound (tests bind `127.0.0.1:0`); without
-    /// it the API binds `--listen`.
-    pub listener: Option<tokio::net::TcpListener>,
-    /// The clock of the API, the worker and the scheduler.
-    pub clock: Arc<dyn Clock>,
-    /// The worker's secret keys; without them it reads `HUBWRIGHT_SECRET_KEY`.
-    pub keys: Option<Arc<SecretKeys>>,
-}
-
-impl Default for Injected {
-    fn default() -> Self {
-        Self {
-            listener: None,
-            clock: Arc::new(SystemClock),
-            keys: None,
-        }
-    }
-}
-
 /// `hubwright serve`: runs until SIGTERM or Ctrl-C.
 pub async fn run(url: &str, args: Args, ext: Extensions) -> anyhow::Result<ExitCode> {
     run_until(
@@ -186,7 +176,8 @@ pub async fn run(url: &str, args: Args, ext: Extensions) -> anyhow::Result<ExitC
 }
 
 /// `hubwright serve` with what `injected` holds, until `shutdown` resolves
-/// or a component stops on its own.
+/// or a component stops on its own. Waits for the database first (see
+/// `--database-wait`); `shutdown` ends the wait too.
 pub async fn run_until(
     url: &str,
     args: Args,
@@ -194,6 +185,7 @@ pub async fn run_until(
     injected: Injected,
     shutdown_signal: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<ExitCode> {
+    tokio::pin!(shutdown_signal);
     let Injected {
         listener,
         clock,
@@ -248,16 +240,33 @@ pub async fn run_until(
             .clamp(2, 16)
             + 4
     });
-    let store = super::connect(url, connections).await?;
-    if !store.migrations_current().await? {
-        anyhow::bail!(
-            "the database schema is behind this binary: run `hubwright admin migrate` first"
-        );
-    }
-    catalog
-        .register(&store)
-        .await
-        .context("registering workflow definitions")?;
+    // The API's port is taken before the wait, so probes learn what it waits for.
+    let listener = match (run_api, listener) {
+        (false, _) => None,
+        (true, Some(listener)) => Some(listener),
+        (true, None) => Some(
+            tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("--listen: cannot bind {}", args.listen))?,
+        ),
+    };
+    let waiting = database_wait::connect(url, connections, args.database_wait, &mut catalog);
+    let waited = async {
+        match &listener {
+            Some(listener) => {
+                let reason = database_wait::waiting_reason(url);
+                hubwright_api::starting::answer_while(listener, &reason, waiting).await
+            }
+            None => waiting.await,
+        }
+    };
+    let store = tokio::select! {
+        store = waited => store?,
+        () = &mut shutdown_signal => {
+            tracing::info!("stopped while waiting for the database");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     tracing::info!(templates = ?catalog.names(), "workflows loaded");
     if run_worker {
         // Said now, naming the template, rather than by a failed step later.
@@ -276,13 +285,7 @@ pub async fn run_until(
     let catalog = Arc::new(catalog);
     let oidc = args.oidc.verifier();
     let mut tasks = tokio::task::JoinSet::new();
-    if run_api {
-        let listener = match listener {
-            Some(listener) => listener,
-            None => tokio::net::TcpListener::bind(args.listen)
-                .await
-                .with_context(|| format!("--listen: cannot bind {}", args.listen))?,
-        };
+    if let Some(listener) = listener {
         let policy = args.policy.load(&catalog, clock.as_ref())?;
         let watching = shutdown(stopped.clone());
         tasks.spawn(args.policy.watch(
@@ -363,27 +366,4 @@ pub async fn run_until(
         .await
         .ok();
     Ok(ExitCode::SUCCESS)
-}
-
-/// `--expiry-warnings`: lead times before expiry.
-#[derive(Debug, Clone)]
-pub struct Leads(Vec<Duration>);
-
-fn parse_leads(text: &str) -> Result<Leads, String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(|part| part.parse::<Dur>().map(|d| d.0))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Leads)
-}
-
-/// `--rate-limit`, `--auth-failure-rate-limit`: requests a second, 0 or more.
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
-        _ => Err(format!(
-            "must be a number of requests a second, 0 (off) or more, e.g. 20 or 0.5 (got `{text}`)"
-        )),
-    }
 }
