@@ -83,7 +83,7 @@ impl From<hubwright_api::Problem> for PageError {
                 .unwrap_or("Error")
                 .to_owned(),
             detail: problem.detail().to_owned(),
-            errors: Vec::new(),
+            ..ApiProblem::default()
         })
     }
 }
