@@ -1,8 +1,10 @@
-//! The web console. Without a browser (`sign_in`, ...): sessions, CSRF and
+//! The web console. Without a browser (`sign_in`, `operator`, ...): sessions, CSRF and
 //! what each page shows and does. In a real browser (`browser_*`, `harness`):
 //! scripts in `tests/browser/` run in Debian's chromium through
 //! `hubwright_testkit::browser`; `harness` proves the harness itself on a page
 //! of its own.
 
 mod harness;
+mod operator;
+mod operator_queue;
 mod sign_in;

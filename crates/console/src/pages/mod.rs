@@ -1,6 +1,10 @@
 //! The console's pages, and how a page that cannot be shown is answered.
 
+mod approvals;
 mod environments;
+mod queue;
+mod run;
+mod runs;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -17,6 +21,10 @@ pub fn routes() -> Router<Console> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/environments") }))
         .merge(environments::routes())
+        .merge(runs::routes())
+        .merge(run::routes())
+        .merge(queue::routes())
+        .merge(approvals::routes())
 }
 
 /// A request no console route took: the API's, unless a browser asked for
