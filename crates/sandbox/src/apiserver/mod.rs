@@ -1,9 +1,11 @@
 #![doc = include_str!("README.md")]
+pub mod body;
 mod cluster;
 pub mod discovery;
 pub mod faults;
 pub mod fields;
 mod lifecycle;
+pub mod normalize;
 pub mod openapi;
 pub mod patch;
 mod portforward;

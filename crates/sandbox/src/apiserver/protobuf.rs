@@ -113,7 +113,7 @@ fn map_entry(buf: &[u8], bytes_value: bool) -> ApiResult<(String, Value)> {
     for (n, f) in fields(buf)? {
         match n {
             1 => k = string(f)?,
-            2 if bytes_value => v = json!(super::write::base64(bytes(f)?)),
+            2 if bytes_value => v = json!(super::normalize::base64(bytes(f)?)),
             2 => v = json!(string(f)?),
             _ => {}
         }

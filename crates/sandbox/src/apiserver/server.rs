@@ -222,7 +222,7 @@ impl Drop for KubeApiServer {
 }
 
 fn kubeconfig_yaml(url: &str, token: &str) -> String {
-    let ca = super::write::base64(tls::CA_PEM.as_bytes());
+    let ca = super::normalize::base64(tls::CA_PEM.as_bytes());
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\n\
          users:\n- name: {CONTEXT}\n  user:\n    token: {token}\n\

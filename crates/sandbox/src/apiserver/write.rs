@@ -1,14 +1,20 @@
 //! Writes with the real server's semantics: create, replace, patch (merge,
 //! strategic-as-merge, JSON, server-side apply), delete with finalizers.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::body::{
+    admit_create, check_identity, check_type, generate_suffix, meta_str, set_namespace,
+    validate_name,
+};
 use super::fields::{self, Scope, Writer};
+use super::normalize::{
+    SYSTEM_FIELDS, default_object, normalize, now, prepare_create, reset_from_old, spec_part,
+};
 use super::patch;
 use super::resources::{self, ResourceType};
 use super::status::{ApiError, ApiResult, Cause};
 use super::store::{EventType, Inner, Key, Store};
-use super::validate::name_errors;
 
 /// The body of a PATCH, by content type.
 #[derive(Debug, Clone)]
@@ -34,17 +40,6 @@ pub struct WriteCtx {
     pub scope: Scope,
 }
 
-fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata")
-        .and_then(|m| m.get(field))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
 pub(super) fn finalizers(obj: &Value, pointer: &str) -> Vec<String> {
     obj.pointer(pointer)
         .and_then(Value::as_array)
@@ -56,290 +51,8 @@ pub(super) fn finalizers(obj: &Value, pointer: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn is_namespace(rt: &ResourceType) -> bool {
+pub(super) fn is_namespace(rt: &ResourceType) -> bool {
     rt == resources::namespaces()
-}
-
-/// Checks `apiVersion`/`kind` of a body against the URL; fills them when absent.
-fn check_type(rt: &ResourceType, body: &mut Value, required: bool) -> ApiResult<()> {
-    let Value::Object(m) = body else {
-        return Err(ApiError::bad_request(&format!(
-            "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error",
-            rt.kind
-        )));
-    };
-    let api_version = m
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    let kind = m
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    if required && (api_version.is_empty() || kind.is_empty()) {
-        return Err(ApiError::bad_request(&format!(
-            "invalid object type: {api_version}, Kind={kind}"
-        )));
-    }
-    if !api_version.is_empty() && api_version != rt.api_version() {
-        return Err(ApiError::bad_request(&format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({})",
-            rt.api_version()
-        )));
-    }
-    if !kind.is_empty() && kind != rt.kind {
-        return Err(ApiError::bad_request(&format!(
-            "{kind} in version {:?} cannot be handled as a {}: converting ({}.{kind}) to ({}.{}): unknown conversion",
-            rt.version,
-            rt.kind,
-            rt.version,
-            rt.internal_package(),
-            rt.kind
-        )));
-    }
-    m.insert("apiVersion".to_owned(), json!(rt.api_version()));
-    m.insert("kind".to_owned(), json!(rt.kind));
-    if !m.get("metadata").is_some_and(Value::is_object) {
-        m.insert("metadata".to_owned(), json!({}));
-    }
-    Ok(())
-}
-
-/// Checks the body's name and namespace against the URL.
-fn check_identity(rt: &ResourceType, body: &mut Value, ns: &str, name: &str) -> ApiResult<()> {
-    let body_name = meta_str(body, "name").to_owned();
-    if !body_name.is_empty() && body_name != name {
-        return Err(ApiError::bad_request(&format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
-    body["metadata"]["name"] = json!(name);
-    set_namespace(rt, body, ns)
-}
-
-fn set_namespace(rt: &ResourceType, body: &mut Value, ns: &str) -> ApiResult<()> {
-    let body_ns = meta_str(body, "namespace").to_owned();
-    if rt.namespaced {
-        if !body_ns.is_empty() && body_ns != ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        body["metadata"]["namespace"] = json!(ns);
-    } else if let Some(Value::Object(meta)) = body.get_mut("metadata") {
-        meta.remove("namespace");
-    }
-    Ok(())
-}
-
-fn generate_suffix() -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut bits = uuid::Uuid::now_v7().as_u128();
-    (0..5)
-        .map(|_| {
-            let c = ALPHABET[(bits % ALPHABET.len() as u128) as usize] as char;
-            bits /= ALPHABET.len() as u128;
-            c
-        })
-        .collect()
-}
-
-/// Validates `metadata.name` (422 with `FieldValueInvalid` causes).
-fn validate_name(rt: &ResourceType, name: &str) -> ApiResult<()> {
-    if name.is_empty() {
-        return Err(ApiError::invalid(
-            rt,
-            name,
-            vec![Cause {
-                reason: "FieldValueRequired",
-                message: "Required value: name or generateName is required".to_owned(),
-                field: "metadata.name".to_owned(),
-            }],
-        ));
-    }
-    let errors = name_errors(rt.names, name);
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let causes = errors
-        .into_iter()
-        .map(|e| Cause {
-            reason: "FieldValueInvalid",
-            message: format!("Invalid value: {name:?}: {e}"),
-            field: "metadata.name".to_owned(),
-        })
-        .collect();
-    Err(ApiError::invalid(rt, name, causes))
-}
-
-/// The namespace lifecycle admission check for creating `name` in `ns`.
-fn admit_create(inner: &Inner, rt: &ResourceType, ns: &str, name: &str) -> ApiResult<()> {
-    if !rt.namespaced {
-        return Ok(());
-    }
-    let nsrt = resources::namespaces();
-    match inner.objects.get(&Key::new(nsrt, "", ns)) {
-        None => Err(ApiError::not_found(nsrt, ns)),
-        Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden(
-            rt,
-            name,
-            &format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            ),
-            &[Cause {
-                reason: "NamespaceTerminating",
-                message: format!("namespace {ns} is being terminated"),
-                field: "metadata.namespace".to_owned(),
-            }],
-        )),
-        Some(_) => Ok(()),
-    }
-}
-
-/// Everything but `metadata` and `status`, to decide whether `generation` moves.
-fn spec_part(obj: &Value) -> Map<String, Value> {
-    match obj {
-        Value::Object(m) => m
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        _ => Map::new(),
-    }
-}
-
-const SYSTEM_FIELDS: &[&str] = &[
-    "uid",
-    "creationTimestamp",
-    "generation",
-    "resourceVersion",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-];
-
-/// What a main-resource or status write may not change: reset it from `old`.
-fn reset_from_old(rt: &ResourceType, old: &Value, new: &mut Value, scope: Scope) {
-    if scope == Scope::Status {
-        let status = new.get("status").cloned();
-        let managed = new.pointer("/metadata/managedFields").cloned();
-        *new = old.clone();
-        match status {
-            Some(s) => new["status"] = s,
-            None => {
-                if let Value::Object(m) = new {
-                    m.remove("status");
-                }
-            }
-        }
-        if let Some(m) = managed {
-            new["metadata"]["managedFields"] = m;
-        }
-        return;
-    }
-    if rt.status {
-        match old.get("status") {
-            Some(s) => new["status"] = s.clone(),
-            None => {
-                if let Value::Object(m) = new {
-                    m.remove("status");
-                }
-            }
-        }
-    }
-    if is_namespace(rt) {
-        match old.pointer("/spec/finalizers") {
-            Some(f) => new["spec"]["finalizers"] = f.clone(),
-            None => {
-                if let Some(Value::Object(spec)) = new.get_mut("spec") {
-                    spec.remove("finalizers");
-                }
-            }
-        }
-    }
-    if let (Some(Value::Object(om)), Some(Value::Object(nm))) =
-        (old.get("metadata"), new.get_mut("metadata"))
-    {
-        for f in SYSTEM_FIELDS {
-            match om.get(*f) {
-                Some(v) => nm.insert((*f).to_owned(), v.clone()),
-                None => nm.remove(*f),
-            };
-        }
-        if !nm.contains_key("managedFields")
-            && let Some(mf) = om.get("managedFields")
-        {
-            nm.insert("managedFields".to_owned(), mf.clone());
-        }
-    }
-}
-
-/// Defaults the real server applies before field tracking.
-fn default_object(rt: &ResourceType, obj: &mut Value) {
-    if is_namespace(rt) {
-        let name = meta_str(obj, "name").to_owned();
-        obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
-    }
-}
-
-/// Conversions the real server makes on every write: a Secret's `stringData`
-/// is base64-encoded into `data` and not stored; its `type` defaults to `Opaque`.
-fn normalize(rt: &ResourceType, obj: &mut Value) {
-    if rt.kind != "Secret" || !rt.group.is_empty() {
-        return;
-    }
-    let Value::Object(m) = obj else { return };
-    if let Some(Value::Object(plain)) = m.remove("stringData") {
-        let data = m.entry("data").or_insert_with(|| json!({}));
-        for (k, v) in plain {
-            data[k] = json!(base64(v.as_str().unwrap_or("").as_bytes()));
-        }
-    }
-    m.entry("type").or_insert_with(|| json!("Opaque"));
-}
-
-/// Standard base64 with padding, as Go's `encoding/json` writes `[]byte`.
-pub(crate) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// System fields of a new object (`PrepareForCreate`).
-fn prepare_create(rt: &ResourceType, obj: &mut Value) {
-    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
-        for f in SYSTEM_FIELDS {
-            meta.remove(*f);
-        }
-        meta.insert("uid".to_owned(), json!(uuid::Uuid::now_v7().to_string()));
-        meta.insert("creationTimestamp".to_owned(), json!(now()));
-        if rt.generation {
-            meta.insert("generation".to_owned(), json!(1));
-        }
-    }
-    if rt.status {
-        obj["status"] = json!({});
-    }
-    if is_namespace(rt) {
-        obj["spec"]["finalizers"] = json!(["kubernetes"]);
-        obj["status"] = json!({ "phase": "Active" });
-    }
 }
 
 impl Store {
