@@ -38,21 +38,18 @@ pub(super) fn check_type(rt: &ResourceType, body: &mut Value, required: bool) ->
             "invalid object type: {api_version}, Kind={kind}"
         )));
     }
-    if !api_version.is_empty() && api_version != rt.api_version() {
-        return Err(ApiError::bad_request(&format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({})",
-            rt.api_version()
-        )));
-    }
-    if !kind.is_empty() && kind != rt.kind {
-        return Err(ApiError::bad_request(&format!(
-            "{kind} in version {:?} cannot be handled as a {}: converting ({}.{kind}) to ({}.{}): unknown conversion",
-            rt.version,
-            rt.kind,
-            rt.version,
-            rt.internal_package(),
-            rt.kind
-        )));
+    let api_version = if api_version.is_empty() {
+        rt.api_version()
+    } else {
+        api_version
+    };
+    let kind = if kind.is_empty() {
+        rt.kind.to_owned()
+    } else {
+        kind
+    };
+    if api_version != rt.api_version() || kind != rt.kind {
+        return Err(ApiError::bad_request(&wrong_type(rt, &api_version, &kind)));
     }
     m.insert("apiVersion".to_owned(), json!(rt.api_version()));
     m.insert("kind".to_owned(), json!(rt.kind));
@@ -60,6 +57,39 @@ pub(super) fn check_type(rt: &ResourceType, body: &mut Value, required: bool) ->
         m.insert("metadata".to_owned(), json!({}));
     }
     Ok(())
+}
+
+/// Where the real server's scheme is named in decode errors (kubeadm's
+/// kube-apiserver; other distributions name another file).
+const SCHEME: &str = "k8s.io/kubernetes/pkg/api/legacyscheme/scheme.go:30";
+
+/// The 400 message for a body of `api_version`/`kind` sent to `rt`'s URL, as
+/// the decoder words it (`transformDecodeError` around the scheme's error).
+fn wrong_type(rt: &ResourceType, api_version: &str, kind: &str) -> String {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let registered = resources::RESOURCES
+        .iter()
+        .any(|r| r.group == group && r.version == version && r.kind == kind);
+    if registered && kind == rt.kind {
+        return format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        );
+    }
+    let why = if registered {
+        // Decoded as its own type, then converted to the URL's internal type.
+        format!(
+            "converting ({version}.{kind}) to ({}.{}): unknown conversion",
+            rt.internal_package(),
+            rt.kind
+        )
+    } else {
+        format!("no kind {kind:?} is registered for version {api_version:?} in scheme {SCHEME:?}")
+    };
+    format!(
+        "{kind} in version {version:?} cannot be handled as a {}: {why}",
+        rt.kind
+    )
 }
 
 /// Checks the body's name and namespace against the URL.

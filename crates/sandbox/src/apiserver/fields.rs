@@ -1,5 +1,5 @@
 //! Field ownership: `metadata.managedFields` in the `FieldsV1` format, updated
-//! for Update operations and computed, with conflicts, for server-side apply.
+//! for Update operations (server-side apply is in [`super::apply`]).
 //!
 //! A field set is the set of leaf paths a manager owns. Maps are walked into;
 //! scalars, lists (always atomic here) and empty maps are leaves.
@@ -31,7 +31,7 @@ impl Scope {
         }
     }
 
-    fn tracks(self, root_key: &str) -> bool {
+    pub(super) fn tracks(self, root_key: &str) -> bool {
         match self {
             Scope::Main { status_subresource } => {
                 !(matches!(root_key, "apiVersion" | "kind")
@@ -43,7 +43,7 @@ impl Scope {
 }
 
 /// Metadata fields the server owns; never part of a field set.
-const SYSTEM_META: &[&str] = &[
+pub(super) const SYSTEM_META: &[&str] = &[
     "name",
     "namespace",
     "uid",
@@ -185,7 +185,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn same_key(&self, manager: &str, operation: &str, subresource: &str) -> bool {
+    pub(super) fn same_key(&self, manager: &str, operation: &str, subresource: &str) -> bool {
         self.manager == manager && self.operation == operation && self.subresource == subresource
     }
 
@@ -238,7 +238,7 @@ pub fn entries(obj: &Value) -> Vec<Entry> {
 }
 
 /// Writes `entries` (dropping empty ones, keeping the time of unchanged ones) into `obj`.
-fn store_entries(obj: &mut Value, old: &[Entry], mut entries: Vec<Entry>) {
+pub(super) fn store_entries(obj: &mut Value, old: &[Entry], mut entries: Vec<Entry>) {
     entries.retain(|e| !e.fields.is_empty());
     for e in &mut entries {
         if let Some(prev) = old
@@ -273,7 +273,7 @@ pub struct Writer<'a> {
     pub scope: Scope,
 }
 
-fn upsert(list: &mut Vec<Entry>, w: &Writer<'_>, operation: &str) -> usize {
+pub(super) fn upsert(list: &mut Vec<Entry>, w: &Writer<'_>, operation: &str) -> usize {
     let sub = w.scope.subresource();
     if let Some(i) = list
         .iter()
@@ -315,128 +315,4 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>) {
     let i = upsert(&mut list, w, "Update");
     list[i].fields.extend(changed);
     store_entries(new, &prior, list);
-}
-
-/// A server-side apply conflict: which manager owns which path.
-#[derive(Debug, Clone)]
-pub struct Conflict {
-    /// The other manager, as the real server prints it.
-    pub manager: String,
-    /// `.metadata.labels.x`.
-    pub path: String,
-}
-
-fn path_string(p: &Path) -> String {
-    p.iter().map(|k| format!(".{k}")).collect()
-}
-
-fn related(a: &Path, b: &Path) -> bool {
-    a.starts_with(b) || b.starts_with(a)
-}
-
-/// Server-side apply of `applied` onto `live` (None: the object is new).
-/// Returns the merged object with managed fields updated, or the conflicts.
-pub fn apply(
-    live: Option<&Value>,
-    applied: &Value,
-    force: bool,
-    w: &Writer<'_>,
-) -> Result<Value, Vec<Conflict>> {
-    let empty = json!({});
-    let live_v = live.unwrap_or(&empty);
-    let prior = entries(live_v);
-    let mut list = prior.clone();
-    let sub = w.scope.subresource();
-    let mine = |e: &Entry| e.same_key(w.manager, "Apply", sub);
-    let applied_set = leaves(applied, w.scope);
-
-    let mut conflicts = Vec::new();
-    for e in list.iter_mut().filter(|e| !mine(e)) {
-        let mut lost = Vec::new();
-        for p in &applied_set {
-            let new_v = get(applied, p);
-            let clash = e.fields.iter().any(|owned| {
-                if owned == p {
-                    return get(live_v, p) != new_v;
-                }
-                // Replacing a subtree someone owns part of (never for an empty map).
-                owned.starts_with(p)
-                    && !matches!(new_v, Some(Value::Object(m)) if m.is_empty())
-                    && get(live_v, p) != new_v
-            });
-            if clash {
-                if force {
-                    lost.push(p.clone());
-                } else {
-                    conflicts.push(Conflict {
-                        manager: e.describe(),
-                        path: path_string(p),
-                    });
-                }
-            }
-        }
-        e.fields
-            .retain(|owned| !lost.iter().any(|p| owned.starts_with(p)));
-    }
-    if !conflicts.is_empty() {
-        return Err(conflicts);
-    }
-
-    let mut merged = live_v.clone();
-    for p in &applied_set {
-        let v = get(applied, p).cloned().unwrap_or(Value::Null);
-        let keep_map = matches!(&v, Value::Object(m) if m.is_empty())
-            && matches!(get(&merged, p), Some(Value::Object(_)));
-        if !keep_map {
-            set(&mut merged, p, v);
-        }
-    }
-    let previously: FieldSet = list
-        .iter()
-        .filter(|e| mine(e))
-        .flat_map(|e| e.fields.clone())
-        .collect();
-    let others: FieldSet = list
-        .iter()
-        .filter(|e| !mine(e))
-        .flat_map(|e| e.fields.clone())
-        .collect();
-    for p in previously.difference(&applied_set) {
-        let kept = applied_set
-            .iter()
-            .chain(others.iter())
-            .any(|q| related(p, q));
-        if !kept {
-            remove(&mut merged, p);
-        }
-    }
-    let i = upsert(&mut list, w, "Apply");
-    list[i].fields = applied_set;
-    store_entries(&mut merged, &prior, list);
-    Ok(merged)
-}
-
-/// The real server's message for apply conflicts.
-pub fn conflict_message(conflicts: &[Conflict]) -> String {
-    if let [c] = conflicts {
-        return format!(
-            "Apply failed with 1 conflict: conflict with {}: {}",
-            c.manager, c.path
-        );
-    }
-    let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
-    managers.sort_unstable();
-    managers.dedup();
-    let mut parts = Vec::new();
-    for m in managers {
-        parts.push(format!("conflicts with {m}:"));
-        for c in conflicts.iter().filter(|c| c.manager == m) {
-            parts.push(format!("- {}", c.path));
-        }
-    }
-    format!(
-        "Apply failed with {} conflicts: {}",
-        conflicts.len(),
-        parts.join("\n")
-    )
 }

@@ -1,10 +1,12 @@
 //! Deletion across many objects: deletecollection and the namespace controller.
 
+use std::time::{Duration, Instant};
+
 use serde_json::{Value, json};
 
 use super::resources::{self, ResourceType};
 use super::selector::Selector;
-use super::store::{EventType, Key, Store, in_scope};
+use super::store::{EventType, Inner, Key, Store, in_scope};
 use super::write::{delete_locked, finalizers, ready_to_go};
 
 impl Store {
@@ -40,9 +42,12 @@ impl Store {
     }
 
     /// One pass of the namespace controller: for each namespace being deleted,
-    /// delete its content; once none is left, drop the `kubernetes` finalizer
-    /// (the namespace then goes when `metadata.finalizers` is empty too).
-    pub fn sweep_namespaces(&self) {
+    /// delete its content; once none is left and `delay` has passed since the
+    /// controller first saw it terminating, drop the `kubernetes` finalizer
+    /// (the namespace then goes when `metadata.finalizers` is empty too). A
+    /// real controller takes seconds: discovery, then a list and a delete of
+    /// every resource type.
+    pub fn sweep_namespaces(&self, delay: Duration) {
         let nsrt = resources::namespaces();
         let mut inner = self.lock();
         let terminating: Vec<(Key, Value)> = inner
@@ -57,29 +62,19 @@ impl Store {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        let names: Vec<&str> = terminating.iter().map(|(k, _)| k.name.as_str()).collect();
+        inner
+            .terminating_since
+            .retain(|name, _| names.contains(&name.as_str()));
         for (nskey, ns) in terminating {
-            let content: Vec<(Key, Value)> = inner
-                .objects
-                .iter()
-                .filter(|(k, _)| !k.namespace.is_empty() && k.namespace == nskey.name)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let remaining = content.len();
-            let mut gone = 0;
-            for (key, obj) in content {
-                let Some(rt) = resources::RESOURCES.get(key.resource) else {
-                    continue;
-                };
-                if obj.pointer("/metadata/deletionTimestamp").is_none() {
-                    let _ = delete_locked(&mut inner, rt, key.clone(), obj);
-                }
-                if !inner.objects.contains_key(&key) {
-                    gone += 1;
-                }
-            }
-            if gone < remaining {
+            let since = *inner
+                .terminating_since
+                .entry(nskey.name.clone())
+                .or_insert_with(Instant::now);
+            if !delete_content(&mut inner, &nskey.name) || since.elapsed() < delay {
                 continue;
             }
+            inner.terminating_since.remove(&nskey.name);
             let mut new = ns.clone();
             let rest: Vec<String> = finalizers(&ns, "/spec/finalizers")
                 .into_iter()
@@ -99,4 +94,26 @@ impl Store {
             inner.commit(nskey, new, kind);
         }
     }
+}
+
+/// Deletes everything in namespace `ns`; whether nothing is left (objects
+/// with finalizers stay until those are removed).
+fn delete_content(inner: &mut Inner, ns: &str) -> bool {
+    let content: Vec<(Key, Value)> = inner
+        .objects
+        .iter()
+        .filter(|(k, _)| !k.namespace.is_empty() && k.namespace == ns)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut left = false;
+    for (key, obj) in content {
+        let Some(rt) = resources::RESOURCES.get(key.resource) else {
+            continue;
+        };
+        if obj.pointer("/metadata/deletionTimestamp").is_none() {
+            let _ = delete_locked(inner, rt, key.clone(), obj);
+        }
+        left |= inner.objects.contains_key(&key);
+    }
+    !left
 }

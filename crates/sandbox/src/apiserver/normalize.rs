@@ -99,8 +99,10 @@ pub(super) fn default_object(rt: &ResourceType, obj: &mut Value) {
 }
 
 /// Conversions the real server makes on every write: a Secret's `stringData`
-/// is base64-encoded into `data` and not stored; its `type` defaults to `Opaque`.
+/// is base64-encoded into `data` and not stored; its `type` defaults to
+/// `Opaque`; empty `omitempty` fields go ([`omit_empty`]).
 pub(super) fn normalize(rt: &ResourceType, obj: &mut Value) {
+    omit_empty(obj);
     if rt.kind != "Secret" || !rt.group.is_empty() {
         return;
     }
@@ -112,6 +114,41 @@ pub(super) fn normalize(rt: &ResourceType, obj: &mut Value) {
         }
     }
     m.entry("type").or_insert_with(|| json!("Opaque"));
+}
+
+/// Drops the empty (or null) maps and lists the Go types tag `omitempty`,
+/// as decoding into them and encoding again does on the real server: an
+/// applied `data: {}` is owned by its manager but not stored. Only the fields
+/// the stand-in knows to be Go maps or slices: metadata's labels,
+/// annotations, finalizers and owner references, and a ConfigMap's or
+/// Secret's `data`/`binaryData` (a struct such as `spec: {}` stays).
+pub(super) fn omit_empty(obj: &mut Value) {
+    fn drop_empty(m: &mut Map<String, Value>, keys: &[&str]) {
+        for k in keys {
+            let empty = match m.get(*k) {
+                Some(Value::Null) => true,
+                Some(Value::Object(o)) => o.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                _ => false,
+            };
+            if empty {
+                m.remove(*k);
+            }
+        }
+    }
+    let Value::Object(m) = obj else { return };
+    if matches!(
+        m.get("kind").and_then(Value::as_str),
+        Some("ConfigMap" | "Secret")
+    ) {
+        drop_empty(m, &["data", "binaryData"]);
+    }
+    if let Some(Value::Object(meta)) = m.get_mut("metadata") {
+        drop_empty(
+            meta,
+            &["labels", "annotations", "finalizers", "ownerReferences"],
+        );
+    }
 }
 
 /// Standard base64 with padding, as Go's `encoding/json` writes `[]byte`.

@@ -113,9 +113,8 @@ impl ResourceType {
     pub fn internal_package(&self) -> &'static str {
         match self.group {
             "" => "core",
-            "networking.k8s.io" => "networking",
-            "rbac.authorization.k8s.io" => "rbac",
-            other => other,
+            // `networking.k8s.io` → `networking`, `rbac.authorization.k8s.io` → `rbac`.
+            group => group.split('.').next().unwrap_or(group),
         }
     }
 }
@@ -148,6 +147,8 @@ pub static RESOURCES: &[ResourceType] = &[
         .short(&["deploy"]),
     row("apps", "v1", "StatefulSet", "statefulsets", "statefulset", true, true, true)
         .short(&["sts"]),
+    row("apps", "v1", "DaemonSet", "daemonsets", "daemonset", true, true, true)
+        .short(&["ds"]),
     row("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", true, false, true)
         .short(&["netpol"]),
     row("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", true, true, true)
@@ -163,6 +164,8 @@ pub static RESOURCES: &[ResourceType] = &[
     row("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", false, false, false)
         .names(PathSegment),
     row("batch", "v1", "Job", "jobs", "job", true, true, true),
+    row("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", false, false, false)
+        .short(&["pc"]),
 ];
 
 /// The resource type served at `group/version/plural`.

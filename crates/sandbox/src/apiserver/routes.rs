@@ -15,13 +15,16 @@ use super::discovery;
 use super::faults::{self, Fault, FaultAction, RequestRecord, Verb};
 use super::fields::Scope;
 use super::openapi;
+use super::openapi_v2;
+use super::paths::{ResourceTarget, Target, parse_path, verb_of};
 use super::portforward::{self, Forwards};
 use super::protobuf;
 use super::resources::{self, ResourceType};
 use super::selector::Selector;
-use super::status::{ApiError, ApiResult};
+use super::status::{ApiError, ApiResult, Cause};
 use super::store::Store;
-use super::watch::{self, WatchRequest};
+use super::watch;
+use super::watch_options::{self, WatchRequest};
 use super::write::{Patch, WriteCtx};
 
 /// State shared by every connection.
@@ -46,90 +49,6 @@ pub struct Shared {
 /// Largest request body accepted (the real server's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
 
-/// What a path names.
-#[derive(Debug)]
-enum Target {
-    Version,
-    CoreVersions,
-    Groups,
-    Group(String),
-    ResourceList(String, String),
-    OpenApiIndex,
-    OpenApi(String),
-    Resource(ResourceTarget),
-    PortForward { namespace: String, pod: String },
-    Unknown,
-}
-
-#[derive(Debug)]
-struct ResourceTarget {
-    rt: &'static ResourceType,
-    namespace: Option<String>,
-    name: Option<String>,
-    status: bool,
-}
-
-fn parse_path(path: &str) -> Target {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segs.as_slice() {
-        ["version"] => Target::Version,
-        ["api"] => Target::CoreVersions,
-        ["api", "v1"] => Target::ResourceList(String::new(), "v1".to_owned()),
-        ["api", "v1", "namespaces", ns, "pods", pod, "portforward"] => Target::PortForward {
-            namespace: (*ns).to_owned(),
-            pod: (*pod).to_owned(),
-        },
-        ["api", "v1", rest @ ..] => parse_resource("", "v1", rest),
-        ["apis"] => Target::Groups,
-        ["apis", g] => Target::Group((*g).to_owned()),
-        ["apis", g, v] => Target::ResourceList((*g).to_owned(), (*v).to_owned()),
-        ["apis", g, v, rest @ ..] => parse_resource(g, v, rest),
-        ["openapi", "v3"] => Target::OpenApiIndex,
-        ["openapi", "v3", rest @ ..] => Target::OpenApi(rest.join("/")),
-        _ => Target::Unknown,
-    }
-}
-
-fn parse_resource(group: &str, version: &str, rest: &[&str]) -> Target {
-    let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, tail @ ..] if plural_is_namespaced(group, version, plural) => (
-            Some((*ns).to_owned()),
-            std::iter::once(*plural)
-                .chain(tail.iter().copied())
-                .collect::<Vec<_>>(),
-        ),
-        _ => (None, rest.to_vec()),
-    };
-    let Some((plural, tail)) = rest.split_first() else {
-        return Target::Unknown;
-    };
-    let Some(rt) = resources::find(group, version, plural) else {
-        return Target::Unknown;
-    };
-    if rt.namespaced != namespace.is_some() && !tail.is_empty() {
-        return Target::Unknown;
-    }
-    if !rt.namespaced && namespace.is_some() {
-        return Target::Unknown;
-    }
-    let (name, status) = match tail {
-        [] => (None, false),
-        [name] => (Some((*name).to_owned()), false),
-        [name, "status"] if rt.status => (Some((*name).to_owned()), true),
-        _ => return Target::Unknown,
-    };
-    Target::Resource(ResourceTarget {
-        rt,
-        namespace,
-        name,
-        status,
-    })
-}
-
-fn plural_is_namespaced(group: &str, version: &str, plural: &str) -> bool {
-    resources::find(group, version, plural).is_some_and(|r| r.namespaced)
-}
-
 fn json_response(code: u16, value: &Value) -> Response {
     Response::builder()
         .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
@@ -150,27 +69,6 @@ fn error_response(e: &ApiError) -> Response {
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn verb_of(method: &Method, target: &Target, query: &HashMap<String, String>) -> Option<Verb> {
-    let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
-    match target {
-        Target::Resource(t) => Some(match (method.as_str(), t.name.is_some()) {
-            ("GET", _) if watch => Verb::Watch,
-            ("GET", true) => Verb::Get,
-            ("GET", false) => Verb::List,
-            ("POST", _) => Verb::Create,
-            ("PUT", _) => Verb::Update,
-            ("PATCH", _) => Verb::Patch,
-            ("DELETE", true) => Verb::Delete,
-            ("DELETE", false) => Verb::DeleteCollection,
-            _ => return None,
-        }),
-        // RBAC asks for `create` on `pods/portforward`, whatever the method.
-        Target::PortForward { .. } => Some(Verb::Create),
-        Target::Unknown => None,
-        _ => Some(Verb::Get),
-    }
 }
 
 /// The real server's default field manager: the User-Agent up to the first `/`.
@@ -270,6 +168,7 @@ pub async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Body>) 
             .map(|v| (200, v))
             .ok_or_else(ApiError::unknown_path),
         Target::OpenApiIndex => Ok((200, openapi::index())),
+        Target::OpenApiV2 => return openapi_v2::respond(accept),
         Target::OpenApi(rest) => openapi::document_at(&rest)
             .map(|v| (200, v))
             .ok_or_else(ApiError::unknown_path),
@@ -283,7 +182,10 @@ pub async fn handle(shared: Arc<Shared>, kill: Arc<Notify>, req: Request<Body>) 
         }
         Target::Resource(t) => {
             if verb == Some(Verb::Watch) {
-                return match watch_request(&shared, &t, &query) {
+                let request = selector(&watch_options::by_name(&t, &query)).and_then(|sel| {
+                    WatchRequest::from_query(&t, &query, sel, shared.bookmark_interval)
+                });
+                return match request {
                     Ok(w) => watch::respond(&shared.store, w),
                     Err(e) => error_response(&e),
                 };
@@ -394,55 +296,14 @@ fn selector(query: &HashMap<String, String>) -> ApiResult<Selector> {
     )
 }
 
-fn watch_request(
-    shared: &Shared,
-    t: &ResourceTarget,
-    query: &HashMap<String, String>,
-) -> ApiResult<WatchRequest> {
-    let since = match query.get("resourceVersion").map(String::as_str) {
-        None | Some("") | Some("0") => None,
-        Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(&format!(
-                "invalid resource version: strconv.ParseUint: parsing {rv:?}: invalid syntax"
-            ))
-        })?),
-    };
-    // The deprecated watch on an object path is a watch with a name selector.
-    let mut query = query.clone();
-    if let Some(name) = &t.name {
-        let by_name = format!("metadata.name={name}");
-        let fields = match query.get("fieldSelector").filter(|f| !f.is_empty()) {
-            Some(f) => format!("{f},{by_name}"),
-            None => by_name,
-        };
-        query.insert("fieldSelector".to_owned(), fields);
-    }
-    Ok(WatchRequest {
-        rt: t.rt,
-        namespace: t.namespace.clone(),
-        selector: selector(&query)?,
-        since,
-        timeout: query
-            .get("timeoutSeconds")
-            .and_then(|s| s.parse().ok())
-            .map(Duration::from_secs),
-        bookmarks: query
-            .get("allowWatchBookmarks")
-            .is_some_and(|b| b == "true"),
-        bookmark_interval: shared.bookmark_interval,
-    })
-}
-
 fn patch_options_invalid(field: &str, reason: &'static str, message: &str) -> ApiError {
-    ApiError::new(
-        422,
-        "Invalid",
-        &format!("PatchOptions.meta.k8s.io \"\" is invalid: {field}: {message}"),
-        Some(serde_json::json!({
-            "group": "meta.k8s.io",
-            "kind": "PatchOptions",
-            "causes": [{ "reason": reason, "message": message, "field": field }]
-        })),
+    ApiError::options_invalid(
+        "PatchOptions",
+        &[Cause {
+            reason,
+            message: message.to_owned(),
+            field: field.to_owned(),
+        }],
     )
 }
 
@@ -478,6 +339,7 @@ fn resource_request(
     match (method.as_str(), t.name.as_deref()) {
         ("GET", Some(name)) => store.get(rt, ns, name).map(|v| (200, v)),
         ("GET", None) => {
+            watch_options::forbid_initial_events_on_list(query)?;
             let sel = selector(query)?;
             Ok((200, store.list(rt, t.namespace.as_deref(), &sel)))
         }

@@ -6,7 +6,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use axum::body::Body;
 use hyper::server::conn::http1;
@@ -19,6 +18,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use super::faults::{Fault, RequestRecord};
+use super::options::Options;
 use super::routes::{self, Shared};
 use super::store::Store;
 use super::tls;
@@ -28,29 +28,6 @@ pub const CONTEXT: &str = "stand-in";
 
 /// Error building a `kube::Client` from a kubeconfig.
 pub type ClientError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Knobs for [`KubeApiServer::start_with`].
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// How often the namespace controller runs (default 100 ms).
-    pub namespace_controller_interval: Duration,
-    /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK (default 1 s;
-    /// the real server sends one about every minute, clients must accept any time).
-    pub bookmark_interval: Duration,
-    /// How many events are kept for watches that start from a resourceVersion
-    /// (default 10 000); older starts get 410 Expired.
-    pub history_limit: usize,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            namespace_controller_interval: Duration::from_millis(100),
-            bookmark_interval: Duration::from_secs(1),
-            history_limit: 10_000,
-        }
-    }
-}
 
 /// A running stand-in. Dropping it stops the server, closes every connection
 /// and removes the kubeconfig directory.
@@ -66,9 +43,9 @@ pub struct KubeApiServer {
 }
 
 impl KubeApiServer {
-    /// Starts a stand-in on `127.0.0.1:0` with default [`Options`].
+    /// Starts a stand-in on `127.0.0.1:0` with [`Options::from_env`].
     pub async fn start() -> std::io::Result<Self> {
-        Self::start_with(Options::default()).await
+        Self::start_with(Options::from_env()?).await
     }
 
     /// Starts a stand-in with `options`.
@@ -96,11 +73,14 @@ impl KubeApiServer {
         std::fs::write(&kubeconfig, kubeconfig_yaml(&https_url, &token))?;
 
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
+        store.create_builtin_objects();
         let interval = options.namespace_controller_interval;
+        let delay = options.namespace_termination_delay;
         let controller = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(interval).await;
-                store.sweep_namespaces();
+                store.sweep_namespaces(delay);
+                store.publish_namespace_defaults(tls::CA_PEM);
             }
         });
         Ok(KubeApiServer {

@@ -157,6 +157,26 @@ impl ApiError {
         )
     }
 
+    /// 422 Invalid for request options (`PatchOptions`, `ListOptions`):
+    /// `ListOptions.meta.k8s.io "" is invalid: <field>: <message>`.
+    pub fn options_invalid(kind: &str, causes: &[Cause]) -> Self {
+        let summary: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let summary = if summary.len() == 1 {
+            summary.join("")
+        } else {
+            format!("[{}]", summary.join(", "))
+        };
+        Self::new(
+            422,
+            "Invalid",
+            &format!("{kind}.meta.k8s.io \"\" is invalid: {summary}"),
+            Some(details("", "meta.k8s.io", kind, causes)),
+        )
+    }
+
     /// 400 BadRequest with a message and no details.
     pub fn bad_request(message: &str) -> Self {
         Self::new(400, "BadRequest", message, None)

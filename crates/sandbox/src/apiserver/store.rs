@@ -1,8 +1,9 @@
 //! The object store: objects by (resource, namespace, name), one global
 //! resourceVersion counter, and the event history watches replay from.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -90,6 +91,9 @@ pub struct Inner {
     /// Highest resourceVersion no longer in the history; watches from before it get 410.
     compacted: u64,
     tx: broadcast::Sender<Arc<Event>>,
+    /// When the namespace controller first saw each terminating namespace,
+    /// so that it finishes only after the termination delay.
+    pub terminating_since: HashMap<String, Instant>,
 }
 
 impl Inner {
@@ -155,6 +159,7 @@ impl Store {
                 history_limit,
                 compacted: 0,
                 tx,
+                terminating_since: HashMap::new(),
             }),
         }
     }

@@ -25,7 +25,13 @@ pub fn name_errors(rule: NameRule, name: &str) -> Vec<String> {
                 out.push("must be no more than 63 characters".to_owned());
             }
             if !is_label(name) {
-                out.push(LABEL_MSG.to_owned());
+                // A valid subdomain that is no label can only have failed on
+                // its dots (`IsDNS1123Label`); length was checked above.
+                if name.split('.').all(is_label) {
+                    out.push("must not contain dots".to_owned());
+                } else {
+                    out.push(LABEL_MSG.to_owned());
+                }
             }
         }
         NameRule::Dns1035Label => {

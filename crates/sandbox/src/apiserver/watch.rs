@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
@@ -10,29 +9,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use super::resources::ResourceType;
 use super::selector::Selector;
 use super::status::status_body;
 use super::store::{Event, EventType, Store, in_scope};
-
-/// What a watch request asked for.
-#[derive(Debug, Clone)]
-pub struct WatchRequest {
-    /// The resource type watched.
-    pub rt: &'static ResourceType,
-    /// Only this namespace, when set.
-    pub namespace: Option<String>,
-    /// Label and field selector.
-    pub selector: Selector,
-    /// Start after this resourceVersion; None (or "0") sends the current state first.
-    pub since: Option<u64>,
-    /// `timeoutSeconds`.
-    pub timeout: Option<Duration>,
-    /// `allowWatchBookmarks`.
-    pub bookmarks: bool,
-    /// How often to send bookmarks when allowed.
-    pub bookmark_interval: Duration,
-}
+use super::watch_options::{INITIAL_EVENTS_END, WatchRequest};
 
 fn line(kind: &str, object: &Value) -> Bytes {
     let mut s = json!({ "type": kind, "object": object }).to_string();
@@ -66,10 +46,30 @@ fn expired(message: &str) -> Bytes {
     line("ERROR", &status_body(410, "Expired", message, None))
 }
 
+/// A BOOKMARK's object at `rv`; `initial_end` marks the end of the initial
+/// events of a `sendInitialEvents=true` watch.
+fn bookmark_object(req: &WatchRequest, rv: u64, initial_end: bool) -> Value {
+    let mut object = json!({
+        "kind": req.rt.kind,
+        "apiVersion": req.rt.api_version(),
+        "metadata": { "resourceVersion": rv.to_string(), "creationTimestamp": null },
+    });
+    if initial_end {
+        object["metadata"]["annotations"] = json!({ INITIAL_EVENTS_END: "true" });
+    }
+    object
+}
+
 /// Starts the watch and returns the streaming response.
 pub fn respond(store: &Arc<Store>, req: WatchRequest) -> Response {
     let (tx, rx) = mpsc::channel::<Bytes>(256);
-    match store.subscribe(req.rt, req.namespace.as_deref(), req.since) {
+    // Initial events are the current state, whatever the resourceVersion.
+    let since = if req.send_initial_events.is_some() {
+        None
+    } else {
+        req.since
+    };
+    match store.subscribe(req.rt, req.namespace.as_deref(), since) {
         Err(compacted) => {
             let since = req.since.unwrap_or(0);
             let _ = tx.try_send(expired(&format!(
@@ -77,7 +77,10 @@ pub fn respond(store: &Arc<Store>, req: WatchRequest) -> Response {
                 compacted + 1
             )));
         }
-        Ok(sub) => {
+        Ok(mut sub) => {
+            if req.send_initial_events == Some(false) {
+                sub.initial.clear();
+            }
             tokio::spawn(pump(req, sub.initial, sub.rx, sub.rv, tx));
         }
     }
@@ -105,6 +108,15 @@ async fn pump(
             return;
         }
     }
+    if req.send_initial_events == Some(true)
+        && req.bookmarks
+        && tx
+            .send(line("BOOKMARK", &bookmark_object(&req, rv, true)))
+            .await
+            .is_err()
+    {
+        return;
+    }
     let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut bookmark = tokio::time::interval(req.bookmark_interval);
     bookmark.tick().await;
@@ -119,12 +131,7 @@ async fn pump(
             _ = timeout => return,
             _ = tx.closed() => return,
             _ = bookmark.tick(), if req.bookmarks => {
-                let object = json!({
-                    "kind": req.rt.kind,
-                    "apiVersion": req.rt.api_version(),
-                    "metadata": { "resourceVersion": rv.to_string(), "creationTimestamp": null },
-                });
-                Some(line("BOOKMARK", &object))
+                Some(line("BOOKMARK", &bookmark_object(&req, rv, false)))
             }
             event = rx.recv() => match event {
                 Ok(e) => {

@@ -3,13 +3,15 @@
 
 use serde_json::{Value, json};
 
+use super::apply;
 use super::body::{
     admit_create, check_identity, check_type, generate_suffix, meta_str, set_namespace,
     validate_name,
 };
 use super::fields::{self, Scope, Writer};
 use super::normalize::{
-    SYSTEM_FIELDS, default_object, normalize, now, prepare_create, reset_from_old, spec_part,
+    SYSTEM_FIELDS, default_object, normalize, now, omit_empty, prepare_create, reset_from_old,
+    spec_part,
 };
 use super::patch;
 use super::resources::{self, ResourceType};
@@ -91,6 +93,8 @@ impl Store {
             now: &at,
             scope: ctx.scope,
         };
+        // Field tracking sees the object as decoded into the Go types.
+        omit_empty(&mut body);
         fields::record_update(None, &mut body, &writer);
         prepare_create(rt, &mut body);
         normalize(rt, &mut body);
@@ -126,6 +130,8 @@ impl Store {
             now: &at,
             scope: ctx.scope,
         };
+        // Field tracking sees the object as decoded into the Go types.
+        omit_empty(&mut body);
         fields::record_update(Some(&old), &mut body, &writer);
         finish_update(&mut inner, rt, ns, name, &old, body)
     }
@@ -170,7 +176,7 @@ impl Store {
                     return Err(ApiError::not_found(rt, name));
                 }
                 let mut obj =
-                    fields::apply(None, &applied, ctx.force, &writer).map_err(apply_conflict)?;
+                    apply::apply(None, &applied, ctx.force, &writer).map_err(apply_conflict)?;
                 obj["apiVersion"] = json!(api_version);
                 obj["kind"] = json!(rt.kind);
                 obj["metadata"]["name"] = json!(name);
@@ -184,7 +190,7 @@ impl Store {
                 return Err(ApiError::stale(rt, name));
             }
             let mut new =
-                fields::apply(Some(&old), &applied, ctx.force, &writer).map_err(apply_conflict)?;
+                apply::apply(Some(&old), &applied, ctx.force, &writer).map_err(apply_conflict)?;
             reset_from_old(rt, &old, &mut new, ctx.scope);
             return finish_update(&mut inner, rt, ns, name, &old, new).map(|v| (200, v));
         }
@@ -209,6 +215,8 @@ impl Store {
             return Err(ApiError::stale(rt, name));
         }
         reset_from_old(rt, &old, &mut new, ctx.scope);
+        // Field tracking sees the object as decoded into the Go types.
+        omit_empty(&mut new);
         fields::record_update(Some(&old), &mut new, &writer);
         finish_update(&mut inner, rt, ns, name, &old, new).map(|v| (200, v))
     }
@@ -259,7 +267,7 @@ fn check_preconditions(
     Ok(())
 }
 
-fn apply_conflict(conflicts: Vec<fields::Conflict>) -> ApiError {
+fn apply_conflict(conflicts: Vec<apply::Conflict>) -> ApiError {
     let causes: Vec<Value> = conflicts
         .iter()
         .map(|c| json!({ "reason": "FieldManagerConflict", "message": format!("conflict with {}", c.manager), "field": c.path }))
@@ -267,7 +275,7 @@ fn apply_conflict(conflicts: Vec<fields::Conflict>) -> ApiError {
     ApiError::new(
         409,
         "Conflict",
-        &fields::conflict_message(&conflicts),
+        &apply::conflict_message(&conflicts),
         Some(json!({ "causes": causes })),
     )
 }

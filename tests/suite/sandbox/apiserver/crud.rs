@@ -111,7 +111,7 @@ async fn configmaps_are_created_read_listed_replaced_and_deleted() {
     let got = api.get("a").await.unwrap();
     assert_eq!(got.data.as_ref().unwrap()["k"], "v");
     let list = api.list(&ListParams::default()).await.unwrap();
-    assert_eq!(list.items.len(), 1);
+    assert_eq!(names(&list.items), ["a", ROOT_CA]);
     let list_rv: u64 = list.metadata.resource_version.unwrap().parse().unwrap();
     assert!(list_rv >= rv(&created).parse().unwrap());
 
@@ -196,7 +196,24 @@ async fn invalid_names_are_422_naming_metadata_name() {
             .await,
     );
     assert_eq!(bad.code, 422);
-    assert!(bad.message.contains("RFC 1123 label"), "{}", bad.message);
+    // A valid subdomain that is no label fails on its dots alone.
+    assert_eq!(
+        bad.message,
+        "Namespace \"has.dots\" is invalid: metadata.name: Invalid value: \"has.dots\": must not contain dots"
+    );
+    let ns_bad: Namespace =
+        serde_json::from_value(json!({ "metadata": { "name": "Has_Caps" } })).unwrap();
+    let bad = status(
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns_bad)
+            .await,
+    );
+    assert!(
+        bad.message
+            .contains("a lowercase RFC 1123 label must consist of"),
+        "{}",
+        bad.message
+    );
 
     let svc: Service = serde_json::from_value(
         json!({ "metadata": { "name": "1hub" }, "spec": { "ports": [{ "port": 80 }] } }),
@@ -213,7 +230,7 @@ async fn invalid_names_are_422_naming_metadata_name() {
 }
 
 #[tokio::test]
-async fn a_body_of_another_kind_or_version_is_400() {
+async fn a_body_of_another_kind_or_version_is_400_in_the_decoders_words() {
     let (cluster, client) = cluster().await;
     let ns = namespace(&cluster, &client).await;
     let cm = ApiResource::erase::<ConfigMap>(&());
@@ -222,16 +239,28 @@ async fn a_body_of_another_kind_or_version_is_400() {
     let wrong_kind = DynamicObject::new("x", &secret_ar);
     let bad = status(api.create(&PostParams::default(), &wrong_kind).await);
     assert_eq!((bad.code, bad.reason.as_str()), (400, "BadRequest"));
+    assert!(
+        bad.message
+            .starts_with("Secret in version \"v1\" cannot be handled as a ConfigMap: "),
+        "{}",
+        bad.message
+    );
 
+    // A ConfigMap of apps/v1 does not exist; the scheme's name differs
+    // between distributions (kubeadm's legacyscheme, k3s's runtime).
     let deploy_ar = ApiResource::erase::<Deployment>(&());
     let mut wrong_version = DynamicObject::new("x", &cm);
     wrong_version.types.as_mut().unwrap().api_version = deploy_ar.api_version.clone();
     let bad = status(api.create(&PostParams::default(), &wrong_version).await);
-    assert_eq!(bad.code, 400);
-    assert_eq!(
-        bad.message,
-        "the API version in the data (apps/v1) does not match the expected API version (v1)"
+    assert_eq!((bad.code, bad.reason.as_str()), (400, "BadRequest"));
+    assert!(
+        bad.message.starts_with(
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: no kind \"ConfigMap\" is registered for version \"apps/v1\" in scheme "
+        ),
+        "{}",
+        bad.message
     );
+    assert!(api.get_opt("x").await.unwrap().is_none());
     cleanup(&client, &ns).await;
 }
 

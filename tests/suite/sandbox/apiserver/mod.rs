@@ -1,13 +1,15 @@
 //! The Kubernetes API stand-in, driven only through the real `kube` client.
 //!
 //! Every test runs against [`TestCluster::from_env`]: the stand-in, or a real
-//! cluster when `KUBECONFIG` is set. Tests that need the stand-in's hooks
-//! (faults, request log, history compaction, fast bookmarks) say why they skip.
+//! cluster when `KUBECONFIG` is set, and asserts what a real kube-apiserver
+//! answers. Tests that need the stand-in's hooks (faults, request log,
+//! history compaction, fast bookmarks) say why they skip. Namespaces are
+//! deleted when the test ends, whatever its outcome.
 
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use hubwright_sandbox::apiserver::{Fault, TestCluster, Verb};
+use hubwright_sandbox::apiserver::{Fault, Options, TestCluster, Verb};
 use hubwright_testkit::wait;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -22,19 +24,41 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The cluster (a stand-in's namespaces terminate quickly) and a client.
 async fn cluster() -> (TestCluster, Client) {
-    let cluster = TestCluster::from_env().await.unwrap();
+    let cluster = TestCluster::from_env_terminating_quickly().await.unwrap();
     let client = cluster.client().await.unwrap();
     (cluster, client)
 }
 
-/// Creates a fresh namespace and returns its name.
+/// What a cluster's controllers put in every namespace.
+const ROOT_CA: &str = "kube-root-ca.crt";
+
+/// Creates a fresh namespace, deleted when `cluster` drops, and returns its
+/// name once the root CA publisher has put `kube-root-ca.crt` in it (as
+/// on a real cluster, moments after the namespace).
 async fn namespace(cluster: &TestCluster, client: &Client) -> String {
     let name = cluster.unique_name("hw-test");
+    cluster.delete_on_drop(&name);
     let api: Api<Namespace> = Api::all(client.clone());
     let ns: Namespace = serde_json::from_value(json!({ "metadata": { "name": name } })).unwrap();
     api.create(&PostParams::default(), &ns).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &name);
+    wait::until("kube-root-ca.crt in the new namespace", WAIT, || async {
+        cms.get_opt(ROOT_CA).await.unwrap().is_some()
+    })
+    .await;
     name
+}
+
+/// The sorted names of `list`.
+fn names<K: kube::Resource>(list: &[K]) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .iter()
+        .map(|o| o.meta().name.clone().unwrap_or_default())
+        .collect();
+    names.sort();
+    names
 }
 
 async fn cleanup(client: &Client, ns: &str) {
@@ -81,5 +105,7 @@ mod apply;
 mod crud;
 mod encoding;
 mod faults;
+mod kinds;
 mod namespaces;
+mod ownership;
 mod watch;

@@ -143,3 +143,75 @@ async fn objects_with_finalizers_stay_deleting_until_the_finalizers_are_removed(
     assert!(api.get_opt("held").await.unwrap().is_none());
     cleanup(&client, &ns).await;
 }
+
+#[tokio::test]
+async fn every_namespace_gets_the_root_ca_and_a_default_service_account() {
+    let (cluster, client) = cluster().await;
+    let ns = namespace(&cluster, &client).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let ca = cms.get(ROOT_CA).await.unwrap();
+    let pem = &ca.data.as_ref().unwrap()["ca.crt"];
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    assert!(
+        ca.annotations()["kubernetes.io/description"]
+            .starts_with("Contains a CA bundle that can be used to verify the kube-apiserver"),
+        "{:?}",
+        ca.annotations()
+    );
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), &ns);
+    wait::until("the default ServiceAccount", WAIT, || async {
+        accounts.get_opt("default").await.unwrap().is_some()
+    })
+    .await;
+
+    // The publisher puts it back.
+    cms.delete(ROOT_CA, &DeleteParams::default()).await.unwrap();
+    wait::until("kube-root-ca.crt back", WAIT, || async {
+        cms.get_opt(ROOT_CA)
+            .await
+            .unwrap()
+            .and_then(|cm| cm.data)
+            .is_some_and(|data| data.get("ca.crt") == Some(pem))
+    })
+    .await;
+    cleanup(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn a_deleted_namespace_stays_terminating_until_the_controller_is_done() {
+    // A stand-in that takes a second, as a real cluster takes seconds.
+    let delay = Duration::from_secs(1);
+    let cluster = TestCluster::from_env_with(Options::default().with_termination_delay(delay))
+        .await
+        .unwrap();
+    let client = cluster.client().await.unwrap();
+    let ns = namespace(&cluster, &client).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    cms.create(&PostParams::default(), &config_map("content", json!({})))
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get(&ns).await.unwrap();
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    wait::until("the namespace to go", WAIT, || async {
+        namespaces.get_opt(&ns).await.unwrap().is_none()
+    })
+    .await;
+    if cluster.standin().is_some() {
+        assert!(
+            started.elapsed() >= delay,
+            "gone after {:?}, before the {delay:?} delay",
+            started.elapsed()
+        );
+    }
+}
