@@ -46,6 +46,7 @@ mod runner;
 mod sandbox {
     mod apiserver;
     mod helm;
+    mod helm_kinds;
     mod jupyterhub;
     mod oidc;
     mod portforward;
