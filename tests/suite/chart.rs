@@ -206,6 +206,8 @@ async fn the_chart_installs_into_the_cluster() {
         // Cluster-scoped names carry the release name; each version installs its own.
         let name = format!("hubwright-{}", version.major());
         let namespace = cluster.unique_name("hubwright");
+        // helm leaves the namespace it created; the cluster deletes it.
+        cluster.delete_on_drop(&namespace);
         let mut args = vec![
             "install",
             name.as_str(),

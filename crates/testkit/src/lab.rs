@@ -55,7 +55,9 @@ impl Lab {
     /// Starts everything around `template` (a workflow file whose `name` is `hub`).
     pub async fn new(template: &str) -> Self {
         let db = TestDatabase::create().await;
-        let cluster = TestCluster::from_env()
+        // The tests wait for namespaces to go, and a real cluster's pace
+        // (seconds) would only slow them down.
+        let cluster = TestCluster::from_env_terminating_quickly()
             .await
             .expect("start a Kubernetes API");
         let dir = scratch_dir("lab");
@@ -140,6 +142,8 @@ impl Lab {
         let loaded = self.catalog.template("hub").expect("template hub");
         let id = new_id();
         let namespace = loaded.template.namespace_for(&name, id);
+        // Deleted when the lab goes, whatever the test's outcome.
+        self.cluster.delete_on_drop(&namespace);
         let given: Map<String, Value> = parameters.as_object().cloned().unwrap_or_default();
         let parameters = loaded
             .template

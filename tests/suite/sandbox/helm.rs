@@ -30,10 +30,12 @@ impl Helm {
         let bin = helm_binary(version).await.unwrap();
         let cluster = TestCluster::from_env().await.unwrap();
         let client = cluster.client().await.unwrap();
+        let namespace = cluster.unique_name("hw-helm");
+        cluster.delete_on_drop(&namespace);
         Helm {
             bin,
             home: hubwright_testkit::scratch_dir("helm"),
-            namespace: cluster.unique_name("hw-helm"),
+            namespace,
             release: cluster.unique_name("hub"),
             cluster,
             client,

@@ -4,7 +4,8 @@
 //!
 //! Against the stand-in, the test says where the pod's port leads (a small
 //! HTTP server here, answering as the real pod's `agnhost netexec` does);
-//! with `KUBECONFIG` set, a real `agnhost` pod answers.
+//! with `KUBECONFIG` set, a real `agnhost` pod answers (the tests skip, and
+//! say so, when no node is Ready).
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ const PORT: u16 = 8080;
 async fn echo_pod(cluster: &TestCluster) -> (kube::Client, String) {
     let client = cluster.client().await.unwrap();
     let ns = cluster.unique_name("hw-test");
+    cluster.delete_on_drop(&ns);
     Api::<Namespace>::all(client.clone())
         .create(
             &PostParams::default(),
@@ -109,6 +111,9 @@ async fn cleanup(client: &kube::Client, ns: &str) {
 #[tokio::test]
 async fn a_port_forward_carries_a_request_and_its_answer() {
     let cluster = TestCluster::from_env().await.unwrap();
+    if cluster.skips_without_ready_node().await {
+        return;
+    }
     let (client, ns) = echo_pod(&cluster).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
 
@@ -138,6 +143,9 @@ async fn a_port_forward_carries_a_request_and_its_answer() {
 #[tokio::test]
 async fn a_port_nothing_listens_on_answers_on_the_error_channel() {
     let cluster = TestCluster::from_env().await.unwrap();
+    if cluster.skips_without_ready_node().await {
+        return;
+    }
     let (client, ns) = echo_pod(&cluster).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
 
@@ -160,6 +168,9 @@ async fn a_port_nothing_listens_on_answers_on_the_error_channel() {
 #[tokio::test]
 async fn a_pod_that_does_not_exist_is_not_found() {
     let cluster = TestCluster::from_env().await.unwrap();
+    if cluster.skips_without_ready_node().await {
+        return;
+    }
     let (client, ns) = echo_pod(&cluster).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
 

@@ -28,9 +28,10 @@ async fn setup() -> (TestDatabase, ManualClock) {
     (db, ManualClock::new(SystemClock.now()))
 }
 
-/// A Kubernetes API and clients for it as cluster `default`.
+/// A Kubernetes API and clients for it as cluster `default`; a stand-in's
+/// namespaces terminate quickly (the tests wait for them to go).
 async fn cluster() -> (TestCluster, Arc<ClusterClients>) {
-    let cluster = TestCluster::from_env()
+    let cluster = TestCluster::from_env_terminating_quickly()
         .await
         .expect("start a Kubernetes API");
     let clients = ClusterClients::new(hubwright_testkit::work::clusters(&cluster));

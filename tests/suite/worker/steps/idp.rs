@@ -31,6 +31,7 @@ async fn local_mode_writes_a_generated_admin_password_sealed_once_and_reused() {
         .await;
     let env = run.environment().unwrap().clone();
     let namespace = env.namespace.clone().unwrap();
+    cluster.delete_on_drop(&namespace);
     done(
         run.work(&NamespaceStep::new(Arc::clone(&clients)), json!({}))
             .await,

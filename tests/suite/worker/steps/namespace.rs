@@ -47,6 +47,7 @@ async fn environment_run(
         .start()
         .await;
     let name = run.environment().unwrap().namespace.clone().unwrap();
+    cluster.delete_on_drop(&name);
     (run, name)
 }
 

@@ -32,6 +32,7 @@ async fn a_429_with_retry_after_from_kubernetes_is_a_retry_that_carries_it() {
         .start()
         .await;
     let name = run.environment().unwrap().namespace.clone().unwrap();
+    cluster.delete_on_drop(&name);
     standin.inject(
         Fault::too_many_requests(7)
             .on_verb(Verb::Create)
