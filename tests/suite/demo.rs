@@ -37,7 +37,7 @@ async fn the_sandbox_demo_prints_a_hub_that_answers_and_sends_logins_to_the_prov
     // The demo's teardown waits for the namespace to go; the test need not
     // wait a real cluster's seconds (unless the developer asks for them).
     if std::env::var_os(TERMINATION_DELAY_VAR).is_none() {
-        command.env(TERMINATION_DELAY_VAR, "100ms");
+        command.env(TERMINATION_DELAY_VAR, "0");
     }
     let (mut child, mut reader, _interrupt) = spawn(command);
     let mut lines = Vec::new();

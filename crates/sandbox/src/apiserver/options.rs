@@ -12,9 +12,10 @@ pub const TERMINATION_DELAY_VAR: &str = "HUBWRIGHT_STANDIN_TERMINATION_DELAY";
 /// to go must expect that.
 pub const DEFAULT_TERMINATION_DELAY: Duration = Duration::from_secs(3);
 
-/// A termination delay for tests that only need a namespace gone: the
-/// controller's next pass or two.
-pub const QUICK_TERMINATION_DELAY: Duration = Duration::from_millis(100);
+/// A termination delay for tests that only need a namespace gone: none, so
+/// the controller's next pass finishes it (the stand-in's pace before the
+/// delay existed).
+pub const QUICK_TERMINATION_DELAY: Duration = Duration::ZERO;
 
 /// Knobs for [`super::KubeApiServer::start_with`].
 #[derive(Debug, Clone)]

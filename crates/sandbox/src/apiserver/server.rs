@@ -78,7 +78,10 @@ impl KubeApiServer {
         let delay = options.namespace_termination_delay;
         let controller = tokio::spawn(async move {
             loop {
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = store.woken() => {}
+                }
                 store.sweep_namespaces(delay);
                 store.publish_namespace_defaults(tls::CA_PEM);
             }

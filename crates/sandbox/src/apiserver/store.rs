@@ -134,6 +134,9 @@ impl Inner {
 #[derive(Debug)]
 pub struct Store {
     inner: Mutex<Inner>,
+    /// Wakes the controllers when a namespace is created, so that its
+    /// `kube-root-ca.crt` follows within moments, as on a real cluster.
+    wake: tokio::sync::Notify,
 }
 
 /// What a new watch starts with.
@@ -161,7 +164,18 @@ impl Store {
                 tx,
                 terminating_since: HashMap::new(),
             }),
+            wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Wakes the controllers before their next pass is due.
+    pub fn wake_controllers(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Until [`Store::wake_controllers`] is called.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
     }
 
     /// Locks the state.

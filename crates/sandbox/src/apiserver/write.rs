@@ -98,7 +98,11 @@ impl Store {
         fields::record_update(None, &mut body, &writer);
         prepare_create(rt, &mut body);
         normalize(rt, &mut body);
-        Ok(inner.commit(key, body, EventType::Added))
+        let created = inner.commit(key, body, EventType::Added);
+        if is_namespace(rt) {
+            self.wake_controllers();
+        }
+        Ok(created)
     }
 
     /// PUT: replaces the object (or its status) with `body`.
@@ -184,7 +188,11 @@ impl Store {
                 default_object(rt, &mut obj);
                 prepare_create(rt, &mut obj);
                 normalize(rt, &mut obj);
-                return Ok((201, inner.commit(key, obj, EventType::Added)));
+                let created = inner.commit(key, obj, EventType::Added);
+                if is_namespace(rt) {
+                    self.wake_controllers();
+                }
+                return Ok((201, created));
             };
             if !wanted_rv.is_empty() && wanted_rv != meta_str(&old, "resourceVersion") {
                 return Err(ApiError::stale(rt, name));
