@@ -70,7 +70,7 @@ test: db-up browser-up
 e2e: db-up
     @test -n "${KUBECONFIG:-}" || { echo "error: set KUBECONFIG to the cluster's kubeconfig (README: On a real cluster)"; exit 2; }
     HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run -p hubwright-tests --no-fail-fast \
-        -E 'test(/^(namespace|sandbox::(apiserver|portforward|helm)|worker::steps::(namespace|retry_after)|helm_release|health|idp|demo)::/)'
+        -E 'test(/^(namespace|sandbox::(apiserver|portforward|helm|helm_kinds)|worker::steps::(namespace|retry_after)|helm_release|health|idp|demo)::/)'
 
 # cargo fmt --check and clippy with warnings as errors, on every target and on
 # the container image's build (the binary without the sandbox); then the
