@@ -67,14 +67,16 @@ async fn client(context: Option<&str>) -> Result<kube::Client, super::ClientErro
 }
 
 async fn delete_all(context: Option<&str>, created: &Created) {
-    let client = match client(context).await {
-        Ok(client) => client,
-        Err(err) => return eprintln!("cleanup: no client to delete {created:?}: {err}"),
-    };
+    match client(context).await {
+        Ok(client) => delete_with(&client, created).await,
+        Err(err) => eprintln!("cleanup: no client to delete {created:?}: {err}"),
+    }
+}
+
+/// Deletes what was `created` through `client`, best effort.
+pub(super) async fn delete_with(client: &kube::Client, created: &Created) {
     for ns in &created.namespaces {
-        if let Err(err) = delete_one(&client, ns).await {
-            eprintln!("cleanup: namespace {ns}: {err}");
-        }
+        delete_one(client, ns).await;
     }
     for (resource, name) in &created.cluster_scoped {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
@@ -88,42 +90,48 @@ async fn delete_all(context: Option<&str>, created: &Created) {
 
 /// Drops the finalizers tests put on the namespace and on its ConfigMaps and
 /// Secrets (which would hold it in `Terminating` for ever), then deletes it.
-async fn delete_one(client: &kube::Client, ns: &str) -> Result<(), kube::Error> {
+/// Each step is tried whatever the one before did; what failed is printed.
+async fn delete_one(client: &kube::Client, ns: &str) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    if namespaces.get_opt(ns).await?.is_none() {
-        return Ok(());
+    if let Ok(None) = namespaces.get_opt(ns).await {
+        return;
     }
-    let release = Patch::Merge(json!({ "metadata": { "finalizers": null } }));
-    let pp = PatchParams::default();
-    let held = ListParams::default();
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    for cm in config_maps.list(&held).await?.items {
-        if cm
-            .metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| !f.is_empty())
-        {
-            let name = cm.metadata.name.unwrap_or_default();
-            config_maps.patch(&name, &pp, &release).await?;
-        }
+    if let Err(err) = release_all(&Api::<ConfigMap>::namespaced(client.clone(), ns)).await {
+        eprintln!("cleanup: namespace {ns}: releasing ConfigMaps: {err}");
     }
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
-    for secret in secrets.list(&held).await?.items {
-        if secret
-            .metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| !f.is_empty())
-        {
-            let name = secret.metadata.name.unwrap_or_default();
-            secrets.patch(&name, &pp, &release).await?;
-        }
+    if let Err(err) = release_all(&Api::<Secret>::namespaced(client.clone(), ns)).await {
+        eprintln!("cleanup: namespace {ns}: releasing Secrets: {err}");
     }
-    namespaces.patch(ns, &pp, &release).await?;
+    if let Err(err) = namespaces
+        .patch(ns, &PatchParams::default(), &release())
+        .await
+    {
+        eprintln!("cleanup: namespace {ns}: releasing it: {err}");
+    }
     match namespaces.delete(ns, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
-        Err(err) => Err(err),
+        Ok(_) => {}
+        // Gone, or already terminating.
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => {}
+        Err(err) => eprintln!("cleanup: namespace {ns}: deleting it: {err}"),
     }
+}
+
+fn release() -> Patch<serde_json::Value> {
+    Patch::Merge(json!({ "metadata": { "finalizers": null } }))
+}
+
+/// Removes the finalizers of every object `api` lists that has some.
+async fn release_all<K>(api: &Api<K>) -> Result<(), kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    for object in api.list(&ListParams::default()).await?.items {
+        let meta = object.meta();
+        if meta.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+            let name = meta.name.clone().unwrap_or_default();
+            api.patch(&name, &PatchParams::default(), &release())
+                .await?;
+        }
+    }
+    Ok(())
 }

@@ -84,6 +84,17 @@ impl TestCluster {
             .push(name.to_owned());
     }
 
+    /// Deletes now what [`TestCluster::delete_on_drop`] and
+    /// [`TestCluster::delete_cluster_scoped_on_drop`] recorded (on a stand-in
+    /// too), as dropping does on a real cluster; best effort, failures are
+    /// printed.
+    pub async fn delete_created(&self) -> Result<(), ClientError> {
+        let created =
+            std::mem::take(&mut *self.created.lock().unwrap_or_else(PoisonError::into_inner));
+        super::cleanup::delete_with(&self.client().await?, &created).await;
+        Ok(())
+    }
+
     /// Deletes the cluster-scoped object `name` of `resource` (a
     /// PriorityClass, a ClusterRole) when this is dropped, on a real cluster.
     pub fn delete_cluster_scoped_on_drop(&self, resource: kube::api::ApiResource, name: &str) {

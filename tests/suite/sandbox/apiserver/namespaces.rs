@@ -215,3 +215,36 @@ async fn a_deleted_namespace_stays_terminating_until_the_controller_is_done() {
         );
     }
 }
+
+#[tokio::test]
+async fn what_a_test_created_is_deleted_though_finalizers_hold_it() {
+    let (cluster, client) = cluster().await;
+    let ns = namespace(&cluster, &client).await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let hold = json!({ "metadata": { "finalizers": ["hubwright.test/hold"] } });
+    namespaces
+        .patch(&ns, &PatchParams::default(), &Patch::Merge(&hold))
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let mut held = config_map("held", json!({}));
+    held.metadata.finalizers = Some(vec!["hubwright.test/hold".to_owned()]);
+    cms.create(&PostParams::default(), &held).await.unwrap();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+    let secret = serde_json::from_value(json!({
+        "metadata": { "name": "hubwright-oauth", "finalizers": ["hubwright.test/hold"] },
+        "stringData": { "OAUTH_CLIENT_SECRET": "s3cret" }
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    // What a failed test's drop does on a real cluster.
+    cluster.delete_created().await.unwrap();
+    wait::until("the namespace to go", WAIT, || async {
+        namespaces.get_opt(&ns).await.unwrap().is_none()
+    })
+    .await;
+}

@@ -231,8 +231,13 @@ async fn initial_events(
     };
     let stream = match api.watch(params, "").await {
         Err(kube::Error::Api(s)) if no_etcd_progress(s.code) => return None,
-        Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("WatchList feature gate") => {
-            eprintln!("skipped: the server's WatchList feature gate is off: {}", s.message);
+        Err(kube::Error::Api(s))
+            if s.code == 422 && s.message.contains("WatchList feature gate") =>
+        {
+            eprintln!(
+                "skipped: the server's WatchList feature gate is off: {}",
+                s.message
+            );
             return None;
         }
         other => other.unwrap(),
