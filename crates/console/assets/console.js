@@ -28,31 +28,75 @@
       const date = new Date(el.getAttribute('datetime'));
       if (Number.isNaN(date.getTime())) continue;
       el.title = date.toISOString();
-      el.textContent = el.hasAttribute('data-relative')
+      const text = el.hasAttribute('data-relative')
         ? `${absolute.format(date)} (${ago(date)})`
         : absolute.format(date);
+      // Unchanged text is left alone: in a live region a rewrite is news.
+      if (el.textContent !== text) el.textContent = text;
     }
   }
 
-  // A region with data-live-events (a run's event stream on this console)
-  // and data-live-fragment (its HTML) is redrawn on every event.
+  // Makes `current`'s children look like `next`'s, replacing only what
+  // changed: focus stays where it was, and a live region announces only the
+  // news rather than all of itself.
+  function patchChildren(current, next) {
+    const before = Array.from(current.childNodes);
+    const after = Array.from(next.childNodes);
+    if (before.length !== after.length) {
+      current.replaceChildren(...after);
+      return;
+    }
+    before.forEach((child, i) => patch(child, after[i]));
+  }
+
+  function patch(current, next) {
+    if (current.isEqualNode(next)) return;
+    if (current.nodeType !== Node.ELEMENT_NODE || current.nodeName !== next.nodeName) {
+      current.replaceWith(next);
+      return;
+    }
+    for (const name of current.getAttributeNames()) {
+      if (!next.hasAttribute(name)) current.removeAttribute(name);
+    }
+    for (const name of next.getAttributeNames()) {
+      const value = next.getAttribute(name);
+      if (current.getAttribute(name) !== value) current.setAttribute(name, value);
+    }
+    patchChildren(current, next);
+  }
+
+  // A region with data-live-events (a run's event stream on this console,
+  // its events unnamed, then `end` when the run has ended) and
+  // data-live-fragment (its HTML) is redrawn on every event.
   function live(region) {
     const events = region.getAttribute('data-live-events');
     const fragment = region.getAttribute('data-live-fragment');
     if (!events || !fragment || !window.EventSource) return;
     let pending = false;
+    let again = false;
     async function redraw() {
-      if (pending) return;
+      // Events that arrive during a redraw ask for one more after it, so
+      // the last one is always drawn.
+      if (pending) {
+        again = true;
+        return;
+      }
       pending = true;
       try {
         const answer = await fetch(fragment, { headers: { Accept: 'text/html' } });
         if (answer.ok) {
-          region.innerHTML = await answer.text();
-          localTimes(region);
+          const fresh = document.createElement('template');
+          fresh.innerHTML = await answer.text();
+          localTimes(fresh.content);
+          patchChildren(region, fresh.content);
           region.setAttribute('data-live-updated', String(Date.now()));
         }
       } finally {
         pending = false;
+        if (again) {
+          again = false;
+          redraw();
+        }
       }
     }
     const source = new EventSource(events);

@@ -37,6 +37,10 @@ pub struct ApiProblem {
     /// Each rule a request broke, and where.
     #[serde(default)]
     pub errors: Vec<FieldProblem>,
+    /// For `limit-exceeded`: the limit, its value, the current use, what the
+    /// request asked for and the rule of the policy file that set it.
+    #[serde(default)]
+    pub limit: Option<Value>,
 }
 
 /// One rule a request broke.
@@ -48,8 +52,8 @@ pub struct FieldProblem {
     /// A query parameter.
     #[serde(default)]
     pub parameter: Option<String>,
-    /// What was wrong with it.
-    #[serde(default)]
+    /// What was wrong with it (the API calls it the `rule`).
+    #[serde(default, alias = "rule")]
     pub detail: String,
 }
 
@@ -97,6 +101,25 @@ impl<'a> Api<'a> {
         self.call(method, path, body).await
     }
 
+    /// `method path` with a JSON `body` and an `Idempotency-Key`: sending the
+    /// same form twice (a reload, a double click) gets the first answer again
+    /// instead of doing it twice.
+    pub async fn send_idempotent<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+        key: &str,
+    ) -> Result<T, ApiProblem> {
+        let mut request = self.request(method.clone(), path, Some(body), None)?;
+        // A key that is no header value is sent as none: the API's answer
+        // is then the same as without one.
+        if let Ok(value) = axum::http::HeaderValue::from_str(key) {
+            request.headers_mut().insert("idempotency-key", value);
+        }
+        self.answer(method, path, request).await
+    }
+
     /// `path` as a streaming answer (`text/event-stream`), passed through.
     pub async fn stream(&self, path: &str) -> axum::response::Response {
         let request = match self.request(Method::GET, path, None, Some("text/event-stream")) {
@@ -116,6 +139,15 @@ impl<'a> Api<'a> {
         body: Option<Value>,
     ) -> Result<T, ApiProblem> {
         let request = self.request(method.clone(), path, body, None)?;
+        self.answer(method, path, request).await
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        request: Request<Body>,
+    ) -> Result<T, ApiProblem> {
         let response = match self.console.api.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
@@ -167,7 +199,7 @@ impl<'a> Api<'a> {
             status: StatusCode::NOT_FOUND.as_u16(),
             title: "Not found".to_owned(),
             detail: format!("no such page: {err}"),
-            errors: Vec::new(),
+            ..ApiProblem::default()
         })?;
         request.extensions_mut().insert(self.user.clone());
         if let Some(peer) = self.peer {
@@ -183,7 +215,7 @@ fn internal(detail: String) -> ApiProblem {
         status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
         title: "Internal error".to_owned(),
         detail: "the console could not read the API's answer; the server's log says why".to_owned(),
-        errors: Vec::new(),
+        ..ApiProblem::default()
     }
 }
 

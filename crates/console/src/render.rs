@@ -22,6 +22,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "environment_delete.html",
         include_str!("../templates/environment_delete.html"),
     ),
+    (
+        "environment_new.html",
+        include_str!("../templates/environment_new.html"),
+    ),
+    (
+        "environment_form.html",
+        include_str!("../templates/environment_form.html"),
+    ),
+    (
+        "environment.html",
+        include_str!("../templates/environment.html"),
+    ),
+    (
+        "environment_progress.html",
+        include_str!("../templates/environment_progress.html"),
+    ),
 ];
 
 /// The console's pages may run only its own script and style, may post

@@ -1,11 +1,12 @@
-//! The web console. Without a browser (`sign_in`, `oidc`, ...): sessions,
-//! CSRF and what each page shows and does. In a real browser (`browser_*`,
-//! `harness`): scripts in `tests/browser/` run in Debian's chromium through
-//! `hubwright_testkit::browser`; `harness` proves the harness itself on a page
-//! of its own.
+//! The web console. Without a browser (`sign_in`, `oidc`, `developer`, ...):
+//! sessions, CSRF and what each page shows and does. In a real browser
+//! (`browser_*`, `harness`): scripts in `tests/browser/` run in Debian's
+//! chromium through `hubwright_testkit::browser`; `harness` proves the harness
+//! itself on a page of its own.
 
 mod browser_setup;
 mod browser_sign_in;
+mod developer;
 mod harness;
 mod oidc;
 mod sign_in;

@@ -140,16 +140,43 @@ async fn extend(
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let api = Api::new(&console, &viewer, Some(peer));
-    let body = if form.ttl.trim().is_empty() {
-        json!({})
-    } else {
-        json!({ "ttl": form.ttl.trim() })
+    let ttl = match form.ttl.trim() {
+        // The list's button extends by the template's default TTL.
+        "" => default_ttl(&api, &id).await?,
+        ttl => ttl.to_owned(),
     };
     let path = format!("/v1/environments/{}/extend", segment(&id));
-    api.send::<JsonValue>(Method::POST, &path, Some(body))
+    let page = format!("/environments/{id}");
+    match api
+        .send::<JsonValue>(Method::POST, &path, Some(json!({ "ttl": ttl })))
+        .await
+    {
+        Ok(_) => {
+            let back = crate::session::local_path(&form.back).unwrap_or("/environments");
+            Ok(Redirect::to(back).into_response())
+        }
+        // From the environment's page: the refusal is shown at its field.
+        Err(problem) if form.back == page && matches!(problem.status, 403 | 409 | 422) => {
+            let refused = super::environment::RefusedExtension { ttl, problem };
+            super::environment::page(&console, &viewer, peer, &id, Some(refused)).await
+        }
+        Err(problem) => Err(problem.into()),
+    }
+}
+
+/// The default TTL of the environment's template.
+async fn default_ttl(api: &Api<'_>, id: &str) -> Result<String, PageError> {
+    let environment: JsonValue = api
+        .get(&format!("/v1/environments/{}", segment(id)))
         .await?;
-    let back = crate::session::local_path(&form.back).unwrap_or("/environments");
-    Ok(Redirect::to(back).into_response())
+    let template = environment["template"].as_str().unwrap_or_default();
+    let template: JsonValue = api
+        .get(&format!("/v1/templates/{}", segment(template)))
+        .await?;
+    Ok(template["ttl"]["default"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 async fn confirm_delete(

@@ -1,6 +1,11 @@
 //! The console's pages, and how a page that cannot be shown is answered.
 
+mod environment;
+mod environment_events;
 mod environments;
+mod new_environment;
+mod parameter_form;
+mod parameter_values;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -17,6 +22,8 @@ pub fn routes() -> Router<Console> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/environments") }))
         .merge(environments::routes())
+        .merge(new_environment::routes())
+        .merge(environment::routes())
 }
 
 /// A request no console route took: the API's, unless a browser asked for
@@ -83,7 +90,7 @@ impl From<hubwright_api::Problem> for PageError {
                 .unwrap_or("Error")
                 .to_owned(),
             detail: problem.detail().to_owned(),
-            errors: Vec::new(),
+            ..ApiProblem::default()
         })
     }
 }
