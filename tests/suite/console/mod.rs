@@ -4,6 +4,7 @@
 //! chromium through `hubwright_testkit::browser`; `harness` proves the harness
 //! itself on a page of its own.
 
+mod browser_developer;
 mod browser_setup;
 mod browser_sign_in;
 mod developer;
