@@ -21,6 +21,7 @@ mod api {
     mod principals;
     mod probes;
     mod problems;
+    mod queue;
     mod rate_limit;
     mod runs;
     mod streams;

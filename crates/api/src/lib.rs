@@ -12,6 +12,8 @@
 //! - `/v1/tokens/...`: admins create, list and revoke API tokens.
 //! - `/v1/audit`: the audit trail (admins): every state-changing call,
 //!   recorded by the [`audit::record`] middleware; a JSON-lines export.
+//! - `/v1/queue`: the queue's health (operators): depth, the oldest due run,
+//!   workers and their leases, rescued runs.
 //! - `/v1/policy`, `/v1/policy/me`: the policy file in force (operators), and
 //!   the caller's own limits and current use.
 //! - `/metrics`: Prometheus text (operator token).
@@ -37,6 +39,7 @@ pub mod openapi;
 pub mod policy;
 mod probes;
 pub mod problems;
+pub mod queue;
 pub mod ratelimit;
 pub mod runs;
 pub mod starting;
@@ -139,6 +142,7 @@ pub fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::routes())
         .merge(approvals::routes())
         .merge(policy::routes())
+        .merge(queue::routes())
         .split_for_parts()
 }
 

@@ -223,3 +223,21 @@ fn internal(detail: String) -> ApiProblem {
 pub fn segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ApiProblem;
+
+    #[test]
+    fn a_fields_rule_is_read_from_the_apis_problem_document() {
+        let problem: ApiProblem = serde_json::from_str(
+            r#"{"title": "Invalid request", "detail": "comment: must be at most 2000 characters",
+                "errors": [{"pointer": "/comment", "rule": "must be at most 2000 characters"}]}"#,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            problem.for_field("/comment"),
+            Some("must be at most 2000 characters")
+        );
+    }
+}

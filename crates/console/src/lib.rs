@@ -14,9 +14,11 @@
 //! - [`sign_in`]: sign-in with a hubwright token or the OpenID provider
 //!   (authorization code with PKCE), sign-out.
 //! - [`pages`]: the pages for developers, operators and admins.
+//! - [`live`]: the event streams of live regions, as the script reads them.
 
 pub mod api;
 pub mod assets;
+pub mod live;
 pub mod pages;
 pub mod render;
 pub mod session;

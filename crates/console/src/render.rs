@@ -38,6 +38,17 @@ const TEMPLATES: &[(&str, &str)] = &[
         "environment_progress.html",
         include_str!("../templates/environment_progress.html"),
     ),
+    ("runs.html", include_str!("../templates/runs.html")),
+    ("run.html", include_str!("../templates/run.html")),
+    (
+        "run_detail.html",
+        include_str!("../templates/run_detail.html"),
+    ),
+    ("queue.html", include_str!("../templates/queue.html")),
+    (
+        "approvals.html",
+        include_str!("../templates/approvals.html"),
+    ),
 ];
 
 /// The console's pages may run only its own script and style, may post

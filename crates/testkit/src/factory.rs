@@ -76,3 +76,95 @@ pub async fn failed_run(store: &Store, actor: &str, message: &str) -> Uuid {
         .expect("fail the run");
     run_id
 }
+
+/// A new run created by `actor`, due a day ago (so the claim takes it before
+/// any run a test made due later), claimed by `worker` with a lease of
+/// `lease`: its first step running.
+async fn claimed(
+    store: &Store,
+    actor: &str,
+    worker: &str,
+    lease: chrono::Duration,
+) -> hubwright_state::store::lease::ClaimedRun {
+    let now = SystemClock.now();
+    let run_id = enqueue_due_at(store, actor, now - chrono::Duration::days(1)).await;
+    store
+        .claim(worker, 1, lease, now)
+        .await
+        .expect("claim")
+        .into_iter()
+        .find(|c| c.id == run_id)
+        .expect("claimed the new run")
+}
+
+/// A run created by `actor` that `worker` holds, its first step running; the
+/// lease runs out after `lease` (negative: it already has, and a rescuer
+/// would take the run back).
+pub async fn running_run(
+    store: &Store,
+    actor: &str,
+    worker: &str,
+    lease: chrono::Duration,
+) -> Uuid {
+    claimed(store, actor, worker, lease).await.id
+}
+
+/// A run created by `actor` whose first step succeeded (its output
+/// `{"namespace": "lab-<actor>"}`) and whose second failed permanently with
+/// `message`, after `attempts` attempts (1 or more).
+pub async fn failed_at_second_step(
+    store: &Store,
+    actor: &str,
+    message: &str,
+    attempts: i32,
+) -> Uuid {
+    use hubwright_state::store::checkpoint::StepSuccess;
+    let now = SystemClock.now();
+    let run = claimed(store, actor, "factory", chrono::Duration::seconds(30)).await;
+    let success = StepSuccess {
+        run_id: run.id,
+        token: run.token,
+        step_idx: 0,
+        output: json!({ "namespace": format!("lab-{actor}") }),
+    };
+    store
+        .commit_successes(&[success], now)
+        .await
+        .expect("the first step succeeds");
+    let mut fence = Fence {
+        run_id: run.id,
+        token: run.token,
+        step_idx: 1,
+    };
+    for attempt in 1..attempts {
+        let failure = StepFailure {
+            class: ErrorClass::Retryable,
+            message: format!("attempt {attempt}: connection refused"),
+            detail: None,
+        };
+        // Due before anything a test made, so the claim below takes it again.
+        let retry_at = now - chrono::Duration::days(2);
+        store
+            .commit_retry(fence, &failure, retry_at, now)
+            .await
+            .expect("a retry is scheduled");
+        fence.token = store
+            .claim("factory", 1, chrono::Duration::seconds(30), now)
+            .await
+            .expect("claim the retry")
+            .into_iter()
+            .find(|c| c.id == run.id)
+            .expect("claimed the retry")
+            .token;
+    }
+    let failure = StepFailure {
+        class: ErrorClass::Permanent,
+        message: message.to_owned(),
+        detail: Some(json!({ "status": 403 })),
+    };
+    store
+        .commit_failure(fence, &failure, now)
+        .await
+        .expect("fail the run");
+    run.id
+}

@@ -15,7 +15,7 @@ use crate::auth::Caller;
 use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::ApiQuery;
 
-/// `?owner=&phase=&template=&expiring_within=&cursor=&limit=`
+/// `?owner=&phase=&template=&cluster=&expiring_within=&cursor=&limit=`
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -24,6 +24,9 @@ pub struct ListQuery {
     /// Only in this phase; `deleted` finds deleted environments.
     phase: Option<EnvironmentPhase>,
     template: Option<String>,
+    /// Only environments on this cluster (as `GET /v1/templates` lists them).
+    #[param(example = "default")]
+    cluster: Option<String>,
     /// Only environments that expire within this long from now (e.g. `2h`)
     /// and whose teardown has not been requested yet.
     #[param(example = "2h")]
@@ -99,6 +102,7 @@ pub(crate) async fn list(
         owner,
         phase: query.phase,
         template: query.template,
+        cluster: query.cluster,
         include_deleted: query.include_deleted,
         expires_before,
     };

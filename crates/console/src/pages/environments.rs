@@ -43,6 +43,8 @@ struct Filters {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     template: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    cluster: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     expiring_within: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     cursor: String,
@@ -100,6 +102,7 @@ async fn list(
     let filtered = !(filters.phase.is_empty()
         && filters.owner.is_empty()
         && filters.template.is_empty()
+        && filters.cluster.is_empty()
         && filters.expiring_within.is_empty());
     Ok(console
         .views

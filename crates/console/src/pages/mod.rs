@@ -1,11 +1,15 @@
 //! The console's pages, and how a page that cannot be shown is answered.
 
+mod approvals;
 mod environment;
 mod environment_events;
 mod environments;
 mod new_environment;
 mod parameter_form;
 mod parameter_values;
+mod queue;
+mod run;
+mod runs;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -24,6 +28,10 @@ pub fn routes() -> Router<Console> {
         .merge(environments::routes())
         .merge(new_environment::routes())
         .merge(environment::routes())
+        .merge(runs::routes())
+        .merge(run::routes())
+        .merge(queue::routes())
+        .merge(approvals::routes())
 }
 
 /// A request no console route took: the API's, unless a browser asked for

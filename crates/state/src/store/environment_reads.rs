@@ -19,6 +19,8 @@ pub struct EnvironmentFilter {
     pub phase: Option<EnvironmentPhase>,
     /// Only of this template.
     pub template: Option<String>,
+    /// Only on this cluster.
+    pub cluster: Option<String>,
     /// Include deleted environments. A `phase` filter includes them anyway, so
     /// `phase: deleted` finds them without this.
     pub include_deleted: bool,
@@ -72,6 +74,7 @@ impl Store {
               AND ($5::uuid IS NULL OR e.id > $5)
               AND ($7::timestamptz IS NULL
                    OR (e.expires_at <= $7 AND e.teardown_requested_at IS NULL))
+              AND ($8::text IS NULL OR e.cluster = $8)
             ORDER BY e.id
             LIMIT $6
             "#,
@@ -82,6 +85,7 @@ impl Store {
             after,
             limit,
             filter.expires_before,
+            filter.cluster,
         )
         .fetch_all(&self.pool)
         .await?)

@@ -14,6 +14,7 @@
 //! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
 //! - [`checkpoint`]: committing a step's outcome under the fencing token.
 //! - [`operator`]: retry (from a step named or numbered as people do) and cancel.
+//! - [`queue_health`]: the queue for operators: depth, oldest due run, leases, rescues.
 //! - `step_teardown`: a step that ends its run asks for its environment's teardown.
 //! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
@@ -36,6 +37,7 @@ pub mod expiry;
 pub mod lease;
 pub mod names;
 pub mod operator;
+pub mod queue_health;
 pub mod read;
 pub mod run_list;
 pub mod secrets;

@@ -1,6 +1,6 @@
 //! `/v1/environments` of a real `hubwright serve --api` process over HTTP:
 //! requests validated before anything is stored, owners isolated, pages
-//! stable, idempotency keys, teardown and extension.
+//! stable, filters, idempotency keys, teardown and extension.
 
 use std::time::Duration;
 
@@ -121,6 +121,7 @@ fn names(reply: &Reply) -> Vec<String> {
 
 mod access;
 mod by_name;
+mod clusters;
 mod conditions;
 mod lifecycle;
 mod links;
