@@ -37,7 +37,8 @@ workflows:
 /// Everything a console browser test runs against.
 pub struct Console {
     pub db: TestDatabase,
-    pub provider: OidcProvider,
+    /// Kept for its lifetime: the provider stops when dropped.
+    _provider: OidcProvider,
     pub server: ApiServer,
     pub browser: Browser,
     /// Created to let `repair`'s failing step succeed.
@@ -92,7 +93,7 @@ impl Console {
             ApiServer::start_on(listener, &db, &workflows, &flags, Arc::new(SystemClock)).await;
         Some(Self {
             db,
-            provider,
+            _provider: provider,
             server,
             browser,
             fixed,
