@@ -10,7 +10,7 @@ import { base, signIn, signOut } from './console.mjs';
 
 const runId = env('HUBWRIGHT_RUN_ID');
 
-await run(async ({ page, step }) => {
+await run(async ({ browser, context, page, step }) => {
   await signIn(page, step, 'olga');
   await step('see every environment, with the filters', async () => {
     await expectText(page.getByRole('heading', { level: 1 }), 'Environments');
@@ -47,6 +47,16 @@ await run(async ({ page, step }) => {
   await step('the approvals', async () => {
     await page.getByRole('navigation').getByRole('link', { name: 'Approvals' }).click();
     await checkPage(page, 'the approvals');
+  });
+  await step('the run page reads without script', async () => {
+    const noScript = await browser.newContext({ javaScriptEnabled: false });
+    await noScript.addCookies(await context.cookies());
+    const plain = await noScript.newPage();
+    await plain.goto(`${base()}/runs/${runId}`);
+    await expectText(plain.locator('#run-live dl.facts dd').first(), 'succeeded');
+    // Without the script, times read in UTC.
+    await expectText(plain.locator('#run-live time').first(), 'UTC');
+    await noScript.close();
   });
   await step('back to the list', () => page.goto(`${base()}/environments`));
   await signOut(page, step);
