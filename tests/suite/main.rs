@@ -39,6 +39,7 @@ mod idp;
 mod namespace;
 mod newcomer;
 mod processes;
+mod retention;
 mod runner;
 mod sandbox {
     mod apiserver;

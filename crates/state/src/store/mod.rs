@@ -18,6 +18,7 @@
 //! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
 //! - [`run_list`]: pages of runs, newest first, with filters.
+//! - [`retention`]: finished runs past their retention deleted in batches.
 //! - [`tokens`]: API tokens, stored as hashes.
 
 pub mod admission;
@@ -36,6 +37,7 @@ pub mod lease;
 pub mod names;
 pub mod operator;
 pub mod read;
+pub mod retention;
 pub mod run_list;
 pub mod secrets;
 pub mod tokens;

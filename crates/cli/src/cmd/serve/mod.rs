@@ -22,6 +22,7 @@ use crate::Extensions;
 mod audit;
 mod limits;
 mod policy;
+mod run_retention;
 use limits::Limits;
 use policy::PolicyArgs;
 
@@ -54,6 +55,9 @@ pub struct Args {
     /// The audit trail's retention.
     #[command(flatten)]
     audit: audit::AuditArgs,
+    /// How long finished runs are kept.
+    #[command(flatten)]
+    runs: run_retention::RunRetentionArgs,
     /// Directory of workflow files, validated at start-up.
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
@@ -231,6 +235,7 @@ pub async fn run_until(
     };
     scheduler_config.validate()?;
     args.audit.validate()?;
+    args.runs.validate()?;
     let webhooks = args
         .webhook_url
         .as_deref()
@@ -365,6 +370,10 @@ pub async fn run_until(
         let retention = args.audit.retention(store.clone(), Arc::clone(&clock))?;
         let stopping = shutdown(stopped.clone());
         tasks.spawn(async move { retention.run(stopping).await.map_err(anyhow::Error::from) });
+        if let Some(retention) = args.runs.retention(store.clone(), Arc::clone(&clock))? {
+            let stopping = shutdown(stopped.clone());
+            tasks.spawn(async move { retention.run(stopping).await.map_err(anyhow::Error::from) });
+        }
         if let Some(config) = webhooks {
             let notifier = Notifier::new(store.clone(), config, Arc::clone(&clock));
             let shutdown = shutdown(stopped.clone());
