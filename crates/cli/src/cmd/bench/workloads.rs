@@ -44,7 +44,7 @@ pub(super) async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
         "db_size_after_insert_mib": round(size_before as f64 / 1_048_576.0),
         "db_size_after_drain_mib": round(size_after as f64 / 1_048_576.0),
         // What the runs themselves cost, without the empty database's
-        // catalog (about 7.5 MiB): comparable across queues.
+        // catalog and schema (about 8 MiB): comparable across queues.
         "bytes_per_run_after_drain": round(size_after.saturating_sub(size_empty) as f64 / jobs.max(1) as f64),
     });
     merge(&mut figures, exactly_once(&store, jobs, 1).await?);

@@ -36,7 +36,8 @@ pub struct Args {
     #[arg(long)]
     api: bool,
     /// Run the TTL scheduler (tears expired environments down, warns before
-    /// expiry). Any number of replicas may run. None of the three flags: all three.
+    /// expiry, deletes audit entries and finished runs past their retention).
+    /// Any number of replicas may run. None of the three flags: all three.
     #[arg(long)]
     scheduler: bool,
     /// The scheduler's sweep for expiries its timer missed runs at least this often.
