@@ -42,6 +42,7 @@ mod namespace;
 mod newcomer;
 mod outage;
 mod processes;
+mod retention;
 mod runner;
 mod sandbox {
     mod apiserver;

@@ -1,7 +1,8 @@
 //! hubwright-worker: the durable step runner and the step kinds.
 //!
 //! A [`Scheduler`] tears expired environments down and warns before expiry;
-//! [`AuditRetention`] deletes audit entries past their retention.
+//! [`AuditRetention`] deletes audit entries past their retention, and
+//! [`RunRetention`] finished runs past theirs.
 //!
 //! A [`Worker`] claims due runs from Postgres, executes each run's steps in order
 //! under a lease, and commits every step's [`Outcome`] before the next starts. The
@@ -20,6 +21,7 @@ pub mod kubernetes;
 pub mod preflight;
 mod registry;
 mod retry;
+mod run_retention;
 mod runner;
 mod scheduler;
 pub mod signal;
@@ -31,6 +33,7 @@ pub use audit_retention::AuditRetention;
 pub use config::{ConfigError, WorkerConfig};
 pub use registry::Registry;
 pub use retry::retry_delay;
+pub use run_retention::{RetentionPass, RunRetention};
 pub use runner::{Worker, WorkerHandle};
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use step::{Outcome, Step, StepContext, StepError, StepKind};

@@ -19,6 +19,7 @@
 //! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
 //! - [`run_list`]: pages of runs, newest first, with filters.
+//! - [`retention`]: finished runs past their retention deleted in batches.
 //! - [`tokens`]: API tokens, stored as hashes.
 
 pub mod admission;
@@ -39,6 +40,7 @@ pub mod names;
 pub mod operator;
 pub mod queue_health;
 pub mod read;
+pub mod retention;
 pub mod run_list;
 pub mod secrets;
 pub mod tokens;

@@ -13,7 +13,7 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         "w1",
         "insert_runs_per_s",
         "W1 batch insert (runs/s)",
-        0.0,
+        80000.0,
         true,
     ),
     (
@@ -126,6 +126,13 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         "w1",
         "db_size_after_drain_mib",
         "Database after W1 drain (MiB)",
+        16.0,
+        false,
+    ),
+    (
+        "w1",
+        "bytes_per_run_after_drain",
+        "Bytes per finished W1 run (database growth / runs)",
         0.0,
         false,
     ),

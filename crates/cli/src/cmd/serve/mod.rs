@@ -25,6 +25,7 @@ mod limits;
 mod oidc;
 mod parse;
 mod policy;
+mod run_retention;
 use database_wait::{DatabaseWait, parse_database_wait};
 pub use injected::Injected;
 use limits::Limits;
@@ -41,7 +42,8 @@ pub struct Args {
     #[arg(long)]
     api: bool,
     /// Run the TTL scheduler (tears expired environments down, warns before
-    /// expiry). Any number of replicas may run. None of the three flags: all three.
+    /// expiry, deletes audit entries and finished runs past their retention).
+    /// Any number of replicas may run. None of the three flags: all three.
     #[arg(long)]
     scheduler: bool,
     /// The scheduler's sweep for expiries its timer missed runs at least this often.
@@ -60,6 +62,9 @@ pub struct Args {
     /// The audit trail's retention.
     #[command(flatten)]
     audit: audit::AuditArgs,
+    /// How long finished runs are kept.
+    #[command(flatten)]
+    runs: run_retention::RunRetentionArgs,
     /// Directory of workflow files, validated at start-up.
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
@@ -202,6 +207,7 @@ pub async fn run_until(
     };
     scheduler_config.validate()?;
     args.audit.validate()?;
+    args.runs.validate()?;
     let webhooks = args
         .webhook_url
         .as_deref()
@@ -335,6 +341,10 @@ pub async fn run_until(
         let retention = args.audit.retention(store.clone(), Arc::clone(&clock))?;
         let stopping = shutdown(stopped.clone());
         tasks.spawn(async move { retention.run(stopping).await.map_err(anyhow::Error::from) });
+        if let Some(retention) = args.runs.retention(store.clone(), Arc::clone(&clock))? {
+            let stopping = shutdown(stopped.clone());
+            tasks.spawn(async move { retention.run(stopping).await.map_err(anyhow::Error::from) });
+        }
         if let Some(config) = webhooks {
             let notifier = Notifier::new(store.clone(), config, Arc::clone(&clock));
             let shutdown = shutdown(stopped.clone());
