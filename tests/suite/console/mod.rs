@@ -4,5 +4,6 @@
 //! `hubwright_testkit::browser`; `harness` proves the harness itself on a page
 //! of its own.
 
+mod admin;
 mod harness;
 mod sign_in;

@@ -1,6 +1,9 @@
 //! The console's pages, and how a page that cannot be shown is answered.
 
+mod audit;
 mod environments;
+mod policy;
+mod tokens;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -17,6 +20,9 @@ pub fn routes() -> Router<Console> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/environments") }))
         .merge(environments::routes())
+        .merge(tokens::routes())
+        .merge(policy::routes())
+        .merge(audit::routes())
 }
 
 /// A request no console route took: the API's, unless a browser asked for
