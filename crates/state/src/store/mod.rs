@@ -34,6 +34,7 @@ pub mod environments;
 pub mod event_feed;
 pub mod expiry;
 pub mod lease;
+pub mod list_fixture;
 pub mod names;
 pub mod operator;
 pub mod read;
