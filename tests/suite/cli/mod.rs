@@ -2,6 +2,7 @@
 //! `hubwright serve` process and real Postgres.
 
 mod audit;
+mod bench;
 mod completion;
 mod contexts;
 mod lifecycle;

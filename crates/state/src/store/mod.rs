@@ -36,6 +36,7 @@ pub mod environments;
 pub mod event_feed;
 pub mod expiry;
 pub mod lease;
+pub mod list_fixture;
 pub mod names;
 pub mod operator;
 pub mod queue_health;
