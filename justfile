@@ -66,6 +66,13 @@ test: db-up browser-up
     CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
     HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --workspace --no-fail-fast
 
+# Screenshots of the web console's main pages into docs/console/ (a real
+# browser over real data: the console, a worker, oidc-provider, Chromium).
+screenshots: db-up browser-up
+    HUBWRIGHT_SCREENSHOTS_DIR={{justfile_directory()}}/docs/console \
+    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run -p hubwright-tests \
+        --run-ignored only -E 'test(/^console::screenshots::/)'
+
 # The Kubernetes tests against a real cluster instead of the stand-in (README: "On a real cluster").
 e2e: db-up
     @test -n "${KUBECONFIG:-}" || { echo "error: set KUBECONFIG to the cluster's kubeconfig (README: On a real cluster)"; exit 2; }

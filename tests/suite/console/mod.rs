@@ -16,4 +16,5 @@ mod harness;
 mod oidc;
 mod operator;
 mod operator_queue;
+mod screenshots;
 mod sign_in;
