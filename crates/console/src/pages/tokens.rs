@@ -208,18 +208,12 @@ async fn confirm_revoke(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn revoke(
     State(console): State<Console>,
     viewer: Viewer,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    Form(form): Form<RevokeForm>,
+    Form(form): Form<crate::session::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let api = Api::new(&console, &viewer, Some(peer));

@@ -218,18 +218,12 @@ async fn open_session(
     Ok(response)
 }
 
-#[derive(Debug, Deserialize)]
-struct SignOutForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// Ends the session and clears its cookie.
 async fn sign_out(
     State(console): State<Console>,
     viewer: Viewer,
     headers: HeaderMap,
-    axum::Form(form): axum::Form<SignOutForm>,
+    axum::Form(form): axum::Form<crate::session::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form.csrf)?;
     if let Some(secret) = cookie(&headers, session_cookie_name(&console)) {
