@@ -29,6 +29,7 @@ mod api {
     mod tokens;
 }
 mod approvals;
+mod chaos;
 mod chart;
 mod cli;
 mod cli_retry;
