@@ -36,6 +36,7 @@ mod cli_retry;
 mod console;
 mod demo;
 mod e2e;
+mod faults;
 mod health;
 mod helm_release;
 mod idp;

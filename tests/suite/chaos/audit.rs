@@ -169,9 +169,12 @@ fn cause_of(
     mine.or_else(database).map(|d| d.cause)
 }
 
+/// A `lease_expired` event's run, step, previous owner and when the lease ran out.
+type ExpiryRow = (Uuid, Option<i32>, Option<String>, Option<DateTime<Utc>>);
+
 /// (run, step, previous owner, when the lease ran out) of every rescue.
 async fn lease_expiries(store: &Store) -> Vec<(Uuid, i32, String, DateTime<Utc>)> {
-    let rows: Vec<(Uuid, Option<i32>, Option<String>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<ExpiryRow> = sqlx::query_as(
         "SELECT run_id, step_idx, data->>'previous_owner', (data->>'lease_expired_at')::timestamptz \
          FROM events WHERE kind = 'lease_expired'",
     )
