@@ -22,7 +22,7 @@ use hubwright_testkit::harness::effects;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::fleet::{Cause, Disruption};
+use super::fleet::Disruption;
 
 /// What the audit found.
 #[derive(Debug, Default)]
@@ -35,6 +35,9 @@ pub struct Audit {
     pub rescues: BTreeMap<&'static str, u64>,
     /// Steps executed again because a lease was lost, by cause.
     pub re_executions: BTreeMap<&'static str, u64>,
+    /// Leases lost and steps executed again, per disruption (indexed like
+    /// the round's disruptions).
+    pub per_disruption: Vec<(u64, u64)>,
     /// Each violation, described.
     pub problems: Vec<String>,
 }
@@ -62,7 +65,10 @@ pub async fn audit(
     disruptions: &[Disruption],
     lease: Duration,
 ) -> Audit {
-    let mut audit = Audit::default();
+    let mut audit = Audit {
+        per_disruption: vec![(0, 0); disruptions.len()],
+        ..Audit::default()
+    };
     let mut executions: HashMap<Key, Vec<(i32, String)>> = HashMap::new();
     for (run, step, attempt, worker) in effects(effects_log) {
         audit.executions += 1;
@@ -74,7 +80,10 @@ pub async fn audit(
     let mut expiries: HashMap<Key, Vec<(String, DateTime<Utc>)>> = HashMap::new();
     for (run, step, owner, expired) in lease_expiries(store).await {
         match cause_of(&owner, expired, disruptions, lease) {
-            Some(cause) => *audit.rescues.entry(cause.name()).or_default() += 1,
+            Some(index) => {
+                *audit.rescues.entry(disruptions[index].cause.name()).or_default() += 1;
+                audit.per_disruption[index].0 += 1;
+            }
             None => audit.problems.push(format!(
                 "run {run} step {step}: the lease of {owner} ran out at {expired} with nothing done to it or to the database within a lease before"
             )),
@@ -115,9 +124,12 @@ pub async fn audit(
             match lost.iter().position(|(owner, _)| *owner == worker) {
                 Some(at) => {
                     let (owner, when) = lost.swap_remove(at);
-                    let cause = cause_of(&owner, when, disruptions, lease)
-                        .map_or("unexplained", Cause::name);
-                    *audit.re_executions.entry(cause).or_default() += 1;
+                    // Every expiry was attributed above, or is a violation already.
+                    if let Some(index) = cause_of(&owner, when, disruptions, lease) {
+                        let cause = disruptions[index].cause.name();
+                        *audit.re_executions.entry(cause).or_default() += 1;
+                        audit.per_disruption[index].1 += 1;
+                    }
                 }
                 None => audit.problems.push(format!(
                     "run {run} step {step}: executed again by {worker} (attempt {attempt}) though it never lost its lease there"
@@ -134,7 +146,8 @@ pub async fn audit(
     audit
 }
 
-/// What took `owner`'s lease away, given the moment it ran out (`expired`).
+/// What took `owner`'s lease away (an index into `disruptions`), given the
+/// moment it ran out (`expired`).
 /// Heartbeats stop when the owner is killed or paused, or its database is
 /// away, so the lease runs out within one lease of that moment (never
 /// before it) — and, for the database, by the time the owner's heartbeat,
@@ -145,7 +158,7 @@ fn cause_of(
     expired: DateTime<Utc>,
     disruptions: &[Disruption],
     lease: Duration,
-) -> Option<Cause> {
+) -> Option<usize> {
     // The test notes the moment just before it signals or cuts.
     let slack = chrono::Duration::milliseconds(250);
     let lease = chrono::Duration::from_std(lease).unwrap();
@@ -158,15 +171,13 @@ fn cause_of(
     };
     let mine = disruptions
         .iter()
-        .filter(|d| d.who.as_deref() == Some(owner))
-        .find(|d| explains(d));
+        .position(|d| d.who.as_deref() == Some(owner) && explains(d));
     let database = || {
         disruptions
             .iter()
-            .filter(|d| d.who.is_none())
-            .find(|d| explains(d))
+            .position(|d| d.who.is_none() && explains(d))
     };
-    mine.or_else(database).map(|d| d.cause)
+    mine.or_else(database)
 }
 
 /// A `lease_expired` event's run, step, previous owner and when the lease ran out.

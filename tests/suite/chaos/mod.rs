@@ -211,6 +211,17 @@ pub async fn round(db: &mut Database<'_>, plan: &Plan, rng: &mut Rng) -> Value {
         violations.join("\n")
     );
     let mut figures = audit.figures();
+    // Each database disruption, and what it cost.
+    let database: Vec<Value> = fleet
+        .disruptions
+        .iter()
+        .zip(&audit.per_disruption)
+        .filter(|(d, _)| d.who.is_none())
+        .map(|(d, (rescues, repeated))| {
+            let seconds = (d.to - d.from).num_milliseconds() as f64 / 1000.0;
+            json!({ "cause": d.cause.name(), "seconds": seconds, "rescues": rescues, "re_executions": repeated })
+        })
+        .collect();
     let count = |cause: Cause| {
         fleet
             .disruptions
@@ -226,7 +237,7 @@ pub async fn round(db: &mut Database<'_>, plan: &Plan, rng: &mut Rng) -> Value {
         "worker_kills": count(Cause::WorkerKilled),
         "worker_pauses": count(Cause::WorkerPaused),
         "connection_cuts": count(Cause::ConnectionCut),
-        "cut_seconds": plan.cuts.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+        "database_disruptions": database,
         "postgres_restarts": count(Cause::PostgresRestart),
         "lease_seconds": plan.lease.as_secs_f64(),
         "ttl": ttl,

@@ -207,6 +207,41 @@ fn totals(seed: u64, rounds: &[Value]) -> Value {
             .collect::<serde_json::Map<_, _>>()
             .into()
     };
+    // Database disruptions by cause and by whether they outlasted the lease.
+    let lease = rounds
+        .first()
+        .and_then(|r| r["lease_seconds"].as_f64())
+        .unwrap_or(0.0);
+    let mut database: std::collections::BTreeMap<(String, bool), [f64; 4]> = Default::default();
+    for disruption in rounds
+        .iter()
+        .filter_map(|r| r["database_disruptions"].as_array())
+        .flatten()
+    {
+        let seconds = disruption["seconds"].as_f64().unwrap_or(0.0);
+        let key = (
+            disruption["cause"].as_str().unwrap_or("").to_owned(),
+            seconds > lease,
+        );
+        let entry = database.entry(key).or_default();
+        entry[0] += 1.0;
+        entry[1] = entry[1].max(seconds);
+        entry[2] += disruption["rescues"].as_f64().unwrap_or(0.0);
+        entry[3] += disruption["re_executions"].as_f64().unwrap_or(0.0);
+    }
+    let database: Vec<Value> = database
+        .into_iter()
+        .map(|((cause, longer), [count, longest, rescues, repeated])| {
+            json!({
+                "cause": cause,
+                "longer_than_lease": longer,
+                "count": count as u64,
+                "longest_seconds": longest,
+                "rescues": rescues as u64,
+                "re_executions": repeated as u64,
+            })
+        })
+        .collect();
     json!({
         "chaos": "long",
         "seed": seed,
@@ -224,6 +259,7 @@ fn totals(seed: u64, rounds: &[Value]) -> Value {
         "rescues": by_cause("rescues"),
         "re_executions": by_cause("re_executions"),
         "violations": sum(&["violations"]),
+        "database_disruptions": database,
         "ttl_environments": sum(&["ttl", "environments"]),
         "scheduler_kills": sum(&["ttl", "scheduler_kills"]),
         "duplicate_teardowns": sum(&["ttl", "duplicate_teardowns"]),
