@@ -229,10 +229,16 @@ pub async fn round(db: &mut Database<'_>, plan: &Plan, rng: &mut Rng) -> Value {
             .filter(|d| d.cause == cause)
             .count()
     };
+    let succeeded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM runs WHERE state = 'succeeded' AND id = ANY($1)")
+            .bind(&runs)
+            .fetch_one(db.store.pool())
+            .await
+            .unwrap();
     let extra = json!({
         "workers": plan.workers,
         "runs": runs.len(),
-        "runs_succeeded": runs.len(),
+        "runs_succeeded": succeeded,
         "worker_processes": fleet.started(),
         "worker_kills": count(Cause::WorkerKilled),
         "worker_pauses": count(Cause::WorkerPaused),
