@@ -73,6 +73,22 @@ screenshots: db-up browser-up
     HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run -p hubwright-tests \
         --run-ignored only -E 'test(/^console::screenshots::/)'
 
+# The chaos suite's long rounds (tests/suite/chaos; the short round runs in
+# `just test`): real workers SIGKILLed and replaced, paused past their lease,
+# cut off from PostgreSQL through a proxy, PostgreSQL restarted (a server of
+# the test's own, never the shared one), schedulers SIGKILLed while racing
+# over a mass expiry. Prints one JSON line of figures, kept in
+# target/chaos.jsonl; docs/reliability.md records them. An empty seed picks one.
+chaos rounds="3" runs="500" kills="36" cuts="3" restarts="1" ttl="300" scheduler_kills="14" seed="": db-up
+    command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+    rm -f target/chaos.jsonl
+    HUBWRIGHT_CHAOS_ROUNDS={{rounds}} HUBWRIGHT_CHAOS_RUNS={{runs}} HUBWRIGHT_CHAOS_KILLS={{kills}} \
+    HUBWRIGHT_CHAOS_CUTS={{cuts}} HUBWRIGHT_CHAOS_RESTARTS={{restarts}} HUBWRIGHT_CHAOS_TTL_ENVIRONMENTS={{ttl}} \
+    HUBWRIGHT_CHAOS_SCHEDULER_KILLS={{scheduler_kills}} HUBWRIGHT_CHAOS_SEED={{seed}} \
+    HUBWRIGHT_CHAOS_FIGURES=$PWD/target/chaos.jsonl HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} \
+        cargo nextest run -p hubwright-tests --no-capture --run-ignored only -E 'test(/^chaos::/)'
+    @cat target/chaos.jsonl
+
 # The Kubernetes tests against a real cluster instead of the stand-in (README: "On a real cluster").
 e2e: db-up
     @test -n "${KUBECONFIG:-}" || { echo "error: set KUBECONFIG to the cluster's kubeconfig (README: On a real cluster)"; exit 2; }

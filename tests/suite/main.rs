@@ -29,12 +29,14 @@ mod api {
     mod tokens;
 }
 mod approvals;
+mod chaos;
 mod chart;
 mod cli;
 mod cli_retry;
 mod console;
 mod demo;
 mod e2e;
+mod faults;
 mod health;
 mod helm_release;
 mod idp;

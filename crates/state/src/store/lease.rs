@@ -177,7 +177,7 @@ impl Store {
         let rescued = sqlx::query_scalar!(
             r#"
             WITH expired AS (
-                SELECT id, lease_owner, current_step,
+                SELECT id, lease_owner, lease_expires_at, current_step,
                        cancel_requested_at IS NOT NULL AS cancelling
                 FROM runs
                 WHERE state = 'running' AND lease_expires_at <= $1
@@ -205,7 +205,10 @@ impl Store {
                 SELECT e.id, e.current_step, 'lease_expired', $3,
                        format('lease of worker %s expired; run %s', e.lease_owner,
                               CASE WHEN e.cancelling THEN 'cancelled' ELSE 'returned to the queue' END),
-                       jsonb_build_object('previous_owner', e.lease_owner), $1
+                       -- When the lease ran out, beside when it was noticed:
+                       -- what stopped the owner happened within a lease before.
+                       jsonb_build_object('previous_owner', e.lease_owner,
+                                          'lease_expired_at', e.lease_expires_at), $1
                 FROM expired e
             )
             SELECT count(*) AS "count!" FROM runs_done

@@ -5,6 +5,7 @@
 //! message kept. Helm is never asked to `--wait`: a worker must not sit for
 //! minutes in a child process it cannot checkpoint or cancel.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -155,6 +156,14 @@ impl Helm {
                 .map_err(|err| StepError::retryable(format!("helm {what}: {err}")))?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else if let Some(signal) = output.status.signal() {
+            // Killed (the OOM killer, a node drain, an operator): what it
+            // printed is not the cause, and a release it was writing is left
+            // pending, which the next attempt recovers.
+            Err(
+                StepError::retryable(format!("helm {what} was killed by signal {signal}"))
+                    .with_detail(json!({ "helm": what, "signal": signal })),
+            )
         } else {
             Err(classify(what, &String::from_utf8_lossy(&output.stderr)))
         }
@@ -283,6 +292,27 @@ mod tests {
             values.message,
             "helm upgrade --install failed: Error: values don't meet the specifications of the schema(s) in the following chart(s):; hub-shaped:; - hub.image: Invalid type. Expected: string, given: integer"
         );
+    }
+
+    #[tokio::test]
+    async fn a_helm_killed_by_a_signal_is_retryable_and_says_so() {
+        let dir = std::env::temp_dir().join(format!("hubwright-helm-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("helm");
+        std::fs::write(&bin, "#!/bin/sh\necho 'partial output' >&2\nkill -9 $$\n").unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let helm = Helm {
+            bin,
+            kubeconfig: None,
+            context: None,
+            namespace: "hub".to_owned(),
+            release: "hub".to_owned(),
+        };
+        let error = helm.status().await.unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(error.class, ErrorClass::Retryable);
+        assert_eq!(error.message, "helm status was killed by signal 9");
     }
 
     #[test]
