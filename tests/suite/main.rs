@@ -30,6 +30,7 @@ mod api {
 }
 mod approvals;
 mod chart;
+mod chart_monitoring;
 mod cli;
 mod cli_retry;
 mod console;
@@ -38,6 +39,7 @@ mod e2e;
 mod health;
 mod helm_release;
 mod idp;
+mod metrics;
 mod namespace;
 mod newcomer;
 mod outage;
