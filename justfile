@@ -58,7 +58,7 @@ _demo *args: db-up
 # Clippy runs inside the test build (clippy-driver as the workspace's compiler,
 # warnings as errors): the dependencies compile once, not once for `cargo
 # clippy` and again for the tests (docs/development.md).
-test: db-up browser-up
+test: db-up browser-up promtool-up
     cargo fmt --all -- --check
     @just _sweep-test-dbs
     command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
@@ -234,6 +234,33 @@ browser-up:
     fi
     rm -f "$log"
     echo "installed $("$chromium" --version 2>/dev/null || echo chromium)" >&2
+
+# promtool checks the chart's alerts and dashboard queries
+# (tests/suite/chart_monitoring.rs); HUBWRIGHT_SKIP_PROMTOOL=1 skips them.
+# Install Debian's prometheus package for its promtool when it is missing.
+promtool-up:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v promtool >/dev/null && exit 0
+    if [ "${HUBWRIGHT_SKIP_PROMTOOL:-}" = 1 ]; then
+        echo "promtool is not installed; its checks are skipped (HUBWRIGHT_SKIP_PROMTOOL=1)" >&2; exit 0
+    fi
+    if [ "$(id -u)" = 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else
+        echo "promtool is not installed and installing it needs root: run 'sudo apt-get install -y prometheus', or set HUBWRIGHT_SKIP_PROMTOOL=1 to skip its checks" >&2
+        exit 0
+    fi
+    echo "promtool is not installed; installing Debian's prometheus package with apt-get…" >&2
+    log=$(mktemp)
+    if ! { "${sudo[@]}" apt-get update -qq \
+        && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$log" 2>&1; then
+        tail -n 20 "$log" >&2; echo "installing prometheus failed (full output: $log)" >&2; exit 1
+    fi
+    rm -f "$log"
+    # Only promtool is wanted: where systemd started the package's server, stop it.
+    if command -v systemctl >/dev/null && systemctl is-active -q prometheus 2>/dev/null; then
+        "${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    echo "installed $(promtool --version 2>&1 | head -n 1)" >&2
 
 _create-db name:
     psql -qtA {{pg_admin}} -c "SELECT 1 FROM pg_database WHERE datname = '{{name}}'" | grep -q 1 \

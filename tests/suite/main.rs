@@ -31,6 +31,7 @@ mod api {
 mod approvals;
 mod chaos;
 mod chart;
+mod chart_monitoring;
 mod cli;
 mod cli_retry;
 mod console;
@@ -40,6 +41,7 @@ mod faults;
 mod health;
 mod helm_release;
 mod idp;
+mod metrics;
 mod namespace;
 mod newcomer;
 mod outage;

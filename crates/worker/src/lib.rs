@@ -12,13 +12,16 @@
 pub mod approval;
 mod audit_retention;
 pub mod builtin;
+pub mod cause;
 mod config;
 pub mod error_text;
 pub mod helm;
 pub mod http;
 pub mod idp;
 pub mod kubernetes;
+pub mod metrics;
 pub mod preflight;
+mod pulse;
 mod registry;
 mod retry;
 mod run_retention;
@@ -30,7 +33,9 @@ pub mod values;
 pub mod webhooks;
 
 pub use audit_retention::AuditRetention;
+pub use cause::Cause;
 pub use config::{ConfigError, WorkerConfig};
+pub use pulse::Pulse;
 pub use registry::Registry;
 pub use retry::retry_delay;
 pub use run_retention::{RetentionPass, RunRetention};

@@ -123,7 +123,7 @@ impl RunRetention {
                     ("steps", batch.steps),
                     ("events", batch.events),
                 ] {
-                    metrics::counter!("hubwright_retention_rows_deleted_total", "table" => table)
+                    metrics::counter!(crate::metrics::RETENTION_ROWS_DELETED, "table" => table)
                         .increment(rows);
                 }
                 self.batched.reached();

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 use crate::Result;
 use crate::config::ConfigError;
+use crate::pulse::Pulse;
 use crate::signal::{Moment, MomentWatch};
 
 /// Most environments expired by one statement.
@@ -78,6 +79,8 @@ pub struct Scheduler {
     /// Reached each time the loop has passed and planned its next wake-up,
     /// right before it sleeps.
     parked: Moment,
+    /// Beaten each time the loop goes round, for readiness probes.
+    pulse: Pulse,
 }
 
 impl Scheduler {
@@ -99,12 +102,19 @@ impl Scheduler {
                 ),
             }
         }
+        // The loop goes round at least every sweep interval; a pass over a
+        // large backlog may take a while longer.
+        let pulse = Pulse::new(
+            "scheduler",
+            config.sweep_interval * 2 + Duration::from_secs(60),
+        );
         Ok(Self {
             store,
             clock,
             config,
             teardowns,
             parked: Moment::default(),
+            pulse,
         })
     }
 
@@ -112,6 +122,12 @@ impl Scheduler {
     /// is about to sleep: a test waits for it instead of sleeping.
     pub fn parked(&self) -> MomentWatch {
         self.parked.watch()
+    }
+
+    /// The loop's pulse: a readiness probe asks it whether the loop still
+    /// goes round.
+    pub fn pulse(&self) -> Pulse {
+        self.pulse.clone()
     }
 
     fn leads(&self) -> Vec<i64> {
@@ -141,7 +157,7 @@ impl Scheduler {
             let batch = self.store.expire_due(&teardowns, BATCH, now).await?;
             expired += batch.marked;
             if batch.marked > 0 {
-                metrics::counter!("hubwright_environments_expired_total")
+                metrics::counter!(crate::metrics::ENVIRONMENTS_EXPIRED)
                     .increment(batch.marked as u64);
                 tracing::info!(
                     expired = batch.marked,
@@ -158,7 +174,7 @@ impl Scheduler {
         if !leads.is_empty() {
             for (lead, count) in self.store.record_expiry_warnings(&leads, now).await? {
                 let within = lead_label(lead);
-                metrics::counter!("hubwright_expiry_warnings_total", "within" => within.clone())
+                metrics::counter!(crate::metrics::EXPIRY_WARNINGS, "within" => within.clone())
                     .increment(u64::try_from(count).unwrap_or(0));
                 tracing::info!(count, within, "expiry warnings recorded");
             }
@@ -169,7 +185,7 @@ impl Scheduler {
                 tracing::info!(started, "started teardowns that waited for a run to stop");
             }
             for (lead, count) in self.store.count_expiring(&leads, now).await? {
-                metrics::gauge!("hubwright_environment_expiring", "within" => lead_label(lead))
+                metrics::gauge!(crate::metrics::ENVIRONMENT_EXPIRING, "within" => lead_label(lead))
                     .set(count as f64);
             }
         }
@@ -206,6 +222,9 @@ impl Scheduler {
         tokio::pin!(shutdown);
         let mut next_sweep = tokio::time::Instant::now();
         loop {
+            self.pulse.beat();
+            metrics::gauge!(crate::metrics::SCHEDULER_HEARTBEAT)
+                .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
             let sweep = tokio::time::Instant::now() >= next_sweep;
             if sweep {
                 next_sweep = tokio::time::Instant::now() + self.config.sweep_interval;

@@ -1,5 +1,6 @@
 //! Every query hubwright makes, grouped by who calls it.
 //!
+//! - [`attention`]: pending approvals and environments past expiry, for alerts.
 //! - [`audit`]: the audit trail: recording, listing and pruning it.
 //! - [`approvals`]: approval steps' rows: opened, decided, expired.
 //! - [`admission`]: limits counted and the new environment inserted under one lock per owner.
@@ -24,6 +25,7 @@
 
 pub mod admission;
 pub mod approvals;
+pub mod attention;
 pub mod audit;
 pub mod checkpoint;
 pub mod console;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::process::Command;
 
+use crate::cause::Cause;
 use crate::step::StepError;
 
 /// How one release is reached: the binary, the cluster, the namespace.
@@ -105,6 +106,38 @@ fn classify(what: &str, stderr: &str) -> StepError {
         StepError::permanent(message)
     }
     .with_detail(json!({ "helm": what }))
+    .with_cause(cause(&lower))
+}
+
+/// Why Helm failed, from the same words that chose the class, for the
+/// `reason` label: Helm reports no status code.
+fn cause(lower: &str) -> Cause {
+    let any = |needles: &[&str]| needles.iter().any(|needle| lower.contains(needle));
+    if any(&["timeout", "deadline exceeded", "timed out"]) {
+        Cause::Timeout
+    } else if any(&["too many requests"]) {
+        Cause::RateLimited
+    } else if any(&["forbidden", "unauthorized"]) {
+        Cause::Forbidden
+    } else if any(&["another operation (install/upgrade/rollback) is in progress"]) {
+        Cause::Conflict
+    } else if any(&[
+        "the server is currently unable",
+        "etcdserver",
+        "internal error occurred",
+        "service unavailable",
+    ]) {
+        Cause::Http5xx
+    } else if any(&[
+        "kubernetes cluster unreachable",
+        "connection refused",
+        "connection reset",
+        "dial tcp",
+    ]) {
+        Cause::Unreachable
+    } else {
+        Cause::Other
+    }
 }
 
 impl Helm {
@@ -278,16 +311,19 @@ mod tests {
             "Error: Kubernetes cluster unreachable: Get \"https://10.0.0.1/version\": dial tcp 10.0.0.1:443: connect: connection refused\n",
         );
         assert_eq!(down.class, ErrorClass::Retryable);
+        assert_eq!(down.cause(), Cause::Unreachable);
         let busy = classify(
             "upgrade --install",
             "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n",
         );
         assert_eq!(busy.class, ErrorClass::Retryable);
+        assert_eq!(busy.cause(), Cause::Conflict);
         let values = classify(
             "upgrade --install",
             "WARNING: something\nError: values don't meet the specifications of the schema(s) in the following chart(s):\nhub-shaped:\n- hub.image: Invalid type. Expected: string, given: integer\n",
         );
         assert_eq!(values.class, ErrorClass::Permanent);
+        assert_eq!(values.cause(), Cause::Other);
         assert_eq!(
             values.message,
             "helm upgrade --install failed: Error: values don't meet the specifications of the schema(s) in the following chart(s):; hub-shaped:; - hub.image: Invalid type. Expected: string, given: integer"
