@@ -41,6 +41,7 @@ mod idp;
 mod namespace;
 mod newcomer;
 mod outage;
+mod pools;
 mod processes;
 mod retention;
 mod runner;
