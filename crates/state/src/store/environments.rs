@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::admission::{Quota, admit};
 use super::enqueue::{NewRun, enqueue_with};
+use super::environment_insert::insert_environment;
 pub use super::environment_reads::EnvironmentFilter;
 use super::environment_reads::fetch_environment;
 use super::pools::{PoolRequest, claim_member, record_miss};
@@ -71,59 +72,6 @@ pub enum TeardownRequest {
     Waiting,
     /// Teardown had been requested before, or the environment is gone: nothing to do.
     AlreadyRequested,
-}
-
-const UNIQUE_NAME: &str = "environments_owner_name_live";
-const UNIQUE_NAMESPACE: &str = "environments_cluster_namespace_live";
-
-/// Inserts a cold environment; a name or namespace already live is a
-/// [`Error::Conflict`] on `name`.
-async fn insert_environment(
-    conn: &mut sqlx::PgConnection,
-    env: &NewEnvironment<'_>,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query!(
-        r#"
-        INSERT INTO environments (id, name, owner, template, parameters, cluster,
-                                  namespace, expires_at, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $8, $8)
-        "#,
-        env.id,
-        env.name,
-        env.owner,
-        env.template,
-        env.parameters,
-        env.cluster,
-        env.expires_at,
-        now,
-        env.namespace,
-    )
-    .execute(conn)
-    .await
-    .map_err(|err| name_conflict(err, env))?;
-    Ok(())
-}
-
-/// A live name or namespace taken: a conflict on `name` saying which.
-pub(super) fn name_conflict(err: sqlx::Error, env: &NewEnvironment<'_>) -> Error {
-    match &err {
-        sqlx::Error::Database(db) if db.constraint() == Some(UNIQUE_NAME) => Error::Conflict {
-            field: "name".to_owned(),
-            rule: format!(
-                "{} already has an environment named `{}`",
-                env.owner, env.name
-            ),
-        },
-        sqlx::Error::Database(db) if db.constraint() == Some(UNIQUE_NAMESPACE) => Error::Conflict {
-            field: "name".to_owned(),
-            rule: format!(
-                "namespace `{}` on cluster `{}` belongs to another live environment; choose another name",
-                env.namespace, env.cluster
-            ),
-        },
-        _ => err.into(),
-    }
 }
 
 impl Store {

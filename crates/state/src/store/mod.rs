@@ -51,6 +51,7 @@ pub mod secrets;
 pub mod tokens;
 pub mod webhooks;
 
+mod environment_insert;
 mod step_teardown;
 mod stop;
 

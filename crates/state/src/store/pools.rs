@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::admission::Quota;
 use super::enqueue::{NewRun, enqueue_with};
-use super::environments::{Accepted, Idempotency, NewEnvironment, name_conflict};
+use super::environment_insert::name_conflict;
+use super::environments::{Accepted, Idempotency, NewEnvironment};
 use crate::workflow::Snapshot;
 use crate::{Result, Store};
 
