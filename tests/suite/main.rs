@@ -45,6 +45,7 @@ mod metrics;
 mod namespace;
 mod newcomer;
 mod outage;
+mod pools;
 mod processes;
 mod retention;
 mod runner;

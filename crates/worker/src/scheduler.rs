@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hubwright_state::pools::PoolPlan;
 use hubwright_state::store::expiry::ExpiryTeardown;
 use hubwright_state::workflow::{Catalog, Snapshot};
 use hubwright_state::{Clock, Store};
@@ -76,6 +77,8 @@ pub struct Scheduler {
     /// (template, its `teardown` workflow, registered id) for every template
     /// that has one; environments of other templates are never expired.
     teardowns: Vec<(String, Snapshot, i64)>,
+    /// Every warm pool on every cluster it names, kept at size each pass.
+    pools: Vec<PoolPlan>,
     /// Reached each time the loop has passed and planned its next wake-up,
     /// right before it sleeps.
     parked: Moment,
@@ -108,14 +111,22 @@ impl Scheduler {
             "scheduler",
             config.sweep_interval * 2 + Duration::from_secs(60),
         );
+        let pools = PoolPlan::all(catalog);
         Ok(Self {
             store,
             clock,
             config,
             teardowns,
+            pools,
             parked: Moment::default(),
             pulse,
         })
+    }
+
+    /// The warm pools this scheduler keeps at size (`hubwright pool list`
+    /// reads the same plans through the API).
+    pub fn pools(&self) -> &[PoolPlan] {
+        &self.pools
     }
 
     /// Comes each time the loop has done a pass, planned its next wake-up and
@@ -179,7 +190,19 @@ impl Scheduler {
                 tracing::info!(count, within, "expiry warnings recorded");
             }
         }
+        // One pool's trouble (a database hiccup, a bad namespace) neither
+        // stops the others nor the expiries.
+        for plan in &self.pools {
+            if let Err(err) = fill_pool(&self.store, plan, now).await {
+                tracing::warn!(pool = plan.template(), cluster = plan.cluster(), error = %err, "pool fill failed");
+            }
+        }
         if sweep {
+            for plan in &self.pools {
+                if let Err(err) = report_pool(&self.store, plan, now).await {
+                    tracing::warn!(pool = plan.template(), error = %err, "pool figures unavailable");
+                }
+            }
             let started = self.store.start_due_teardowns(now).await?;
             if started > 0 {
                 tracing::info!(started, "started teardowns that waited for a run to stop");
@@ -264,6 +287,45 @@ impl Scheduler {
         }));
         (stop, task)
     }
+}
+
+/// Brings one pool to size and logs what changed.
+async fn fill_pool(
+    store: &Store,
+    plan: &PoolPlan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let fill = plan.fill(store, now).await?;
+    if !fill.started.is_empty() || !fill.recycled.is_empty() {
+        tracing::info!(
+            pool = plan.template(),
+            cluster = plan.cluster(),
+            started = fill.started.len(),
+            recycled = fill.recycled.len(),
+            "pool refilled"
+        );
+    }
+    Ok(())
+}
+
+/// Sets the pool's gauges (`hubwright_pool_*`, labelled by template and cluster).
+async fn report_pool(
+    store: &Store,
+    plan: &PoolPlan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let stats = plan.stats(store, now).await?;
+    let labels = [
+        ("template", stats.template.clone()),
+        ("cluster", stats.cluster.clone()),
+    ];
+    metrics::gauge!("hubwright_pool_size", &labels).set(f64::from(stats.size));
+    metrics::gauge!("hubwright_pool_ready", &labels).set(stats.ready as f64);
+    metrics::gauge!("hubwright_pool_provisioning", &labels).set(stats.provisioning as f64);
+    metrics::gauge!("hubwright_pool_claims", &labels).set(stats.claims as f64);
+    metrics::gauge!("hubwright_pool_misses", &labels).set(stats.misses as f64);
+    metrics::gauge!("hubwright_pool_average_age_seconds", &labels).set(stats.average_age_seconds);
+    Ok(())
 }
 
 /// `3600` → `1h`, `600` → `10m`, `90` → `90s`: the metric label and log field.

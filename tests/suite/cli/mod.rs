@@ -7,6 +7,7 @@ mod completion;
 mod contexts;
 mod lifecycle;
 mod names;
+mod pools;
 mod watch;
 
 use std::process::Output;

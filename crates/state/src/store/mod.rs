@@ -18,6 +18,8 @@
 //! - [`queue_health`]: the queue for operators: depth, oldest due run, leases, rescues.
 //! - `step_teardown`: a step that ends its run asks for its environment's teardown.
 //! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
+//! - [`pools`]: warm pools: a request takes a ready member, or provisions cold.
+//! - [`pool_fill`]: keeping each pool at size, recycling what is stale; its figures.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
 //! - [`run_list`]: pages of runs, newest first, with filters.
 //! - [`retention`]: finished runs past their retention deleted in batches.
@@ -41,6 +43,8 @@ pub mod lease;
 pub mod list_fixture;
 pub mod names;
 pub mod operator;
+pub mod pool_fill;
+pub mod pools;
 pub mod queue_health;
 pub mod read;
 pub mod retention;
@@ -49,6 +53,7 @@ pub mod secrets;
 pub mod tokens;
 pub mod webhooks;
 
+mod environment_insert;
 mod step_teardown;
 mod stop;
 
