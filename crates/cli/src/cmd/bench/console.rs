@@ -39,7 +39,7 @@ pub(super) const DEFAULT_PATHS: &[&str] = &[
     "/environments",
     "/environments?phase=ready&owner=user-7",
     "/runs",
-    "/runs?state=failed&owner=user-7",
+    "/runs?state=failed&owner=user-20",
 ];
 
 /// Requests per page before timing: first-use costs (template and query

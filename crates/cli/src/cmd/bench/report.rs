@@ -138,7 +138,7 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
     ),
     (
         "console",
-        "latency_ms./runs?state=failed&owner=user-7.p95",
+        "latency_ms./runs?state=failed&owner=user-20.p95",
         "Console: the same list filtered by state and owner, p95 (ms)",
         50.0,
         false,
