@@ -2,7 +2,8 @@
 # The hubwright image: the `hubwright` binary, the `helm` binary its worker
 # runs, and the workflow templates in /etc/hubwright/workflows.
 #
-#   docker build --build-arg HELM_SHA256=<sha256> -t hubwright:dev .
+#   docker build --build-arg HELM_SHA256=<sha256> \
+#     --build-arg HUBWRIGHT_COMMIT=$(git rev-parse --short=12 HEAD) -t hubwright:dev .
 #   docker run --rm -e DATABASE_URL=postgres://… hubwright:dev migrate
 #   docker run --rm -p 8080:8080 --read-only --tmpfs /tmp \
 #     -e DATABASE_URL=postgres://… -e HUBWRIGHT_SECRET_KEY=$(openssl rand -hex 32) \
@@ -22,10 +23,13 @@ ARG HELM_VERSION=v3.17.2
 ARG HELM_SHA256=
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
+# The commit `hubwright_build_info` reports: the build context has no .git.
+ARG HUBWRIGHT_COMMIT=unknown
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
+    HUBWRIGHT_COMMIT="${HUBWRIGHT_COMMIT}" \
     cargo build --release --locked -p hubwright-cli --no-default-features \
  && cp target/release/hubwright /usr/local/bin/hubwright
 

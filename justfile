@@ -58,13 +58,36 @@ _demo *args: db-up
 # Clippy runs inside the test build (clippy-driver as the workspace's compiler,
 # warnings as errors): the dependencies compile once, not once for `cargo
 # clippy` and again for the tests (docs/development.md).
-test: db-up browser-up
+test: db-up browser-up promtool-up
     cargo fmt --all -- --check
     @just _sweep-test-dbs
     command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
     RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)" \
     CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
     HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run --workspace --no-fail-fast
+
+# Screenshots of the web console's main pages into docs/console/ (a real
+# browser over real data: the console, a worker, oidc-provider, Chromium).
+screenshots: db-up browser-up
+    HUBWRIGHT_SCREENSHOTS_DIR={{justfile_directory()}}/docs/console \
+    HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} cargo nextest run -p hubwright-tests \
+        --run-ignored only -E 'test(/^console::screenshots::/)'
+
+# The chaos suite's long rounds (tests/suite/chaos; the short round runs in
+# `just test`): real workers SIGKILLed and replaced, paused past their lease,
+# cut off from PostgreSQL through a proxy, PostgreSQL restarted (a server of
+# the test's own, never the shared one), schedulers SIGKILLed while racing
+# over a mass expiry. Prints one JSON line of figures, kept in
+# target/chaos.jsonl; docs/reliability.md records them. An empty seed picks one.
+chaos rounds="3" runs="500" kills="36" cuts="3" restarts="1" ttl="300" scheduler_kills="14" seed="": db-up
+    command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+    rm -f target/chaos.jsonl
+    HUBWRIGHT_CHAOS_ROUNDS={{rounds}} HUBWRIGHT_CHAOS_RUNS={{runs}} HUBWRIGHT_CHAOS_KILLS={{kills}} \
+    HUBWRIGHT_CHAOS_CUTS={{cuts}} HUBWRIGHT_CHAOS_RESTARTS={{restarts}} HUBWRIGHT_CHAOS_TTL_ENVIRONMENTS={{ttl}} \
+    HUBWRIGHT_CHAOS_SCHEDULER_KILLS={{scheduler_kills}} HUBWRIGHT_CHAOS_SEED={{seed}} \
+    HUBWRIGHT_CHAOS_FIGURES=$PWD/target/chaos.jsonl HUBWRIGHT_TEST_DATABASE_URL={{pg_admin}} \
+        cargo nextest run -p hubwright-tests --no-capture --run-ignored only -E 'test(/^chaos::/)'
+    @cat target/chaos.jsonl
 
 # The Kubernetes tests against a real cluster instead of the stand-in (README: "On a real cluster").
 e2e: db-up
@@ -106,7 +129,7 @@ bench repeats="3": db-up
     cargo build --release --quiet -p hubwright-cli
     rm -f target/bench.jsonl
     for round in $(seq 1 {{repeats}}); do \
-        for workload in w1 w1b w2 w3 ttl streams; do \
+        for workload in w1 w1b w2 w3 ttl streams console; do \
             just _recreate-db hubwright_bench; \
             echo "round $round: $workload…" >&2; \
             DATABASE_URL={{bench_url}} ./target/release/hubwright bench $workload | tee -a target/bench.jsonl; \
@@ -211,6 +234,33 @@ browser-up:
     fi
     rm -f "$log"
     echo "installed $("$chromium" --version 2>/dev/null || echo chromium)" >&2
+
+# promtool checks the chart's alerts and dashboard queries
+# (tests/suite/chart_monitoring.rs); HUBWRIGHT_SKIP_PROMTOOL=1 skips them.
+# Install Debian's prometheus package for its promtool when it is missing.
+promtool-up:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v promtool >/dev/null && exit 0
+    if [ "${HUBWRIGHT_SKIP_PROMTOOL:-}" = 1 ]; then
+        echo "promtool is not installed; its checks are skipped (HUBWRIGHT_SKIP_PROMTOOL=1)" >&2; exit 0
+    fi
+    if [ "$(id -u)" = 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo -n); else
+        echo "promtool is not installed and installing it needs root: run 'sudo apt-get install -y prometheus', or set HUBWRIGHT_SKIP_PROMTOOL=1 to skip its checks" >&2
+        exit 0
+    fi
+    echo "promtool is not installed; installing Debian's prometheus package with apt-get…" >&2
+    log=$(mktemp)
+    if ! { "${sudo[@]}" apt-get update -qq \
+        && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; } >"$log" 2>&1; then
+        tail -n 20 "$log" >&2; echo "installing prometheus failed (full output: $log)" >&2; exit 1
+    fi
+    rm -f "$log"
+    # Only promtool is wanted: where systemd started the package's server, stop it.
+    if command -v systemctl >/dev/null && systemctl is-active -q prometheus 2>/dev/null; then
+        "${sudo[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    echo "installed $(promtool --version 2>&1 | head -n 1)" >&2
 
 _create-db name:
     psql -qtA {{pg_admin}} -c "SELECT 1 FROM pg_database WHERE datname = '{{name}}'" | grep -q 1 \

@@ -121,7 +121,11 @@ async fn bad_values_are_refused_with_a_message_naming_the_value() {
         ),
         (
             &["--set", "serviceMonitor.enabled=true"],
-            "serviceMonitor.bearerTokenSecret.name",
+            "serviceMonitor was replaced by metrics.podMonitor",
+        ),
+        (
+            &["--set", "metrics.prometheusRule.operatorWaitFor=soon"],
+            "metrics.prometheusRule.operatorWaitFor",
         ),
         (
             &["--set", "replicas=3"],

@@ -61,7 +61,7 @@ workflows:
 
 /// A lab with the chart template and its values, and the environment a
 /// worker process needs to run `version` of helm in isolation.
-async fn lab(version: HelmVersion, timeout: &str) -> (Lab, Vec<(String, String)>) {
+pub(crate) async fn lab(version: HelmVersion, timeout: &str) -> (Lab, Vec<(String, String)>) {
     lab_of(version, &template(&chart_dir(), timeout)).await
 }
 
@@ -78,12 +78,12 @@ async fn lab_of(version: HelmVersion, template: &str) -> (Lab, Vec<(String, Stri
     (lab, env)
 }
 
-fn worker(lab: &Lab, env: &[(String, String)], name: &str) -> Process {
+pub(crate) fn worker(lab: &Lab, env: &[(String, String)], name: &str) -> Process {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     lab.worker_process(BIN, name, &env)
 }
 
-fn helm_output(lab_steps: &[hubwright_state::model::Step]) -> Value {
+pub(crate) fn helm_output(lab_steps: &[hubwright_state::model::Step]) -> Value {
     lab_steps[1].output.clone().unwrap()
 }
 
@@ -246,7 +246,7 @@ async fn a_release_a_crash_left_pending_is_recovered_before_installing_again() {
     );
 }
 
-fn lab_log(lab: &Lab, name: &str) -> PathBuf {
+pub(crate) fn lab_log(lab: &Lab, name: &str) -> PathBuf {
     lab.workflows.parent().unwrap().join(format!("{name}.log"))
 }
 

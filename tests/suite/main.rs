@@ -29,19 +29,25 @@ mod api {
     mod tokens;
 }
 mod approvals;
+mod chaos;
 mod chart;
+mod chart_monitoring;
 mod cli;
 mod cli_retry;
 mod console;
 mod demo;
 mod e2e;
+mod faults;
 mod health;
 mod helm_release;
 mod idp;
+mod metrics;
 mod namespace;
 mod newcomer;
 mod outage;
+mod pools;
 mod processes;
+mod retention;
 mod runner;
 mod sandbox {
     mod apiserver;

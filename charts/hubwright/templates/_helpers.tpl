@@ -139,6 +139,14 @@ the writable /tmp emptyDir: the root filesystem is read-only. */}}
 - /etc/hubwright/workflows
 - --clusters
 - /etc/hubwright/config/clusters.yaml
+- --metrics-listen
+- {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | quote }}
+{{- end -}}
+
+{{/* The metrics port, and probes on it, of a container. */}}
+{{- define "hubwright.metricsPort" -}}
+- name: metrics
+  containerPort: {{ .Values.metrics.port }}
 {{- end -}}
 
 {{/* Fails rendering when values contradict each other in ways the schema cannot say. */}}
@@ -159,7 +167,7 @@ the writable /tmp emptyDir: the root filesystem is read-only. */}}
 {{- if and (eq .Values.rbac.scope "namespaced") .Values.rbac.create (not .Values.rbac.namespaced.namespaces) -}}
 {{- fail "rbac.scope namespaced needs rbac.namespaced.namespaces: the namespaces hubwright may provision into" -}}
 {{- end -}}
-{{- if and .Values.serviceMonitor.enabled (not .Values.serviceMonitor.bearerTokenSecret.name) -}}
-{{- fail "serviceMonitor.bearerTokenSecret.name: /metrics needs an operator token; store one in a Secret and name it here" -}}
+{{- if .Values.serviceMonitor.enabled -}}
+{{- fail "serviceMonitor was replaced by metrics.podMonitor, which scrapes API and worker pods on their metrics port without a token: set metrics.podMonitor.enabled (and its labels) instead" -}}
 {{- end -}}
 {{- end -}}

@@ -12,6 +12,7 @@
 //! - `/v1/tokens/...`: admins create, list and revoke API tokens.
 //! - `/v1/audit`: the audit trail (admins): every state-changing call,
 //!   recorded by the [`audit::record`] middleware; a JSON-lines export.
+//! - `/v1/pools`: the warm pools (operators): size, ready, claims, misses.
 //! - `/v1/queue`: the queue's health (operators): depth, the oldest due run,
 //!   workers and their leases, rescued runs.
 //! - `/v1/policy`, `/v1/policy/me`: the policy file in force (operators), and
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod openapi;
 pub mod policy;
+pub mod pools;
 mod probes;
 pub mod problems;
 pub mod queue;
@@ -142,6 +144,7 @@ pub fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(audit::routes())
         .merge(approvals::routes())
         .merge(policy::routes())
+        .merge(pools::routes())
         .merge(queue::routes())
         .split_for_parts()
 }

@@ -28,6 +28,7 @@ use crate::error;
         (name = "audit", description = "The audit trail: every state-changing call, who made it, from where and how it ended (admins)"),
         (name = "approvals", description = "Approval steps: approvers list what waits for them, approve or deny with a comment"),
         (name = "policy", description = "The policy file in force (operators), and the caller's own limits and current use"),
+        (name = "pools", description = "Warm pools (operators): ready members that requests take over"),
         (name = "queue", description = "The queue's health (operators): depth, the oldest due run, workers' leases, rescued runs"),
     )
 )]

@@ -123,8 +123,7 @@ impl RateLimits {
         };
         self.sweep();
         limiter.check_key(key).map_err(|not_until| {
-            metrics::counter!("hubwright_http_rate_limited_total", "limit" => "caller")
-                .increment(1);
+            metrics::counter!(crate::metrics::HTTP_RATE_LIMITED, "limit" => "caller").increment(1);
             Problem::too_many_requests(
                 "this token has made too many requests; wait before the next",
                 not_until.wait_time_from(DefaultClock::default().now()),
@@ -142,7 +141,7 @@ impl RateLimits {
         match limiter.check_key(&client_address(parts)) {
             Ok(()) => problem,
             Err(not_until) => {
-                metrics::counter!("hubwright_http_rate_limited_total", "limit" => "auth_failures")
+                metrics::counter!(crate::metrics::HTTP_RATE_LIMITED, "limit" => "auth_failures")
                     .increment(1);
                 Problem::too_many_requests(
                     "too many failed sign-ins from this address; wait before the next",

@@ -29,7 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct CreateToken {
     /// Who the token authenticates: a user or service account, 1 to 200
     /// characters; not one of hubwright's own actors (`scheduler`,
-    /// `bootstrap`, `system`, `hubwright`, `worker`) nor, when OpenID users
+    /// `bootstrap`, `system`, `hubwright`, `worker`, `pool`, `pool:…`) nor, when OpenID users
     /// carry a prefix, a name with that prefix.
     #[serde(default)]
     subject: String,

@@ -95,6 +95,9 @@ enum Command {
     /// See the templates environments are made from, and their parameters.
     #[command(subcommand)]
     Template(cmd::template::Command),
+    /// See the warm pools: ready members that requests take over (operators).
+    #[command(subcommand)]
+    Pool(cmd::pool::Command),
     /// Create, list and revoke API tokens (admin).
     #[command(subcommand)]
     Token(cmd::token::Command),
@@ -201,6 +204,7 @@ async fn dispatch(cli: Cli, ext: Extensions) -> anyhow::Result<std::process::Exi
         Command::Template(command) => {
             api_result(cmd::template::run(&api()?, output, command).await)
         }
+        Command::Pool(command) => api_result(cmd::pool::run(&api()?, output, command).await),
         Command::Token(command) => api_result(cmd::token::run(&api()?, output, command).await),
         Command::Audit(command) => api_result(cmd::audit::run(&api()?, output, command).await),
         Command::Approval(command) => {

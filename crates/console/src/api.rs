@@ -153,15 +153,7 @@ impl<'a> Api<'a> {
             Err(never) => match never {},
         };
         let status = response.status();
-        let bytes = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|err| {
-                internal(format!(
-                    "reading the API's answer to {method} {path}: {err}"
-                ))
-            })?
-            .to_bytes();
+        let bytes = read_answer(response, &method, path).await?;
         if status.is_success() {
             // 204 No Content reads as JSON null.
             let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
@@ -171,13 +163,28 @@ impl<'a> Api<'a> {
                 ))
             })
         } else {
-            let mut problem: ApiProblem = serde_json::from_slice(&bytes).unwrap_or_default();
-            problem.status = status.as_u16();
-            if problem.detail.is_empty() {
-                problem.detail = status.canonical_reason().unwrap_or("error").to_owned();
-            }
-            Err(problem)
+            Err(problem_of(status, &bytes))
         }
+    }
+
+    /// `GET path` as a download: the API's answer passed through as it
+    /// streams (`accept` names the media type wanted), or its problem.
+    pub async fn download(
+        &self,
+        path: &str,
+        accept: &str,
+    ) -> Result<axum::response::Response, ApiProblem> {
+        let request = self.request(Method::GET, path, None, Some(accept))?;
+        let response = match self.console.api.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = read_answer(response, &Method::GET, path).await?;
+        Err(problem_of(status, &bytes))
     }
 
     fn request(
@@ -207,6 +214,35 @@ impl<'a> Api<'a> {
         }
         Ok(request)
     }
+}
+
+/// The whole body of an answer, up to [`MAX_ANSWER`].
+async fn read_answer(
+    response: axum::response::Response,
+    method: &Method,
+    path: &str,
+) -> Result<axum::body::Bytes, ApiProblem> {
+    Ok(
+        http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|err| {
+                internal(format!(
+                    "reading the API's answer to {method} {path}: {err}"
+                ))
+            })?
+            .to_bytes(),
+    )
+}
+
+/// The problem document of a refusal with `status`.
+fn problem_of(status: StatusCode, bytes: &[u8]) -> ApiProblem {
+    let mut problem: ApiProblem = serde_json::from_slice(bytes).unwrap_or_default();
+    problem.status = status.as_u16();
+    if problem.detail.is_empty() {
+        problem.detail = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    problem
 }
 
 fn internal(detail: String) -> ApiProblem {

@@ -49,6 +49,13 @@ const TEMPLATES: &[(&str, &str)] = &[
         "approvals.html",
         include_str!("../templates/approvals.html"),
     ),
+    ("tokens.html", include_str!("../templates/tokens.html")),
+    (
+        "token_revoke.html",
+        include_str!("../templates/token_revoke.html"),
+    ),
+    ("policy.html", include_str!("../templates/policy.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
 ];
 
 /// The console's pages may run only its own script and style, may post

@@ -60,6 +60,15 @@ impl Viewer {
     }
 }
 
+/// A form that carries nothing but the session's CSRF token: a button
+/// that deletes, revokes, cancels or signs out.
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    /// The session's synchronizer token.
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// Compares two secrets in time that does not depend on where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));

@@ -12,6 +12,7 @@ mod digest;
 mod error;
 pub mod model;
 pub mod policy;
+pub mod pools;
 pub mod secrets;
 pub mod store;
 pub mod subjects;

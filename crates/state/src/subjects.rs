@@ -6,6 +6,7 @@
 
 use crate::store::approvals::APPROVAL_ACTOR;
 use crate::store::expiry::SCHEDULER_ACTOR;
+use crate::store::pool_fill::POOL_ACTOR;
 use crate::store::tokens::BOOTSTRAP_ACTOR;
 
 /// Who the migration that added `runs.created_by` names for older runs.
@@ -20,6 +21,7 @@ pub const RESERVED_SUBJECTS: &[&str] = &[
     BOOTSTRAP_ACTOR,
     APPROVAL_ACTOR,
     SYSTEM_ACTOR,
+    POOL_ACTOR,
     "cli",
     "hubwright",
     "worker",
@@ -28,11 +30,15 @@ pub const RESERVED_SUBJECTS: &[&str] = &[
 /// Longest subject, in characters.
 pub const MAX_SUBJECT: usize = 200;
 
-/// Whether `subject` names one of hubwright's own actors.
+/// Whether `subject` names one of hubwright's own actors, or a warm pool's
+/// owner (`pool:<template>`): a caller by that name would see and take the
+/// pool's unclaimed members.
 pub fn is_reserved(subject: &str) -> bool {
-    RESERVED_SUBJECTS
-        .iter()
-        .any(|reserved| reserved.eq_ignore_ascii_case(subject.trim()))
+    let subject = subject.trim();
+    crate::workflow::is_pool_owner(&subject.to_ascii_lowercase())
+        || RESERVED_SUBJECTS
+            .iter()
+            .any(|reserved| reserved.eq_ignore_ascii_case(subject))
 }
 
 /// The rule `subject` breaks as a caller's name, if any: 1 to
@@ -49,7 +55,7 @@ pub fn subject_rule(subject: &str) -> Option<String> {
     }
     if is_reserved(subject) {
         return Some(format!(
-            "`{subject}` is reserved for hubwright's own actors ({}); choose another name",
+            "`{subject}` is reserved for hubwright's own actors ({}, and `pool:` for warm pools); choose another name",
             RESERVED_SUBJECTS.join(", ")
         ));
     }
@@ -70,6 +76,9 @@ mod tests {
             " bootstrap ",
             "system",
             "hubwright",
+            "pool",
+            "pool:jupyterhub",
+            "Pool:JupyterHub",
         ] {
             let rule = subject_rule(name).unwrap_or_default();
             assert!(rule.contains("reserved"), "{name}: {rule}");

@@ -10,6 +10,7 @@
 mod catalog;
 mod duration;
 mod parameters;
+mod pool;
 mod quantity;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use serde_json::Value;
 pub use catalog::Catalog;
 pub use duration::Dur;
 pub use parameters::{Bound, ParameterSpec, ParameterType, QuantityKind};
+pub use pool::{ASSIGN_WORKFLOW, MAX_POOL_SIZE, PoolSpec, is_pool_owner, pool_owner};
 pub use quantity::{QUANTITY_PATTERN, Quantity, QuantityError};
 
 /// A workflow file that could not be loaded: names the file, the place in it and
@@ -69,6 +71,9 @@ pub struct Template {
     /// names collide and the second request is refused.
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// A warm pool of ready environments that requests take over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolSpec>,
     /// The named workflows, e.g. `provision` and `teardown`.
     pub workflows: BTreeMap<String, WorkflowDef>,
 }
@@ -348,7 +353,7 @@ fn check_structure(path: &Path, template: &Template) -> Result<(), WorkflowError
         check_identifier(path, &place, name)?;
         check_steps(path, &place, &workflow.steps)?;
     }
-    Ok(())
+    pool::check_pool(path, template)
 }
 
 fn check_steps(path: &Path, place: &str, steps: &[StepDef]) -> Result<(), WorkflowError> {

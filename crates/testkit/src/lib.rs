@@ -17,6 +17,8 @@
 //! - [`keycloak`]: a fake Keycloak admin API from recorded answers.
 //! - [`tcp_proxy`]: a proxy in front of Postgres that a test cuts and restores,
 //!   to play a database outage.
+//! - [`postgres`]: a PostgreSQL server of the test's own, which it may
+//!   restart without disturbing the tests that share the main one.
 //! - [`work`]: one step kind executed alone through the real `StepKind::execute`,
 //!   against a test database and a manual clock.
 //!
@@ -32,6 +34,7 @@ pub mod harness;
 pub mod hub_health;
 pub mod keycloak;
 pub mod lab;
+pub mod postgres;
 pub mod process;
 pub mod server;
 pub mod steps;

@@ -112,6 +112,7 @@ impl ApiServer {
         let url = db.url.clone();
         let injected = serve::Injected {
             listener: Some(listener),
+            metrics_listener: None,
             clock,
             keys: Some(Arc::new(crate::test_secret_keys())),
         };

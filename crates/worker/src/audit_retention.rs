@@ -80,7 +80,7 @@ impl AuditRetention {
             }
         }
         if deleted > 0 {
-            metrics::counter!("hubwright_audit_entries_pruned_total").increment(deleted);
+            metrics::counter!(crate::metrics::AUDIT_PRUNED).increment(deleted);
             tracing::info!(deleted, %cutoff, "deleted audit entries past their retention");
         }
         Ok(deleted)

@@ -1,7 +1,8 @@
 //! hubwright-worker: the durable step runner and the step kinds.
 //!
 //! A [`Scheduler`] tears expired environments down and warns before expiry;
-//! [`AuditRetention`] deletes audit entries past their retention.
+//! [`AuditRetention`] deletes audit entries past their retention, and
+//! [`RunRetention`] finished runs past theirs.
 //!
 //! A [`Worker`] claims due runs from Postgres, executes each run's steps in order
 //! under a lease, and commits every step's [`Outcome`] before the next starts. The
@@ -11,15 +12,19 @@
 pub mod approval;
 mod audit_retention;
 pub mod builtin;
+pub mod cause;
 mod config;
 pub mod error_text;
 pub mod helm;
 pub mod http;
 pub mod idp;
 pub mod kubernetes;
+pub mod metrics;
 pub mod preflight;
+mod pulse;
 mod registry;
 mod retry;
+mod run_retention;
 mod runner;
 mod scheduler;
 pub mod signal;
@@ -28,9 +33,12 @@ pub mod values;
 pub mod webhooks;
 
 pub use audit_retention::AuditRetention;
+pub use cause::Cause;
 pub use config::{ConfigError, WorkerConfig};
+pub use pulse::Pulse;
 pub use registry::Registry;
 pub use retry::retry_delay;
+pub use run_retention::{RetentionPass, RunRetention};
 pub use runner::{Worker, WorkerHandle};
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use step::{Outcome, Step, StepContext, StepError, StepKind};

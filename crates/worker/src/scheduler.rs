@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hubwright_state::pools::PoolPlan;
 use hubwright_state::store::expiry::ExpiryTeardown;
 use hubwright_state::workflow::{Catalog, Snapshot};
 use hubwright_state::{Clock, Store};
@@ -24,6 +25,7 @@ use tokio::sync::Notify;
 
 use crate::Result;
 use crate::config::ConfigError;
+use crate::pulse::Pulse;
 use crate::signal::{Moment, MomentWatch};
 
 /// Most environments expired by one statement.
@@ -75,9 +77,13 @@ pub struct Scheduler {
     /// (template, its `teardown` workflow, registered id) for every template
     /// that has one; environments of other templates are never expired.
     teardowns: Vec<(String, Snapshot, i64)>,
+    /// Every warm pool on every cluster it names, kept at size each pass.
+    pools: Vec<PoolPlan>,
     /// Reached each time the loop has passed and planned its next wake-up,
     /// right before it sleeps.
     parked: Moment,
+    /// Beaten each time the loop goes round, for readiness probes.
+    pulse: Pulse,
 }
 
 impl Scheduler {
@@ -99,19 +105,40 @@ impl Scheduler {
                 ),
             }
         }
+        // The loop goes round at least every sweep interval; a pass over a
+        // large backlog may take a while longer.
+        let pulse = Pulse::new(
+            "scheduler",
+            config.sweep_interval * 2 + Duration::from_secs(60),
+        );
+        let pools = PoolPlan::all(catalog);
         Ok(Self {
             store,
             clock,
             config,
             teardowns,
+            pools,
             parked: Moment::default(),
+            pulse,
         })
+    }
+
+    /// The warm pools this scheduler keeps at size (`hubwright pool list`
+    /// reads the same plans through the API).
+    pub fn pools(&self) -> &[PoolPlan] {
+        &self.pools
     }
 
     /// Comes each time the loop has done a pass, planned its next wake-up and
     /// is about to sleep: a test waits for it instead of sleeping.
     pub fn parked(&self) -> MomentWatch {
         self.parked.watch()
+    }
+
+    /// The loop's pulse: a readiness probe asks it whether the loop still
+    /// goes round.
+    pub fn pulse(&self) -> Pulse {
+        self.pulse.clone()
     }
 
     fn leads(&self) -> Vec<i64> {
@@ -141,7 +168,7 @@ impl Scheduler {
             let batch = self.store.expire_due(&teardowns, BATCH, now).await?;
             expired += batch.marked;
             if batch.marked > 0 {
-                metrics::counter!("hubwright_environments_expired_total")
+                metrics::counter!(crate::metrics::ENVIRONMENTS_EXPIRED)
                     .increment(batch.marked as u64);
                 tracing::info!(
                     expired = batch.marked,
@@ -158,18 +185,30 @@ impl Scheduler {
         if !leads.is_empty() {
             for (lead, count) in self.store.record_expiry_warnings(&leads, now).await? {
                 let within = lead_label(lead);
-                metrics::counter!("hubwright_expiry_warnings_total", "within" => within.clone())
+                metrics::counter!(crate::metrics::EXPIRY_WARNINGS, "within" => within.clone())
                     .increment(u64::try_from(count).unwrap_or(0));
                 tracing::info!(count, within, "expiry warnings recorded");
             }
         }
+        // One pool's trouble (a database hiccup, a bad namespace) neither
+        // stops the others nor the expiries.
+        for plan in &self.pools {
+            if let Err(err) = fill_pool(&self.store, plan, now).await {
+                tracing::warn!(pool = plan.template(), cluster = plan.cluster(), error = %err, "pool fill failed");
+            }
+        }
         if sweep {
+            for plan in &self.pools {
+                if let Err(err) = report_pool(&self.store, plan, now).await {
+                    tracing::warn!(pool = plan.template(), error = %err, "pool figures unavailable");
+                }
+            }
             let started = self.store.start_due_teardowns(now).await?;
             if started > 0 {
                 tracing::info!(started, "started teardowns that waited for a run to stop");
             }
             for (lead, count) in self.store.count_expiring(&leads, now).await? {
-                metrics::gauge!("hubwright_environment_expiring", "within" => lead_label(lead))
+                metrics::gauge!(crate::metrics::ENVIRONMENT_EXPIRING, "within" => lead_label(lead))
                     .set(count as f64);
             }
         }
@@ -206,6 +245,9 @@ impl Scheduler {
         tokio::pin!(shutdown);
         let mut next_sweep = tokio::time::Instant::now();
         loop {
+            self.pulse.beat();
+            metrics::gauge!(crate::metrics::SCHEDULER_HEARTBEAT)
+                .set(self.clock.now().timestamp_millis() as f64 / 1000.0);
             let sweep = tokio::time::Instant::now() >= next_sweep;
             if sweep {
                 next_sweep = tokio::time::Instant::now() + self.config.sweep_interval;
@@ -245,6 +287,45 @@ impl Scheduler {
         }));
         (stop, task)
     }
+}
+
+/// Brings one pool to size and logs what changed.
+async fn fill_pool(
+    store: &Store,
+    plan: &PoolPlan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let fill = plan.fill(store, now).await?;
+    if !fill.started.is_empty() || !fill.recycled.is_empty() {
+        tracing::info!(
+            pool = plan.template(),
+            cluster = plan.cluster(),
+            started = fill.started.len(),
+            recycled = fill.recycled.len(),
+            "pool refilled"
+        );
+    }
+    Ok(())
+}
+
+/// Sets the pool's gauges (`hubwright_pool_*`, labelled by template and cluster).
+async fn report_pool(
+    store: &Store,
+    plan: &PoolPlan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    let stats = plan.stats(store, now).await?;
+    let labels = [
+        ("template", stats.template.clone()),
+        ("cluster", stats.cluster.clone()),
+    ];
+    metrics::gauge!("hubwright_pool_size", &labels).set(f64::from(stats.size));
+    metrics::gauge!("hubwright_pool_ready", &labels).set(stats.ready as f64);
+    metrics::gauge!("hubwright_pool_provisioning", &labels).set(stats.provisioning as f64);
+    metrics::gauge!("hubwright_pool_claims", &labels).set(stats.claims as f64);
+    metrics::gauge!("hubwright_pool_misses", &labels).set(stats.misses as f64);
+    metrics::gauge!("hubwright_pool_average_age_seconds", &labels).set(stats.average_age_seconds);
+    Ok(())
 }
 
 /// `3600` → `1h`, `600` → `10m`, `90` → `90s`: the metric label and log field.

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::cause::Cause;
 use crate::error_text::sanitize;
 
 /// What one execution of a step came to.
@@ -80,6 +81,9 @@ pub struct StepError {
     /// How long the far side asked us to wait before trying again (a 429 or
     /// 503 with `Retry-After`): the runner schedules the retry no sooner.
     pub retry_after: Option<Duration>,
+    /// Why, when the code that made the error knows better than its
+    /// detail's status says ([`StepError::cause`]).
+    pub cause: Option<Cause>,
 }
 
 impl StepError {
@@ -90,6 +94,7 @@ impl StepError {
             message: sanitize(&message.into()),
             detail: None,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -100,6 +105,7 @@ impl StepError {
             message: sanitize(&message.into()),
             detail: None,
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -114,6 +120,19 @@ impl StepError {
     pub fn with_retry_after(mut self, after: Duration) -> Self {
         self.retry_after = Some(after);
         self
+    }
+
+    /// Says why, for the `reason` label of step metrics.
+    pub fn with_cause(mut self, cause: Cause) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+
+    /// Why the step failed: the cause it was given, else the one its
+    /// detail's status implies ([`Cause::of_detail`]).
+    pub fn cause(&self) -> Cause {
+        self.cause
+            .unwrap_or_else(|| Cause::of_detail(self.detail.as_ref()))
     }
 
     /// As recorded in the database.

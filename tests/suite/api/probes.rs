@@ -88,6 +88,7 @@ async fn the_document_is_served_without_a_token_and_lists_every_endpoint() {
             "/v1/environments/{id}/extend",
             "/v1/policy",
             "/v1/policy/me",
+            "/v1/pools",
             "/v1/queue",
             "/v1/runs",
             "/v1/runs/{id}",

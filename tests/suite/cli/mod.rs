@@ -2,10 +2,12 @@
 //! `hubwright serve` process and real Postgres.
 
 mod audit;
+mod bench;
 mod completion;
 mod contexts;
 mod lifecycle;
 mod names;
+mod pools;
 mod watch;
 
 use std::process::Output;

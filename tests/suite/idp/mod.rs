@@ -25,7 +25,7 @@ mod faults;
 const IAT: &str = "iat-for-hubwright-tests";
 const IAT_VARIABLE: &str = "HUBWRIGHT_TEST_IDP_TOKEN";
 
-fn template(issuer: &str, iat_variable: Option<&str>) -> String {
+pub(crate) fn template(issuer: &str, iat_variable: Option<&str>) -> String {
     let iat = iat_variable
         .map(|name| format!("\n          initial_access_token_env: {name}"))
         .unwrap_or_default();

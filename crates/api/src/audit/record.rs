@@ -212,7 +212,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         entry.method = Some(method.to_string());
         entry.path = Some(path);
         if let Err(err) = state.store.record_audit(&entry).await {
-            metrics::counter!("hubwright_audit_write_failures_total").increment(1);
+            metrics::counter!(crate::metrics::AUDIT_WRITE_FAILURES).increment(1);
             tracing::error!(error = %err, action = %entry.action, actor = ?entry.actor,
                 target = ?entry.target_id, status = status.as_u16(), "could not record an audit entry");
         }

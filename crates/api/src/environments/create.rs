@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::AppendHeaders;
 use hubwright_state::policy::{Demand, EffectiveLimits, Policy};
+use hubwright_state::pools::PoolPlan;
 use hubwright_state::store::admission::Quota;
 use hubwright_state::store::environments::{Accepted, Idempotency, NewEnvironment, request_hash};
 use serde::{Deserialize, Serialize};
@@ -199,30 +200,50 @@ pub(crate) async fn create(
         key,
         request_hash: &hash,
     });
-    let accepted = state
-        .store
-        .request_environment_within(
-            &NewEnvironment {
-                id,
-                name: &request.name,
-                owner: caller.subject(),
-                template: &request.template,
-                cluster: &request.cluster,
-                namespace: &namespace,
-                parameters,
-                expires_at: now + ttl.to_chrono(),
-            },
-            provision,
-            idempotency,
-            // Counted and inserted under the owner's lock: race-free.
-            Some(Quota {
-                limits: &limits,
-                counting: &policy.usage,
-                demand: &demand,
-            }),
-            now,
-        )
-        .await?;
+    let new_environment = NewEnvironment {
+        id,
+        name: &request.name,
+        owner: caller.subject(),
+        template: &request.template,
+        cluster: &request.cluster,
+        namespace: &namespace,
+        parameters,
+        expires_at: now + ttl.to_chrono(),
+    };
+    // Counted and inserted under the owner's lock: race-free.
+    let quota = Some(Quota {
+        limits: &limits,
+        counting: &policy.usage,
+        demand: &demand,
+    });
+    let plan = PoolPlan::of(&state.catalog, &request.template, &request.cluster);
+    let pool_request = plan.as_ref().and_then(|plan| {
+        let requested = new_environment.parameters.as_object()?;
+        plan.request(requested)
+            .inspect_err(|why| tracing::debug!(pool = plan.template(), why, "pool cannot serve"))
+            .ok()
+    });
+    let accepted = match pool_request {
+        Some(pool) => {
+            state
+                .store
+                .request_environment_pooled(
+                    &new_environment,
+                    provision,
+                    pool,
+                    idempotency,
+                    quota,
+                    now,
+                )
+                .await?
+        }
+        None => {
+            state
+                .store
+                .request_environment_within(&new_environment, provision, idempotency, quota, now)
+                .await?
+        }
+    };
     // A replayed answer names the environment it created then, not `id`.
     let environment_id = accepted
         .environment

@@ -89,9 +89,8 @@ pub async fn reload(
                 digest = status.digest.as_deref().unwrap_or_default(),
                 "policy reloaded"
             );
-            metrics::counter!("hubwright_policy_reloads_total", "outcome" => "applied")
-                .increment(1);
-            metrics::gauge!("hubwright_policy_reload_failing").set(0.0);
+            metrics::counter!(crate::metrics::POLICY_RELOADS, "outcome" => "applied").increment(1);
+            metrics::gauge!(crate::metrics::POLICY_RELOAD_FAILING).set(0.0);
             audit(
                 store,
                 now,
@@ -102,8 +101,8 @@ pub async fn reload(
         }
         Ok((Reload::Failed(err), _)) => {
             tracing::warn!(error = %err, "the policy file does not load; the policy in force stays");
-            metrics::counter!("hubwright_policy_reloads_total", "outcome" => "failed").increment(1);
-            metrics::gauge!("hubwright_policy_reload_failing").set(1.0);
+            metrics::counter!(crate::metrics::POLICY_RELOADS, "outcome" => "failed").increment(1);
+            metrics::gauge!(crate::metrics::POLICY_RELOAD_FAILING).set(1.0);
             audit(store, now, Outcome::Failure, Some(err.to_string())).await;
         }
         Ok((Reload::Unchanged | Reload::NoFile, _)) => {}
@@ -130,6 +129,6 @@ async fn audit(
     record.detail = detail;
     if let Err(err) = store.record_audit(&record).await {
         tracing::error!(error = %err, "could not record the policy reload in the audit trail");
-        metrics::counter!("hubwright_audit_write_failures_total").increment(1);
+        metrics::counter!(crate::metrics::AUDIT_WRITE_FAILURES).increment(1);
     }
 }

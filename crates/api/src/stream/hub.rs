@@ -164,7 +164,7 @@ impl Drop for Ticket {
                 shared.tokens.remove(&self.key);
             }
         }
-        metrics::gauge!("hubwright_api_event_streams").set(shared.open as f64);
+        metrics::gauge!(crate::metrics::EVENT_STREAMS).set(shared.open as f64);
     }
 }
 
@@ -216,7 +216,7 @@ impl Streams {
                 return Err(Refused::PerToken(limits.per_token));
             }
             shared.open += 1;
-            metrics::gauge!("hubwright_api_event_streams").set(shared.open as f64);
+            metrics::gauge!(crate::metrics::EVENT_STREAMS).set(shared.open as f64);
             let token = shared
                 .tokens
                 .entry(key.clone())

@@ -13,6 +13,7 @@ mod demo_hub;
 #[cfg(feature = "sandbox")]
 pub mod demo_sandbox;
 pub mod env;
+pub mod pool;
 pub mod run;
 pub mod serve;
 pub mod template;

@@ -202,18 +202,12 @@ async fn confirm_delete(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct DeleteForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn delete(
     State(console): State<Console>,
     viewer: Viewer,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    Form(form): Form<DeleteForm>,
+    Form(form): Form<crate::session::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let api = Api::new(&console, &viewer, Some(peer));

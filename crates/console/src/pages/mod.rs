@@ -1,15 +1,18 @@
 //! The console's pages, and how a page that cannot be shown is answered.
 
 mod approvals;
+mod audit;
 mod environment;
 mod environment_events;
 mod environments;
 mod new_environment;
 mod parameter_form;
 mod parameter_values;
+mod policy;
 mod queue;
 mod run;
 mod runs;
+mod tokens;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -32,6 +35,9 @@ pub fn routes() -> Router<Console> {
         .merge(run::routes())
         .merge(queue::routes())
         .merge(approvals::routes())
+        .merge(tokens::routes())
+        .merge(policy::routes())
+        .merge(audit::routes())
 }
 
 /// A request no console route took: the API's, unless a browser asked for

@@ -315,18 +315,12 @@ async fn retry(
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct CancelForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn cancel(
     State(console): State<Console>,
     viewer: Viewer,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    Form(form): Form<CancelForm>,
+    Form(form): Form<crate::session::CsrfForm>,
 ) -> Result<Response, PageError> {
     viewer.check_csrf(&form.csrf)?;
     let id = run_id(&id)?;

@@ -7,8 +7,10 @@ use uuid::Uuid;
 
 use super::admission::{Quota, admit};
 use super::enqueue::{NewRun, enqueue_with};
+use super::environment_insert::insert_environment;
 pub use super::environment_reads::EnvironmentFilter;
 use super::environment_reads::fetch_environment;
+use super::pools::{PoolRequest, claim_member, record_miss};
 use super::stop::stop_environment_runs;
 use crate::model::{Environment, EnvironmentPhase};
 use crate::workflow::Snapshot;
@@ -72,9 +74,6 @@ pub enum TeardownRequest {
     AlreadyRequested,
 }
 
-const UNIQUE_NAME: &str = "environments_owner_name_live";
-const UNIQUE_NAMESPACE: &str = "environments_cluster_namespace_live";
-
 impl Store {
     /// Accepts an environment and enqueues its provisioning run, atomically: when
     /// this returns, both are committed and a worker has been woken.
@@ -107,6 +106,22 @@ impl Store {
         quota: Option<Quota<'_>>,
         now: DateTime<Utc>,
     ) -> Result<Accepted> {
+        self.accept_environment(env, provision, None, idempotency, quota, now)
+            .await
+    }
+
+    /// Accepts a request, taking a ready member of `pool` when there is one
+    /// (see [`super::pools`]); otherwise provisions cold, as
+    /// [`Store::request_environment_within`] does.
+    pub(super) async fn accept_environment(
+        &self,
+        env: &NewEnvironment<'_>,
+        provision: (&Snapshot, i64),
+        pool: Option<PoolRequest<'_>>,
+        idempotency: Option<Idempotency<'_>>,
+        quota: Option<Quota<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Accepted> {
         let mut tx = self.pool.begin().await?;
         if let Some(idem) = idempotency {
             // Claims the key; a concurrent duplicate blocks here until the first
@@ -131,57 +146,30 @@ impl Store {
         if let Some(quota) = quota {
             admit(&mut tx, env.owner, quota).await?;
         }
-        let id = env.id;
-        let inserted = sqlx::query!(
-            r#"
-            INSERT INTO environments (id, name, owner, template, parameters, cluster,
-                                      namespace, expires_at, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $8, $8)
-            "#,
-            id,
-            env.name,
-            env.owner,
-            env.template,
-            env.parameters,
-            env.cluster,
-            env.expires_at,
-            now,
-            env.namespace,
-        )
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(err)) if err.constraint() == Some(UNIQUE_NAME) => {
-                return Err(Error::Conflict {
-                    field: "name".to_owned(),
-                    rule: format!(
-                        "{} already has an environment named `{}`",
-                        env.owner, env.name
-                    ),
-                });
+        let claimed = match &pool {
+            Some(pool) => claim_member(&mut tx, env, pool, now).await?,
+            None => None,
+        };
+        let (id, run_id) = match claimed {
+            Some(claimed) => claimed,
+            None => {
+                insert_environment(&mut tx, env, now).await?;
+                let (snapshot, definition_id) = provision;
+                let mut run = NewRun::new(
+                    definition_id,
+                    snapshot,
+                    env.parameters.clone(),
+                    env.owner,
+                    now,
+                );
+                run.environment_id = Some(env.id);
+                let run_id = enqueue_with(&mut *tx, &run, now).await?;
+                if pool.is_some() {
+                    record_miss(&mut tx, env, now).await?;
+                }
+                (env.id, run_id)
             }
-            Err(sqlx::Error::Database(err)) if err.constraint() == Some(UNIQUE_NAMESPACE) => {
-                return Err(Error::Conflict {
-                    field: "name".to_owned(),
-                    rule: format!(
-                        "namespace `{}` on cluster `{}` belongs to another live environment; choose another name",
-                        env.namespace, env.cluster
-                    ),
-                });
-            }
-            Err(err) => return Err(err.into()),
-        }
-        let (snapshot, definition_id) = provision;
-        let mut run = NewRun::new(
-            definition_id,
-            snapshot,
-            env.parameters.clone(),
-            env.owner,
-            now,
-        );
-        run.environment_id = Some(id);
-        let run_id = enqueue_with(&mut *tx, &run, now).await?;
+        };
         // Schedulers sleep until the next expiry; this one may be sooner.
         sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")
             .execute(&mut *tx)

@@ -22,6 +22,13 @@ pub struct ClaimedRun {
     pub step: StepClaim,
     /// Number of steps in the run.
     pub step_count: i32,
+    /// When the run became due: it has waited for a worker since.
+    pub due_at: DateTime<Utc>,
+    /// When the run was requested.
+    pub requested_at: DateTime<Utc>,
+    /// Whether the run works on an environment (its success makes the
+    /// environment ready, unless it is a teardown).
+    pub has_environment: bool,
 }
 
 /// The step a worker is about to execute.
@@ -79,7 +86,8 @@ impl Store {
                 FROM due
                 WHERE r.id = due.id
                 RETURNING r.id, r.lease_token, r.definition_id, r.input, r.current_step,
-                          r.step_count, due.is_poll
+                          r.step_count, due.is_poll, r.next_run_at, r.created_at,
+                          r.environment_id IS NOT NULL AS has_environment
             ), started AS (
                 UPDATE steps s
                 SET state = 'running',
@@ -98,6 +106,7 @@ impl Store {
                 WHERE NOT c.is_poll
             )
             SELECT c.id, c.lease_token, c.definition_id, c.input, c.step_count, c.is_poll,
+                   c.next_run_at, c.created_at, c.has_environment AS "has_environment!",
                    st.idx, st.attempts, st.polls,
                    st.started_at AS "started_at!"
             FROM claimed c JOIN started st ON st.run_id = c.id
@@ -118,6 +127,9 @@ impl Store {
                 definition_id: row.definition_id,
                 input: row.input,
                 step_count: row.step_count,
+                due_at: row.next_run_at,
+                requested_at: row.created_at,
+                has_environment: row.has_environment,
                 step: StepClaim {
                     idx: row.idx,
                     attempts: row.attempts,
@@ -177,7 +189,7 @@ impl Store {
         let rescued = sqlx::query_scalar!(
             r#"
             WITH expired AS (
-                SELECT id, lease_owner, current_step,
+                SELECT id, lease_owner, lease_expires_at, current_step,
                        cancel_requested_at IS NOT NULL AS cancelling
                 FROM runs
                 WHERE state = 'running' AND lease_expires_at <= $1
@@ -205,7 +217,10 @@ impl Store {
                 SELECT e.id, e.current_step, 'lease_expired', $3,
                        format('lease of worker %s expired; run %s', e.lease_owner,
                               CASE WHEN e.cancelling THEN 'cancelled' ELSE 'returned to the queue' END),
-                       jsonb_build_object('previous_owner', e.lease_owner), $1
+                       -- When the lease ran out, beside when it was noticed:
+                       -- what stopped the owner happened within a lease before.
+                       jsonb_build_object('previous_owner', e.lease_owner,
+                                          'lease_expired_at', e.lease_expires_at), $1
                 FROM expired e
             )
             SELECT count(*) AS "count!" FROM runs_done

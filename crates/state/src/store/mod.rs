@@ -1,5 +1,6 @@
 //! Every query hubwright makes, grouped by who calls it.
 //!
+//! - [`attention`]: pending approvals and environments past expiry, for alerts.
 //! - [`audit`]: the audit trail: recording, listing and pruning it.
 //! - [`approvals`]: approval steps' rows: opened, decided, expired.
 //! - [`admission`]: limits counted and the new environment inserted under one lock per owner.
@@ -17,12 +18,16 @@
 //! - [`queue_health`]: the queue for operators: depth, oldest due run, leases, rescues.
 //! - `step_teardown`: a step that ends its run asks for its environment's teardown.
 //! - `stop`: stopping an environment's runs, the transition teardown and expiry share.
+//! - [`pools`]: warm pools: a request takes a ready member, or provisions cold.
+//! - [`pool_fill`]: keeping each pool at size, recycling what is stale; its figures.
 //! - [`read`]: runs, steps, events and counts for the API, CLI and benchmarks.
 //! - [`run_list`]: pages of runs, newest first, with filters.
+//! - [`retention`]: finished runs past their retention deleted in batches.
 //! - [`tokens`]: API tokens, stored as hashes.
 
 pub mod admission;
 pub mod approvals;
+pub mod attention;
 pub mod audit;
 pub mod checkpoint;
 pub mod console;
@@ -35,15 +40,20 @@ pub mod environments;
 pub mod event_feed;
 pub mod expiry;
 pub mod lease;
+pub mod list_fixture;
 pub mod names;
 pub mod operator;
+pub mod pool_fill;
+pub mod pools;
 pub mod queue_health;
 pub mod read;
+pub mod retention;
 pub mod run_list;
 pub mod secrets;
 pub mod tokens;
 pub mod webhooks;
 
+mod environment_insert;
 mod step_teardown;
 mod stop;
 

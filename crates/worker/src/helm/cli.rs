@@ -5,6 +5,7 @@
 //! message kept. Helm is never asked to `--wait`: a worker must not sit for
 //! minutes in a child process it cannot checkpoint or cancel.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::process::Command;
 
+use crate::cause::Cause;
 use crate::step::StepError;
 
 /// How one release is reached: the binary, the cluster, the namespace.
@@ -104,6 +106,38 @@ fn classify(what: &str, stderr: &str) -> StepError {
         StepError::permanent(message)
     }
     .with_detail(json!({ "helm": what }))
+    .with_cause(cause(&lower))
+}
+
+/// Why Helm failed, from the same words that chose the class, for the
+/// `reason` label: Helm reports no status code.
+fn cause(lower: &str) -> Cause {
+    let any = |needles: &[&str]| needles.iter().any(|needle| lower.contains(needle));
+    if any(&["timeout", "deadline exceeded", "timed out"]) {
+        Cause::Timeout
+    } else if any(&["too many requests"]) {
+        Cause::RateLimited
+    } else if any(&["forbidden", "unauthorized"]) {
+        Cause::Forbidden
+    } else if any(&["another operation (install/upgrade/rollback) is in progress"]) {
+        Cause::Conflict
+    } else if any(&[
+        "the server is currently unable",
+        "etcdserver",
+        "internal error occurred",
+        "service unavailable",
+    ]) {
+        Cause::Http5xx
+    } else if any(&[
+        "kubernetes cluster unreachable",
+        "connection refused",
+        "connection reset",
+        "dial tcp",
+    ]) {
+        Cause::Unreachable
+    } else {
+        Cause::Other
+    }
 }
 
 impl Helm {
@@ -155,6 +189,14 @@ impl Helm {
                 .map_err(|err| StepError::retryable(format!("helm {what}: {err}")))?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else if let Some(signal) = output.status.signal() {
+            // Killed (the OOM killer, a node drain, an operator): what it
+            // printed is not the cause, and a release it was writing is left
+            // pending, which the next attempt recovers.
+            Err(
+                StepError::retryable(format!("helm {what} was killed by signal {signal}"))
+                    .with_detail(json!({ "helm": what, "signal": signal })),
+            )
         } else {
             Err(classify(what, &String::from_utf8_lossy(&output.stderr)))
         }
@@ -269,20 +311,44 @@ mod tests {
             "Error: Kubernetes cluster unreachable: Get \"https://10.0.0.1/version\": dial tcp 10.0.0.1:443: connect: connection refused\n",
         );
         assert_eq!(down.class, ErrorClass::Retryable);
+        assert_eq!(down.cause(), Cause::Unreachable);
         let busy = classify(
             "upgrade --install",
             "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress\n",
         );
         assert_eq!(busy.class, ErrorClass::Retryable);
+        assert_eq!(busy.cause(), Cause::Conflict);
         let values = classify(
             "upgrade --install",
             "WARNING: something\nError: values don't meet the specifications of the schema(s) in the following chart(s):\nhub-shaped:\n- hub.image: Invalid type. Expected: string, given: integer\n",
         );
         assert_eq!(values.class, ErrorClass::Permanent);
+        assert_eq!(values.cause(), Cause::Other);
         assert_eq!(
             values.message,
             "helm upgrade --install failed: Error: values don't meet the specifications of the schema(s) in the following chart(s):; hub-shaped:; - hub.image: Invalid type. Expected: string, given: integer"
         );
+    }
+
+    #[tokio::test]
+    async fn a_helm_killed_by_a_signal_is_retryable_and_says_so() {
+        let dir = std::env::temp_dir().join(format!("hubwright-helm-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("helm");
+        std::fs::write(&bin, "#!/bin/sh\necho 'partial output' >&2\nkill -9 $$\n").unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let helm = Helm {
+            bin,
+            kubeconfig: None,
+            context: None,
+            namespace: "hub".to_owned(),
+            release: "hub".to_owned(),
+        };
+        let error = helm.status().await.unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(error.class, ErrorClass::Retryable);
+        assert_eq!(error.message, "helm status was killed by signal 9");
     }
 
     #[test]

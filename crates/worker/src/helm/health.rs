@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 use super::HelmShared;
 use super::cli::{Helm, Release};
+use crate::cause::Cause;
 use crate::kubernetes::errors::Call;
 use crate::kubernetes::namespace_of;
 use crate::step::{Outcome, Step, StepContext, StepError};
@@ -112,7 +113,7 @@ impl Step for HealthCheckStep {
             return match probe {
                 Probe::Healthy { url, status } => Ok(healthy(&url, status)),
                 Probe::NotYet(seen) if past_deadline => {
-                    Err(StepError::permanent(not_healthy(&seen)))
+                    Err(StepError::permanent(not_healthy(&seen)).with_cause(Cause::Timeout))
                 }
                 Probe::NotYet(seen) => Ok(Outcome::wait(
                     ctx,
@@ -136,7 +137,8 @@ impl Step for HealthCheckStep {
             return Err(StepError::permanent(format!(
                 "the hub was not healthy within {}; {undone}",
                 params.deadline
-            )));
+            ))
+            .with_cause(Cause::Timeout));
         }
         match probe {
             Probe::Healthy { url, status } => Ok(healthy(&url, status)),
@@ -145,10 +147,10 @@ impl Step for HealthCheckStep {
                     Ok(undone) => undone,
                     Err(err) => format!("rolling the release back failed: {}", err.message),
                 };
-                Err(StepError::permanent(format!(
-                    "{}; {undone}",
-                    not_healthy(&seen)
-                )))
+                Err(
+                    StepError::permanent(format!("{}; {undone}", not_healthy(&seen)))
+                        .with_cause(Cause::Timeout),
+                )
             }
         }
     }

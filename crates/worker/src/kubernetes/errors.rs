@@ -12,6 +12,7 @@ use serde_json::json;
 
 use hubwright_state::model::ErrorClass;
 
+use crate::cause::Cause;
 use crate::step::StepError;
 
 /// What the step was doing when the call failed, for the message.
@@ -71,7 +72,8 @@ impl Call<'_> {
             }
             kube::Error::Auth(err) => StepError::permanent(format!(
                 "cluster `{cluster}`: cannot obtain credentials to {verb} {resource} `{name}`: {err}"
-            )),
+            ))
+            .with_cause(Cause::Forbidden),
             other => StepError::retryable(format!(
                 "cannot reach cluster `{cluster}` to {verb} {resource} `{name}`: {other}"
             ))

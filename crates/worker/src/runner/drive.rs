@@ -20,12 +20,13 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::leases::LeaseSignal;
-use super::{Shared, outage_backoff};
+use super::{Shared, observe, outage_backoff};
+use crate::cause::Cause;
 use crate::retry::delay_before_retry;
 use crate::step::{Outcome, StepContext, StepError};
 
 /// How one execution ended, from the runner's point of view.
-enum Executed {
+pub(super) enum Executed {
     /// The step returned an outcome.
     Outcome(Outcome),
     /// An operator cancelled the run while the step was in flight.
@@ -47,6 +48,10 @@ struct Ctx {
     step_count: i32,
     snapshot: Arc<Snapshot>,
     input: Arc<Value>,
+    /// When the run was requested, and whether its success makes an
+    /// environment ready: for the time-to-ready histogram.
+    requested_at: chrono::DateTime<chrono::Utc>,
+    has_environment: bool,
     signal: watch::Receiver<LeaseSignal>,
     /// This run's slot of the worker's concurrency.
     slot: Mutex<Option<OwnedSemaphorePermit>>,
@@ -60,6 +65,7 @@ pub(super) async fn drive(
 ) {
     let span = tracing::info_span!("run", run_id = %claimed.id, token = claimed.token);
     async move {
+        observe::claimed(claimed.due_at, shared.clock.now());
         let (_guard, signal) = shared.leases.hold(claimed.id, claimed.token, expires_at);
         let snapshot = match (|| shared.definition(claimed.definition_id))
             .retry(outage_backoff())
@@ -82,6 +88,8 @@ pub(super) async fn drive(
             step_count: claimed.step_count,
             slot: Mutex::new(Some(permit)),
             input: Arc::new(claimed.input),
+            requested_at: claimed.requested_at,
+            has_environment: claimed.has_environment,
             snapshot,
             shared,
             signal,
@@ -115,22 +123,26 @@ impl Ctx {
             let error = StepError::permanent(format!(
                 "definition {} has no step {}",
                 self.snapshot, step.idx
-            ));
+            ))
+            .with_cause(Cause::Other);
             return self.commit(step, None, Outcome::Fail(error)).await;
         };
         let max_attempts = i32::try_from(def.retry.max_attempts).unwrap_or(i32::MAX);
         let executed = if step.attempts > max_attempts {
             // Only claims count attempts up front, so this is a step whose worker
             // died every time: a poison pill must not loop forever.
-            Executed::Outcome(Outcome::Fail(StepError::permanent(format!(
-                "step {} was started {} times and its worker was lost each time",
-                def.name,
-                step.attempts - 1
-            ))))
+            Executed::Outcome(Outcome::Fail(
+                StepError::permanent(format!(
+                    "step {} was started {} times and its worker was lost each time",
+                    def.name,
+                    step.attempts - 1
+                ))
+                .with_cause(Cause::Crashed),
+            ))
         } else {
             let started = std::time::Instant::now();
             let executed = self.execute(step, def).await;
-            record(def, &executed, started.elapsed());
+            observe::executed(def, &executed, started.elapsed());
             executed
         };
         match executed {
@@ -201,11 +213,11 @@ impl Ctx {
                 Ok(outcome) => Executed::Outcome(outcome),
                 Err(err) => Executed::Outcome(Outcome::Retry(StepError::retryable(format!(
                     "step {} crashed: {err}", def.name
-                )))),
+                )).with_cause(Cause::Crashed))),
             },
             () = &mut timeout => Executed::Outcome(Outcome::Retry(StepError::retryable(format!(
                 "step {} timed out after {}", def.name, def.timeout
-            )))),
+            )).with_cause(Cause::Timeout))),
             signal = next_signal(&mut signal) => signal,
         };
         attempt.abort();
@@ -273,6 +285,13 @@ impl Ctx {
                     }
                     Ok(Some(advanced)) => {
                         tracing::info!(state = %advanced.state, "run finished");
+                        if advanced.state == RunState::Succeeded
+                            && self.has_environment
+                            && self.snapshot.workflow != "teardown"
+                        {
+                            let now = self.shared.clock.now();
+                            observe::ready(&self.snapshot.template, self.requested_at, now);
+                        }
                         self.ended(advanced.state).await;
                         Then::Stop
                     }
@@ -351,22 +370,6 @@ impl Ctx {
         tracing::error!(error = %err, "could not commit the step within its lease; the run will be rescued");
         self.shared.rescue_soon.notify_one();
     }
-}
-
-/// Step metrics: executions by kind and outcome, and how long they took.
-fn record(def: &StepDef, executed: &Executed, took: Duration) {
-    let outcome = match executed {
-        Executed::Outcome(Outcome::Done(_)) => "done",
-        Executed::Outcome(Outcome::Wait { .. }) => "wait",
-        Executed::Outcome(Outcome::Retry(_)) => "retry",
-        Executed::Outcome(Outcome::Fail(_)) => "fail",
-        Executed::Cancelled => "cancelled",
-        Executed::LeaseLost => "lease_lost",
-    };
-    metrics::counter!("hubwright_step_executions_total", "kind" => def.kind.clone(), "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("hubwright_step_duration_seconds", "kind" => def.kind.clone())
-        .record(took.as_secs_f64());
 }
 
 async fn next_signal(signal: &mut watch::Receiver<LeaseSignal>) -> Executed {

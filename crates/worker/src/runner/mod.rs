@@ -4,6 +4,7 @@
 mod committer;
 mod drive;
 mod leases;
+mod observe;
 mod rescue;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::Result;
 use crate::config::WorkerConfig;
+use crate::pulse::Pulse;
 use crate::registry::Registry;
 use crate::signal::{Moment, MomentWatch};
 use committer::Committer;
@@ -63,6 +65,8 @@ pub(crate) struct Shared {
     /// Reached when a claim round found nothing more due and the loop is
     /// about to sleep.
     idle: Moment,
+    /// Beaten each time the claim loop goes round, for readiness probes.
+    pulse: Pulse,
     /// Told when a database call failed: the rescuer then tries until the
     /// database answers, refreshes the leases still held and rescues the
     /// rest at once, instead of at its next round.
@@ -121,6 +125,9 @@ impl Worker {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         config.validate()?;
+        // The loop goes round at least every poll interval; a claim stuck
+        // for longer than a lease has lost its runs anyway.
+        let pulse = Pulse::new("worker", config.lease.max(config.poll_interval * 3));
         let shared = Shared {
             committer: Committer::start(store.clone(), Arc::clone(&clock)),
             id: Arc::from(config.id.as_str()),
@@ -132,6 +139,7 @@ impl Worker {
             definitions: Mutex::default(),
             stopping: AtomicBool::new(false),
             idle: Moment::default(),
+            pulse,
             rescue_soon: Notify::new(),
         };
         Ok(Self {
@@ -148,6 +156,12 @@ impl Worker {
     /// is about to sleep: a test waits for it instead of sleeping.
     pub fn idle(&self) -> MomentWatch {
         self.shared.idle.watch()
+    }
+
+    /// The claim loop's pulse: a readiness probe asks it whether the loop
+    /// still goes round.
+    pub fn pulse(&self) -> Pulse {
+        self.shared.pulse.clone()
     }
 
     /// Runs in the background until [`WorkerHandle::shutdown`].
@@ -192,6 +206,9 @@ impl Worker {
         let mut runs = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
+            shared.pulse.beat();
+            metrics::gauge!(crate::metrics::WORKER_HEARTBEAT)
+                .set(shared.clock.now().timestamp_millis() as f64 / 1000.0);
             let free = capacity.available_permits();
             let busy = free < shared.config.concurrency;
             let mut idle_for = shared.config.poll_interval;

@@ -52,7 +52,7 @@ async fn round(shared: &Shared, wake: &Notify, refresh_first: bool) -> Result<()
         .await
         .map_err(|err| err.to_string())?;
     if rescued > 0 {
-        metrics::counter!("hubwright_runs_rescued_total").increment(rescued);
+        metrics::counter!(crate::metrics::RUNS_RESCUED).increment(rescued);
         tracing::info!(count = rescued, "rescued runs whose lease expired");
         // The database's wake-up may be lost while the listener reconnects.
         wake.notify_one();

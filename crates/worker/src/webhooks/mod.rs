@@ -155,12 +155,12 @@ impl Notifier {
             None => cursor.release().await?,
         }
         if count > 0 {
-            metrics::counter!("hubwright_webhook_deliveries_total", "outcome" => "delivered")
+            metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => "delivered")
                 .increment(count as u64);
         }
         match failure {
             Some(err) => {
-                metrics::counter!("hubwright_webhook_deliveries_total", "outcome" => "failed")
+                metrics::counter!(crate::metrics::WEBHOOK_DELIVERIES, "outcome" => "failed")
                     .increment(1);
                 Err(err)
             }

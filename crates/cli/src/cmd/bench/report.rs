@@ -13,7 +13,7 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         "w1",
         "insert_runs_per_s",
         "W1 batch insert (runs/s)",
-        0.0,
+        80000.0,
         true,
     ),
     (
@@ -116,6 +116,34 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         false,
     ),
     (
+        "console",
+        "latency_ms./environments.p95",
+        "Console: operator's environment list, 10,000 environments, p95 (ms)",
+        50.0,
+        false,
+    ),
+    (
+        "console",
+        "latency_ms./environments?phase=ready&owner=user-7.p95",
+        "Console: the same list filtered by phase and owner, p95 (ms)",
+        50.0,
+        false,
+    ),
+    (
+        "console",
+        "latency_ms./runs.p95",
+        "Console: operator's run list, 50,000 runs, p95 (ms)",
+        50.0,
+        false,
+    ),
+    (
+        "console",
+        "latency_ms./runs?state=failed&owner=user-20.p95",
+        "Console: the same list filtered by state and owner, p95 (ms)",
+        50.0,
+        false,
+    ),
+    (
         "w1",
         "db_size_after_insert_mib",
         "Database after W1 insert (MiB)",
@@ -126,6 +154,13 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         "w1",
         "db_size_after_drain_mib",
         "Database after W1 drain (MiB)",
+        16.0,
+        false,
+    ),
+    (
+        "w1",
+        "bytes_per_run_after_drain",
+        "Bytes per finished W1 run (database growth / runs)",
         0.0,
         false,
     ),
@@ -169,6 +204,12 @@ pub(super) fn report(input: &Path, notes: Option<&Path>) -> anyhow::Result<Strin
         let shown = value.map_or("—".to_owned(), |v| format!("{v}"));
         let (target_shown, met) = if *target == 0.0 {
             ("—".to_owned(), String::new())
+        } else if value.is_none() {
+            // Not measured (a page this build does not have): neither met nor missed.
+            (
+                format!("{} {target}", if *higher_is_better { "≥" } else { "≤" }),
+                String::new(),
+            )
         } else {
             let met = value.is_some_and(|v| {
                 if *higher_is_better {

@@ -16,6 +16,7 @@ use super::process::{Child, machine_busy_seconds};
 /// with `concurrency` drains them.
 pub(super) async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Result<Value> {
     let (store, snapshot, definition_id) = prepare(url, 1).await?;
+    let size_empty = store.database_size_bytes().await?;
     let insert_rate = insert_batch(&store, &snapshot, definition_id, jobs).await?;
     let size_before = store.database_size_bytes().await?;
     let worker = Child::start(url, concurrency).await?;
@@ -29,6 +30,7 @@ pub(super) async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
     let worker_cpu = worker.cpu_seconds();
     let rss = worker.peak_rss_mib();
     worker.stop().await?;
+    let size_after = store.database_size_bytes().await?;
     let mut figures = json!({
         "workload": "w1",
         "runs": jobs,
@@ -40,7 +42,10 @@ pub(super) async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
         "drain_machine_busy_cpu_s": machine_busy.map(round),
         "worker_peak_rss_mib": rss.map(round),
         "db_size_after_insert_mib": round(size_before as f64 / 1_048_576.0),
-        "db_size_after_drain_mib": round(store.database_size_bytes().await? as f64 / 1_048_576.0),
+        "db_size_after_drain_mib": round(size_after as f64 / 1_048_576.0),
+        // What the runs themselves cost, without the empty database's
+        // catalog and schema (about 8 MiB): comparable across queues.
+        "bytes_per_run_after_drain": round(size_after.saturating_sub(size_empty) as f64 / jobs.max(1) as f64),
     });
     merge(&mut figures, exactly_once(&store, jobs, 1).await?);
     Ok(figures)

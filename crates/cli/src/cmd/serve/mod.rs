@@ -22,12 +22,15 @@ mod console;
 mod database_wait;
 mod injected;
 mod limits;
+mod metrics;
 mod oidc;
 mod parse;
 mod policy;
+mod run_retention;
 use database_wait::{DatabaseWait, parse_database_wait};
 pub use injected::Injected;
 use limits::Limits;
+use metrics::{MetricsArgs, MetricsEndpoint};
 use parse::{Leads, parse_leads, parse_rate};
 use policy::PolicyArgs;
 
@@ -41,7 +44,8 @@ pub struct Args {
     #[arg(long)]
     api: bool,
     /// Run the TTL scheduler (tears expired environments down, warns before
-    /// expiry). Any number of replicas may run. None of the three flags: all three.
+    /// expiry, deletes audit entries and finished runs past their retention).
+    /// Any number of replicas may run. None of the three flags: all three.
     #[arg(long)]
     scheduler: bool,
     /// The scheduler's sweep for expiries its timer missed runs at least this often.
@@ -57,9 +61,15 @@ pub struct Args {
     /// The API's limits on connections, requests and event streams.
     #[command(flatten)]
     limits: Limits,
+    /// Metrics and probes on a port of their own.
+    #[command(flatten)]
+    metrics: MetricsArgs,
     /// The audit trail's retention.
     #[command(flatten)]
     audit: audit::AuditArgs,
+    /// How long finished runs are kept.
+    #[command(flatten)]
+    runs: run_retention::RunRetentionArgs,
     /// Directory of workflow files, validated at start-up.
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
@@ -188,9 +198,11 @@ pub async fn run_until(
     tokio::pin!(shutdown_signal);
     let Injected {
         listener,
+        metrics_listener,
         clock,
         keys,
     } = injected;
+    metrics::install();
     // None chosen means all three.
     let (run_worker, run_api, run_scheduler) = match (args.worker, args.api, args.scheduler) {
         (false, false, false) => (true, true, true),
@@ -202,6 +214,7 @@ pub async fn run_until(
     };
     scheduler_config.validate()?;
     args.audit.validate()?;
+    args.runs.validate()?;
     let webhooks = args
         .webhook_url
         .as_deref()
@@ -250,11 +263,14 @@ pub async fn run_until(
                 .with_context(|| format!("--listen: cannot bind {}", args.listen))?,
         ),
     };
+    let reason = database_wait::waiting_reason(url);
+    let endpoint =
+        MetricsEndpoint::start(&args.metrics, metrics_listener, &reason, Arc::clone(&clock))
+            .await?;
     let waiting = database_wait::connect(url, connections, args.database_wait, &mut catalog);
     let waited = async {
         match &listener {
             Some(listener) => {
-                let reason = database_wait::waiting_reason(url);
                 hubwright_api::starting::answer_while(listener, &reason, waiting).await
             }
             None => waiting.await,
@@ -264,9 +280,11 @@ pub async fn run_until(
         store = waited => store?,
         () = &mut shutdown_signal => {
             tracing::info!("stopped while waiting for the database");
+            endpoint.stop().await;
             return Ok(ExitCode::SUCCESS);
         }
     };
+    endpoint.database_ready(&store, run_api);
     tracing::info!(templates = ?catalog.names(), "workflows loaded");
     if run_worker {
         // Said now, naming the template, rather than by a failed step later.
@@ -330,11 +348,16 @@ pub async fn run_until(
             scheduler_config,
             Arc::clone(&clock),
         )?;
+        endpoint.watch(scheduler.pulse());
         let stopping = shutdown(stopped.clone());
         tasks.spawn(async move { scheduler.run(stopping).await.map_err(anyhow::Error::from) });
         let retention = args.audit.retention(store.clone(), Arc::clone(&clock))?;
         let stopping = shutdown(stopped.clone());
         tasks.spawn(async move { retention.run(stopping).await.map_err(anyhow::Error::from) });
+        if let Some(retention) = args.runs.retention(store.clone(), Arc::clone(&clock))? {
+            let stopping = shutdown(stopped.clone());
+            tasks.spawn(async move { retention.run(stopping).await.map_err(anyhow::Error::from) });
+        }
         if let Some(config) = webhooks {
             let notifier = Notifier::new(store.clone(), config, Arc::clone(&clock));
             let shutdown = shutdown(stopped.clone());
@@ -346,6 +369,7 @@ pub async fn run_until(
     }
     if run_worker {
         let worker = Worker::new(store.clone(), registry, config, Arc::clone(&clock))?;
+        endpoint.watch(worker.pulse());
         let shutdown = shutdown(stopped.clone());
         tasks.spawn(async move { worker.run(shutdown).await.map_err(anyhow::Error::from) });
     }
@@ -361,6 +385,7 @@ pub async fn run_until(
     while let Some(ended) = tasks.join_next().await {
         ended.context("component panicked")??;
     }
+    endpoint.stop().await;
     // Let the pool say goodbye to Postgres instead of dropping sockets.
     tokio::time::timeout(Duration::from_secs(5), store.pool().close())
         .await

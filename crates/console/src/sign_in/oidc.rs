@@ -1,47 +1,27 @@
-//! Signing in and out.
-//!
-//! - With the organisation's OpenID provider (the issuer the API already
-//!   trusts): the authorization code flow with PKCE (S256), a one-time
-//!   `state` and a `nonce`; the ID token is verified as the API verifies
-//!   bearer JWTs (keys, issuer, lifetime), for the console's client id, and its
-//!   groups give the role. The session ends when the ID token would.
-//! - With a hubwright token, pasted into a form; the session follows the
-//!   token (revoked: signed out at once).
-//!
-//! The sign-in form has no session yet, so its CSRF token is a cookie of its
-//! own sent back in the form (double submit).
+//! Sign-in through the organisation's OpenID provider: the authorization
+//! code flow with PKCE (S256), a one-time `state` and a `nonce`; the ID token
+//! verified by the API's own verifier for the console's client id.
 
 use std::net::SocketAddr;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use base64::Engine;
-use chrono::{DateTime, TimeDelta, Utc};
-use http_body_util::BodyExt;
+use chrono::{DateTime, TimeDelta};
 use hubwright_api::Problem;
 use hubwright_api::oidc::Rejected;
-use hubwright_state::model::Principal;
-use hubwright_state::store::console::{NewSession, PendingSignIn, SessionAuth, new_secret};
+use hubwright_state::store::console::{PendingSignIn, SessionAuth, new_secret};
 use hubwright_state::subjects;
-use minijinja::context;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::{Next, next_or_home, open_session, sign_in_page, ttl};
 use crate::Console;
 use crate::pages::PageError;
-use crate::session::{
-    OptionalViewer, Viewer, cookie, local_path, same_secret, session_cookie_name, set_cookie,
-};
 
-/// The sign-in form's double-submit cookie.
-const SIGN_IN_COOKIE: &str = "hubwright_sign_in";
 /// How long a sign-in at the provider may take, redirect to callback.
 const SIGN_IN_WINDOW: TimeDelta = TimeDelta::minutes(10);
-/// The largest sign-in form read.
-const MAX_FORM: usize = 8 * 1024;
 
 /// The provider's endpoints the console uses.
 #[derive(Debug, Clone)]
@@ -52,184 +32,6 @@ pub struct Endpoints {
     pub token: String,
     /// Where the browser may be sent to sign out at the provider too.
     pub end_session: Option<String>,
-}
-
-/// The sign-in and sign-out routes.
-pub fn routes() -> Router<Console> {
-    Router::new()
-        .route("/sign-in", get(page))
-        .route("/sign-in/token", post(with_token))
-        .route("/sign-in/oidc", get(start_oidc))
-        .route("/sign-in/callback", get(callback))
-        .route("/sign-out", post(sign_out))
-}
-
-#[derive(Debug, Deserialize, Default)]
-struct Next {
-    #[serde(default)]
-    next: String,
-}
-
-fn next_or_home(next: &str) -> String {
-    local_path(next).unwrap_or("/").to_owned()
-}
-
-/// The sign-in page: the provider's button when one is set up, and the
-/// token form.
-async fn page(
-    State(console): State<Console>,
-    OptionalViewer(viewer): OptionalViewer,
-    Query(next): Query<Next>,
-) -> Result<Response, PageError> {
-    if viewer.is_some() {
-        return Ok(Redirect::to(&next_or_home(&next.next)).into_response());
-    }
-    Ok(sign_in_page(
-        &console,
-        &next_or_home(&next.next),
-        None,
-        StatusCode::OK,
-    ))
-}
-
-fn sign_in_page(
-    console: &Console,
-    next: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let Ok(form_secret) = new_secret() else {
-        return PageError::Unavailable("the system has no randomness".to_owned()).into_response();
-    };
-    let html = console.views.render(
-        "sign_in.html",
-        None,
-        context! {
-            title => "Sign in",
-            next,
-            form_secret => form_secret.clone(),
-            error,
-            oidc => console.config.oidc.is_some() && console.app.oidc.is_some(),
-        },
-    );
-    let mut response = (status, html).into_response();
-    if let Ok(value) =
-        HeaderValue::from_str(&set_cookie(console, SIGN_IN_COOKIE, &form_secret, 3600))
-    {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    next: String,
-}
-
-/// Signs in with a hubwright token.
-async fn with_token(
-    State(console): State<Console>,
-    request: Request,
-) -> Result<Response, PageError> {
-    let (parts, body) = request.into_parts();
-    let bytes = http_body_util::Limited::new(body, MAX_FORM)
-        .collect()
-        .await
-        .map_err(|_| PageError::BadRequest("the sign-in form is too large".to_owned()))?
-        .to_bytes();
-    let form: TokenForm = serde_urlencoded::from_bytes(&bytes)
-        .map_err(|err| PageError::BadRequest(format!("the sign-in form did not read: {err}")))?;
-    let next = next_or_home(&form.next);
-    let expected = cookie(&parts.headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same_secret(&form.csrf, &expected) {
-        return Ok(sign_in_page(
-            &console,
-            &next,
-            Some("The sign-in form expired; it has been renewed. Paste the token again."),
-            StatusCode::FORBIDDEN,
-        ));
-    }
-    let now = console.app.clock.now();
-    let token = form.token.trim();
-    let found = if token.is_empty() {
-        None
-    } else {
-        console
-            .app
-            .store
-            .token_for_sign_in(token, now)
-            .await
-            .map_err(Problem::from)?
-    };
-    let Some((id, principal)) = found.filter(|(_, p)| !subjects::is_reserved(&p.subject)) else {
-        // Counted like a failed bearer token, per address.
-        let problem = console
-            .app
-            .limits
-            .failed(&parts, Problem::unauthorized("unknown token"));
-        if problem.status() == StatusCode::TOO_MANY_REQUESTS {
-            return Err(PageError::from(problem));
-        }
-        return Ok(sign_in_page(
-            &console,
-            &next,
-            Some("That token is unknown or revoked."),
-            StatusCode::UNAUTHORIZED,
-        ));
-    };
-    let expires_at = now + ttl(&console);
-    open_session(
-        &console,
-        principal,
-        SessionAuth::Token(id),
-        expires_at,
-        now,
-        &next,
-    )
-    .await
-}
-
-fn ttl(console: &Console) -> TimeDelta {
-    TimeDelta::from_std(console.config.session_ttl).unwrap_or(TimeDelta::hours(8))
-}
-
-async fn open_session(
-    console: &Console,
-    principal: Principal,
-    auth: SessionAuth,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-    next: &str,
-) -> Result<Response, PageError> {
-    let new = NewSession {
-        principal,
-        auth,
-        expires_at,
-    };
-    let secret = console
-        .app
-        .store
-        .open_console_session(&new, now)
-        .await
-        .map_err(Problem::from)?;
-    tracing::info!(subject = %new.principal.subject, "console: signed in");
-    let mut response = Redirect::to(next).into_response();
-    let max_age = (expires_at - now).num_seconds().max(1);
-    let cookies = [
-        set_cookie(console, session_cookie_name(console), &secret, max_age),
-        set_cookie(console, SIGN_IN_COOKIE, "", 0),
-    ];
-    for value in cookies {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
-    Ok(response)
 }
 
 /// The provider's endpoints, read from its discovery document once.
@@ -277,7 +79,7 @@ fn redirect_uri(console: &Console, headers: &HeaderMap) -> String {
 
 /// Sends the browser to the provider with a fresh state, nonce and PKCE
 /// challenge.
-async fn start_oidc(
+pub(super) async fn start(
     State(console): State<Console>,
     headers: HeaderMap,
     Query(next): Query<Next>,
@@ -320,7 +122,7 @@ async fn start_oidc(
 }
 
 #[derive(Debug, Deserialize)]
-struct CallbackQuery {
+pub(super) struct CallbackQuery {
     #[serde(default)]
     code: Option<String>,
     #[serde(default)]
@@ -338,7 +140,7 @@ struct TokenAnswer {
 
 /// The provider's answer: the code exchanged for an ID token, which opens
 /// a session.
-async fn callback(
+pub(super) async fn callback(
     State(console): State<Console>,
     headers: HeaderMap,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -440,35 +242,4 @@ async fn callback(
         &pending.return_to,
     )
     .await
-}
-
-#[derive(Debug, Deserialize)]
-struct SignOutForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-/// Ends the session and clears its cookie.
-async fn sign_out(
-    State(console): State<Console>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    axum::Form(form): axum::Form<SignOutForm>,
-) -> Result<Response, PageError> {
-    viewer.check_csrf(&form.csrf)?;
-    if let Some(secret) = cookie(&headers, session_cookie_name(&console)) {
-        console
-            .app
-            .store
-            .close_console_session(&secret)
-            .await
-            .map_err(Problem::from)?;
-    }
-    let mut response = Redirect::to("/sign-in").into_response();
-    if let Ok(value) =
-        HeaderValue::from_str(&set_cookie(&console, session_cookie_name(&console), "", 0))
-    {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    Ok(response)
 }
