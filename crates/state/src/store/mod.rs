@@ -39,6 +39,7 @@ pub mod environment_reads;
 pub mod environments;
 pub mod event_feed;
 pub mod expiry;
+pub mod idempotency_audit;
 pub mod lease;
 pub mod list_fixture;
 pub mod names;
