@@ -129,7 +129,7 @@ bench repeats="3": db-up
     cargo build --release --quiet -p hubwright-cli
     rm -f target/bench.jsonl
     for round in $(seq 1 {{repeats}}); do \
-        for workload in w1 w1b w2 w3 ttl streams console; do \
+        for workload in w1 w1b w2 w3 ttl streams console api; do \
             just _recreate-db hubwright_bench; \
             echo "round $round: $workload…" >&2; \
             DATABASE_URL={{bench_url}} ./target/release/hubwright bench $workload | tee -a target/bench.jsonl; \

@@ -9,6 +9,8 @@
 //!
 //! - [`workloads`]: the five workloads, each returning its figures;
 //! - [`streams`]: what open event streams cost the database and other users;
+//! - [`api`]: the REST API's own path: clients creating, listing and reading
+//!   environments through a `serve --api` child;
 //! - [`console`]: the web console's lists rendered over a database of
 //!   10,000 environments and 50,000 runs;
 //! - [`fixture`]: what they share: a fresh database, runs inserted in
@@ -16,6 +18,7 @@
 //! - [`process`]: the `hubwright serve` child under test and what it costs;
 //! - [`report`]: the JSON lines of many rounds rendered as `docs/benchmarks.md`.
 
+mod api;
 mod console;
 mod fixture;
 mod process;
@@ -52,6 +55,16 @@ enum Workload {
         /// Open streams.
         #[arg(long, default_value_t = 200)]
         streams: usize,
+    },
+    /// API: environment creations (with idempotency keys, some re-sent),
+    /// lists and reads through a `serve --api` child, at each client count.
+    Api {
+        /// Concurrent clients, one round each (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [16, 64])]
+        clients: Vec<usize>,
+        /// Environment creations per round.
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
     },
     /// Console lists: 10,000 environments and 50,000 runs in the database; an
     /// operator's session asks for each page `--requests` times, in-process.
@@ -108,6 +121,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
         }
         Workload::Ttl(load) => workloads::ttl(url, load.jobs.unwrap_or(10_000)).await?,
         Workload::Streams { streams } => streams::streams(url, streams).await?,
+        Workload::Api { clients, requests } => api::api(url, &clients, requests).await?,
         Workload::Console {
             paths,
             requests,

@@ -71,6 +71,16 @@ impl Child {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The API child's base URL, from its `api listening` log line.
+    pub(super) fn api_url(&self) -> anyhow::Result<String> {
+        self.log_text()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|line| line["message"] == "api listening")
+            .and_then(|line| line["address"].as_str().map(|a| format!("http://{a}")))
+            .context("the API child logged no address")
+    }
+
     /// Peak resident set of the worker so far, in MiB (VmHWM).
     pub(super) fn peak_rss_mib(&self) -> Option<f64> {
         let pid = self.child.id()?;

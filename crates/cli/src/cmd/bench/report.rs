@@ -144,6 +144,90 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         false,
     ),
     (
+        "api",
+        "clients_16.creations_per_s",
+        "API: environment creations, 16 clients (creations/s)",
+        1500.0,
+        true,
+    ),
+    (
+        "api",
+        "clients_16.create_latency_ms.p50",
+        "API: create p50, 16 clients (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_16.create_latency_ms.p99",
+        "API: create p99, 16 clients (ms)",
+        25.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_16.list_latency_ms.p99",
+        "API: list p99, 16 clients (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_16.read_latency_ms.p99",
+        "API: read p99, 16 clients (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_16.api_cpu_s",
+        "API: server CPU for the 16-client round (s)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_64.creations_per_s",
+        "API: environment creations, 64 clients (creations/s)",
+        0.0,
+        true,
+    ),
+    (
+        "api",
+        "clients_64.create_latency_ms.p50",
+        "API: create p50, 64 clients (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_64.create_latency_ms.p99",
+        "API: create p99, 64 clients (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_64.list_latency_ms.p99",
+        "API: list p99, 64 clients (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "clients_64.read_latency_ms.p99",
+        "API: read p99, 64 clients (ms)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "api_peak_rss_mib",
+        "API server peak RSS (MiB)",
+        0.0,
+        false,
+    ),
+    (
         "w1",
         "db_size_after_insert_mib",
         "Database after W1 insert (MiB)",
@@ -232,7 +316,7 @@ pub(super) fn report(input: &Path, notes: Option<&Path>) -> anyhow::Result<Strin
     out.push_str(
         "\nExactly-once check (each run and step committed once, audited from the events):\n\n",
     );
-    for workload in ["w1", "w1b", "w2", "w3", "ttl", "streams"] {
+    for workload in ["w1", "w1b", "w2", "w3", "ttl", "streams", "api"] {
         let runs: Vec<&Value> = results
             .iter()
             .filter(|r| r["workload"] == workload)

@@ -43,7 +43,7 @@ pub(super) async fn streams(url: &str, streams: usize) -> anyhow::Result<Value> 
         .await?
         .secret;
     let api = Child::serve(url, &["--api", "--listen", "127.0.0.1:0"], "api listening").await?;
-    let base = api_url(&api)?;
+    let base = api.api_url()?;
     let client = hubwright_worker::http::client();
 
     let baseline = list_latencies(&client, &base, &bob, Duration::from_secs(10)).await?;
@@ -163,7 +163,8 @@ async fn list_latencies(
     Ok(latencies)
 }
 
-fn summary(sorted: &[f64]) -> Value {
+/// Count, p50, p99 and max of sorted latencies (ms).
+pub(super) fn summary(sorted: &[f64]) -> Value {
     json!({
         "requests": sorted.len(),
         "p50": round(percentile(sorted, 0.50)),
@@ -172,16 +173,7 @@ fn summary(sorted: &[f64]) -> Value {
     })
 }
 
-fn round2(x: f64) -> f64 {
+/// Rounded to two decimals.
+pub(super) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-/// The API child's address, from its `api listening` log line.
-fn api_url(api: &Child) -> anyhow::Result<String> {
-    api.log_text()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| line["message"] == "api listening")
-        .and_then(|line| line["address"].as_str().map(|a| format!("http://{a}")))
-        .context("the API child logged no address")
 }
