@@ -199,6 +199,8 @@ pub(crate) async fn create(
         key,
         request_hash: &hash,
     });
+    // The request's span: the provisioning run continues its trace.
+    let traceparent = hubwright_telemetry::TraceParent::current().map(|tp| tp.to_string());
     let accepted = state
         .store
         .request_environment_within(
@@ -211,6 +213,7 @@ pub(crate) async fn create(
                 namespace: &namespace,
                 parameters,
                 expires_at: now + ttl.to_chrono(),
+                traceparent: traceparent.as_deref(),
             },
             provision,
             idempotency,

@@ -30,6 +30,9 @@ pub struct NewEnvironment<'a> {
     pub cluster: &'a str,
     /// Its namespace on that cluster (a DNS-1123 label).
     pub namespace: &'a str,
+    /// The request's W3C trace context, for its provisioning run
+    /// ([`NewRun::traceparent`]).
+    pub traceparent: Option<&'a str>,
     /// Resolved parameters.
     pub parameters: Value,
     /// When it expires.
@@ -181,6 +184,7 @@ impl Store {
             now,
         );
         run.environment_id = Some(id);
+        run.traceparent = env.traceparent;
         let run_id = enqueue_with(&mut *tx, &run, now).await?;
         // Schedulers sleep until the next expiry; this one may be sooner.
         sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")

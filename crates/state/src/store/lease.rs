@@ -22,6 +22,9 @@ pub struct ClaimedRun {
     pub step: StepClaim,
     /// Number of steps in the run.
     pub step_count: i32,
+    /// The trace context of the request that created the run, if it was
+    /// traced ([`crate::store::enqueue::NewRun::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// The step a worker is about to execute.
@@ -79,7 +82,7 @@ impl Store {
                 FROM due
                 WHERE r.id = due.id
                 RETURNING r.id, r.lease_token, r.definition_id, r.input, r.current_step,
-                          r.step_count, due.is_poll
+                          r.step_count, due.is_poll, r.traceparent
             ), started AS (
                 UPDATE steps s
                 SET state = 'running',
@@ -98,7 +101,7 @@ impl Store {
                 WHERE NOT c.is_poll
             )
             SELECT c.id, c.lease_token, c.definition_id, c.input, c.step_count, c.is_poll,
-                   st.idx, st.attempts, st.polls,
+                   c.traceparent, st.idx, st.attempts, st.polls,
                    st.started_at AS "started_at!"
             FROM claimed c JOIN started st ON st.run_id = c.id
             ORDER BY c.id
@@ -118,6 +121,7 @@ impl Store {
                 definition_id: row.definition_id,
                 input: row.input,
                 step_count: row.step_count,
+                traceparent: row.traceparent,
                 step: StepClaim {
                     idx: row.idx,
                     attempts: row.attempts,

@@ -5,6 +5,7 @@ mod committer;
 mod drive;
 mod leases;
 mod rescue;
+mod spans;
 
 use std::collections::HashMap;
 use std::future::Future;
