@@ -38,14 +38,6 @@ pub struct Logging {
 }
 
 impl Logging {
-    /// Whether spans are exported.
-    pub fn exports_traces(&self) -> bool {
-        #[cfg(feature = "otlp")]
-        return self.provider.is_some();
-        #[cfg(not(feature = "otlp"))]
-        false
-    }
-
     /// Exports what is still buffered and stops the exporter (a few seconds
     /// at most). Call it outside the async runtime.
     pub fn shutdown(self) {
