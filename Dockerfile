@@ -12,7 +12,8 @@
 # Queries are checked against the committed .sqlx/ data (SQLX_OFFLINE=true in
 # .cargo/config.toml), so the build needs no database. The image leaves the
 # local sandbox out (--no-default-features): it has no use for a stand-in
-# Kubernetes API (docs/decisions/0007-sandbox-crate.md).
+# Kubernetes API (docs/decisions/0007-sandbox-crate.md). It keeps the trace
+# exporter (--features otel; docs/decisions/0023-tracing.md).
 
 ARG RUST_VERSION=1.95
 # The helm the tests run (crates/sandbox/src/helm.rs). Pass its published
@@ -30,7 +31,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     HUBWRIGHT_COMMIT="${HUBWRIGHT_COMMIT}" \
-    cargo build --release --locked -p hubwright-cli --no-default-features \
+    cargo build --release --locked -p hubwright-cli --no-default-features --features otel \
  && cp target/release/hubwright /usr/local/bin/hubwright
 
 FROM debian:12-slim AS helm

@@ -59,6 +59,7 @@ mod sandbox {
 }
 mod scale_out;
 mod teardown;
+mod tracing;
 mod ttl;
 mod worker {
     mod jupyterhub_values;

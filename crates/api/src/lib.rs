@@ -43,6 +43,7 @@ mod probes;
 pub mod problems;
 pub mod queue;
 pub mod ratelimit;
+pub mod request_trace;
 pub mod runs;
 pub mod starting;
 pub mod stream;
@@ -127,6 +128,7 @@ pub fn router_with(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() })
         .layer(axum::middleware::from_fn(headers::secure))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(request_trace::name_route))
         .layer(axum::middleware::from_fn(contain_panics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

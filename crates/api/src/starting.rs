@@ -41,7 +41,9 @@ pub async fn answer_while<T>(
                 )
             }),
         )
-        .fallback(|| async { Problem::unavailable().into_response() });
+        .fallback(|| async { Problem::unavailable().into_response() })
+        .layer(axum::middleware::from_fn(crate::request_trace::name_route))
+        .layer(axum::middleware::from_fn(crate::request_trace::trace));
     let mut builder = http1::Builder::new();
     // One answer per connection: a kept-alive connection would go on being
     // answered from here after the API took the port over.

@@ -102,10 +102,14 @@ pub async fn serve_app(
         .validate()
         .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
     tracing::info!(address = %listener.local_addr()?, "api listening");
-    let router = app.layer(axum::middleware::from_fn_with_state(
-        limits.clone(),
-        crate::timeouts::enforce,
-    ));
+    // The request's span is outermost: a timed-out request is answered
+    // with its id and logged in its span too.
+    let router = app
+        .layer(axum::middleware::from_fn_with_state(
+            limits.clone(),
+            crate::timeouts::enforce,
+        ))
+        .layer(axum::middleware::from_fn(crate::request_trace::trace));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -154,7 +154,25 @@ pub fn main_with(extensions: Extensions) -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
-    init_logging(cli.globals.log_format);
+    // Spans are exported by `serve` alone; its flags are known before it runs.
+    let otlp = match &cli.command {
+        Command::Serve(args) => args.telemetry().otlp(),
+        _ => None,
+    };
+    let format = match cli.globals.log_format {
+        LogFormat::Text => hubwright_telemetry::logging::Format::Text,
+        LogFormat::Json => hubwright_telemetry::logging::Format::Json,
+    };
+    let logging = match hubwright_telemetry::logging::init(format, otlp.as_ref()) {
+        Ok(logging) => logging,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if let Some(otlp) = &otlp {
+        tracing::info!(endpoint = %otlp.endpoint, service = %otlp.service_name, "exporting traces");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -165,13 +183,16 @@ pub fn main_with(extensions: Extensions) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli, extensions)) {
+    let code = match runtime.block_on(dispatch(cli, extensions)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter's thread posts what is still buffered.
+    logging.shutdown();
+    code
 }
 
 async fn dispatch(cli: Cli, ext: Extensions) -> anyhow::Result<std::process::ExitCode> {
@@ -286,23 +307,6 @@ fn api_result(
             eprintln!("error: {err}");
             Ok(err.exit_code())
         }
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
     }
 }
 

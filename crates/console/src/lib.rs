@@ -110,6 +110,9 @@ pub fn router(app: AppState, api: Router, config: ConsoleConfig) -> Router {
         .layer(axum::middleware::from_fn(render::page_headers))
         .layer(axum::middleware::from_fn(hubwright_api::headers::secure))
         .layer(axum::middleware::from_fn(hubwright_api::metrics::track))
+        .layer(axum::middleware::from_fn(
+            hubwright_api::request_trace::name_route,
+        ))
         .with_state(console);
     pages.fallback(move |request: axum::extract::Request| pages::not_a_page(api.clone(), request))
 }

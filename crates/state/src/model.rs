@@ -162,6 +162,10 @@ pub struct Run {
     pub started_at: Option<DateTime<Utc>>,
     /// Reached a terminal state at.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The W3C trace id (32 hex digits) of the request that created the
+    /// run, when it was traced: the run's steps and their calls to
+    /// Kubernetes and the identity provider are in the same trace.
+    pub trace_id: Option<String>,
 }
 
 /// A step of a run as the API and CLI show it.

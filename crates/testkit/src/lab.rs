@@ -162,6 +162,7 @@ impl Lab {
                     namespace: &namespace,
                     parameters: Value::Object(parameters),
                     expires_at: now + chrono::Duration::hours(1),
+                    traceparent: None,
                 },
                 self.catalog
                     .definition("hub", "provision")

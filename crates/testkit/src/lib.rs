@@ -15,6 +15,8 @@
 //! - [`lab`]: a database, a Kubernetes API and a template for the environment
 //!   steps.
 //! - [`keycloak`]: a fake Keycloak admin API from recorded answers.
+//! - [`otlp`]: an OpenTelemetry collector (OTLP/HTTP, protobuf) that keeps
+//!   the spans a `serve --otel-endpoint` process exports.
 //! - [`tcp_proxy`]: a proxy in front of Postgres that a test cuts and restores,
 //!   to play a database outage.
 //! - [`postgres`]: a PostgreSQL server of the test's own, which it may
@@ -34,6 +36,7 @@ pub mod harness;
 pub mod hub_health;
 pub mod keycloak;
 pub mod lab;
+pub mod otlp;
 pub mod postgres;
 pub mod process;
 pub mod server;

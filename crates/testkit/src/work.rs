@@ -220,6 +220,7 @@ impl WorkRunBuilder<'_> {
                             namespace: &env.namespace,
                             parameters: env.parameters.clone(),
                             expires_at: now + chrono::Duration::hours(1),
+                            traceparent: None,
                         },
                         (&snapshot, definition_id),
                         None,

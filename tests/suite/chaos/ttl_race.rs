@@ -106,6 +106,7 @@ pub async fn race(context: &Context<'_>, plan: &TtlPlan, rng: &mut Rng, fleet: &
             namespace: &name,
             parameters: json!({}),
             expires_at: now + chrono::Duration::hours(1),
+            traceparent: None,
         };
         store
             .request_environment(&environment, provision, None, now)

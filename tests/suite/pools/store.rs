@@ -73,6 +73,7 @@ async fn claim(store: &Store, plan: &PoolPlan, catalog: &Catalog, owner: &str, n
                 namespace: &namespace,
                 parameters: Value::Object(parameters),
                 expires_at: now + chrono::Duration::hours(1),
+                traceparent: None,
             },
             catalog.definition("warm", "provision").unwrap(),
             pool,

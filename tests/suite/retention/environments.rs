@@ -24,6 +24,7 @@ impl Lab {
                     namespace: &format!("jh-{name}"),
                     parameters: json!({}),
                     expires_at: self.now() + chrono::Duration::days(300),
+                    traceparent: None,
                 },
                 self.catalog.definition("lab", "provision").unwrap(),
                 None,

@@ -103,6 +103,7 @@ impl Ttl {
                     namespace: &namespace,
                     parameters: json!({}),
                     expires_at,
+                    traceparent: None,
                 },
                 self.catalog.definition(template, "provision").unwrap(),
                 None,

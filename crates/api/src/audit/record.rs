@@ -166,58 +166,63 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
         .map(|info| info.0.ip());
     let slot = ActorSlot::default();
     request.extensions_mut().insert(slot.clone());
-    let task = tokio::spawn(async move {
-        let response = match std::panic::AssertUnwindSafe(next.run(request))
-            .catch_unwind()
-            .await
-        {
-            Ok(response) => response,
-            Err(_) => {
-                tracing::error!(route = %format!("{method} {path}"), "handler panicked");
-                Problem::internal().into_response()
+    // The handler keeps the request's span (its id, its trace) in its task.
+    let span = tracing::Span::current();
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let response = match std::panic::AssertUnwindSafe(next.run(request))
+                .catch_unwind()
+                .await
+            {
+                Ok(response) => response,
+                Err(_) => {
+                    tracing::error!(route = %format!("{method} {path}"), "handler panicked");
+                    Problem::internal().into_response()
+                }
+            };
+            // A 429 is a throttle, not an attempt the handler saw; recording
+            // each would let a flood write without bound (docs/operations.md).
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                return response;
             }
-        };
-        // A 429 is a throttle, not an attempt the handler saw; recording
-        // each would let a flood write without bound (docs/operations.md).
-        if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            return response;
-        }
-        let (response, body) = peek_json(response).await;
-        let action = Action::of(&method, &route);
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok());
-        let status = response.status();
-        let mut entry = AuditRecord::new(
-            state.clock.now(),
-            slot.get().map(|a| a.subject.as_str()),
-            slot.get().map_or(AuthKind::Unauthenticated, |a| a.auth),
-            &action.name,
-            if status.is_success() {
-                Outcome::Success
-            } else {
-                Outcome::Failure
-            },
-        );
-        entry.actor_role = slot.get().map(|a| a.role);
-        entry.target_kind = Some(action.target_kind.clone());
-        entry.target_id = action.target(location, path_parameter(&route, &path), &body);
-        entry.status = Some(status.as_u16());
-        if !status.is_success() {
-            entry.problem_type = body["type"].as_str().map(str::to_owned);
-            entry.detail = body["detail"].as_str().map(str::to_owned);
-        }
-        entry.client_addr = client;
-        entry.method = Some(method.to_string());
-        entry.path = Some(path);
-        if let Err(err) = state.store.record_audit(&entry).await {
-            metrics::counter!(crate::metrics::AUDIT_WRITE_FAILURES).increment(1);
-            tracing::error!(error = %err, action = %entry.action, actor = ?entry.actor,
+            let (response, body) = peek_json(response).await;
+            let action = Action::of(&method, &route);
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            let status = response.status();
+            let mut entry = AuditRecord::new(
+                state.clock.now(),
+                slot.get().map(|a| a.subject.as_str()),
+                slot.get().map_or(AuthKind::Unauthenticated, |a| a.auth),
+                &action.name,
+                if status.is_success() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                },
+            );
+            entry.actor_role = slot.get().map(|a| a.role);
+            entry.target_kind = Some(action.target_kind.clone());
+            entry.target_id = action.target(location, path_parameter(&route, &path), &body);
+            entry.status = Some(status.as_u16());
+            if !status.is_success() {
+                entry.problem_type = body["type"].as_str().map(str::to_owned);
+                entry.detail = body["detail"].as_str().map(str::to_owned);
+            }
+            entry.client_addr = client;
+            entry.method = Some(method.to_string());
+            entry.path = Some(path);
+            if let Err(err) = state.store.record_audit(&entry).await {
+                metrics::counter!(crate::metrics::AUDIT_WRITE_FAILURES).increment(1);
+                tracing::error!(error = %err, action = %entry.action, actor = ?entry.actor,
                 target = ?entry.target_id, status = status.as_u16(), "could not record an audit entry");
-        }
-        response
-    });
+            }
+            response
+        },
+        span,
+    ));
     match task.await {
         Ok(response) => response,
         Err(err) => {

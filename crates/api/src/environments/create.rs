@@ -200,6 +200,8 @@ pub(crate) async fn create(
         key,
         request_hash: &hash,
     });
+    // The request's span: the provisioning run continues its trace.
+    let traceparent = hubwright_telemetry::TraceParent::current().map(|tp| tp.to_string());
     let new_environment = NewEnvironment {
         id,
         name: &request.name,
@@ -209,6 +211,7 @@ pub(crate) async fn create(
         namespace: &namespace,
         parameters,
         expires_at: now + ttl.to_chrono(),
+        traceparent: traceparent.as_deref(),
     };
     // Counted and inserted under the owner's lock: race-free.
     let quota = Some(Quota {

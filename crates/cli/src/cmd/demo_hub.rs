@@ -164,6 +164,7 @@ async fn request(
                 namespace: &namespace,
                 parameters: Value::Object(parameters),
                 expires_at: now + chrono::Duration::hours(8),
+                traceparent: None,
             },
             catalog
                 .definition(TEMPLATE, "provision")

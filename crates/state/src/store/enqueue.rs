@@ -26,6 +26,10 @@ pub struct NewRun<'a> {
     pub run_at: DateTime<Utc>,
     /// Who asked (a user, or `scheduler`).
     pub actor: &'a str,
+    /// The W3C trace context of the request that asked for it, when tracing
+    /// is on: the worker's spans for the run become its children, and its
+    /// trace id shows on the run and its `run_created` event.
+    pub traceparent: Option<&'a str>,
 }
 
 impl<'a> NewRun<'a> {
@@ -46,6 +50,7 @@ impl<'a> NewRun<'a> {
             input,
             run_at,
             actor,
+            traceparent: None,
         }
     }
 }
@@ -90,6 +95,10 @@ pub async fn enqueue_many_with<'e>(
         .collect::<Result<_>>()?;
     let run_ats: Vec<DateTime<Utc>> = runs.iter().map(|r| r.run_at).collect();
     let actors: Vec<String> = runs.iter().map(|r| r.actor.to_owned()).collect();
+    let traceparents: Vec<Option<String>> = runs
+        .iter()
+        .map(|r| r.traceparent.map(str::to_owned))
+        .collect();
     // Steps are flattened to one row per (run, step).
     let mut step_runs = Vec::new();
     let mut step_idxs = Vec::new();
@@ -107,19 +116,26 @@ pub async fn enqueue_many_with<'e>(
         r#"
         WITH new_runs AS (
             INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                              step_count, next_run_at, created_by, created_at, updated_at)
+                              step_count, next_run_at, created_by, created_at, updated_at,
+                              traceparent)
             SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at,
-                   r.actor, $9, $9
+                   r.actor, $9, $9, r.traceparent
             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                        $6::jsonb[], $7::int[], $8::timestamptz[], $14::text[])
-                 AS r(id, env, template, workflow, def, input, steps, run_at, actor)
-            RETURNING id, created_by
+                        $6::jsonb[], $7::int[], $8::timestamptz[], $14::text[], $15::text[])
+                 AS r(id, env, template, workflow, def, input, steps, run_at, actor, traceparent)
+            RETURNING id, created_by, traceparent
         ), new_steps AS (
             INSERT INTO steps (run_id, idx, name, kind)
             SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::text[])
         ), created AS (
-            INSERT INTO events (run_id, kind, actor, message, at)
-            SELECT id, 'run_created', created_by, 'run accepted', $9 FROM new_runs
+            -- The trace id (the traceparent's second field) is what a
+            -- tracing back end is searched by.
+            INSERT INTO events (run_id, kind, actor, message, data, at)
+            SELECT id, 'run_created', created_by, 'run accepted',
+                   CASE WHEN traceparent IS NOT NULL
+                        THEN jsonb_build_object('trace_id', substr(traceparent, 4, 32)) END,
+                   $9
+            FROM new_runs
         )
         SELECT pg_notify('hubwright_runs', '') FROM (SELECT 1) AS once
         "#,
@@ -137,6 +153,7 @@ pub async fn enqueue_many_with<'e>(
         &step_names,
         &step_kinds,
         &actors,
+        &traceparents as &[Option<String>],
     )
     .execute(executor)
     .await?;
@@ -158,16 +175,21 @@ pub async fn enqueue_with<'e>(
         r#"
         WITH new_run AS (
             INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                              step_count, next_run_at, created_by, created_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $9)
+                              step_count, next_run_at, created_by, created_at, updated_at,
+                              traceparent)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $9, $13)
             RETURNING id
         ), new_steps AS (
             INSERT INTO steps (run_id, idx, name, kind)
             SELECT $1, s.ord::int - 1, s.name, s.kind
             FROM unnest($10::text[], $11::text[]) WITH ORDINALITY AS s(name, kind, ord)
         ), created AS (
-            INSERT INTO events (run_id, kind, actor, message, at)
-            SELECT id, 'run_created', $12, 'run accepted', $9 FROM new_run
+            INSERT INTO events (run_id, kind, actor, message, data, at)
+            SELECT id, 'run_created', $12, 'run accepted',
+                   CASE WHEN $13::text IS NOT NULL
+                        THEN jsonb_build_object('trace_id', substr($13, 4, 32)) END,
+                   $9
+            FROM new_run
         )
         SELECT pg_notify('hubwright_runs', '') FROM new_run WHERE $8 <= $9
         "#,
@@ -183,6 +205,7 @@ pub async fn enqueue_with<'e>(
         &step_names,
         &step_kinds,
         run.actor,
+        run.traceparent,
     )
     .execute(executor)
     .await?;

@@ -32,6 +32,9 @@ pub struct NewEnvironment<'a> {
     pub cluster: &'a str,
     /// Its namespace on that cluster (a DNS-1123 label).
     pub namespace: &'a str,
+    /// The request's W3C trace context, for its provisioning run
+    /// ([`NewRun::traceparent`]).
+    pub traceparent: Option<&'a str>,
     /// Resolved parameters.
     pub parameters: Value,
     /// When it expires.
@@ -163,6 +166,7 @@ impl Store {
                     now,
                 );
                 run.environment_id = Some(env.id);
+                run.traceparent = env.traceparent;
                 let run_id = enqueue_with(&mut *tx, &run, now).await?;
                 if pool.is_some() {
                     record_miss(&mut tx, env, now).await?;

@@ -29,6 +29,9 @@ pub struct ClaimedRun {
     /// Whether the run works on an environment (its success makes the
     /// environment ready, unless it is a teardown).
     pub has_environment: bool,
+    /// The trace context of the request that created the run, if it was
+    /// traced ([`crate::store::enqueue::NewRun::traceparent`]).
+    pub traceparent: Option<String>,
 }
 
 /// The step a worker is about to execute.
@@ -87,7 +90,7 @@ impl Store {
                 WHERE r.id = due.id
                 RETURNING r.id, r.lease_token, r.definition_id, r.input, r.current_step,
                           r.step_count, due.is_poll, r.next_run_at, r.created_at,
-                          r.environment_id IS NOT NULL AS has_environment
+                          r.environment_id IS NOT NULL AS has_environment, r.traceparent
             ), started AS (
                 UPDATE steps s
                 SET state = 'running',
@@ -107,7 +110,7 @@ impl Store {
             )
             SELECT c.id, c.lease_token, c.definition_id, c.input, c.step_count, c.is_poll,
                    c.next_run_at, c.created_at, c.has_environment AS "has_environment!",
-                   st.idx, st.attempts, st.polls,
+                   c.traceparent, st.idx, st.attempts, st.polls,
                    st.started_at AS "started_at!"
             FROM claimed c JOIN started st ON st.run_id = c.id
             ORDER BY c.id
@@ -130,6 +133,7 @@ impl Store {
                 due_at: row.next_run_at,
                 requested_at: row.created_at,
                 has_environment: row.has_environment,
+                traceparent: row.traceparent,
                 step: StepClaim {
                     idx: row.idx,
                     attempts: row.attempts,

@@ -22,7 +22,8 @@ impl Store {
                    -- A run fails at its current step and keeps no detail of
                    -- its own: the step has it.
                    s.error_detail AS "error_detail?",
-                   r.created_at, r.started_at, r.finished_at
+                   r.created_at, r.started_at, r.finished_at,
+                   substr(r.traceparent, 4, 32) AS trace_id
             FROM runs r
             LEFT JOIN environments e ON e.id = r.environment_id
             LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step
@@ -255,6 +256,7 @@ pub(super) struct RunRow {
     pub(super) created_at: DateTime<Utc>,
     pub(super) started_at: Option<DateTime<Utc>>,
     pub(super) finished_at: Option<DateTime<Utc>>,
+    pub(super) trace_id: Option<String>,
 }
 
 impl From<RunRow> for Run {
@@ -280,6 +282,7 @@ impl From<RunRow> for Run {
             created_at: row.created_at,
             started_at: row.started_at,
             finished_at: row.finished_at,
+            trace_id: row.trace_id,
         }
     }
 }

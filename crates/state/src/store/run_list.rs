@@ -53,7 +53,8 @@ impl Store {
                    r.next_run_at, r.lease_owner, r.lease_expires_at, r.claims,
                    r.cancel_requested_at, r.error_class AS "error_class: ErrorClass",
                    r.error_message, s.error_detail AS "error_detail?",
-                   r.created_at, r.started_at, r.finished_at
+                   r.created_at, r.started_at, r.finished_at,
+                   substr(r.traceparent, 4, 32) AS trace_id
             FROM runs r
             LEFT JOIN environments e ON e.id = r.environment_id
             LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step

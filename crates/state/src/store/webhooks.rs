@@ -45,6 +45,10 @@ pub struct WebhookEvent {
     pub expires_at: DateTime<Utc>,
     /// Its URL, if it had one.
     pub url: Option<String>,
+    /// The trace context of the run the event belongs to, if it was traced
+    /// (an approval's; expiries belong to no run): the delivery joins that
+    /// trace.
+    pub traceparent: Option<String>,
 }
 
 /// The cursor of one endpoint, locked for this transaction.
@@ -106,9 +110,11 @@ impl WebhookCursor {
         let rows = sqlx::query!(
             r#"
             SELECT ev.id, ev.kind, ev.at, ev.message, ev.data,
-                   e.id AS environment_id, e.name, e.owner, e.template, e.expires_at, e.url
+                   e.id AS environment_id, e.name, e.owner, e.template, e.expires_at, e.url,
+                   r.traceparent AS "traceparent?"
             FROM events ev
             JOIN environments e ON e.id = ev.environment_id
+            LEFT JOIN runs r ON r.id = ev.run_id
             WHERE ev.id > $1 AND ev.kind = ANY($2) AND ev.at <= $3
             ORDER BY ev.id
             LIMIT $4
@@ -134,6 +140,7 @@ impl WebhookCursor {
                 template: r.template,
                 expires_at: r.expires_at,
                 url: r.url,
+                traceparent: r.traceparent,
             })
             .collect())
     }

@@ -14,6 +14,7 @@ use hubwright_state::clusters::ClusterConfig;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::process::Command;
+use tracing::Instrument;
 
 use crate::cause::Cause;
 use crate::step::StepError;
@@ -159,7 +160,23 @@ impl Helm {
         args: &[&str],
         deadline: Duration,
     ) -> Result<String, StepError> {
+        // Helm sends no trace context itself; `TRACEPARENT` hands the step's
+        // to whatever wraps or plugs into it (the convention of otel-cli and
+        // other command-line tools).
+        let span = tracing::info_span!(
+            "helm",
+            otel.name = %format!("helm {what}"),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            peer.service = "helm",
+        );
         let mut command = Command::new(&self.bin);
+        if let Some(context) = hubwright_telemetry::TraceParent::of_span(&span) {
+            command.env(
+                hubwright_telemetry::context::HEADER.to_uppercase(),
+                context.to_string(),
+            );
+        }
         command
             .args(args)
             .args(["--namespace", &self.namespace])
@@ -182,6 +199,7 @@ impl Helm {
         // Helm has its own --timeout; this bound catches a helm that hangs anyway.
         let output =
             tokio::time::timeout(deadline + Duration::from_secs(30), child.wait_with_output())
+                .instrument(span.clone())
                 .await
                 .map_err(|_| {
                     StepError::retryable(format!("helm {what} did not finish within {deadline:?}"))
@@ -198,6 +216,7 @@ impl Helm {
                     .with_detail(json!({ "helm": what, "signal": signal })),
             )
         } else {
+            span.record("otel.status_code", "ERROR");
             Err(classify(what, &String::from_utf8_lossy(&output.stderr)))
         }
     }

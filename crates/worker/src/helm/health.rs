@@ -207,7 +207,8 @@ impl HealthCheckStep {
         };
         let url = url.trim_end_matches('/').to_owned();
         let health = format!("{url}{}", params.path);
-        Ok(match self.0.http.get(&health).send().await {
+        let probe = hubwright_telemetry::client::send(self.0.http.get(&health), "hub", "health");
+        Ok(match probe.await {
             Ok(response) if response.status().is_success() => Probe::Healthy {
                 url,
                 status: response.status().as_u16(),

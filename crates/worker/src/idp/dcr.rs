@@ -172,7 +172,8 @@ impl Provider<'_> {
         what: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, StepError> {
-        let response = request.send().await.map_err(|err| {
+        let sent = hubwright_telemetry::client::send(request, "identity-provider", what);
+        let response = sent.await.map_err(|err| {
             StepError::retryable(format!(
                 "cannot reach the identity provider {} to {what}: {err}",
                 self.issuer

@@ -159,8 +159,7 @@ impl Keycloak<'_> {
             )
             .form(&[("grant_type", "client_credentials")]);
         let what = "issue an admin token";
-        let response = request
-            .send()
+        let response = hubwright_telemetry::client::send(request, "identity-provider", what)
             .await
             .map_err(|err| self.unreachable(what, &err))?;
         let status = response.status();
@@ -277,9 +276,8 @@ impl Admin<'_, '_> {
         let keycloak = self.keycloak;
         let mut refreshed = false;
         loop {
-            let response = build(keycloak.http)
-                .bearer_auth(self.token.expose())
-                .send()
+            let request = build(keycloak.http).bearer_auth(self.token.expose());
+            let response = hubwright_telemetry::client::send(request, "identity-provider", what)
                 .await
                 .map_err(|err| keycloak.unreachable(what, &err))?;
             if response.status() != StatusCode::UNAUTHORIZED {

@@ -91,5 +91,12 @@ async fn build(name: &str, cluster: &ClusterConfig) -> Result<kube::Client, Step
     // and on the run's timeline; kube's own would hide up to 15 more per call.
     let mut config = config;
     config.default_retry = false;
-    kube::Client::try_from(config).map_err(|err| failed("building the client", &err))
+    // Each call in a client span that sends the step's trace context on.
+    let builder = kube::client::ClientBuilder::try_from(config)
+        .map_err(|err| failed("building the client", &err))?;
+    Ok(builder
+        .with_layer(&hubwright_telemetry::client::ClientSpanLayer::new(
+            "kubernetes",
+        ))
+        .build())
 }

@@ -63,7 +63,7 @@ pub(super) async fn drive(
     expires_at: chrono::DateTime<chrono::Utc>,
     permit: OwnedSemaphorePermit,
 ) {
-    let span = tracing::info_span!("run", run_id = %claimed.id, token = claimed.token);
+    let span = super::spans::run(&claimed);
     async move {
         observe::claimed(claimed.due_at, shared.clock.now());
         let (_guard, signal) = shared.leases.hold(claimed.id, claimed.token, expires_at);
@@ -96,7 +96,8 @@ pub(super) async fn drive(
         };
         let mut step = claimed.step;
         loop {
-            match ctx.step(step).await {
+            let span = super::spans::step(&ctx.snapshot, &step);
+            match ctx.step(step).instrument(span).await {
                 Then::Continue(next) if ctx.shared.stopping.load(Ordering::SeqCst) => {
                     let reason = format!("worker {} is shutting down", ctx.shared.id);
                     let now = ctx.shared.clock.now();
@@ -202,7 +203,8 @@ impl Ctx {
         };
         let params = def.params.clone();
         tracing::debug!(step = %def.name, attempt = step.attempts, poll = step.is_poll, "step started");
-        let mut attempt = tokio::spawn(async move { kind.execute(&ctx, &params).await });
+        let attempt = async move { kind.execute(&ctx, &params).await };
+        let mut attempt = tokio::spawn(attempt.instrument(tracing::Span::current()));
         let timeout = tokio::time::sleep(def.timeout.0);
         tokio::pin!(timeout);
         // Biased: a step that has finished is committed (and refused by the

@@ -6,6 +6,7 @@ mod drive;
 mod leases;
 mod observe;
 mod rescue;
+mod spans;
 
 use std::collections::HashMap;
 use std::future::Future;

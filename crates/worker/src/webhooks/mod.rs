@@ -26,7 +26,9 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use hubwright_state::secrets::SecretString;
 use hubwright_state::store::webhooks::WebhookEvent;
 use hubwright_state::{Clock, Store};
+use hubwright_telemetry::TraceParent;
 use serde_json::json;
+use tracing::Instrument;
 
 pub use signing::{ID_HEADER, SECRET_PREFIX, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSecret};
 
@@ -185,12 +187,17 @@ impl Notifier {
             request = request.header(SIGNATURE_HEADER, secret.sign(&id, timestamp, &body));
         }
         let endpoint = endpoint(&self.config.url);
-        let response = request
-            .body(body)
-            .send()
-            .await
-            // Without the URL: its path or query may hold a token.
-            .map_err(|err| format!("POST {endpoint}: {}", err.without_url()))?;
+        // An approval's delivery joins the trace of the run that waits for it.
+        let delivery = tracing::info_span!("webhook", event = event.id, kind = %event.kind);
+        if let Some(parent) = event.traceparent.as_deref().and_then(TraceParent::parse) {
+            hubwright_telemetry::context::set_parent(&delivery, &parent);
+        }
+        let response =
+            hubwright_telemetry::client::send(request.body(body), "webhook", &event.kind)
+                .instrument(delivery)
+                .await
+                // Without the URL: its path or query may hold a token.
+                .map_err(|err| format!("POST {endpoint}: {}", err.without_url()))?;
         if response.status().is_success() {
             Ok(())
         } else {

@@ -27,12 +27,14 @@ mod oidc;
 mod parse;
 mod policy;
 mod run_retention;
+mod telemetry;
 use database_wait::{DatabaseWait, parse_database_wait};
 pub use injected::Injected;
 use limits::Limits;
 use metrics::{MetricsArgs, MetricsEndpoint};
 use parse::{Leads, parse_leads, parse_rate};
 use policy::PolicyArgs;
+pub use telemetry::TelemetryArgs;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = SECRET_KEY_HELP)]
@@ -118,6 +120,9 @@ pub struct Args {
     /// The web console.
     #[command(flatten)]
     console: console::ConsoleArgs,
+    /// Traces and the log filter.
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
     /// The scheduler POSTs each expiry warning and expiry here as JSON, in
     /// order, at least once (README: Time-to-live).
     #[arg(long, env = "HUBWRIGHT_WEBHOOK_URL")]
@@ -158,6 +163,14 @@ Environment:
                         first seals, all open). It seals the hubs' credentials
                         in Postgres; keep it as you keep the database's backups.
                         `serve --api` alone does not need it.";
+
+impl Args {
+    /// The flags for traces and logs, which the process's logging is set up
+    /// with before `serve` runs.
+    pub fn telemetry(&self) -> &TelemetryArgs {
+        &self.telemetry
+    }
+}
 
 /// `hubwright serve ARGS…` parsed as the command line would, for callers
 /// that start the server in-process (the tests): the error says which flag
@@ -267,6 +280,13 @@ pub async fn run_until(
     let endpoint =
         MetricsEndpoint::start(&args.metrics, metrics_listener, &reason, Arc::clone(&clock))
             .await?;
+    let (stop, stopped) = watch::channel(false);
+    let shutdown = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let log_filter = args
+        .telemetry
+        .follow_log_filter(shutdown(stopped.clone()))?;
     let waiting = database_wait::connect(url, connections, args.database_wait, &mut catalog);
     let waited = async {
         match &listener {
@@ -295,14 +315,12 @@ pub async fn run_until(
         }
     }
 
-    let (stop, stopped) = watch::channel(false);
-    let shutdown = |mut stopped: watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
-
     let catalog = Arc::new(catalog);
     let oidc = args.oidc.verifier();
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(follow) = log_filter {
+        tasks.spawn(follow);
+    }
     if let Some(listener) = listener {
         let policy = args.policy.load(&catalog, clock.as_ref())?;
         let watching = shutdown(stopped.clone());
