@@ -117,22 +117,17 @@ impl FromRequestParts<Console> for OptionalViewer {
             .console_session(&secret, now)
             .await
             .map_err(|err| PageError::from(hubwright_api::Problem::from(err)).into_response())?;
-        Ok(Self(session.map(|session| viewer(console, session))))
+        Ok(Self(session.map(viewer)))
     }
 }
 
-fn viewer(console: &Console, session: ConsoleSession) -> Viewer {
-    let mut principal = session.principal;
-    // As for bearer tokens: the policy file's groups join the provider's,
-    // read at every request so a reload counts.
-    principal
-        .groups
-        .extend(console.app.policy.current().groups_of(&principal.subject));
-    principal.groups.sort();
-    principal.groups.dedup();
+/// The session's user as they signed in. The policy file's groups are not
+/// added here: every request the console makes goes through the API's
+/// `Caller`, which adds them (read at each request, so a reload counts).
+fn viewer(session: ConsoleSession) -> Viewer {
     Viewer {
         user: ConsoleUser {
-            principal,
+            principal: session.principal,
             auth: session.auth,
             session_hash: session.id_hash,
         },
