@@ -44,6 +44,12 @@ await run(async ({ browser, context, page, step }) => {
     await expectText(page.getByRole('heading', { level: 1 }), 'Queue');
     await checkPage(page, 'the queue');
   });
+  await step('the pools', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Pools' }).click();
+    await expectText(page.getByRole('heading', { level: 1 }), 'Pools');
+    await expectText(page.locator('table tbody th').first(), 'warm');
+    await checkPage(page, 'the pools');
+  });
   await step('the approvals', async () => {
     await page.getByRole('navigation').getByRole('link', { name: 'Approvals' }).click();
     await checkPage(page, 'the approvals');

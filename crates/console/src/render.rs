@@ -45,6 +45,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/run_detail.html"),
     ),
     ("queue.html", include_str!("../templates/queue.html")),
+    ("pools.html", include_str!("../templates/pools.html")),
     (
         "approvals.html",
         include_str!("../templates/approvals.html"),

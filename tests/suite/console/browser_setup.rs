@@ -34,6 +34,18 @@ workflows:
       - { name: remove, kind: noop }
 "#;
 
+/// `warm`: a pool of two that no scheduler fills here, so the pools page
+/// shows a pool short of ready members.
+const WARM: &str = r#"
+name: warm
+description: Kept ready in a pool.
+pool: { size: 2, max_idle: 1h }
+workflows:
+  provision: { steps: [{ name: hub, kind: noop }] }
+  assign: { steps: [{ name: assign, kind: noop }] }
+  teardown: { steps: [{ name: remove, kind: noop }] }
+"#;
+
 /// Everything a console browser test runs against.
 pub struct Console {
     pub db: TestDatabase,
@@ -75,6 +87,7 @@ impl Console {
             "repair",
             &REPAIR.replace("{fixed}", &fixed.display().to_string()),
         );
+        write_workflow(&workflows, "warm", WARM);
         let db = TestDatabase::create().await;
         // `=`: a generated client id may start with `-`.
         let flags = [

@@ -9,6 +9,7 @@ mod new_environment;
 mod parameter_form;
 mod parameter_values;
 mod policy;
+mod pools;
 mod queue;
 mod run;
 mod runs;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<Console> {
         .merge(runs::routes())
         .merge(run::routes())
         .merge(queue::routes())
+        .merge(pools::routes())
         .merge(approvals::routes())
         .merge(tokens::routes())
         .merge(policy::routes())

@@ -34,9 +34,34 @@ impl std::str::FromStr for Dur {
     }
 }
 
+/// Written the way templates and flags write durations (`72h`, `1h30m`,
+/// `90s` as `1m30s`, `250ms`, `90d`): hours are the largest unit below a
+/// week of whole days, so a template's `maximum: 72h` comes back in
+/// messages as `72h`, not humantime's `3days`, and a retention of `365d`
+/// as `365d`.
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
+        const DAY: u64 = 86_400;
+        let secs = self.0.as_secs();
+        let millis = self.0.subsec_millis();
+        if secs == 0 && millis == 0 {
+            return f.write_str("0s");
+        }
+        if millis == 0 && secs % DAY == 0 && secs >= 7 * DAY {
+            return write!(f, "{}d", secs / DAY);
+        }
+        let parts = [
+            (secs / 3600, "h"),
+            (secs % 3600 / 60, "m"),
+            (secs % 60, "s"),
+            (u64::from(millis), "ms"),
+        ];
+        for (value, unit) in parts {
+            if value > 0 {
+                write!(f, "{value}{unit}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -56,5 +81,32 @@ impl<'de> Deserialize<'de> for Dur {
 impl From<Duration> for Dur {
     fn from(value: Duration) -> Self {
         Self(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dur;
+
+    #[test]
+    fn durations_are_written_as_templates_write_them_and_read_back() {
+        for (text, written) in [
+            ("72h", "72h"),
+            ("3days", "72h"),
+            ("90s", "1m30s"),
+            ("1h 30m", "1h30m"),
+            ("250ms", "250ms"),
+            ("0s", "0s"),
+            ("100h 4h", "104h"),
+            ("365d", "365d"),
+            ("7d", "7d"),
+            ("6d", "144h"),
+            ("7d 1h", "169h"),
+        ] {
+            let dur: Dur = text.parse().unwrap();
+            assert_eq!(dur.to_string(), written, "{text}");
+            let again: Dur = written.parse().unwrap();
+            assert_eq!(again, dur, "{written} reads back as {text}");
+        }
     }
 }
