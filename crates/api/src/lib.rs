@@ -32,6 +32,7 @@ pub mod auth;
 pub mod environments;
 pub mod error;
 pub mod headers;
+mod idempotency;
 mod input;
 mod json;
 pub mod metrics;

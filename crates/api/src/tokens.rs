@@ -6,7 +6,7 @@ use utoipa_axum::routes;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use hubwright_state::model::Role;
 use hubwright_state::store::tokens::TokenInfo;
 use serde::{Deserialize, Serialize};
@@ -55,11 +55,13 @@ pub struct TokenList {
 
 /// Create a token (admin). The answer carries the secret, once.
 #[utoipa::path(post, path = "/v1/tokens", operation_id = "create_token", tag = "tokens", request_body = CreateToken,
-    responses((status = 201, body = CreatedToken), (status = 422, body = ProblemDocument)),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Sent again: no second token, a 409 naming the first")),
+    responses((status = 201, body = CreatedToken), (status = 409, body = ProblemDocument, description = "The Idempotency-Key created a token before; its secret is not shown again"), (status = 422, body = ProblemDocument)),
     security(("bearer" = [])))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     OptionalJson(request): OptionalJson<CreateToken>,
 ) -> ApiResult<(
     StatusCode,
@@ -67,6 +69,7 @@ async fn create(
     Json<CreatedToken>,
 )> {
     caller.require(Role::Admin)?;
+    let key = crate::idempotency::key(&headers)?;
     let role = request
         .role
         .ok_or_else(|| Problem::invalid("role", "is required: developer, operator or admin"))?;
@@ -87,7 +90,7 @@ async fn create(
     let now = state.clock.now();
     let issued = state
         .store
-        .create_token_as(caller.subject(), &request.subject, role, now)
+        .create_token_as(caller.subject(), &request.subject, role, key, now)
         .await?;
     tracing::info!(token_id = %issued.id, subject = %issued.subject, role = %issued.role, by = caller.subject(), "token created");
     Ok((

@@ -72,6 +72,62 @@ async fn an_admin_creates_a_token_that_works_and_its_secret_is_shown_once() {
 }
 
 #[tokio::test]
+async fn a_creation_sent_again_with_its_idempotency_key_makes_no_second_token() {
+    let db = TestDatabase::create().await;
+    let server = serve(&db).await;
+    let root = token(&db.store, "root", Role::Admin).await;
+    let other_admin = token(&db.store, "rita", Role::Admin).await;
+    let create = |admin: &str, key: &str| {
+        server
+            .post("/v1/tokens")
+            .token(admin)
+            .header("Idempotency-Key", key)
+            .json(&json!({"subject": "dora", "role": "developer"}))
+    };
+
+    let first = create(&root, "form-1").send().await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:#}", first.body);
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    let secret = first.body["secret"].as_str().unwrap().to_owned();
+
+    let again = create(&root, "form-1").send().await;
+    again.assert_problem(StatusCode::CONFLICT, "conflict");
+    let detail = again.body["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("Idempotency-Key: was used at ")
+            && detail.contains(&format!("to create token {id} for dora (developer)")),
+        "{detail}"
+    );
+    assert!(!again.body.to_string().contains(&secret[3..]), "no secret");
+
+    // Keys are each admin's own, and a new key is a new token.
+    let rita = create(&other_admin, "form-1").send().await;
+    assert_eq!(rita.status, StatusCode::CREATED, "{:#}", rita.body);
+    let next = create(&root, "form-2").send().await;
+    assert_eq!(next.status, StatusCode::CREATED, "{:#}", next.body);
+    let bad = create(&root, "with space").send().await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:#}",
+        bad.body
+    );
+
+    let doras: i64 = sqlx::query_scalar("SELECT count(*) FROM api_tokens WHERE subject = 'dora'")
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(doras, 3, "root's two keys and rita's one");
+    assert_eq!(
+        timeline(&db, &id).await,
+        [("token_created".to_owned(), "root".to_owned())],
+        "one creation recorded"
+    );
+    drop(server);
+    db.drop_now().await;
+}
+
+#[tokio::test]
 async fn a_revoked_token_stops_working_at_once_and_revoking_again_is_harmless() {
     let db = TestDatabase::create().await;
     let server = serve(&db).await;

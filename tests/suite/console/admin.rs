@@ -73,6 +73,53 @@ async fn an_admin_creates_a_token_whose_secret_is_shown_once_and_signs_in() {
     home.assert_says("gail <span class=\"role\">operator</span>");
 }
 
+/// The `request_key` the page's create form carries.
+fn form_key(page: &hubwright_testkit::console::Page) -> String {
+    let marker = "name=\"request_key\" value=\"";
+    let start = page.html.find(marker).expect("a request key on the form") + marker.len();
+    let end = page.html[start..].find('"').expect("the key's end") + start;
+    page.html[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn a_token_form_sent_twice_makes_one_token_and_says_so() {
+    let db = TestDatabase::create().await;
+    let server = serve(&db).await;
+    let root = token(&db.store, "root", Role::Admin).await;
+    let admin = ConsoleUser::sign_in(&server, &root).await;
+    let form = admin.get("/tokens").await;
+    let key = form_key(&form);
+    let fields = [
+        ("subject", "ivy"),
+        ("role", "developer"),
+        ("request_key", key.as_str()),
+    ];
+
+    let created = admin.post("/tokens", &fields).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.html);
+    let secret = shown_secret(&created).expect("the secret, once");
+    assert_ne!(form_key(&created), key, "the next form is a new request");
+
+    // The browser's reload of that answer sends the same form again.
+    let reloaded = admin.post("/tokens", &fields).await;
+    assert_eq!(reloaded.status, StatusCode::CONFLICT, "{}", reloaded.html);
+    reloaded.assert_says("This form was sent before, and no second token was made.");
+    let id = token_id(&server, &root, "ivy").await;
+    reloaded.assert_says(&format!("to create token {id} for ivy (developer)"));
+    assert!(
+        shown_secret(&reloaded).is_none() && !reloaded.html.contains(&secret),
+        "the secret is not shown again"
+    );
+    let tokens = server.get("/v1/tokens").token(&root).send().await;
+    let ivys = tokens.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["subject"] == "ivy")
+        .count();
+    assert_eq!(ivys, 1, "{:#}", tokens.body);
+}
+
 #[tokio::test]
 async fn a_refused_token_request_keeps_the_input_and_names_the_field() {
     let db = TestDatabase::create().await;

@@ -61,24 +61,6 @@ fn default_cluster() -> String {
     "default".to_owned()
 }
 
-/// `Idempotency-Key`: printable ASCII, at most 200 characters.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key)
-            if !key.is_empty() && key.len() <= 200 && key.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(Some(key))
-        }
-        _ => Err(Problem::invalid_header(
-            "Idempotency-Key",
-            "must be 1 to 200 printable ASCII characters without spaces",
-        )),
-    }
-}
-
 /// What the new environment takes, for the limits. A parameter the policy
 /// counts as CPU or memory must read as a quantity when such a limit applies
 /// (422 naming it); without one it counts as nothing.
@@ -134,7 +116,7 @@ pub(crate) async fn create(
     AppendHeaders<[(header::HeaderName, String); 1]>,
     Json<EnvironmentAccepted>,
 )> {
-    let key = idempotency_key(&headers)?;
+    let key = crate::idempotency::key(&headers)?;
     check_label("name", &request.name, MAX_NAME)?;
     let loaded = template(&state, &request.template)?;
     let policy = state.policy.current();

@@ -70,6 +70,12 @@ pub async fn not_a_page(api: Router, request: axum::extract::Request) -> Respons
     }
 }
 
+/// A fresh key for one form: sending it twice does the request once.
+pub(crate) fn request_key() -> Result<String, PageError> {
+    hubwright_state::store::console::new_secret()
+        .map_err(|_| PageError::Unavailable("the system has no randomness".to_owned()))
+}
+
 /// Why a page is not shown; each answers an HTML page with its status.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {

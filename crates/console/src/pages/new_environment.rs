@@ -19,6 +19,7 @@ use super::parameter_values::{self, last_values};
 use crate::Console;
 use crate::api::{Api, ApiProblem, segment};
 use crate::pages::PageError;
+use crate::pages::request_key;
 use crate::render::data;
 use crate::session::Viewer;
 
@@ -76,12 +77,6 @@ impl Attempt {
                     .map(str::to_owned)
             })
     }
-}
-
-/// A fresh key for one form: sending it twice does the request once.
-fn request_key() -> Result<String, PageError> {
-    hubwright_state::store::console::new_secret()
-        .map_err(|_| PageError::Unavailable("the system has no randomness".to_owned()))
 }
 
 async fn template_view(api: &Api<'_>, name: &str) -> Result<Value, PageError> {

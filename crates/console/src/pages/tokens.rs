@@ -20,7 +20,7 @@ use serde_json::{Value as JsonValue, json};
 
 use crate::Console;
 use crate::api::{Api, ApiProblem, segment};
-use crate::pages::PageError;
+use crate::pages::{PageError, request_key};
 use crate::render::data;
 use crate::session::Viewer;
 
@@ -43,6 +43,10 @@ struct CreateForm {
     subject: String,
     #[serde(default)]
     role: String,
+    /// The form's `Idempotency-Key`: a reload of the page that answered it
+    /// sends the form again, and must not mint a second token.
+    #[serde(default)]
+    request_key: String,
 }
 
 /// `?revoked=<id>`: the list says which token was just revoked.
@@ -71,12 +75,19 @@ async fn tokens(api: &Api<'_>) -> Result<Vec<JsonValue>, ApiProblem> {
 #[derive(Debug, Default)]
 struct Extras {
     created: Option<JsonValue>,
+    /// The form was sent before and made a token then (the API's 409).
+    already_sent: Option<String>,
     revoked: Option<JsonValue>,
     form: CreateForm,
     problem: Option<ApiProblem>,
 }
 
-fn page(console: &Console, viewer: &Viewer, items: &[JsonValue], extras: Extras) -> Response {
+fn page(
+    console: &Console,
+    viewer: &Viewer,
+    items: &[JsonValue],
+    extras: Extras,
+) -> Result<Response, PageError> {
     let errors = extras.problem.as_ref().map(|problem| {
         context! {
             subject => problem.for_field("/subject"),
@@ -88,15 +99,16 @@ fn page(console: &Console, viewer: &Viewer, items: &[JsonValue], extras: Extras)
         (problem.for_field("/subject").is_none() && problem.for_field("/role").is_none())
             .then(|| problem.detail.clone())
     });
-    let form = if extras.form.role.is_empty() {
-        CreateForm {
-            role: "developer".to_owned(),
-            ..extras.form
-        }
-    } else {
-        extras.form
-    };
-    console
+    let mut form = extras.form;
+    if form.role.is_empty() {
+        form.role = "developer".to_owned();
+    }
+    // A refused form keeps its key (nothing was made with it); any other
+    // is a new request.
+    if extras.problem.is_none() || form.request_key.is_empty() {
+        form.request_key = request_key()?;
+    }
+    Ok(console
         .views
         .render(
             "tokens.html",
@@ -107,6 +119,7 @@ fn page(console: &Console, viewer: &Viewer, items: &[JsonValue], extras: Extras)
                 items => data(&items),
                 own_token => own_token(viewer),
                 created => extras.created.as_ref().map(data),
+                already_sent => extras.already_sent,
                 revoked => extras.revoked.as_ref().map(data),
                 form => data(&form),
                 errors => errors.unwrap_or(Value::UNDEFINED),
@@ -114,7 +127,7 @@ fn page(console: &Console, viewer: &Viewer, items: &[JsonValue], extras: Extras)
                 roles => ROLES,
             },
         )
-        .into_response()
+        .into_response())
 }
 
 async fn list(
@@ -133,7 +146,7 @@ async fn list(
         revoked,
         ..Extras::default()
     };
-    Ok(page(&console, &viewer, &items, extras))
+    page(&console, &viewer, &items, extras)
 }
 
 async fn create(
@@ -146,8 +159,12 @@ async fn create(
     let api = Api::new(&console, &viewer, Some(peer));
     let role = (!form.role.is_empty()).then(|| form.role.clone());
     let body = json!({ "subject": form.subject, "role": role });
-    let created: Result<JsonValue, ApiProblem> =
-        api.send(Method::POST, "/v1/tokens", Some(body)).await;
+    let created: Result<JsonValue, ApiProblem> = if form.request_key.is_empty() {
+        api.send(Method::POST, "/v1/tokens", Some(body)).await
+    } else {
+        api.send_idempotent(Method::POST, "/v1/tokens", body, &form.request_key)
+            .await
+    };
     match created {
         Ok(created) => {
             let items = tokens(&api).await?;
@@ -155,7 +172,25 @@ async fn create(
                 created: Some(created),
                 ..Extras::default()
             };
-            Ok((StatusCode::CREATED, page(&console, &viewer, &items, extras)).into_response())
+            Ok((
+                StatusCode::CREATED,
+                page(&console, &viewer, &items, extras)?,
+            )
+                .into_response())
+        }
+        // Sent again (a reload of the answer): no second token; say which
+        // one the first sending made.
+        Err(problem) if problem.status == 409 && problem.detail.starts_with("Idempotency-Key") => {
+            let items = tokens(&api).await?;
+            let extras = Extras {
+                already_sent: Some(problem.detail),
+                ..Extras::default()
+            };
+            Ok((
+                StatusCode::CONFLICT,
+                page(&console, &viewer, &items, extras)?,
+            )
+                .into_response())
         }
         // Refused: the form again, with the user's input and the API's reasons.
         Err(problem) if problem.status == 422 => {
@@ -167,7 +202,7 @@ async fn create(
             };
             Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
-                page(&console, &viewer, &items, extras),
+                page(&console, &viewer, &items, extras)?,
             )
                 .into_response())
         }

@@ -174,7 +174,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar!(
-            r#"SELECT s.id_hash FROM console_sessions s
+            r#"SELECT s.id_hash AS "id_hash!" FROM console_sessions s
                LEFT JOIN api_tokens t ON t.id = s.token_id
                WHERE s.id_hash = ANY($1) AND s.expires_at > $2
                  AND (s.token_id IS NULL OR t.revoked_at IS NULL)"#,

@@ -70,17 +70,21 @@ impl Store {
         role: Role,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken> {
-        self.create_token_as(BOOTSTRAP_ACTOR, subject, role, now)
+        self.create_token_as(BOOTSTRAP_ACTOR, subject, role, None, now)
             .await
     }
 
     /// Creates a token for `subject` with `role` on behalf of `actor`, and
-    /// records who did it on the token's timeline.
+    /// records who did it on the token's timeline. A `key` (the request's
+    /// `Idempotency-Key`) that `actor` has used before creates nothing: it is
+    /// an [`Error::Conflict`] on `Idempotency-Key` naming the token it made,
+    /// whose secret was in that first answer only.
     pub async fn create_token_as(
         &self,
         actor: &str,
         subject: &str,
         role: Role,
+        key: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken> {
         let subject = subject.trim();
@@ -97,29 +101,65 @@ impl Store {
         })?;
         let secret = format!("{PREFIX}{}", hex(&random));
         let id = Uuid::now_v7();
-        sqlx::query!(
+        let created = sqlx::query!(
             r#"WITH token AS (
-                   INSERT INTO api_tokens (id, subject, role, token_hash, created_by, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6)
+                   INSERT INTO api_tokens (id, subject, role, token_hash, created_by, created_at, idempotency_key)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (created_by, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                    RETURNING id
+               ), event AS (
+                   INSERT INTO events (token_id, kind, actor, message, at)
+                   SELECT id, 'token_created', $5, 'token for ' || $2 || ' (' || $3::text || ') created', $6
+                   FROM token
                )
-               INSERT INTO events (token_id, kind, actor, message, at)
-               SELECT id, 'token_created', $5, 'token for ' || $2 || ' (' || $3::text || ') created', $6
-               FROM token"#,
+               SELECT count(*) AS "created!" FROM token"#,
             id,
             subject,
             role as Role,
             hash(&secret),
             actor,
             now,
+            key,
         )
-        .execute(&self.pool)
-        .await?;
+        .fetch_one(&self.pool)
+        .await?
+        .created;
+        if created == 0 {
+            return Err(self.token_key_used(actor, key.unwrap_or_default()).await?);
+        }
         Ok(IssuedToken {
             id,
             subject: subject.to_owned(),
             role,
             secret,
+        })
+    }
+
+    /// Why `actor`'s `key` creates no token: the one it created before.
+    async fn token_key_used(&self, actor: &str, key: &str) -> Result<Error> {
+        let earlier = sqlx::query!(
+            r#"SELECT id, subject, role AS "role: Role", created_at FROM api_tokens
+               WHERE created_by = $1 AND idempotency_key = $2"#,
+            actor,
+            key,
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let rule = match earlier {
+            Some(token) => format!(
+                "was used at {} to create token {} for {} ({}); its secret was shown in that answer only \
+                 (revoke the token and create another if the secret was lost)",
+                token.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                token.id,
+                token.subject,
+                token.role,
+            ),
+            // Deleted between the insert and this read: nothing to name.
+            None => "was used before; send a new key for a new token".to_owned(),
+        };
+        Ok(Error::Conflict {
+            field: "Idempotency-Key".to_owned(),
+            rule,
         })
     }
 
