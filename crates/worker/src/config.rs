@@ -91,14 +91,19 @@ impl WorkerConfig {
     }
 }
 
-/// `host-pid-xxxx`: readable in events, unique across restarts.
-pub fn default_worker_id() -> String {
-    let host = std::env::var("HOSTNAME")
+/// The host this process runs on (a pod's name on Kubernetes).
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".to_owned());
+        .unwrap_or_else(|| "worker".to_owned())
+}
+
+/// `host-pid-xxxx`: readable in events, unique across restarts.
+pub fn default_worker_id() -> String {
+    let host = host_name();
     let suffix = uuid::Uuid::now_v7().simple().to_string();
     format!(
         "{host}-{}-{}",

@@ -100,3 +100,80 @@ async fn an_expired_lease_not_yet_rescued_shows_on_its_worker_and_a_late_run_is_
     drop(server);
     db.drop_now().await;
 }
+
+/// The worker processes `GET /v1/queue` lists.
+async fn processes(server: &ApiServer, ops: &str) -> Vec<serde_json::Value> {
+    let health = server.get("/v1/queue").token(ops).send().await;
+    assert_eq!(health.status, StatusCode::OK, "{:#}", health.body);
+    health.body["processes"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn an_idle_worker_is_listed_and_a_silent_and_a_stopped_one_say_so() {
+    let db = TestDatabase::create().await;
+    let api = ApiServer::start(&db, &scratch_dir("no-workflows"), &[]).await;
+    let ops = token(&db.store, "ops", Role::Operator).await;
+    assert_eq!(processes(&api, &ops).await, Vec::<serde_json::Value>::new());
+
+    // A real worker process, holding nothing.
+    let mut worker = ApiServer::start_process(
+        crate::BIN,
+        &db,
+        &scratch_dir("no-workflows"),
+        &["--worker", "--concurrency", "3"],
+    )
+    .await;
+    let listed = hubwright_testkit::wait::until_some(
+        "the idle worker in the queue's workers",
+        std::time::Duration::from_secs(30),
+        || async {
+            let found = processes(&api, &ops).await;
+            (found.len() == 1).then(|| found[0].clone())
+        },
+    )
+    .await;
+    assert_eq!(listed["liveness"], "running", "{listed:#}");
+    assert_eq!(listed["runs"], 0);
+    assert_eq!(listed["concurrency"], 3);
+    assert_eq!(listed["pid"], worker.process().pid());
+    assert_eq!(listed["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(listed["stopped_at"], serde_json::Value::Null);
+
+    // One that started an hour ago and has not been heard from since.
+    let hour_ago = SystemClock.now() - Duration::hours(1);
+    let ghost = hubwright_state::store::workers::WorkerStart {
+        id: "ghost-1",
+        host: "node-7",
+        pid: 42,
+        version: "0.0.9",
+        concurrency: 16,
+        heartbeat: std::time::Duration::from_secs(10),
+    };
+    db.store.worker_started(&ghost, hour_ago).await.unwrap();
+    let both = processes(&api, &ops).await;
+    assert_eq!(both.len(), 2, "{both:#?}");
+    assert_eq!(both[0]["id"], listed["id"], "running ones first");
+    assert_eq!(both[1]["id"], "ghost-1");
+    assert_eq!(both[1]["liveness"], "silent");
+
+    // A clean shutdown says so.
+    worker.process().signal("TERM");
+    assert_eq!(
+        worker
+            .process_mut()
+            .wait_exit(std::time::Duration::from_secs(30))
+            .await,
+        Some(0)
+    );
+    let after = processes(&api, &ops).await;
+    let stopped = after.iter().find(|w| w["id"] == listed["id"]).unwrap();
+    assert_eq!(stopped["liveness"], "stopped", "{after:#?}");
+    assert!(stopped["stopped_at"].is_string());
+    assert_eq!(
+        after.last().unwrap()["id"],
+        listed["id"],
+        "stopped ones last"
+    );
+    drop(api);
+    db.drop_now().await;
+}

@@ -20,6 +20,7 @@ async fn the_queue_page_shows_depth_the_oldest_due_run_and_the_workers_leases() 
     empty.assert_says("<h1>Queue</h1>");
     empty.assert_says("nothing is due");
     empty.assert_says("No worker holds a lease");
+    empty.assert_says("No worker has started in the last day.");
     empty.assert_says("No run has been rescued.");
 
     factory::running_run(store, "alice", "worker-a", Duration::minutes(5)).await;
@@ -43,6 +44,24 @@ async fn the_queue_page_shows_depth_the_oldest_due_run_and_the_workers_leases() 
     page.assert_says("<code>worker-b</code>");
     page.assert_says("returned to the queue");
     page.assert_says("href=\"/runs?state=pending\"");
+
+    let silent = hubwright_state::store::workers::WorkerStart {
+        id: "worker-z",
+        host: "node-3",
+        pid: 7,
+        version: "9.9.9",
+        concurrency: 8,
+        heartbeat: std::time::Duration::from_secs(10),
+    };
+    store
+        .worker_started(&silent, SystemClock.now() - Duration::minutes(5))
+        .await
+        .unwrap();
+    let workers = desk.ops.get("/queue").await;
+    workers.assert_says("<th scope=\"row\"><code>worker-z</code></th>");
+    workers.assert_says("<strong class=\"warning\">silent</strong>");
+    workers.assert_says("1 silent worker:");
+    workers.assert_says("<code>node-3</code> pid 7");
     desk.finish().await;
 }
 

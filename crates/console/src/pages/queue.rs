@@ -1,6 +1,7 @@
 //! Queue health for operators: how many runs wait and how long the oldest
-//! has waited, the workers holding leases, and the runs rescued after a
-//! worker's lease ran out (`GET /v1/queue`).
+//! has waited, the worker processes (idle ones too) and the leases they
+//! hold, and the runs rescued after a worker's lease ran out
+//! (`GET /v1/queue`).
 
 use std::net::SocketAddr;
 
@@ -40,6 +41,12 @@ async fn show(
         .flatten()
         .filter_map(|w| w["expired"].as_i64())
         .sum();
+    let silent = health["processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| w["liveness"] == "silent")
+        .count();
     Ok(console
         .views
         .render(
@@ -51,6 +58,7 @@ async fn show(
                 health => data(&health),
                 states => states,
                 expired,
+                silent,
             },
         )
         .into_response())

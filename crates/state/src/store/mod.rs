@@ -53,6 +53,7 @@ pub mod run_list;
 pub mod secrets;
 pub mod tokens;
 pub mod webhooks;
+pub mod workers;
 
 mod environment_insert;
 mod step_teardown;

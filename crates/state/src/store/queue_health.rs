@@ -3,10 +3,12 @@
 //! hold leases and how many runs their leases cover, and which runs were
 //! rescued after a worker's lease ran out.
 //!
-//! There is no table of workers: a worker exists, for the database, through
-//! the leases it holds (`runs.lease_owner`). A worker holding nothing is
-//! invisible here; one whose leases expired shows them as `expired` until a
-//! rescuer returns its runs to the queue (a `lease_expired` event each).
+//! Workers are listed twice: the processes that registered themselves
+//! ([`crate::store::workers`]: idle ones too, with their version and last
+//! heartbeat), and the lease holders as the runs name them
+//! (`runs.lease_owner`): a worker whose leases expired shows them as
+//! `expired` until a rescuer returns its runs to the queue (a
+//! `lease_expired` event each), whether or not it ever registered.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,9 @@ pub struct QueueHealth {
     pub oldest_due: Option<DueRun>,
     /// Every worker holding a lease, by name.
     pub workers: Vec<WorkerLeases>,
+    /// Every worker process heard from in the last day, idle ones too:
+    /// running first, then silent, then stopped.
+    pub processes: Vec<crate::store::workers::WorkerProcess>,
     /// Runs returned to the queue (or cancelled) because their worker's lease
     /// ran out, since `rescued_since`.
     pub rescued: i64,
@@ -181,6 +186,7 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
+        let processes = Store::worker_processes(&mut tx, now).await?;
         let recent_rescues = sqlx::query_as!(
             Rescue,
             r#"
@@ -211,6 +217,7 @@ impl Store {
             scheduled: counts.scheduled,
             oldest_due,
             workers,
+            processes,
             rescued: counts.rescued,
             rescued_since,
             recent_rescues,

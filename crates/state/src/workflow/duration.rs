@@ -47,7 +47,7 @@ impl fmt::Display for Dur {
         if secs == 0 && millis == 0 {
             return f.write_str("0s");
         }
-        if millis == 0 && secs % DAY == 0 && secs >= 7 * DAY {
+        if millis == 0 && secs.is_multiple_of(DAY) && secs >= 7 * DAY {
             return write!(f, "{}d", secs / DAY);
         }
         let parts = [

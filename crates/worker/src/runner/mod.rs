@@ -5,6 +5,7 @@ mod committer;
 mod drive;
 mod leases;
 mod observe;
+mod presence;
 mod rescue;
 mod spans;
 
@@ -191,6 +192,7 @@ impl Worker {
         background.spawn(listen(shared.store.clone(), Arc::clone(&wake)));
         background.spawn(leases::heartbeat(Arc::clone(&shared)));
         background.spawn(rescue(Arc::clone(&shared), Arc::clone(&wake)));
+        background.spawn(presence::beat(Arc::clone(&shared)));
         tracing::info!(
             worker = %shared.id,
             concurrency = shared.config.concurrency,
@@ -279,6 +281,7 @@ impl Worker {
             }
         }
         background.abort_all();
+        presence::stopped(&shared).await;
         tracing::info!(worker = %shared.id, "worker stopped");
         Ok(())
     }
