@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod check;
 mod completion;
 mod contexts;
 mod lifecycle;
