@@ -6,6 +6,7 @@
 //! attempt and trace; request ids; a log filter that changes without a
 //! restart.
 
+pub mod exemplars;
 mod log_filter;
 mod request_id;
 
