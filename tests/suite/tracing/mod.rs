@@ -9,6 +9,7 @@
 pub mod exemplars;
 mod log_filter;
 mod request_id;
+mod unrequested;
 
 use hubwright_sandbox::oidc::{OidcProvider, Options};
 use hubwright_state::model::{Role, RunState};
