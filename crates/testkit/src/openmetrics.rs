@@ -100,7 +100,6 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
         return Err("carriage return in the exposition".to_owned());
     }
     let mut families: Vec<Family> = Vec::new();
-    let mut closed: HashSet<String> = HashSet::new();
     let mut metadata_seen: HashSet<(String, &'static str)> = HashSet::new();
     for (number, line) in body.split_terminator('\n').enumerate() {
         let at = |why: String| format!("line {}: {why}: {line:?}", number + 1);
@@ -124,7 +123,7 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
                 return Err(at("metadata after the family's samples".to_owned()));
             }
             if current.is_none() {
-                open_family(&mut families, &mut closed, name).map_err(at)?;
+                open_family(&mut families, name).map_err(at)?;
             }
             if !metadata_seen.insert((name.to_owned(), keyword)) {
                 return Err(at(format!("a second {keyword} line for the family")));
@@ -160,7 +159,7 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
             .is_some_and(|family| suffix(&family.kind, &family.name, &sample.name).is_some());
         if !belongs {
             // A sample of a family without metadata: of type unknown.
-            open_family(&mut families, &mut closed, &sample.name).map_err(at)?;
+            open_family(&mut families, &sample.name).map_err(at)?;
         }
         let family = families
             .last_mut()
@@ -192,15 +191,14 @@ pub fn parse(text: &str) -> Result<Exposition, String> {
     Ok(Exposition { families })
 }
 
-fn open_family(
-    families: &mut Vec<Family>,
-    closed: &mut HashSet<String>,
-    name: &str,
-) -> Result<(), String> {
-    if let Some(previous) = families.last() {
-        closed.insert(previous.name.clone());
-    }
-    if closed.contains(name) {
+/// Starts family `name`, which no earlier family may have, nor have as a
+/// sample name (a sample `foo_total` after counter `foo` is `foo`'s,
+/// interleaved).
+fn open_family(families: &mut Vec<Family>, name: &str) -> Result<(), String> {
+    let earlier = families
+        .iter()
+        .any(|family| family.name == name || suffix(&family.kind, &family.name, name).is_some());
+    if earlier {
         return Err(format!("family {name} is interleaved with another"));
     }
     families.push(Family {
