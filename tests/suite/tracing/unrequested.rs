@@ -1,7 +1,8 @@
 //! Runs no environment request started have traces too: an expired
 //! environment's teardown is in the trace of the scheduler batch that
-//! expired it, and a retried run's new attempts are in the retry request's
-//! trace, which links to the trace of the earlier ones.
+//! expired it, a deleted one's in the DELETE request's, and a retried run's
+//! new attempts are in the retry request's trace, which links to the trace
+//! of the earlier ones.
 
 use std::path::Path;
 
@@ -254,5 +255,75 @@ async fn a_retried_runs_new_attempts_are_in_the_retry_requests_trace_which_links
         retried_event["data"]["trace_id"],
         retry.trace_id.as_str(),
         "{retried_event:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_environments_teardown_is_in_the_delete_requests_trace() {
+    let collector = Collector::start().await;
+    let (db, dir) = setup().await;
+    let api = ApiServer::start_process_with_env(
+        BIN,
+        &db,
+        &dir,
+        &[],
+        &exporting(&collector, "hubwright-api"),
+    )
+    .await;
+    let _worker = serving(&collector, &dir, &db.url, &["--worker"], "hubwright-worker");
+    let alice = token(&db.store, "alice", Role::Developer).await;
+    let created = api
+        .post("/v1/environments")
+        .token(&alice)
+        .json(&json!({ "name": "deleted", "template": "works" }))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    let provision: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
+    wait::run_state(&db.store, provision, RunState::Succeeded, WITHIN).await;
+
+    let deleted = api
+        .delete("/v1/environments/deleted")
+        .token(&alice)
+        .send()
+        .await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED, "{:#}", deleted.body);
+    let teardown: uuid::Uuid = deleted.body["run_id"].as_str().unwrap().parse().unwrap();
+    let spans = collector
+        .wait_for(
+            "the delete's trace down to the teardown step",
+            WITHIN,
+            |spans| {
+                spans
+                    .iter()
+                    .filter(|s| s.name == "DELETE /v1/environments/{id}")
+                    .any(|request| {
+                        spans.iter().any(|step| {
+                            step.name == "step remove" && descends(spans, step, request)
+                        })
+                    })
+            },
+        )
+        .await;
+    let request = named(&spans, "DELETE /v1/environments/{id}")[0].clone();
+    let run = spans
+        .iter()
+        .find(|s| s.name == "run" && s.trace_id == request.trace_id)
+        .unwrap();
+    assert_eq!(
+        run.parent_span_id.as_deref(),
+        Some(request.span_id.as_str())
+    );
+    assert_eq!(run.attribute("run_id"), Some(teardown.to_string().as_str()));
+    let shown = api
+        .get(&format!("/v1/runs/{teardown}"))
+        .token(&alice)
+        .send()
+        .await;
+    assert_eq!(
+        shown.body["trace_id"],
+        request.trace_id.as_str(),
+        "{:#}",
+        shown.body
     );
 }
