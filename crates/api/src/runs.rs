@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use hubwright_state::model::{Event, Role, Run, Step};
 use hubwright_state::store::operator::{Cancellation, StepRef};
+use hubwright_telemetry::TraceParent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -175,6 +176,9 @@ async fn retry(
     OptionalJson(request): OptionalJson<RetryRequest>,
 ) -> ApiResult<(StatusCode, Json<RetryAccepted>)> {
     caller.require(Role::Operator)?;
+    // The run's new attempts are in this request's trace; the request's
+    // span links to the trace its earlier attempts are in.
+    let traceparent = TraceParent::current();
     let resumed = state
         .store
         .retry_run_from(
@@ -182,8 +186,16 @@ async fn retry(
             request.from_step.as_ref(),
             caller.subject(),
             state.clock.now(),
+            traceparent.map(|tp| tp.to_string()).as_deref(),
         )
         .await?;
+    if let Some(previous) = resumed
+        .previous_traceparent
+        .as_deref()
+        .and_then(TraceParent::parse)
+    {
+        hubwright_telemetry::context::link(&tracing::Span::current(), &previous);
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(RetryAccepted {

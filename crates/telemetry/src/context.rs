@@ -90,18 +90,23 @@ impl TraceParent {
     /// An OpenTelemetry context whose (remote) span is this one, for
     /// [`set_parent`].
     pub fn context(&self) -> Context {
+        Context::new().with_remote_span_context(self.span_context())
+    }
+
+    /// The (remote) span this names.
+    fn span_context(&self) -> SpanContext {
         let flags = if self.sampled {
             TraceFlags::SAMPLED
         } else {
             TraceFlags::NOT_SAMPLED
         };
-        Context::new().with_remote_span_context(SpanContext::new(
+        SpanContext::new(
             self.trace_id,
             self.span_id,
             flags,
             true,
             TraceState::default(),
-        ))
+        )
     }
 }
 
@@ -124,6 +129,14 @@ pub fn set_parent(span: &tracing::Span, parent: &TraceParent) {
     // Fails only without the layer, or once the span has started: both
     // leave the span as it is, which is all that can be done.
     let _ = span.set_parent(parent.context());
+}
+
+/// Links `span` to `other`, a span of another trace (or of this one) that
+/// it follows from: an operator's retry request links to the trace of the
+/// run's earlier attempts. Without the OpenTelemetry layer this does
+/// nothing.
+pub fn link(span: &tracing::Span, other: &TraceParent) {
+    span.add_link(other.span_context());
 }
 
 /// Renames `span` in the trace (its `otel.name`), also after it started:

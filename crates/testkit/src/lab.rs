@@ -186,7 +186,13 @@ impl Lab {
             .definition("hub", "teardown")
             .expect("teardown");
         self.store()
-            .request_teardown(env, definition_id, "alice@example.com", SystemClock.now())
+            .request_teardown(
+                env,
+                definition_id,
+                "alice@example.com",
+                SystemClock.now(),
+                None,
+            )
             .await
             .expect("request teardown");
         let deadline = tokio::time::Instant::now() + WITHIN;

@@ -15,6 +15,8 @@
 //! - [`lab`]: a database, a Kubernetes API and a template for the environment
 //!   steps.
 //! - [`keycloak`]: a fake Keycloak admin API from recorded answers.
+//! - [`openmetrics`]: a strict reader of OpenMetrics 1.0 text, for scrapes
+//!   that asked for it.
 //! - [`otlp`]: an OpenTelemetry collector (OTLP/HTTP, protobuf) that keeps
 //!   the spans a `serve --otel-endpoint` process exports.
 //! - [`tcp_proxy`]: a proxy in front of Postgres that a test cuts and restores,
@@ -36,6 +38,7 @@ pub mod harness;
 pub mod hub_health;
 pub mod keycloak;
 pub mod lab;
+pub mod openmetrics;
 pub mod otlp;
 pub mod postgres;
 pub mod process;

@@ -34,6 +34,8 @@ pub struct ReceivedSpan {
     pub attributes: BTreeMap<String, String>,
     /// The `service.name` of the process that sent it.
     pub service: String,
+    /// Its links: the (trace id, span id) of each span it links to.
+    pub links: Vec<(String, String)>,
 }
 
 impl ReceivedSpan {
@@ -165,6 +167,11 @@ async fn receive(
                     name: span.name,
                     attributes: attributes(&span.attributes),
                     service: service.clone(),
+                    links: span
+                        .links
+                        .iter()
+                        .map(|link| (hex(&link.trace_id), hex(&link.span_id)))
+                        .collect(),
                 });
             }
         }

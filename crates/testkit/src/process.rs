@@ -106,6 +106,29 @@ impl Process {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+
+    /// The field `field` of the first JSON log line whose message is
+    /// `message` (e.g. the address of `metrics listening`, when the process
+    /// bound port 0), waiting for it up to `within`.
+    pub async fn wait_for_logged(&self, message: &str, field: &str, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let log = self.log_text();
+            let found = log
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|line| line["message"] == message)
+                .and_then(|line| line[field].as_str().map(str::to_owned));
+            if let Some(found) = found {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no `{message}` line with `{field}` in the log within {within:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// The variable naming the crash point a `hubwright-test` process dies at.

@@ -162,9 +162,12 @@ impl Step for ApprovalStep {
             }))),
             ApprovalState::Denied | ApprovalState::Expired => {
                 let why = ended(&approval);
+                // The teardown joins this step's trace.
+                let traceparent =
+                    hubwright_telemetry::TraceParent::current().map(|tp| tp.to_string());
                 let marked = ctx
                     .store
-                    .mark_teardown_from_step(env.id, ACTOR, &why, ctx.now())
+                    .mark_teardown_from_step(env.id, ACTOR, &why, ctx.now(), traceparent.as_deref())
                     .await
                     .map_err(|err| {
                         StepError::retryable(format!("requesting the teardown: {err}"))

@@ -21,6 +21,7 @@ use hubwright_state::pools::PoolPlan;
 use hubwright_state::store::expiry::ExpiryTeardown;
 use hubwright_state::workflow::{Catalog, Snapshot};
 use hubwright_state::{Clock, Store};
+use hubwright_telemetry::TraceParent;
 use tokio::sync::Notify;
 
 use crate::Result;
@@ -165,16 +166,33 @@ impl Scheduler {
         let mut expired = 0;
         loop {
             let now = self.clock.now();
-            let batch = self.store.expire_due(&teardowns, BATCH, now).await?;
+            // A batch that expires something is a trace of its own, which
+            // the teardowns it asks for join; one that expires nothing
+            // makes no span.
+            let span = std::sync::OnceLock::new();
+            let batch = self
+                .store
+                .expire_due(&teardowns, BATCH, now, || {
+                    let started = expiry_span();
+                    let context = TraceParent::of_span(&started).map(|tp| tp.to_string());
+                    let _ = span.set(started);
+                    context
+                })
+                .await?;
             expired += batch.marked;
             if batch.marked > 0 {
                 metrics::counter!(crate::metrics::ENVIRONMENTS_EXPIRED)
                     .increment(batch.marked as u64);
-                tracing::info!(
-                    expired = batch.marked,
-                    teardowns_started = batch.started,
-                    "expired environments; teardown requested"
-                );
+                let span = span.get().cloned().unwrap_or_else(tracing::Span::none);
+                span.record("expired", batch.marked);
+                span.record("teardowns_started", batch.started);
+                span.in_scope(|| {
+                    tracing::info!(
+                        expired = batch.marked,
+                        teardowns_started = batch.started,
+                        "expired environments; teardown requested"
+                    );
+                });
             }
             if i64::try_from(batch.marked).unwrap_or(i64::MAX) < BATCH {
                 break;
@@ -358,6 +376,24 @@ async fn listen(store: Store, wake: Arc<Notify>) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// The root span of one expiry batch: its trace is the one the teardowns it
+/// starts join (docs/decisions/0023-tracing.md). A root, whatever span the
+/// loop runs in.
+fn expiry_span() -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "expire",
+        otel.name = "scheduler expire environments",
+        expired = tracing::field::Empty,
+        teardowns_started = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(context) = TraceParent::of_span(&span) {
+        span.record("trace_id", context.trace_id_hex());
+    }
+    span
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ async fn the_owner_sees_the_schedulers_teardown_of_their_environment_and_no_one_
             }],
             10,
             clock.now(),
+            || None,
         )
         .await
         .unwrap();

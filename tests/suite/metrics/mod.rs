@@ -6,6 +6,7 @@
 
 mod catalogue;
 mod endpoint;
+mod openmetrics;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use hubwright_state::SystemClock;
 use hubwright_testkit::TestDatabase;
 
 /// How long a run of test steps may take.
-const WITHIN: Duration = Duration::from_secs(30);
+pub const WITHIN: Duration = Duration::from_secs(30);
 
 /// A template of test steps: one that succeeds, one that fails once with a
 /// 503 and then succeeds. Environments of it are ready when it succeeds.

@@ -66,7 +66,7 @@ async fn a_deleted_environment_keeps_its_row_events_and_latest_runs_and_a_live_o
         .await;
     let (_, teardown) = lab.catalog.definition("lab", "teardown").unwrap();
     lab.store()
-        .request_teardown(deleted, teardown, "alice", t0)
+        .request_teardown(deleted, teardown, "alice", t0, None)
         .await
         .unwrap();
     let runs = lab.runs_of(deleted).await;

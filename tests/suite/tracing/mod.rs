@@ -6,8 +6,10 @@
 //! attempt and trace; request ids; a log filter that changes without a
 //! restart.
 
+pub mod exemplars;
 mod log_filter;
 mod request_id;
+mod unrequested;
 
 use hubwright_sandbox::oidc::{OidcProvider, Options};
 use hubwright_state::model::{Role, RunState};

@@ -55,9 +55,17 @@ pub(crate) async fn delete(
                 environment.template
             ))
         })?;
+    // The teardown run joins this request's trace, whenever it starts.
+    let traceparent = hubwright_telemetry::TraceParent::current().map(|tp| tp.to_string());
     let outcome = state
         .store
-        .request_teardown(id, teardown_id, caller.subject(), state.clock.now())
+        .request_teardown(
+            id,
+            teardown_id,
+            caller.subject(),
+            state.clock.now(),
+            traceparent.as_deref(),
+        )
         .await?;
     let (teardown, run_id) = match outcome {
         TeardownRequest::Started(run_id) => ("started", Some(run_id)),

@@ -4,17 +4,17 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{HTTP_REQUEST_DURATION, HTTP_REQUESTS, render};
+use super::{Format, HTTP_REQUEST_DURATION, HTTP_REQUESTS, render};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use hubwright_state::model::Role;
 
-/// The content type of Prometheus' text format.
+/// The content type of Prometheus' text format, the default answer.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// Counts and times every request by route template (not raw path, so ids do
@@ -37,9 +37,15 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 /// The scrape through the API's own port. Needs an operator token, like
 /// everything there but the probes; `serve --metrics-listen` answers the
-/// same without one, on a port of its own.
-pub async fn scrape(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+/// same without one, on a port of its own. Prometheus text, or OpenMetrics
+/// when `Accept` prefers it.
+pub async fn scrape(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     caller.require(Role::Operator)?;
-    let out = render(Some(&state.store), state.clock.now()).await?;
-    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], out).into_response())
+    let format = Format::negotiate(&headers);
+    let out = render(Some(&state.store), state.clock.now(), format).await?;
+    Ok(([(header::CONTENT_TYPE, format.content_type())], out).into_response())
 }

@@ -8,17 +8,25 @@
 //!
 //! Every metric has `# HELP` text: this crate's are described in
 //! [`describe`], the worker's in `hubwright_worker::metrics`.
+//!
+//! A scrape that asks for OpenMetrics ([`Format::negotiate`]) gets it, with
+//! the trace of the latest observation in each histogram bucket as its
+//! exemplar ([`exemplars`], [`openmetrics`]); Prometheus text is the
+//! default.
 
 mod database;
+mod exemplars;
 mod http;
+mod openmetrics;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use hubwright_state::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use http::{CONTENT_TYPE, scrape, track};
+pub use openmetrics::Format;
 
 /// Counter: requests by `method`, `route` (the template, not the raw path)
 /// and `status`.
@@ -38,7 +46,14 @@ pub const AUDIT_WRITE_FAILURES: &str = "hubwright_audit_write_failures_total";
 /// Gauge: always 1, labelled with the binary's `version` and `commit`.
 pub const BUILD_INFO: &str = "hubwright_build_info";
 
-static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+/// The installed recorder: the exporter's handle, and the exemplars kept
+/// beside it.
+struct Installed {
+    handle: PrometheusHandle,
+    exemplars: Arc<exemplars::Table>,
+}
+
+static INSTALLED: OnceLock<Option<Installed>> = OnceLock::new();
 
 /// Bucket bounds of every histogram, in seconds: from a fast API call to a
 /// slow Helm release or a hub that takes an hour to be ready.
@@ -50,15 +65,25 @@ const BUCKETS: &[f64] = &[
 /// metrics. `None` when another recorder was installed first (then only the
 /// database gauges are exported).
 pub fn install() -> Option<&'static PrometheusHandle> {
-    HANDLE
+    installed().map(|installed| &installed.handle)
+}
+
+fn installed() -> Option<&'static Installed> {
+    INSTALLED
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
+            let inner = PrometheusBuilder::new()
                 .set_buckets(BUCKETS)
                 .ok()?
-                .install_recorder()
-                .ok()?;
+                .build_recorder();
+            let handle = inner.handle();
+            let exemplars = Arc::new(exemplars::Table::new(BUCKETS));
+            metrics::set_global_recorder(exemplars::Recorder {
+                inner,
+                table: Arc::clone(&exemplars),
+            })
+            .ok()?;
             describe();
-            Some(handle)
+            Some(Installed { handle, exemplars })
         })
         .as_ref()
 }
@@ -102,16 +127,29 @@ pub fn build_info(version: &'static str, commit: &'static str) {
     ::metrics::gauge!(BUILD_INFO, "version" => version, "commit" => commit).set(1.0);
 }
 
-/// What a scrape answers: everything this process recorded, and with
-/// `store` the gauges read from the database at `now`.
-pub async fn render(store: Option<&Store>, now: DateTime<Utc>) -> hubwright_state::Result<String> {
+/// What a scrape answers in `format`: everything this process recorded,
+/// and with `store` the gauges read from the database at `now`.
+pub async fn render(
+    store: Option<&Store>,
+    now: DateTime<Utc>,
+    format: Format,
+) -> hubwright_state::Result<String> {
     let mut out = String::new();
-    if let Some(handle) = install() {
-        handle.run_upkeep();
-        out.push_str(&handle.render());
+    let installed = installed();
+    if let Some(installed) = installed {
+        installed.handle.run_upkeep();
+        out.push_str(&installed.handle.render());
     }
     if let Some(store) = store {
         database::write_gauges(&mut out, store, now).await?;
     }
-    Ok(out)
+    Ok(match format {
+        Format::Prometheus => out,
+        Format::OpenMetrics => {
+            let exemplars = installed
+                .map(|installed| installed.exemplars.snapshot())
+                .unwrap_or_default();
+            openmetrics::translate(&out, &exemplars)
+        }
+    })
 }

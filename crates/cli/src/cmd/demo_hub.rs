@@ -182,7 +182,7 @@ pub async fn teardown(store: &Store, catalog: &Catalog, env_id: Uuid) -> anyhow:
         .definition(TEMPLATE, "teardown")
         .context("the teardown workflow")?;
     let run_id = match store
-        .request_teardown(env_id, definition_id, "demo", SystemClock.now())
+        .request_teardown(env_id, definition_id, "demo", SystemClock.now(), None)
         .await?
     {
         TeardownRequest::Started(run_id) => run_id,

@@ -302,12 +302,15 @@ impl Store {
     /// Asks for an environment's teardown: marks it `tearing_down`, cancels its
     /// active run if any (a step in flight stops at its boundary), and starts the
     /// teardown now when nothing else runs. A second request changes nothing.
+    /// `traceparent`: the asking request's trace context, which the teardown
+    /// run is started with, now or when the running run stops.
     pub async fn request_teardown(
         &self,
         id: Uuid,
         teardown_definition_id: i64,
         actor: &str,
         now: DateTime<Utc>,
+        traceparent: Option<&str>,
     ) -> Result<TeardownRequest> {
         let mut tx = self.pool.begin().await?;
         let marked = sqlx::query_scalar!(
@@ -315,7 +318,8 @@ impl Store {
             WITH marked AS (
                 UPDATE environments
                 SET phase = 'tearing_down', teardown_definition_id = $2,
-                    teardown_requested_at = $3, teardown_requested_by = $4, updated_at = $3
+                    teardown_requested_at = $3, teardown_requested_by = $4,
+                    teardown_traceparent = $5, updated_at = $3
                 WHERE id = $1 AND phase NOT IN ('tearing_down', 'deleted')
                 RETURNING id
             ), logged AS (
@@ -329,6 +333,7 @@ impl Store {
             teardown_definition_id,
             now,
             actor,
+            traceparent,
         )
         .fetch_optional(&mut *tx)
         .await?;
@@ -354,7 +359,7 @@ impl Store {
         let due = sqlx::query!(
             r#"
             SELECT e.teardown_definition_id AS "definition_id!", e.teardown_requested_by AS "actor!",
-                   e.parameters
+                   e.parameters, e.teardown_traceparent
             FROM environments e
             WHERE e.id = $1 AND e.phase = 'tearing_down'
               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
@@ -379,6 +384,9 @@ impl Store {
             now,
         );
         run.environment_id = Some(id);
+        // In the trace of whatever asked for the teardown, however much
+        // later it starts.
+        run.traceparent = due.teardown_traceparent.as_deref();
         let run_id = enqueue_with(&mut *tx, &run, now).await?;
         tx.commit().await?;
         Ok(Some(run_id))

@@ -51,11 +51,17 @@ impl Store {
     /// scheduler, cancels their active runs (an idle one at once, a running one
     /// at its next step boundary), and starts the teardown of each whose runs
     /// have all stopped — in one transaction.
+    ///
+    /// `traceparent` is called once, only when something expired: the
+    /// trace context of the pass, which the teardowns are started with (now
+    /// or when a running run stops), so a pass that expires nothing leaves
+    /// no trace.
     pub async fn expire_due(
         &self,
         teardowns: &[ExpiryTeardown<'_>],
         limit: i64,
         now: DateTime<Utc>,
+        traceparent: impl FnOnce() -> Option<String> + Send,
     ) -> Result<Expired> {
         let templates: Vec<&str> = teardowns.iter().map(|t| t.template).collect();
         let definitions: Vec<i64> = teardowns.iter().map(|t| t.definition_id).collect();
@@ -101,6 +107,15 @@ impl Store {
             tx.rollback().await?;
             return Ok(Expired::default());
         }
+        if let Some(traceparent) = traceparent() {
+            sqlx::query!(
+                "UPDATE environments SET teardown_traceparent = $2 WHERE id = ANY($1)",
+                &marked,
+                traceparent,
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         stop_environment_runs(
             &mut *tx,
             &marked,
@@ -114,7 +129,8 @@ impl Store {
         // it when it stops (the worker, or the sweep).
         let ready = sqlx::query!(
             r#"
-            SELECT e.id, e.teardown_definition_id AS "definition_id!", e.parameters
+            SELECT e.id, e.teardown_definition_id AS "definition_id!", e.parameters,
+                   e.teardown_traceparent
             FROM environments e
             WHERE e.id = ANY($1) AND e.phase = 'tearing_down'
               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
@@ -125,7 +141,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let runs: Vec<NewRun<'_>> = ready
-            .into_iter()
+            .iter()
             .filter_map(|row| {
                 let teardown = teardowns
                     .iter()
@@ -133,11 +149,12 @@ impl Store {
                 let mut run = NewRun::new(
                     teardown.definition_id,
                     teardown.snapshot,
-                    row.parameters,
+                    row.parameters.clone(),
                     SCHEDULER_ACTOR,
                     now,
                 );
                 run.environment_id = Some(row.id);
+                run.traceparent = row.teardown_traceparent.as_deref();
                 Some(run)
             })
             .collect();

@@ -54,6 +54,9 @@ pub struct Resumed {
     pub number: i32,
     /// The step's name.
     pub name: String,
+    /// The trace context the run had before the retry gave it the
+    /// retrying request's: the trace its earlier attempts are in.
+    pub previous_traceparent: Option<String>,
 }
 
 /// The step `from` names among a run's steps (names in order): its index, or
@@ -148,13 +151,16 @@ impl Store {
 
     /// Retries a failed run, like [`Store::retry_run`], from a step given by
     /// name or by number from 1 (`None`: the failed step). Errors speak the
-    /// same language: names and numbers from 1.
+    /// same language: names and numbers from 1. With `traceparent` (the
+    /// retrying request's trace context) the run's new attempts are in that
+    /// trace; without, they stay in the run's.
     pub async fn retry_run_from(
         &self,
         run_id: Uuid,
         from: Option<&StepRef>,
         actor: &str,
         now: DateTime<Utc>,
+        traceparent: Option<&str>,
     ) -> Result<Resumed> {
         let run = self.run(run_id).await?;
         let names: Vec<String> = self
@@ -184,7 +190,9 @@ impl Store {
                 ),
             });
         }
-        let idx = self.retry_run(run_id, from_idx, actor, now).await?;
+        let (idx, previous_traceparent) = self
+            .retry_run_traced(run_id, from_idx, actor, now, traceparent)
+            .await?;
         Ok(Resumed {
             idx,
             number: idx + 1,
@@ -192,6 +200,7 @@ impl Store {
                 .get(usize::try_from(idx).unwrap_or_default())
                 .cloned()
                 .unwrap_or_default(),
+            previous_traceparent,
         })
     }
 
@@ -206,10 +215,28 @@ impl Store {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<i32> {
+        let (idx, _) = self
+            .retry_run_traced(run_id, from_step, actor, now, None)
+            .await?;
+        Ok(idx)
+    }
+
+    /// [`Store::retry_run`], and with `traceparent` the run takes that trace
+    /// context (its `run_retried` event names the trace): its new attempts
+    /// are in the retrying request's trace. Returns the index it resumes at
+    /// and the trace context it had before.
+    pub async fn retry_run_traced(
+        &self,
+        run_id: Uuid,
+        from_step: Option<i32>,
+        actor: &str,
+        now: DateTime<Utc>,
+        traceparent: Option<&str>,
+    ) -> Result<(i32, Option<String>)> {
         let row = sqlx::query!(
             r#"
             WITH current AS (
-                SELECT id, state, current_step FROM runs WHERE id = $1 FOR UPDATE
+                SELECT id, state, current_step, traceparent FROM runs WHERE id = $1 FOR UPDATE
             ), target AS (
                 SELECT id, coalesce($2::int, current_step) AS from_idx, current_step
                 FROM current
@@ -224,26 +251,30 @@ impl Store {
                 UPDATE runs r
                 SET state = 'pending', current_step = t.from_idx, next_run_at = $3,
                     finished_at = NULL, error_class = NULL, error_message = NULL,
-                    cancel_requested_at = NULL, cancel_requested_by = NULL, updated_at = $3
+                    cancel_requested_at = NULL, cancel_requested_by = NULL, updated_at = $3,
+                    traceparent = coalesce($5::text, r.traceparent)
                 FROM target t WHERE r.id = t.id
                 RETURNING r.current_step
             ), logged AS (
-                INSERT INTO events (run_id, step_idx, kind, actor, message, at)
+                INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
                 SELECT t.id, t.from_idx, 'run_retried', $4::text,
                        -- Numbered from 1 and named, as people see steps.
                        format('%s retried the run from step %s (%s)', $4, t.from_idx + 1,
                               (SELECT s.name FROM steps s WHERE s.run_id = t.id AND s.idx = t.from_idx)),
+                       CASE WHEN $5::text IS NOT NULL
+                            THEN jsonb_build_object('trace_id', substr($5, 4, 32)) END,
                        $3
                 FROM target t
             )
             SELECT c.state AS "state!: RunState", c.current_step AS "failed_step!",
-                   m.current_step AS "resumed_at?"
+                   m.current_step AS "resumed_at?", c.traceparent AS "previous_traceparent?"
             FROM current c LEFT JOIN moved m ON true
             "#,
             run_id,
             from_step,
             now,
             actor,
+            traceparent,
         )
         .fetch_optional(&self.pool)
         .await?
@@ -252,7 +283,7 @@ impl Store {
             sqlx::query!("SELECT pg_notify('hubwright_runs', '')")
                 .execute(&self.pool)
                 .await?;
-            return Ok(resumed_at);
+            return Ok((resumed_at, row.previous_traceparent));
         }
         if row.state != RunState::Failed {
             return Err(Error::IllegalTransition {

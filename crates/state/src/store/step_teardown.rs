@@ -14,13 +14,15 @@ impl Store {
     /// Marks environment `id` for teardown by `actor` because of `why`, with
     /// the teardown workflow registered last for its template. `false`: it
     /// was marked already, is gone, or its template has no `teardown`
-    /// workflow (it is left as its run leaves it).
+    /// workflow (it is left as its run leaves it). `traceparent`: the
+    /// step's trace context, which the teardown run is started with.
     pub async fn mark_teardown_from_step(
         &self,
         id: Uuid,
         actor: &str,
         why: &str,
         now: DateTime<Utc>,
+        traceparent: Option<&str>,
     ) -> Result<bool> {
         // The latest registration of the template's teardown is what the
         // running catalog holds, except after a rollback to a file registered
@@ -36,7 +38,8 @@ impl Store {
             ), marked AS (
                 UPDATE environments e
                 SET phase = 'tearing_down', teardown_definition_id = t.id,
-                    teardown_requested_at = $2, teardown_requested_by = $3, updated_at = $2
+                    teardown_requested_at = $2, teardown_requested_by = $3,
+                    teardown_traceparent = $5, updated_at = $2
                 FROM teardown t
                 WHERE e.id = $1 AND e.phase NOT IN ('tearing_down', 'deleted')
                 RETURNING e.id
@@ -52,6 +55,7 @@ impl Store {
             now,
             actor,
             why,
+            traceparent,
         )
         .fetch_optional(&self.pool)
         .await?;

@@ -1,4 +1,5 @@
-//! `serve --metrics-listen`: `/metrics` (Prometheus text, no token),
+//! `serve --metrics-listen`: `/metrics` (Prometheus text, or OpenMetrics
+//! with exemplars for a scraper that asks; no token),
 //! `/healthz` and `/readyz` on a port of their own, whichever roles the
 //! process runs, so a worker-only pod can be scraped and probed. It answers
 //! from before the database is reached (`/readyz` then says what it waits
@@ -11,9 +12,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hubwright_api::metrics::Format;
 use hubwright_state::{Clock, Store};
 use hubwright_worker::Pulse;
 use serde_json::json;
@@ -23,7 +25,8 @@ use tokio::sync::watch;
 /// Where metrics and probes are served.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MetricsArgs {
-    /// Serve `/metrics` (Prometheus text, without a token: bind it where
+    /// Serve `/metrics` (Prometheus text, or OpenMetrics with exemplars
+    /// when the scraper asks for it; without a token: bind it where
     /// only the scraper reaches), `/healthz` and `/readyz` here, e.g.
     /// `0.0.0.0:9090`. Unset: not served (the API's `/metrics` still
     /// answers operators).
@@ -157,25 +160,23 @@ impl MetricsEndpoint {
 }
 
 /// Everything this process recorded, and the database gauges where it runs
-/// the API. Without the database it still answers what it recorded.
-async fn scrape(State(endpoint): State<Endpoint>) -> Response {
+/// the API, in Prometheus text or, when `Accept` prefers it, OpenMetrics
+/// with exemplars. Without the database it still answers what it recorded.
+async fn scrape(State(endpoint): State<Endpoint>, headers: HeaderMap) -> Response {
     let readiness = endpoint.readiness.borrow().clone();
     let store = readiness.store.filter(|_| readiness.database_gauges);
     let now = endpoint.clock.now();
-    let out = match hubwright_api::metrics::render(store.as_ref(), now).await {
+    let format = Format::negotiate(&headers);
+    let out = match hubwright_api::metrics::render(store.as_ref(), now, format).await {
         Ok(out) => out,
         Err(err) => {
             tracing::warn!(error = %err, "database gauges unavailable for this scrape");
-            hubwright_api::metrics::render(None, now)
+            hubwright_api::metrics::render(None, now, format)
                 .await
                 .unwrap_or_default()
         }
     };
-    (
-        [(header::CONTENT_TYPE, hubwright_api::metrics::CONTENT_TYPE)],
-        out,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, format.content_type())], out).into_response()
 }
 
 /// Ready: the database answers with every migration applied, and every
