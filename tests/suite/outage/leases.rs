@@ -98,8 +98,10 @@ async fn an_outage_longer_than_the_lease_repeats_only_the_expired_steps_and_they
         claimed_again.await;
         resumed_after = resumed_after.max(restored.elapsed());
     }
+    // Half the rescue round: far enough from it that a loaded machine's
+    // slowness is not mistaken for waiting on the round.
     assert!(
-        resumed_after < Duration::from_secs(5),
+        resumed_after < Duration::from_secs(15),
         "every run resumed {resumed_after:?} after the database came back, not at the next rescue round"
     );
     eprintln!("runs resumed within {resumed_after:?} of the database's return");
