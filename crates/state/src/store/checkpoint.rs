@@ -119,9 +119,11 @@ impl Store {
                 WHERE r.id = o.id
                 RETURNING r.id, r.state
             ), logged AS (
+                -- `step_succeeded` and `run_succeeded` are stored without a
+                -- message: the timeline composes it from the kind and the
+                -- step's name (migration 20261208000301).
                 INSERT INTO events (run_id, step_idx, kind, actor, message, at)
-                SELECT d.run_id, d.idx, 'step_succeeded', o.lease_owner,
-                       format('step %s succeeded', d.name), $5
+                SELECT d.run_id, d.idx, 'step_succeeded', o.lease_owner, NULL, $5
                 FROM done d JOIN owned o ON o.id = d.run_id
                 UNION ALL
                 SELECT f.run_id, f.idx, 'step_started', o.lease_owner,
@@ -132,7 +134,7 @@ impl Store {
                 SELECT o.id, NULL,
                        CASE WHEN o.last THEN 'run_succeeded' ELSE 'run_cancelled' END,
                        o.lease_owner,
-                       CASE WHEN o.last THEN 'run succeeded'
+                       CASE WHEN o.last THEN NULL
                             ELSE 'run cancelled at a step boundary' END, $5
                 FROM owned o WHERE o.last OR o.cancelling
             )
