@@ -7,9 +7,11 @@
 -- succeeded before this keep their stored event (and a NULL id here).
 -- Figures and reasons: docs/decisions/0020-lean-rows-and-run-retention.md.
 
+-- NOT VALID: the column is new, so every existing row is NULL; checking
+-- them would only hold a lock over a scan of the whole table.
 ALTER TABLE runs ADD COLUMN finished_event_id bigint,
     ADD CONSTRAINT runs_finished_event_only_if_succeeded
-        CHECK (finished_event_id IS NULL OR state = 'succeeded');
+        CHECK (finished_event_id IS NULL OR state = 'succeeded') NOT VALID;
 
 CREATE OR REPLACE VIEW run_timeline AS
     SELECT r.created_event_id AS id, r.id AS run_id, NULL::integer AS step_idx,
