@@ -126,7 +126,7 @@ impl Lab {
                 .await,
             self.count("SELECT count(*) FROM steps WHERE run_id = $1", run)
                 .await,
-            self.count("SELECT count(*) FROM events WHERE run_id = $1", run)
+            self.count("SELECT count(*) FROM run_timeline WHERE run_id = $1", run)
                 .await,
         )
     }

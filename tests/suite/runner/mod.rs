@@ -9,6 +9,7 @@ use hubwright_testkit::harness::{catalog, effects, fast_config, spawn_worker, st
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
 
 mod stopping;
+mod timeline;
 
 const WITHIN: Duration = Duration::from_secs(20);
 

@@ -77,9 +77,13 @@ impl Store {
         let rows = sqlx::query!(
             r#"
             WITH owned AS (
+                -- The step's `step_succeeded` event id, drawn here so that a
+                -- run's `run_succeeded` id, drawn by `advanced` from this
+                -- row, sorts after it.
                 SELECT r.id, i.idx, i.output, r.lease_owner,
                        r.cancel_requested_at IS NOT NULL AS cancelling,
-                       i.idx + 1 = r.step_count AS last
+                       i.idx + 1 = r.step_count AS last,
+                       nextval('events_id_seq') AS success_event_id
                 FROM runs r
                 JOIN unnest($1::uuid[], $2::bigint[], $3::int[], $4::jsonb[])
                      AS i(id, token, idx, output) ON r.id = i.id
@@ -114,27 +118,32 @@ impl Store {
                     lease_owner = CASE WHEN o.last OR o.cancelling THEN NULL ELSE r.lease_owner END,
                     lease_expires_at = CASE WHEN o.last OR o.cancelling THEN NULL
                                             ELSE r.lease_expires_at END,
+                    -- The run's `run_succeeded` event is this id on its row
+                    -- (migration 20261208000302).
+                    finished_event_id = CASE WHEN o.last THEN nextval('events_id_seq') END,
                     updated_at = $5
                 FROM owned o
                 WHERE r.id = o.id
                 RETURNING r.id, r.state
             ), logged AS (
-                INSERT INTO events (run_id, step_idx, kind, actor, message, at)
-                SELECT d.run_id, d.idx, 'step_succeeded', o.lease_owner,
-                       format('step %s succeeded', d.name), $5
+                -- `step_succeeded` is stored without a message: the timeline
+                -- composes it from the kind and the step's name (migration
+                -- 20261208000301). Ids are drawn explicitly so that the
+                -- step's comes before its run's `run_succeeded`.
+                INSERT INTO events (id, run_id, step_idx, kind, actor, message, at)
+                OVERRIDING SYSTEM VALUE
+                SELECT o.success_event_id, d.run_id, d.idx, 'step_succeeded', o.lease_owner,
+                       NULL, $5
                 FROM done d JOIN owned o ON o.id = d.run_id
                 UNION ALL
-                SELECT f.run_id, f.idx, 'step_started', o.lease_owner,
+                SELECT nextval('events_id_seq'), f.run_id, f.idx, 'step_started', o.lease_owner,
                        format('step %s started (attempt %s)', f.name, f.attempts), $5
                 FROM following f JOIN owned o ON o.id = f.run_id
                 WHERE NOT f.cancelling
                 UNION ALL
-                SELECT o.id, NULL,
-                       CASE WHEN o.last THEN 'run_succeeded' ELSE 'run_cancelled' END,
-                       o.lease_owner,
-                       CASE WHEN o.last THEN 'run succeeded'
-                            ELSE 'run cancelled at a step boundary' END, $5
-                FROM owned o WHERE o.last OR o.cancelling
+                SELECT nextval('events_id_seq'), o.id, NULL, 'run_cancelled', o.lease_owner,
+                       'run cancelled at a step boundary', $5
+                FROM owned o WHERE o.cancelling AND NOT o.last
             )
             SELECT a.id, a.state AS "state!: RunState",
                    f.idx AS "next_idx?", f.attempts AS "next_attempts?", f.polls AS "next_polls?",

@@ -1,5 +1,7 @@
-//! Accepting runs. One statement inserts the run, all its steps, the first event
-//! and the wake-up, so "accepted" and "will run" are the same commit.
+//! Accepting runs. One statement inserts the run and all its steps and sends
+//! the wake-up, so "accepted" and "will run" are the same commit. The run's
+//! `run_created` event is its row (`created_event_id`, read through the view
+//! `run_timeline`), not a row of `events`: a third fewer rows per run.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -28,7 +30,7 @@ pub struct NewRun<'a> {
     pub actor: &'a str,
     /// The W3C trace context of the request that asked for it, when tracing
     /// is on: the worker's spans for the run become its children, and its
-    /// trace id shows on the run and its `run_created` event.
+    /// trace id shows on the run and its (synthesized) `run_created` event.
     pub traceparent: Option<&'a str>,
 }
 
@@ -123,19 +125,9 @@ pub async fn enqueue_many_with<'e>(
             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
                         $6::jsonb[], $7::int[], $8::timestamptz[], $14::text[], $15::text[])
                  AS r(id, env, template, workflow, def, input, steps, run_at, actor, traceparent)
-            RETURNING id, created_by, traceparent
         ), new_steps AS (
             INSERT INTO steps (run_id, idx, name, kind)
             SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::text[])
-        ), created AS (
-            -- The trace id (the traceparent's second field) is what a
-            -- tracing back end is searched by.
-            INSERT INTO events (run_id, kind, actor, message, data, at)
-            SELECT id, 'run_created', created_by, 'run accepted',
-                   CASE WHEN traceparent IS NOT NULL
-                        THEN jsonb_build_object('trace_id', substr(traceparent, 4, 32)) END,
-                   $9
-            FROM new_runs
         )
         SELECT pg_notify('hubwright_runs', '') FROM (SELECT 1) AS once
         "#,
@@ -183,13 +175,6 @@ pub async fn enqueue_with<'e>(
             INSERT INTO steps (run_id, idx, name, kind)
             SELECT $1, s.ord::int - 1, s.name, s.kind
             FROM unnest($10::text[], $11::text[]) WITH ORDINALITY AS s(name, kind, ord)
-        ), created AS (
-            INSERT INTO events (run_id, kind, actor, message, data, at)
-            SELECT id, 'run_created', $12, 'run accepted',
-                   CASE WHEN $13::text IS NOT NULL
-                        THEN jsonb_build_object('trace_id', substr($13, 4, 32)) END,
-                   $9
-            FROM new_run
         )
         SELECT pg_notify('hubwright_runs', '') FROM new_run WHERE $8 <= $9
         "#,

@@ -92,7 +92,7 @@ impl Store {
                    e.message AS "message?", e.data, e.at AS "at?"
             FROM runs r
             LEFT JOIN LATERAL (
-                SELECT * FROM events
+                SELECT * FROM run_timeline
                 WHERE run_id = r.id AND id > $2 ORDER BY id LIMIT $3
             ) e ON true
             WHERE r.id = $1
@@ -130,7 +130,7 @@ impl Store {
     pub async fn newest_events(&self, run_ids: &[Uuid]) -> Result<Vec<(Uuid, i64)>> {
         let rows = sqlx::query!(
             r#"SELECT run_id AS "run_id!", max(id) AS "newest!"
-               FROM events WHERE run_id = ANY($1) GROUP BY run_id"#,
+               FROM run_timeline WHERE run_id = ANY($1) GROUP BY run_id"#,
             run_ids
         )
         .fetch_all(&self.pool)

@@ -102,8 +102,9 @@ impl Store {
                 RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at
             ), logged AS (
                 INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
-                SELECT st.run_id, st.idx, 'step_started', $3,
-                       format('step %s started (attempt %s)', st.name, st.attempts),
+                -- No message: the timeline composes it from the kind, the
+                -- data and the step's name (migration 20261208000301).
+                SELECT st.run_id, st.idx, 'step_started', $3, NULL,
                        jsonb_build_object('attempt', st.attempts), $1
                 FROM started st JOIN claimed c ON c.id = st.run_id
                 WHERE NOT c.is_poll

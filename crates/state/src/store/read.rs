@@ -70,13 +70,15 @@ impl Store {
         Ok(rows.into_iter().map(|row| (row.name, row.output)).collect())
     }
 
-    /// A run's events after event `after` (0 for all), oldest first.
+    /// A run's events after event `after` (0 for all), oldest first: its
+    /// creation (from the run row) and its stored events.
     pub async fn events(&self, run_id: Uuid, after: i64, limit: i64) -> Result<Vec<Event>> {
         Ok(sqlx::query_as!(
             Event,
             r#"
-            SELECT id, run_id AS "run_id!", step_idx, kind, actor, message, data, at
-            FROM events WHERE run_id = $1 AND id > $2
+            SELECT id AS "id!", run_id AS "run_id!", step_idx, kind AS "kind!",
+                   actor AS "actor!", message AS "message!", data, at AS "at!"
+            FROM run_timeline WHERE run_id = $1 AND id > $2
             ORDER BY id LIMIT $3
             "#,
             run_id,

@@ -109,7 +109,7 @@ impl WebhookCursor {
     ) -> Result<Vec<WebhookEvent>> {
         let rows = sqlx::query!(
             r#"
-            SELECT ev.id, ev.kind, ev.at, ev.message, ev.data,
+            SELECT ev.id, ev.kind, ev.at, ev.message AS "message!", ev.data,
                    e.id AS environment_id, e.name, e.owner, e.template, e.expires_at, e.url,
                    r.traceparent AS "traceparent?"
             FROM events ev
