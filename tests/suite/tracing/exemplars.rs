@@ -9,8 +9,7 @@ use hubwright_state::model::{Role, RunState};
 use hubwright_testkit::openmetrics;
 use hubwright_testkit::otlp::Collector;
 use hubwright_testkit::process::Process;
-use hubwright_testkit::server::{ApiServer, StatusCode, token};
-use hubwright_testkit::wait;
+use hubwright_testkit::server::{ApiServer, token};
 use serde_json::json;
 
 use super::exporting;
@@ -67,21 +66,11 @@ async fn an_openmetrics_scrape_of_a_tracing_worker_carries_the_runs_trace_and_st
     let metrics = format!("http://{address}/metrics");
     let alice = token(&db.store, "alice", Role::Developer).await;
 
-    let created = api
-        .post("/v1/environments")
-        .token(&alice)
-        .json(&json!({ "name": "traced", "template": "works" }))
-        .send()
-        .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
-    let run_id: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
-    wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
-    let run = api
-        .get(&format!("/v1/runs/{run_id}"))
-        .token(&alice)
-        .send()
-        .await;
-    let trace_id = run.body["trace_id"].as_str().unwrap().to_owned();
+    let traced = json!({ "name": "traced", "template": "works" });
+    let run_id = super::request_until(&api, &db, &alice, traced, RunState::Succeeded)
+        .await
+        .run;
+    let trace_id = super::trace_of(&api, &alice, run_id).await;
 
     let (content_type, text) = scrape(&metrics, Some(PROMETHEUS_ACCEPT)).await;
     assert_eq!(

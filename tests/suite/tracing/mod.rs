@@ -58,6 +58,47 @@ fn exporting<'a>(collector: &'a Collector, service: &'a str) -> [(&'a str, &'a s
     ]
 }
 
+/// An environment a test requested, and its first run.
+struct Requested {
+    env: uuid::Uuid,
+    run: uuid::Uuid,
+}
+
+/// Requests `body` from `api` as `token`, then waits until its first run is
+/// in `state`.
+async fn request_until(
+    api: &ApiServer,
+    db: &hubwright_testkit::TestDatabase,
+    token: &str,
+    body: Value,
+    state: RunState,
+) -> Requested {
+    let created = api
+        .post("/v1/environments")
+        .token(token)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    let id = |value: &Value| -> uuid::Uuid { value.as_str().unwrap().parse().unwrap() };
+    let requested = Requested {
+        env: id(&created.body["environment"]["id"]),
+        run: id(&created.body["run_id"]),
+    };
+    wait::run_state(&db.store, requested.run, state, WITHIN).await;
+    requested
+}
+
+/// The trace id the API shows on run `run`.
+async fn trace_of(api: &ApiServer, token: &str, run: uuid::Uuid) -> String {
+    let reply = api
+        .get(&format!("/v1/runs/{run}"))
+        .token(token)
+        .send()
+        .await;
+    reply.body["trace_id"].as_str().unwrap().to_owned()
+}
+
 fn named<'a>(spans: &'a [ReceivedSpan], name: &str) -> Vec<&'a ReceivedSpan> {
     spans.iter().filter(|s| s.name == name).collect()
 }

@@ -49,20 +49,9 @@ async fn an_expired_environments_teardown_is_in_the_trace_of_the_scheduler_batch
     );
     worker.wait_for_log("scheduler started", WITHIN).await;
     let alice = token(&db.store, "alice", Role::Developer).await;
-    let created = api
-        .post("/v1/environments")
-        .token(&alice)
-        .json(&json!({ "name": "expiring", "template": "works", "ttl": "1h" }))
-        .send()
-        .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
-    let env: uuid::Uuid = created.body["environment"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let provision: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
-    wait::run_state(&db.store, provision, RunState::Succeeded, WITHIN).await;
+    let expiring = json!({ "name": "expiring", "template": "works", "ttl": "1h" });
+    let requested = super::request_until(&api, &db, &alice, expiring, RunState::Succeeded).await;
+    let (env, provision) = (requested.env, requested.run);
 
     // Its time is up; the scheduler hears of it at once.
     sqlx::query("UPDATE environments SET expires_at = $2 WHERE id = $1")
@@ -155,21 +144,11 @@ async fn a_retried_runs_new_attempts_are_in_the_retry_requests_trace_which_links
     let _worker = serving(&collector, &dir, &db.url, &["--worker"], "hubwright-worker");
     let alice = token(&db.store, "alice", Role::Developer).await;
     let olga = token(&db.store, "olga", Role::Operator).await;
-    let created = api
-        .post("/v1/environments")
-        .token(&alice)
-        .json(&json!({ "name": "refused", "template": "refused" }))
-        .send()
-        .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
-    let run_id: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
-    wait::run_state(&db.store, run_id, RunState::Failed, WITHIN).await;
-    let first = api
-        .get(&format!("/v1/runs/{run_id}"))
-        .token(&alice)
-        .send()
-        .await;
-    let first_trace = first.body["trace_id"].as_str().unwrap().to_owned();
+    let refused = json!({ "name": "refused", "template": "refused" });
+    let run_id = super::request_until(&api, &db, &alice, refused, RunState::Failed)
+        .await
+        .run;
+    let first_trace = super::trace_of(&api, &alice, run_id).await;
 
     let retried = api
         .post(&format!("/v1/runs/{run_id}/retry"))
@@ -272,15 +251,8 @@ async fn a_deleted_environments_teardown_is_in_the_delete_requests_trace() {
     .await;
     let _worker = serving(&collector, &dir, &db.url, &["--worker"], "hubwright-worker");
     let alice = token(&db.store, "alice", Role::Developer).await;
-    let created = api
-        .post("/v1/environments")
-        .token(&alice)
-        .json(&json!({ "name": "deleted", "template": "works" }))
-        .send()
-        .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
-    let provision: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
-    wait::run_state(&db.store, provision, RunState::Succeeded, WITHIN).await;
+    let deleted = json!({ "name": "deleted", "template": "works" });
+    super::request_until(&api, &db, &alice, deleted, RunState::Succeeded).await;
 
     let deleted = api
         .delete("/v1/environments/deleted")
