@@ -43,6 +43,11 @@ pub struct IdpClientParams {
     /// Registration (then `issuer` is not needed).
     #[serde(default)]
     pub keycloak: Option<KeycloakParams>,
+    /// Also make a token for the hub's `hubwright` service, sealed here and
+    /// written into the Secret as `HUBWRIGHT_API_TOKEN`: what `hub-assign`
+    /// calls the hub's REST API with when a pool member is claimed.
+    #[serde(default)]
+    pub hub_api_token: bool,
 }
 
 fn default_mode() -> String {
@@ -184,13 +189,18 @@ impl IdpClientStep {
             &self.0.clusters,
             &attempt.env,
             &params.secret,
-            &BTreeMap::from([
-                (
-                    "OAUTH_CLIENT_ID".to_owned(),
-                    SecretString::new(client_id.clone()),
-                ),
-                ("OAUTH_CLIENT_SECRET".to_owned(), client_secret),
-            ]),
+            &with_hub_token(
+                attempt,
+                params,
+                BTreeMap::from([
+                    (
+                        "OAUTH_CLIENT_ID".to_owned(),
+                        SecretString::new(client_id.clone()),
+                    ),
+                    ("OAUTH_CLIENT_SECRET".to_owned(), client_secret),
+                ]),
+            )
+            .await?,
         )
         .await?;
         Ok(json!({
@@ -202,6 +212,7 @@ impl IdpClientStep {
             "client_id": client_id,
             "redirect_uri": redirect_uri,
             "secret": params.secret,
+            "api_token": params.hub_api_token,
             "reused": reused,
             // An earlier attempt's answer was lost: the provider may hold an
             // orphaned client whose name carries this environment's id.
@@ -252,13 +263,18 @@ impl IdpClientStep {
             &self.0.clusters,
             &attempt.env,
             &params.secret,
-            &BTreeMap::from([
-                (
-                    "OAUTH_CLIENT_ID".to_owned(),
-                    SecretString::new(client.client_id.clone()),
-                ),
-                ("OAUTH_CLIENT_SECRET".to_owned(), client.secret),
-            ]),
+            &with_hub_token(
+                attempt,
+                params,
+                BTreeMap::from([
+                    (
+                        "OAUTH_CLIENT_ID".to_owned(),
+                        SecretString::new(client.client_id.clone()),
+                    ),
+                    ("OAUTH_CLIENT_SECRET".to_owned(), client.secret),
+                ]),
+            )
+            .await?,
         )
         .await?;
         let issuer = settings.issuer();
@@ -272,6 +288,7 @@ impl IdpClientStep {
             "client_id": client.client_id,
             "redirect_uri": redirect_uri,
             "secret": params.secret,
+            "api_token": params.hub_api_token,
         }))
     }
 
@@ -303,11 +320,40 @@ impl IdpClientStep {
             &self.0.clusters,
             &attempt.env,
             &params.secret,
-            &BTreeMap::from([("ADMIN_PASSWORD".to_owned(), password)]),
+            &with_hub_token(
+                attempt,
+                params,
+                BTreeMap::from([("ADMIN_PASSWORD".to_owned(), password)]),
+            )
+            .await?,
         )
         .await?;
-        Ok(json!({ "mode": "local", "secret": params.secret }))
+        Ok(json!({
+            "mode": "local",
+            "secret": params.secret,
+            "api_token": params.hub_api_token,
+        }))
     }
+}
+
+/// `data` plus the hub's service token when `params` ask for one (see
+/// [`crate::hub`]).
+async fn with_hub_token(
+    attempt: &Attempt<'_>,
+    params: &IdpClientParams,
+    mut data: BTreeMap<String, SecretString>,
+) -> Result<BTreeMap<String, SecretString>, StepError> {
+    if params.hub_api_token {
+        let token = crate::hub::service_token(
+            &attempt.ctx.store,
+            &attempt.keys,
+            attempt.env.id,
+            attempt.ctx.now(),
+        )
+        .await?;
+        data.insert(crate::hub::API_TOKEN_KEY.to_owned(), token);
+    }
+    Ok(data)
 }
 
 /// The initial access token from the environment variable `variable`.
