@@ -165,9 +165,18 @@ impl HubPool {
         self.scheduler.pass(true).await.unwrap()
     }
 
-    /// From now on, the scheduler keeps the pools of `catalog`.
-    pub fn use_catalog(&mut self, catalog: &Catalog) {
+    /// From now on the scheduler keeps the pools of `catalog`, and the API
+    /// serves it (restarted, as a rollout of a changed template restarts
+    /// every process).
+    pub async fn use_catalog(&mut self, catalog: &Catalog) {
         self.scheduler = scheduler(&self.lab, catalog, &self.clock);
+        let clusters_file = self.lab.clusters_file.display().to_string();
+        self.api = ApiServer::start(
+            &self.lab.db,
+            &self.lab.workflows,
+            &["--clusters", &clusters_file],
+        )
+        .await;
     }
 
     /// The pool's figures from `GET /v1/pools`.
@@ -224,6 +233,13 @@ impl HubPool {
                 id, env["owner"], env["namespace"], env["phase"], env["url"], env["last_error"]
             ));
         }
+        let digests: Vec<(String, Option<String>, Option<chrono::DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT id::text, pool_digest, claimed_at FROM environments ORDER BY id",
+        )
+        .fetch_all(self.lab.store().pool())
+        .await
+        .unwrap();
+        lines.push(format!("digests: {digests:?}"));
         lines.push(format!("farm running: {:?}", self.farm.running()));
         lines.push(format!("farm failures: {:?}", self.farm.failures()));
         lines.join("\n")

@@ -93,7 +93,7 @@ async fn a_failed_hand_over_is_never_ready_and_old_or_idle_members_are_replaced_
         .load_catalog(&pool.lab.workflows)
         .unwrap();
     catalog.register(pool.lab.store()).await.unwrap();
-    pool.use_catalog(&catalog);
+    pool.use_catalog(&catalog).await;
     pool.pass().await;
     pool.until_phase(&id(&replacement), "deleted").await;
     wait::until("the recycled member's hub stopped", WITHIN, || async {
