@@ -84,7 +84,7 @@ impl Step for IdpClientStep {
         if let Some(what) = what {
             ctx.calling_out(Self::KIND, &what).await?;
         }
-        let output = match mode.as_str() {
+        let mut output = match mode.as_str() {
             "oidc" => self.oidc(&attempt, &params).await?,
             "local" => self.local(&attempt, &params).await?,
             other => {
@@ -93,6 +93,10 @@ impl Step for IdpClientStep {
                 )));
             }
         };
+        // The values template registers the hub's service only when told.
+        if params.hub_api_token {
+            output["api_token"] = json!(true);
+        }
         Ok(Outcome::Done(output))
     }
 }
@@ -212,7 +216,6 @@ impl IdpClientStep {
             "client_id": client_id,
             "redirect_uri": redirect_uri,
             "secret": params.secret,
-            "api_token": params.hub_api_token,
             "reused": reused,
             // An earlier attempt's answer was lost: the provider may hold an
             // orphaned client whose name carries this environment's id.
@@ -288,7 +291,6 @@ impl IdpClientStep {
             "client_id": client.client_id,
             "redirect_uri": redirect_uri,
             "secret": params.secret,
-            "api_token": params.hub_api_token,
         }))
     }
 
@@ -331,7 +333,6 @@ impl IdpClientStep {
         Ok(json!({
             "mode": "local",
             "secret": params.secret,
-            "api_token": params.hub_api_token,
         }))
     }
 }
