@@ -129,7 +129,7 @@ pub(super) async fn pool(url: &str, workflows: &Path, requests: usize) -> anyhow
     for i in 0..requests {
         api.until_full(size, EACH, &farm).await?;
         let (seconds, namespace) = api
-            .time_to_ready(&format!("hit-{i}"), json!({ "allowed_users": ["carol"] }))
+            .time_to_ready(&format!("hit-{i}"), json!({ "allowed_users": ["carol"] }), &farm)
             .await?;
         if !namespace.starts_with("jh-pool-") {
             bail!("request hit-{i} was not served by the pool (namespace {namespace})");
@@ -139,7 +139,7 @@ pub(super) async fn pool(url: &str, workflows: &Path, requests: usize) -> anyhow
     for i in 0..requests {
         api.until_full(size, EACH, &farm).await?;
         let (seconds, namespace) = api
-            .time_to_ready(&format!("cold-{i}"), json!({ "profile": "datascience" }))
+            .time_to_ready(&format!("cold-{i}"), json!({ "profile": "datascience" }), &farm)
             .await?;
         if namespace.starts_with("jh-pool-") {
             bail!("request cold-{i} was served by the pool");
@@ -241,7 +241,12 @@ impl Api {
     /// Requests environment `name` with `parameters` and times it to
     /// `ready`; then deletes it and waits until it is gone. The seconds and
     /// the environment's namespace.
-    async fn time_to_ready(&self, name: &str, parameters: Value) -> anyhow::Result<(f64, String)> {
+    async fn time_to_ready(
+        &self,
+        name: &str,
+        parameters: Value,
+        farm: &HubFarm,
+    ) -> anyhow::Result<(f64, String)> {
         let asked = Instant::now();
         let response = self
             .http
@@ -272,8 +277,17 @@ impl Api {
                 Some("failed" | "cancelled" | "deleted") => {
                     bail!("{name} ended {}: {}", shown["phase"], shown["last_error"])
                 }
-                _ if Instant::now() > deadline => bail!("{name} not ready within {EACH:?}"),
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ if Instant::now() > deadline => bail!(
+                    "{name} not ready within {EACH:?}; hubs running: {:?}, failed: {:?}",
+                    farm.running(),
+                    farm.failures()
+                ),
+                _ => {
+                    if let Some(failure) = farm.failures().first() {
+                        bail!("{name}: a hub did not start: {failure}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
         };
         let deleted = self
