@@ -25,7 +25,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::apiserver::TestCluster;
-use crate::jupyterhub::{JupyterHub, Options, free_port};
+use crate::jupyterhub::{JupyterHub, Options};
 use crate::kubelet::{hub_pod_with, mark_available_with, start_hub};
 use crate::other;
 
@@ -125,6 +125,10 @@ impl Drop for HubFarm {
 }
 
 async fn watch(client: kube::Client, slots: Slots, extra_config: BTreeMap<String, String>) {
+    // One hub starts at a time: a hub's ports are picked free but bound
+    // only when its processes start, so two starting together could pick
+    // the same one.
+    let starting = Arc::new(tokio::sync::Mutex::new(()));
     loop {
         if let Ok(present) = releases(&client).await {
             let mut new = Vec::new();
@@ -142,8 +146,12 @@ async fn watch(client: kube::Client, slots: Slots, extra_config: BTreeMap<String
                 let client = client.clone();
                 let slots = Arc::clone(&slots);
                 let extra_config = extra_config.clone();
+                let starting = Arc::clone(&starting);
                 tokio::spawn(async move {
-                    let slot = match start_one(client, &namespace, extra_config).await {
+                    let turn = starting.lock().await;
+                    let started = start_one(client, &namespace, extra_config).await;
+                    drop(turn);
+                    let slot = match started {
                         Ok(hub) => Slot::Running(hub),
                         Err(err) => Slot::Failed(err.to_string()),
                     };
@@ -187,13 +195,16 @@ async fn start_one(
     extra_config: BTreeMap<String, String>,
 ) -> std::io::Result<JupyterHub> {
     let pod = hub_pod_with(client.clone(), namespace).await?;
-    let port = free_port()?;
     let options = Options {
-        port,
         extra_config,
         ..Options::default()
     };
     let hub = start_hub(&pod, options).await?;
+    let port = hub
+        .url()
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .ok_or_else(|| other("the hub's URL", hub.url()))?;
     expose(client.clone(), namespace, port).await?;
     mark_available_with(client, namespace, &["hub", "proxy"]).await?;
     Ok(hub)
