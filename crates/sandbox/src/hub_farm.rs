@@ -35,7 +35,7 @@ const LOOK_EVERY: Duration = Duration::from_millis(100);
 /// One namespace's hub.
 enum Slot {
     Starting,
-    Running(JupyterHub),
+    Running(Box<JupyterHub>),
     Failed(String),
 }
 
@@ -152,7 +152,7 @@ async fn watch(client: kube::Client, slots: Slots, extra_config: BTreeMap<String
                     let started = start_one(client, &namespace, extra_config).await;
                     drop(turn);
                     let slot = match started {
-                        Ok(hub) => Slot::Running(hub),
+                        Ok(hub) => Slot::Running(Box::new(hub)),
                         Err(err) => Slot::Failed(err.to_string()),
                     };
                     let mut slots = slots.lock().unwrap_or_else(PoisonError::into_inner);

@@ -129,7 +129,11 @@ pub(super) async fn pool(url: &str, workflows: &Path, requests: usize) -> anyhow
     for i in 0..requests {
         api.until_full(size, EACH, &farm).await?;
         let (seconds, namespace) = api
-            .time_to_ready(&format!("hit-{i}"), json!({ "allowed_users": ["carol"] }), &farm)
+            .time_to_ready(
+                &format!("hit-{i}"),
+                json!({ "allowed_users": ["carol"] }),
+                &farm,
+            )
             .await?;
         if !namespace.starts_with("jh-pool-") {
             bail!("request hit-{i} was not served by the pool (namespace {namespace})");
@@ -139,7 +143,11 @@ pub(super) async fn pool(url: &str, workflows: &Path, requests: usize) -> anyhow
     for i in 0..requests {
         api.until_full(size, EACH, &farm).await?;
         let (seconds, namespace) = api
-            .time_to_ready(&format!("cold-{i}"), json!({ "profile": "datascience" }), &farm)
+            .time_to_ready(
+                &format!("cold-{i}"),
+                json!({ "profile": "datascience" }),
+                &farm,
+            )
             .await?;
         if namespace.starts_with("jh-pool-") {
             bail!("request cold-{i} was served by the pool");
