@@ -270,6 +270,11 @@ fn a_pool_member_admits_only_the_pools_admins_and_registers_the_hubwright_servic
         "{service}"
     );
     assert!(service.contains(r#""admin": True"#), "{service}");
+    // A claim's groups are let in by the hook, from the mirrored claim.
+    let hook = at(&v, "hub.extraConfig.hubwright-groups").as_str().unwrap();
+    assert!(hook.contains("hubwright_allowed"), "{hook}");
+    let oauth = at(&v, "hub.config.GenericOAuthenticator");
+    assert_eq!(oauth["manage_groups"].as_bool(), Some(true));
 
     // A cold hub of the same template has no service, even with a token.
     context["env"]["owner"] = json!("alice");

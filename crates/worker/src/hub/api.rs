@@ -81,6 +81,33 @@ impl HubApi<'_> {
         )))
     }
 
+    /// Makes `name` a group of the hub marked `hubwright_allowed`, which the
+    /// member's `check_allowed` hook lets in; an existing group is marked.
+    pub(super) async fn ensure_allowed_group(&self, name: &str) -> Result<(), StepError> {
+        let path = ["hub", "api", "groups", name];
+        if let Answer::NotFound = self.call(Method::POST, &path, None).await? {
+            return Err(StepError::retryable(format!(
+                "the hub at {} has no group API yet (404 creating group `{name}`)",
+                self.base
+            )));
+        }
+        let properties = ["hub", "api", "groups", name, "properties"];
+        match self
+            .call(
+                Method::PUT,
+                &properties,
+                Some(json!({ "hubwright_allowed": true })),
+            )
+            .await?
+        {
+            Answer::Ok(_) => Ok(()),
+            Answer::NotFound | Answer::Conflict => Err(StepError::retryable(format!(
+                "group `{name}` changed at the hub at {} while it was being marked",
+                self.base
+            ))),
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -118,7 +145,7 @@ impl HubApi<'_> {
             _ if status.is_success() => {
                 let model = response.json().await.map_err(|err| {
                     StepError::retryable(format!(
-                        "the hub at {} answered {what} with no user model: {err}",
+                        "the hub at {} answered {what} with no JSON: {err}",
                         self.base
                     ))
                 })?;

@@ -27,6 +27,15 @@ pub struct HubAssignParams {
     /// The run parameter (a list of names) of who else may log in.
     #[serde(default = "default_users")]
     pub allowed_users_from: String,
+    /// The run parameter (a list of names) of the provider groups whose
+    /// members may log in (the member's values install the hook that reads
+    /// them).
+    #[serde(default = "default_groups")]
+    pub allowed_groups_from: String,
+}
+
+fn default_groups() -> String {
+    "allowed_groups".to_owned()
 }
 
 fn default_admins() -> String {
@@ -38,7 +47,8 @@ fn default_users() -> String {
 }
 
 /// `hub-assign`: through the hub's REST API, with its `hubwright` service's
-/// token, creates the allowed users, the admins, and last the owner as an
+/// token, creates the allowed users, the allowed groups (marked for the
+/// member's `check_allowed` hook), the admins, and last the owner as an
 /// admin. Every call converges (a user who exists is updated, never
 /// demoted), so a retried attempt finishes what an interrupted one began.
 /// The owner comes last: until every other user is in place, the owner
@@ -80,6 +90,7 @@ impl Step for HubAssignStep {
             })?;
         let admins = names(&ctx.input, &params.admin_users_from)?;
         let users = names(&ctx.input, &params.allowed_users_from)?;
+        let groups = names(&ctx.input, &params.allowed_groups_from)?;
         let api = HubApi {
             http: &self.0.http,
             base,
@@ -90,6 +101,9 @@ impl Step for HubAssignStep {
             .filter(|u| !admins.contains(u) && **u != env.owner)
         {
             api.ensure_user(user, false).await?;
+        }
+        for group in &groups {
+            api.ensure_allowed_group(group).await?;
         }
         for admin in admins.iter().filter(|a| **a != env.owner) {
             api.ensure_user(admin, true).await?;
@@ -106,6 +120,7 @@ impl Step for HubAssignStep {
             "owner": owner.name,
             "admin_users": admins,
             "allowed_users": users,
+            "allowed_groups": groups,
         })))
     }
 }

@@ -1,6 +1,7 @@
 //! A claim hands a warm hub to its requester: before it nobody but the
 //! platform's admin gets in; after it exactly the owner (as an admin), the
-//! allowed users and the platform's admin do. The pool refills, and two
+//! allowed users, the members of the allowed provider groups and the
+//! platform's admin do. The pool refills, and two
 //! requests for its last member get it once and a cold hub.
 
 use std::time::Instant;
@@ -33,14 +34,18 @@ async fn a_claimed_pool_hub_lets_in_its_owner_as_admin_and_its_allowed_users_and
     let (status, me) = log_in(&first, &pool.provider, PLATFORM_ADMIN).await;
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(me["admin"], true, "{me}");
-    for user in ["alice", "carol"] {
+    for user in ["alice", "carol", "dana"] {
         let (status, _) = log_in(&first, &pool.provider, user).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{user} before the claim");
     }
 
     let asked = Instant::now();
     let reply = pool
-        .request("alice", "lab", json!({ "allowed_users": ["carol"] }))
+        .request(
+            "alice",
+            "lab",
+            json!({ "allowed_users": ["carol"], "allowed_groups": ["physics"] }),
+        )
         .await;
     let id = reply.body["environment"]["id"].as_str().unwrap().to_owned();
     assert_eq!(id, members[0]["id"].as_str().unwrap(), "the oldest member");
@@ -66,8 +71,13 @@ async fn a_claimed_pool_hub_lets_in_its_owner_as_admin_and_its_allowed_users_and
     let (status, me) = log_in(&first, &pool.provider, "carol").await;
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(me["admin"], false, "{me}");
-    let (status, _) = log_in(&first, &pool.provider, "mallory").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "a stranger");
+    let (status, me) = log_in(&first, &pool.provider, "dana").await;
+    assert_eq!(status, StatusCode::FOUND, "dana is in physics");
+    assert_eq!(me["admin"], false, "{me}");
+    for stranger in ["mallory", "frank"] {
+        let (status, _) = log_in(&first, &pool.provider, stranger).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{stranger}");
+    }
     let (status, _) = log_in(&first, &pool.provider, PLATFORM_ADMIN).await;
     assert_eq!(status, StatusCode::FOUND);
     // The other member is still nobody's.

@@ -83,6 +83,11 @@ fn template(issuer: &str, changes: &[(&str, &str)]) -> String {
             "        with:\n          deadline: 2m\n          interval: 200ms\n",
         ),
         ("  max_idle: 12h\n", &admins),
+        // The sandbox's provider sends the groups claim for this scope.
+        (
+            "    default: [openid, profile, email]\n",
+            "    default: [openid, profile, email, groups]\n",
+        ),
     ];
     let mut text = real;
     for (from, to) in replacements.iter().chain(changes) {
@@ -111,7 +116,16 @@ impl HubPool {
     /// The pool with `changes` to the template; `None` (printed) on a real
     /// cluster, whose pods would need the real chart and reachable hubs.
     pub async fn start(changes: &[(&str, &str)]) -> Option<Self> {
-        let provider = OidcProvider::start(Options::default()).await.unwrap();
+        let groups = [("dana", "physics"), ("frank", "chemistry")]
+            .into_iter()
+            .map(|(user, group)| (user.to_owned(), vec![group.to_owned()]))
+            .collect();
+        let provider = OidcProvider::start(Options {
+            groups,
+            ..Options::default()
+        })
+        .await
+        .unwrap();
         let lab = Lab::new(&template(provider.issuer(), changes)).await;
         if lab.cluster.is_real() {
             eprintln!("skipped on a real cluster: the hub farm plays the stand-in's pods");

@@ -110,7 +110,11 @@ async fn hub_assign_makes_the_owner_and_admins_admins_and_the_allowed_users_user
     let (db, clock) = setup().await;
     let hub = member_hub().await;
     assert_eq!(users(&hub).await, [("platform-admin".to_owned(), true)]);
-    let input = json!({ "admin_users": ["bob"], "allowed_users": ["carol", "bob", "alice"] });
+    let input = json!({
+        "admin_users": ["bob"],
+        "allowed_users": ["carol", "bob", "alice"],
+        "allowed_groups": ["physics"],
+    });
     let mut run = run_for_alice(&db, &clock, "lab", input, Some(TOKEN)).await;
     let kind = assign_kind();
     let params = json!({ "url": hub.url() });
@@ -125,8 +129,18 @@ async fn hub_assign_makes_the_owner_and_admins_admins_and_the_allowed_users_user
         ("platform-admin".to_owned(), true),
     ];
     assert_eq!(users(&hub).await, expected);
+    let group: Value = hubwright_testkit::http::client()
+        .get(format!("{}/hub/api/groups/physics", hub.url()))
+        .header("Authorization", format!("token {TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(group["properties"]["hubwright_allowed"], true, "{group}");
 
-    // Every user exists now: a second attempt converges to the same hub.
+    // Every user and group exists now: a second attempt converges to the same hub.
     run.next_attempt();
     done(run.work(kind.as_ref(), params).await);
     assert_eq!(users(&hub).await, expected);
