@@ -135,8 +135,10 @@ impl JupyterHub {
                 Value::String(hub.callback_url()),
             );
         }
-        let hub_port = free_port()?;
-        let api_port = free_port()?;
+        // Three ports, none bound until the processes start: a port just
+        // released can come back from the next free_port.
+        let hub_port = free_port_except(&[port])?;
+        let api_port = free_port_except(&[port, hub_port])?;
         // Shared by the hub and the proxy, as the chart's Secret shares it.
         let token = uuid::Uuid::now_v7().simple().to_string();
         let settings = json!({
@@ -279,6 +281,19 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// A free port that is none of `taken`.
+fn free_port_except(taken: &[u16]) -> std::io::Result<u16> {
+    for _ in 0..100 {
+        let port = free_port()?;
+        if !taken.contains(&port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "no free port on 127.0.0.1 other than {taken:?}"
+    )))
 }
 
 /// `crates/sandbox/jupyterhub`: requirements.txt, package.json,

@@ -71,7 +71,11 @@ pub async fn wait_for_deployment(
 
 /// Reads what the `hub` pod in `namespace` would run with.
 pub async fn hub_pod(cluster: &TestCluster, namespace: &str) -> std::io::Result<HubPod> {
-    let client = client(cluster).await?;
+    hub_pod_with(client(cluster).await?, namespace).await
+}
+
+/// [`hub_pod`] through `client`.
+pub async fn hub_pod_with(client: kube::Client, namespace: &str) -> std::io::Result<HubPod> {
     let secrets = Api::<Secret>::namespaced(client.clone(), namespace);
     let values = secret_key(&secrets, "hub", "values.yaml").await?;
     let values: Value =
@@ -152,7 +156,16 @@ pub async fn mark_available(
     namespace: &str,
     names: &[&str],
 ) -> std::io::Result<()> {
-    let api: Api<Deployment> = Api::namespaced(client(cluster).await?, namespace);
+    mark_available_with(client(cluster).await?, namespace, names).await
+}
+
+/// [`mark_available`] through `client`.
+pub async fn mark_available_with(
+    client: kube::Client,
+    namespace: &str,
+    names: &[&str],
+) -> std::io::Result<()> {
+    let api: Api<Deployment> = Api::namespaced(client, namespace);
     let status = json!({ "status": {
         "replicas": 1, "readyReplicas": 1, "availableReplicas": 1,
         "conditions": [{ "type": "Available", "status": "True" }],

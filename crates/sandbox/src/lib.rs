@@ -6,7 +6,7 @@
 //!   what it does and does not do), or a real cluster with `KUBECONFIG`.
 //! - [`kubelet`]: starts the real JupyterHub a hub-shaped release in the
 //!   stand-in describes and marks its Deployments available (the stand-in runs
-//!   no pods).
+//!   no pods); [`hub_farm`] does it for every such release at once.
 //! - [`oidc`]: the real OpenID provider `oidc-provider`, on 127.0.0.1.
 //! - [`jupyterhub`]: a real JupyterHub from the `hub.config` the chart wrote.
 //! - [`npm`]: the Node.js and pinned npm packages of the Node programs.
@@ -19,6 +19,7 @@
 pub mod apiserver;
 pub mod helm;
 pub mod http;
+pub mod hub_farm;
 pub mod jupyterhub;
 pub mod kubelet;
 pub mod npm;

@@ -30,6 +30,7 @@ pub fn registry_with_clusters(clusters: &Clusters, workflows: &Path) -> Registry
     let clients = ClusterClients::new(clusters.clone());
     hubwright_worker::helm::register(&mut registry, &clients, workflows);
     hubwright_worker::kubernetes::register(&mut registry, &clients);
+    hubwright_worker::hub::register(&mut registry, Some(Arc::new(crate::test_secret_keys())));
     hubwright_worker::idp::register(
         &mut registry,
         &clients,

@@ -17,6 +17,7 @@ mod config;
 pub mod error_text;
 pub mod helm;
 pub mod http;
+pub mod hub;
 pub mod idp;
 pub mod kubernetes;
 pub mod metrics;

@@ -49,7 +49,10 @@ async fn every_caller_lists_the_shipped_templates_with_what_a_portal_needs() {
                "maximum_seconds": 259200, "max_extensions": null})
     );
     assert_eq!(hub.body["clusters"], json!(["east", "west"]));
-    assert_eq!(hub.body["workflows"], json!(["provision", "teardown"]));
+    assert_eq!(
+        hub.body["workflows"],
+        json!(["assign", "provision", "teardown"])
+    );
     assert_eq!(hub.body["usable"], true);
     assert!(
         hub.body["usable_reason"]

@@ -7,6 +7,7 @@
 //! ([`store`], through the store and scheduler on a manual clock).
 
 mod console;
+mod real_hubs;
 mod store;
 
 use std::path::Path;

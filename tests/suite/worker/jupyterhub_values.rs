@@ -236,3 +236,52 @@ fn the_shipped_defaults_and_requested_quantities_reach_the_chart_as_cores_and_by
         "a string, as the chart's PVC wants"
     );
 }
+
+#[test]
+fn a_pool_member_admits_only_the_pools_admins_and_registers_the_hubwright_service() {
+    let mut context = context("oidc", None);
+    context["env"]["owner"] = json!("pool:jupyterhub");
+    context["params"]["admin_users"] = json!(["platform-admin"]);
+    context["steps"]["idp"]["api_token"] = json!(true);
+    let v = rendered(&context);
+    let auth = at(&v, "hub.config.Authenticator");
+    let names = |value: &serde_yaml_ng::Value| -> Vec<String> {
+        serde_yaml_ng::from_value(value.clone()).unwrap()
+    };
+    assert_eq!(
+        names(&auth["admin_users"]),
+        ["platform-admin"],
+        "not the pool"
+    );
+    assert_eq!(
+        names(&auth["allowed_users"]),
+        ["platform-admin"],
+        "carol comes with a claim, not before"
+    );
+    assert_eq!(auth["allow_existing_users"].as_bool(), Some(true));
+    let token = &at(&v, "hub.extraEnv")["HUBWRIGHT_API_TOKEN"]["valueFrom"]["secretKeyRef"];
+    assert_eq!(token["name"].as_str(), Some("hubwright-oauth"));
+    assert_eq!(token["key"].as_str(), Some("HUBWRIGHT_API_TOKEN"));
+    let service = at(&v, "hub.extraConfig.hubwright-service")
+        .as_str()
+        .unwrap();
+    assert!(
+        service.contains(r#"os.environ["HUBWRIGHT_API_TOKEN"]"#),
+        "{service}"
+    );
+    assert!(service.contains(r#""admin": True"#), "{service}");
+    // A claim's groups are let in by the hook, from the mirrored claim.
+    let hook = at(&v, "hub.extraConfig.hubwright-groups").as_str().unwrap();
+    assert!(hook.contains("hubwright_allowed"), "{hook}");
+    let oauth = at(&v, "hub.config.GenericOAuthenticator");
+    assert_eq!(oauth["manage_groups"].as_bool(), Some(true));
+
+    // A cold hub of the same template has no service, even with a token.
+    context["env"]["owner"] = json!("alice");
+    let cold = rendered(&context);
+    assert!(at(&cold, "hub.extraConfig").is_null());
+    assert!(at(&cold, "hub.extraEnv.HUBWRIGHT_API_TOKEN").is_null());
+    let auth = at(&cold, "hub.config.Authenticator");
+    assert_eq!(names(&auth["admin_users"]), ["alice", "platform-admin"]);
+    assert!(auth["allow_existing_users"].is_null());
+}

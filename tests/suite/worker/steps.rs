@@ -5,6 +5,7 @@
 //! is set; tests that need the stand-in's fault injection skip on a real one.
 
 mod builtin;
+mod hub_assign;
 mod idp;
 mod namespace;
 mod retry_after;

@@ -258,6 +258,7 @@ fn sandbox_registry(
     let mut registry = Registry::with_builtins();
     let clients = ClusterClients::new(clusters.clone());
     hubwright_worker::kubernetes::register(&mut registry, &clients);
+    hubwright_worker::hub::register(&mut registry, keys.clone());
     hubwright_worker::idp::register(&mut registry, &clients, keys);
     hubwright_worker::helm::register_with_bin(&mut registry, &clients, workflows, helm.to_owned());
     registry

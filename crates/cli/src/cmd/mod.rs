@@ -103,6 +103,7 @@ pub fn registry(
     let mut registry = Registry::with_builtins();
     let clients = ClusterClients::new(clusters.clone());
     hubwright_worker::kubernetes::register(&mut registry, &clients);
+    hubwright_worker::hub::register(&mut registry, keys.clone());
     hubwright_worker::idp::register(&mut registry, &clients, keys);
     hubwright_worker::helm::register(&mut registry, &clients, workflows);
     (ext.register_steps)(&mut registry);

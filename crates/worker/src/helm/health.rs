@@ -9,7 +9,7 @@
 //! The URL is the step's `url` when the template gives one; otherwise where
 //! the chart exposed the hub: the host of the namespace's Ingress (`https`
 //! when its TLS section names the host), else the address the `proxy-public`
-//! Service's load balancer got.
+//! Service's load balancer got (and its port, when not 80).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -357,7 +357,8 @@ async fn ingress_url(
     }))
 }
 
-/// `http://<address>` of the `proxy-public` load balancer, once it has one.
+/// `http://<address>` of the `proxy-public` load balancer, once it has one
+/// (`:<port>` after it when its `http` port is not 80).
 async fn load_balancer_url(
     client: &kube::Client,
     cluster: &str,
@@ -374,13 +375,28 @@ async fn load_balancer_url(
         .get_opt("proxy-public")
         .await
         .map_err(|err| call.error(&err))?;
+    let Some(service) = service else {
+        return Ok(None);
+    };
+    // The load balancer listens on the Service's port: z2jh's is 80, but a
+    // Service on another port is reached only there.
+    let port = service
+        .spec
+        .iter()
+        .flat_map(|spec| spec.ports.iter().flatten())
+        .find(|port| port.name.as_deref() == Some("http"))
+        .map(|port| port.port)
+        .filter(|port| *port != 80);
     Ok(service
-        .and_then(|service| service.status)
+        .status
         .and_then(|status| status.load_balancer)
         .and_then(|lb| lb.ingress)
         .and_then(|ingress| ingress.into_iter().next())
         .and_then(|ingress| ingress.hostname.or(ingress.ip))
-        .map(|address| format!("http://{address}")))
+        .map(|address| match port {
+            Some(port) => format!("http://{address}:{port}"),
+            None => format!("http://{address}"),
+        }))
 }
 
 #[cfg(test)]

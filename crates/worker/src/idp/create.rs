@@ -43,6 +43,11 @@ pub struct IdpClientParams {
     /// Registration (then `issuer` is not needed).
     #[serde(default)]
     pub keycloak: Option<KeycloakParams>,
+    /// Also make a token for the hub's `hubwright` service, sealed here and
+    /// written into the Secret as `HUBWRIGHT_API_TOKEN`: what `hub-assign`
+    /// calls the hub's REST API with when a pool member is claimed.
+    #[serde(default)]
+    pub hub_api_token: bool,
 }
 
 fn default_mode() -> String {
@@ -79,7 +84,7 @@ impl Step for IdpClientStep {
         if let Some(what) = what {
             ctx.calling_out(Self::KIND, &what).await?;
         }
-        let output = match mode.as_str() {
+        let mut output = match mode.as_str() {
             "oidc" => self.oidc(&attempt, &params).await?,
             "local" => self.local(&attempt, &params).await?,
             other => {
@@ -88,6 +93,10 @@ impl Step for IdpClientStep {
                 )));
             }
         };
+        // The values template registers the hub's service only when told.
+        if params.hub_api_token {
+            output["api_token"] = json!(true);
+        }
         Ok(Outcome::Done(output))
     }
 }
@@ -184,13 +193,18 @@ impl IdpClientStep {
             &self.0.clusters,
             &attempt.env,
             &params.secret,
-            &BTreeMap::from([
-                (
-                    "OAUTH_CLIENT_ID".to_owned(),
-                    SecretString::new(client_id.clone()),
-                ),
-                ("OAUTH_CLIENT_SECRET".to_owned(), client_secret),
-            ]),
+            &with_hub_token(
+                attempt,
+                params,
+                BTreeMap::from([
+                    (
+                        "OAUTH_CLIENT_ID".to_owned(),
+                        SecretString::new(client_id.clone()),
+                    ),
+                    ("OAUTH_CLIENT_SECRET".to_owned(), client_secret),
+                ]),
+            )
+            .await?,
         )
         .await?;
         Ok(json!({
@@ -252,13 +266,18 @@ impl IdpClientStep {
             &self.0.clusters,
             &attempt.env,
             &params.secret,
-            &BTreeMap::from([
-                (
-                    "OAUTH_CLIENT_ID".to_owned(),
-                    SecretString::new(client.client_id.clone()),
-                ),
-                ("OAUTH_CLIENT_SECRET".to_owned(), client.secret),
-            ]),
+            &with_hub_token(
+                attempt,
+                params,
+                BTreeMap::from([
+                    (
+                        "OAUTH_CLIENT_ID".to_owned(),
+                        SecretString::new(client.client_id.clone()),
+                    ),
+                    ("OAUTH_CLIENT_SECRET".to_owned(), client.secret),
+                ]),
+            )
+            .await?,
         )
         .await?;
         let issuer = settings.issuer();
@@ -303,11 +322,39 @@ impl IdpClientStep {
             &self.0.clusters,
             &attempt.env,
             &params.secret,
-            &BTreeMap::from([("ADMIN_PASSWORD".to_owned(), password)]),
+            &with_hub_token(
+                attempt,
+                params,
+                BTreeMap::from([("ADMIN_PASSWORD".to_owned(), password)]),
+            )
+            .await?,
         )
         .await?;
-        Ok(json!({ "mode": "local", "secret": params.secret }))
+        Ok(json!({
+            "mode": "local",
+            "secret": params.secret,
+        }))
     }
+}
+
+/// `data` plus the hub's service token when `params` ask for one (see
+/// [`crate::hub`]).
+async fn with_hub_token(
+    attempt: &Attempt<'_>,
+    params: &IdpClientParams,
+    mut data: BTreeMap<String, SecretString>,
+) -> Result<BTreeMap<String, SecretString>, StepError> {
+    if params.hub_api_token {
+        let token = crate::hub::service_token(
+            &attempt.ctx.store,
+            &attempt.keys,
+            attempt.env.id,
+            attempt.ctx.now(),
+        )
+        .await?;
+        data.insert(crate::hub::API_TOKEN_KEY.to_owned(), token);
+    }
+    Ok(data)
 }
 
 /// The initial access token from the environment variable `variable`.

@@ -38,6 +38,7 @@ use crate::registry::Registry;
 
 pub use create::{IdpClientParams, IdpClientStep};
 pub use delete::{IdpClientDeleteParams, IdpClientDeleteStep};
+pub(crate) use http::refusal as http_refusal;
 pub use settings::KeycloakParams;
 pub use update::{IdpClientUpdateParams, IdpClientUpdateStep};
 

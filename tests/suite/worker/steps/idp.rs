@@ -72,6 +72,61 @@ async fn local_mode_writes_a_generated_admin_password_sealed_once_and_reused() {
 }
 
 #[tokio::test]
+async fn a_hub_api_token_is_sealed_once_written_beside_the_credentials_and_never_in_the_output() {
+    let (db, clock) = setup().await;
+    let (cluster, clients) = cluster().await;
+    let mut run = WorkRun::builder(&db.store, &clock)
+        .environment(TestEnvironment::named(&cluster.unique_name("steps")))
+        .start()
+        .await;
+    let env = run.environment().unwrap().clone();
+    let namespace = env.namespace.clone().unwrap();
+    cluster.delete_on_drop(&namespace);
+    done(
+        run.work(&NamespaceStep::new(Arc::clone(&clients)), json!({}))
+            .await,
+    );
+    let step = idp_client(&clients, true);
+    let params = json!({ "mode": "local", "hub_api_token": true });
+
+    let output = done(run.work(step.as_ref(), params.clone()).await);
+    assert_eq!(
+        output,
+        json!({ "mode": "local", "secret": idp::DEFAULT_SECRET, "api_token": true })
+    );
+    let secrets = Api::<Secret>::namespaced(cluster.client().await.unwrap(), &namespace);
+    let read_token = || async {
+        let secret = secrets.get(idp::DEFAULT_SECRET).await.unwrap();
+        let data = secret.data.unwrap();
+        assert!(
+            data.contains_key("ADMIN_PASSWORD"),
+            "beside the credentials"
+        );
+        String::from_utf8(data[hubwright_worker::hub::API_TOKEN_KEY].0.clone()).unwrap()
+    };
+    let token = read_token().await;
+    assert!(token.len() >= 32, "{}", token.len());
+    assert!(!output.to_string().contains(&token));
+    let sealed = db
+        .store
+        .secret(
+            &test_secret_keys(),
+            env.id,
+            hubwright_worker::hub::API_TOKEN_SECRET,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sealed.expose(), token, "the Secret holds what is sealed");
+
+    // Another attempt finds the sealed token: the hub's service keeps it.
+    run.next_attempt();
+    done(run.work(step.as_ref(), params).await);
+    assert_eq!(read_token().await, token);
+    db.drop_now().await;
+}
+
+#[tokio::test]
 async fn idp_client_without_a_secret_key_or_with_an_unknown_mode_fails_permanently() {
     let (db, clock) = setup().await;
     let (cluster, clients) = cluster().await;

@@ -13,6 +13,8 @@
 //!   environments through a `serve --api` child;
 //! - [`console`]: the web console's lists rendered over a database of
 //!   10,000 environments and 50,000 runs;
+//! - [`pool`]: request to `ready` for a warm-pool hit and a cold JupyterHub
+//!   in the sandbox;
 //! - [`fixture`]: what they share: a fresh database, runs inserted in
 //!   batches, waiting for them, and the exactly-once audit;
 //! - [`process`]: the `hubwright serve` child under test and what it costs;
@@ -21,6 +23,7 @@
 mod api;
 mod console;
 mod fixture;
+mod pool;
 mod process;
 mod report;
 mod streams;
@@ -84,6 +87,16 @@ enum Workload {
         #[arg(long, default_value_t = 50_000)]
         runs: usize,
     },
+    /// Warm pool: request to `ready` for pool hits and cold JupyterHubs in
+    /// the sandbox (stand-in, oidc-provider, helm, real hubs), one at a time.
+    Pool {
+        /// Timed requests of each kind.
+        #[arg(long, default_value_t = 20)]
+        requests: usize,
+        /// The workflows directory holding jupyterhub.yaml.
+        #[arg(long, default_value = "workflows")]
+        workflows: PathBuf,
+    },
     /// Render JSON lines from the workloads as docs/benchmarks.md.
     Report {
         /// The JSON lines.
@@ -143,6 +156,10 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             };
             console::console(url, sizes, &paths).await?
         }
+        Workload::Pool {
+            requests,
+            workflows,
+        } => pool::pool(url, &workflows, requests).await?,
         Workload::Report { input, notes } => {
             print!("{}", report::report(&input, notes.as_deref())?);
             return Ok(ExitCode::SUCCESS);

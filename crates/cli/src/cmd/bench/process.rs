@@ -26,14 +26,26 @@ impl Child {
 
     /// `hubwright serve <role>` with the bench workflows, once `ready` is logged.
     pub(super) async fn serve(url: &str, role: &[&str], ready: &str) -> anyhow::Result<Self> {
-        let workflows = bench_workflows()?;
+        Self::serve_with(url, role, ready, &bench_workflows()?, &[]).await
+    }
+
+    /// `hubwright serve <role>` with `workflows` and `env` added to its
+    /// environment, once `ready` is logged.
+    pub(super) async fn serve_with(
+        url: &str,
+        role: &[&str],
+        ready: &str,
+        workflows: &std::path::Path,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> anyhow::Result<Self> {
         let log = workflows.with_file_name(format!("{}.log", role[0].trim_start_matches('-')));
         let out = std::fs::File::create(&log)?;
         let child = tokio::process::Command::new(std::env::current_exe()?)
             .args(["--log-format", "json", "serve"])
             .args(role)
             .arg("--workflows")
-            .arg(&workflows)
+            .arg(workflows)
+            .envs(env.iter().copied())
             .env("DATABASE_URL", url)
             .env("RUST_LOG", "warn,hubwright_worker=info,hubwright_api=info")
             // The scheduler needs no key; the worker seals nothing here.
