@@ -59,6 +59,19 @@ async fn a_claimed_pool_hub_lets_in_its_owner_as_admin_and_its_allowed_users_and
     assert_eq!(url(&ready), first, "the member's hub, unmoved");
     let kinds = pool.event_kinds(&id).await;
     assert!(kinds.contains(&"pool_claimed".to_owned()), "{kinds:?}");
+    // Its namespace is labelled for its new owner, for cost tools.
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(pool.lab.client().await);
+    let namespace = namespaces
+        .get(ready["namespace"].as_str().unwrap())
+        .await
+        .unwrap();
+    let labels = namespace.metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels.get("hubwright.io/owner").map(String::as_str),
+        Some("alice"),
+        "{labels:?}"
+    );
 
     // After it: the owner as an admin, the allowed user, the platform's
     // admin, and nobody else.
