@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::admission::{Quota, admit};
+use super::audit::{AuditRecord, insert_audit};
 use super::enqueue::{NewRun, enqueue_with};
 use super::environment_insert::insert_environment;
 pub use super::environment_reads::EnvironmentFilter;
@@ -65,6 +66,31 @@ pub struct Accepted {
     pub run_id: Uuid,
 }
 
+/// What a request is accepted under besides the environment and its
+/// provisioning workflow; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct Admission<'a> {
+    /// Take a ready member of the template's pool when there is one.
+    pub pool: Option<PoolRequest<'a>>,
+    /// The client's `Idempotency-Key`.
+    pub idempotency: Option<Idempotency<'a>>,
+    /// The owner's limits.
+    pub quota: Option<Quota<'a>>,
+    /// The creation's audit record, committed in the creation's transaction
+    /// (its target id becomes the environment's). A replay writes none.
+    pub audit: Option<&'a AuditRecord>,
+}
+
+/// What [`Store::admit_environment`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admitted {
+    /// The answer.
+    pub accepted: Accepted,
+    /// The answer is the stored one of an earlier request with the same
+    /// idempotency key: nothing was written now, no audit record either.
+    pub replayed: bool,
+}
+
 /// What a teardown request did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TeardownRequest {
@@ -109,22 +135,35 @@ impl Store {
         quota: Option<Quota<'_>>,
         now: DateTime<Utc>,
     ) -> Result<Accepted> {
-        self.accept_environment(env, provision, None, idempotency, quota, now)
-            .await
+        let admission = Admission {
+            idempotency,
+            quota,
+            ..Admission::default()
+        };
+        Ok(self
+            .admit_environment(env, provision, admission, now)
+            .await?
+            .accepted)
     }
 
-    /// Accepts a request, taking a ready member of `pool` when there is one
-    /// (see [`super::pools`]); otherwise provisions cold, as
-    /// [`Store::request_environment_within`] does.
-    pub(super) async fn accept_environment(
+    /// Accepts a request under `admission`: with a pool, takes a ready member
+    /// when there is one (see [`super::pools`]), otherwise provisions cold;
+    /// idempotency and limits as [`Store::request_environment_within`]
+    /// says; the audit record in the same commit. One transaction, one
+    /// commit (docs/decisions/0026-api-throughput.md counts its statements).
+    pub async fn admit_environment(
         &self,
         env: &NewEnvironment<'_>,
         provision: (&Snapshot, i64),
-        pool: Option<PoolRequest<'_>>,
-        idempotency: Option<Idempotency<'_>>,
-        quota: Option<Quota<'_>>,
+        admission: Admission<'_>,
         now: DateTime<Utc>,
-    ) -> Result<Accepted> {
+    ) -> Result<Admitted> {
+        let Admission {
+            pool,
+            idempotency,
+            quota,
+            audit,
+        } = admission;
         let mut tx = self.pool.begin().await?;
         if let Some(idem) = idempotency {
             // Claims the key; a concurrent duplicate blocks here until the first
@@ -143,7 +182,10 @@ impl Store {
             .await?;
             if claimed.is_none() {
                 tx.rollback().await?;
-                return self.replay(env.owner, idem).await;
+                return Ok(Admitted {
+                    accepted: self.replay(env.owner, idem).await?,
+                    replayed: true,
+                });
             }
         }
         if let Some(quota) = quota {
@@ -174,10 +216,6 @@ impl Store {
                 (env.id, run_id)
             }
         };
-        // Schedulers sleep until the next expiry; this one may be sooner.
-        sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")
-            .execute(&mut *tx)
-            .await?;
         // Read back with its run in place, so the answer carries its conditions.
         let environment = fetch_environment(&mut *tx, id)
             .await?
@@ -186,18 +224,31 @@ impl Store {
             environment: serde_json::to_value(&environment).unwrap_or(Value::Null),
             run_id,
         };
-        if let Some(idem) = idempotency {
-            sqlx::query!(
-                "UPDATE idempotency_keys SET response = $3 WHERE owner = $1 AND key = $2",
-                env.owner,
-                idem.key,
-                serde_json::to_value(&accepted).unwrap_or(Value::Null),
-            )
-            .execute(&mut *tx)
-            .await?;
+        // The stored answer (with a key) and the schedulers' wake-up (they
+        // sleep until the next expiry; this one may be sooner) in one statement.
+        let answer = idempotency.map(|_| serde_json::to_value(&accepted).unwrap_or(Value::Null));
+        sqlx::query!(
+            r#"WITH answer AS (
+                   UPDATE idempotency_keys SET response = $3
+                   WHERE $2::text IS NOT NULL AND owner = $1 AND key = $2
+               )
+               SELECT pg_notify('hubwright_expiry', '')"#,
+            env.owner,
+            idempotency.map(|idem| idem.key),
+            answer,
+        )
+        .execute(&mut *tx)
+        .await?;
+        if let Some(record) = audit {
+            let mut record = record.clone();
+            record.target_id = Some(id.to_string());
+            insert_audit(&mut *tx, &record).await?;
         }
         tx.commit().await?;
-        Ok(accepted)
+        Ok(Admitted {
+            accepted,
+            replayed: false,
+        })
     }
 
     async fn replay(&self, owner: &str, idem: Idempotency<'_>) -> Result<Accepted> {
