@@ -55,6 +55,7 @@ pub mod tokens;
 pub mod webhooks;
 
 mod environment_insert;
+mod environment_requests;
 mod step_teardown;
 mod stop;
 
