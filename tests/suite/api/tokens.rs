@@ -306,3 +306,50 @@ async fn a_token_request_names_what_is_wrong() {
     drop(server);
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn last_use_is_written_once_a_minute_and_a_revocation_counts_at_the_next_request() {
+    let db = TestDatabase::create().await;
+    let t0: chrono::DateTime<chrono::Utc> = "2026-12-06T10:00:00Z".parse().unwrap();
+    let issued = db
+        .store
+        .create_token("gina", Role::Developer, t0)
+        .await
+        .unwrap();
+    let last_used = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "SELECT last_used_at FROM api_tokens WHERE id = $1",
+        )
+        .bind(issued.id)
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap()
+    };
+    let at = |seconds: i64| t0 + chrono::TimeDelta::seconds(seconds);
+    let authenticate = |seconds: i64| db.store.authenticate(&issued.secret, at(seconds));
+
+    let gina = authenticate(1).await.unwrap().expect("a live token");
+    assert_eq!(
+        (gina.subject.as_str(), gina.role),
+        ("gina", Role::Developer)
+    );
+    assert_eq!(last_used().await, Some(at(1)), "the first use is written");
+    assert!(authenticate(59).await.unwrap().is_some());
+    assert_eq!(
+        last_used().await,
+        Some(at(1)),
+        "not again within the minute"
+    );
+    assert!(authenticate(61).await.unwrap().is_some());
+    assert_eq!(last_used().await, Some(at(61)), "a minute later, again");
+
+    db.store.revoke_token(issued.id, at(62)).await.unwrap();
+    assert_eq!(authenticate(62).await.unwrap(), None, "revoked at once");
+    assert_eq!(authenticate(200).await.unwrap(), None);
+    assert_eq!(
+        last_used().await,
+        Some(at(61)),
+        "a revoked token is not touched"
+    );
+    db.drop_now().await;
+}

@@ -6,7 +6,8 @@
 //!
 //! [`Caller`]: crate::auth::Caller
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
@@ -14,6 +15,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use hubwright_state::model::Role;
 use hubwright_state::store::audit::{AuditRecord, AuthKind, Outcome};
@@ -52,6 +54,80 @@ impl ActorSlot {
 
     fn get(&self) -> Option<&Actor> {
         self.0.get()
+    }
+}
+
+/// What the middleware knows of an audited request before its handler runs,
+/// in the request's extensions: a handler whose action commits in a
+/// transaction of its own (an environment's creation) writes the success
+/// record there, atomically with the action, and says so; the middleware
+/// then writes nothing for it (docs/decisions/0026-api-throughput.md).
+#[derive(Debug, Clone)]
+pub struct AuditTrail {
+    actor: ActorSlot,
+    action: Action,
+    route: String,
+    method: Method,
+    path: String,
+    client: Option<IpAddr>,
+    recorded: Arc<AtomicBool>,
+}
+
+impl AuditTrail {
+    /// The record of this request answered with `status`, pointing at
+    /// `location` (or carrying `body`): exactly what the middleware writes.
+    fn entry(
+        &self,
+        at: DateTime<Utc>,
+        status: StatusCode,
+        location: Option<&str>,
+        body: &Value,
+    ) -> AuditRecord {
+        let actor = self.actor.get();
+        let mut entry = AuditRecord::new(
+            at,
+            actor.map(|a| a.subject.as_str()),
+            actor.map_or(AuthKind::Unauthenticated, |a| a.auth),
+            &self.action.name,
+            if status.is_success() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            },
+        );
+        entry.actor_role = actor.map(|a| a.role);
+        entry.target_kind = Some(self.action.target_kind.clone());
+        entry.target_id =
+            self.action
+                .target(location, path_parameter(&self.route, &self.path), body);
+        entry.status = Some(status.as_u16());
+        if !status.is_success() {
+            entry.problem_type = body["type"].as_str().map(str::to_owned);
+            entry.detail = body["detail"].as_str().map(str::to_owned);
+        }
+        entry.client_addr = self.client;
+        entry.method = Some(self.method.to_string());
+        entry.path = Some(self.path.clone());
+        entry
+    }
+
+    /// The record of this request succeeding with `status`, for the handler
+    /// to write in its own transaction; its target id is for the store to
+    /// fill in (it is known only there, e.g. a pool member's).
+    pub fn success(&self, at: DateTime<Utc>, status: StatusCode) -> AuditRecord {
+        let mut entry = self.entry(at, status, None, &Value::Null);
+        entry.target_id = None;
+        entry
+    }
+
+    /// The handler has committed this request's success record with its
+    /// action: the middleware writes none.
+    pub fn mark_recorded(&self) {
+        self.recorded.store(true, Ordering::Release);
+    }
+
+    fn recorded(&self) -> bool {
+        self.recorded.load(Ordering::Acquire)
     }
 }
 
@@ -148,7 +224,9 @@ fn path_parameter<'a>(route: &str, path: &'a str) -> Option<&'a str> {
 /// handler runs in a task of its own, so a client that goes away (or a
 /// handler timeout) does not cut the action apart from its record. A failed
 /// write is logged and counted (`hubwright_audit_write_failures_total`),
-/// never answered: the action has happened.
+/// never answered: the action has happened. A success the handler recorded
+/// in its own transaction ([`AuditTrail::mark_recorded`]) is not written
+/// again.
 pub async fn record(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let Some(route) = request
@@ -159,13 +237,20 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     else {
         return next.run(request).await;
     };
-    let path = request.uri().path().to_owned();
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
-    let slot = ActorSlot::default();
-    request.extensions_mut().insert(slot.clone());
+    let trail = AuditTrail {
+        actor: ActorSlot::default(),
+        action: Action::of(&method, &route),
+        path: request.uri().path().to_owned(),
+        client: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip()),
+        route,
+        method,
+        recorded: Arc::default(),
+    };
+    request.extensions_mut().insert(trail.actor.clone());
+    request.extensions_mut().insert(trail.clone());
     // The handler keeps the request's span (its id, its trace) in its task.
     let span = tracing::Span::current();
     let task = tokio::spawn(tracing::Instrument::instrument(
@@ -176,7 +261,7 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
             {
                 Ok(response) => response,
                 Err(_) => {
-                    tracing::error!(route = %format!("{method} {path}"), "handler panicked");
+                    tracing::error!(route = %format!("{} {}", trail.method, trail.path), "handler panicked");
                     Problem::internal().into_response()
                 }
             };
@@ -185,35 +270,16 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
             if response.status() == StatusCode::TOO_MANY_REQUESTS {
                 return response;
             }
+            let status = response.status();
+            if status.is_success() && trail.recorded() {
+                return response;
+            }
             let (response, body) = peek_json(response).await;
-            let action = Action::of(&method, &route);
             let location = response
                 .headers()
                 .get(header::LOCATION)
                 .and_then(|v| v.to_str().ok());
-            let status = response.status();
-            let mut entry = AuditRecord::new(
-                state.clock.now(),
-                slot.get().map(|a| a.subject.as_str()),
-                slot.get().map_or(AuthKind::Unauthenticated, |a| a.auth),
-                &action.name,
-                if status.is_success() {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                },
-            );
-            entry.actor_role = slot.get().map(|a| a.role);
-            entry.target_kind = Some(action.target_kind.clone());
-            entry.target_id = action.target(location, path_parameter(&route, &path), &body);
-            entry.status = Some(status.as_u16());
-            if !status.is_success() {
-                entry.problem_type = body["type"].as_str().map(str::to_owned);
-                entry.detail = body["detail"].as_str().map(str::to_owned);
-            }
-            entry.client_addr = client;
-            entry.method = Some(method.to_string());
-            entry.path = Some(path);
+            let entry = trail.entry(state.clock.now(), status, location, &body);
             if let Err(err) = state.store.record_audit(&entry).await {
                 metrics::counter!(crate::metrics::AUDIT_WRITE_FAILURES).increment(1);
                 tracing::error!(error = %err, action = %entry.action, actor = ?entry.actor,

@@ -1,19 +1,22 @@
 //! `POST /v1/environments`: validated, then stored with its provisioning run
 //! in one transaction; the answer points at both.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::AppendHeaders;
+use axum::{Extension, Json};
 use hubwright_state::policy::{Demand, EffectiveLimits, Policy};
 use hubwright_state::pools::PoolPlan;
 use hubwright_state::store::admission::Quota;
-use hubwright_state::store::environments::{Accepted, Idempotency, NewEnvironment, request_hash};
+use hubwright_state::store::environments::{
+    Accepted, Admission, Idempotency, NewEnvironment, request_hash,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Links, MAX_NAME, check_label, environment_path, parse_ttl, template};
 use crate::AppState;
+use crate::audit::record::AuditTrail;
 use crate::auth::Caller;
 use crate::error::{ApiResult, Problem, ProblemDocument};
 use crate::json::OptionalJson;
@@ -109,6 +112,7 @@ pub struct EnvironmentAccepted {
 pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    trail: Option<Extension<AuditTrail>>,
     headers: HeaderMap,
     OptionalJson(request): OptionalJson<CreateEnvironment>,
 ) -> ApiResult<(
@@ -208,27 +212,27 @@ pub(crate) async fn create(
             .inspect_err(|why| tracing::debug!(pool = plan.template(), why, "pool cannot serve"))
             .ok()
     });
-    let accepted = match pool_request {
-        Some(pool) => {
-            state
-                .store
-                .request_environment_pooled(
-                    &new_environment,
-                    provision,
-                    pool,
-                    idempotency,
-                    quota,
-                    now,
-                )
-                .await?
-        }
-        None => {
-            state
-                .store
-                .request_environment_within(&new_environment, provision, idempotency, quota, now)
-                .await?
-        }
+    // The creation's audit record commits with it; a refusal or a replay is
+    // recorded by the middleware, as every other call is.
+    let record = trail
+        .as_ref()
+        .map(|Extension(trail)| trail.success(now, StatusCode::ACCEPTED));
+    let admission = Admission {
+        pool: pool_request,
+        idempotency,
+        quota,
+        audit: record.as_ref(),
     };
+    let admitted = state
+        .store
+        .admit_environment(&new_environment, provision, admission, now)
+        .await?;
+    if !admitted.replayed
+        && let Some(Extension(trail)) = &trail
+    {
+        trail.mark_recorded();
+    }
+    let accepted = admitted.accepted;
     // A replayed answer names the environment it created then, not `id`.
     let environment_id = accepted
         .environment

@@ -125,6 +125,40 @@ fn a_request_past_a_limit_names_it_with_its_value_and_the_current_use() {
 }
 
 #[test]
+fn limits_that_cannot_refuse_a_demand_say_so() {
+    let counting = Counting::default();
+    let small = counting
+        .demand("hub", &json!({"profile": "small", "cpu_limit": 2}))
+        .unwrap();
+    let gpu = counting.demand("hub", &json!({"profile": "gpu"})).unwrap();
+    let crowded = counting.usage(vec![("hub", &json!({"cpu_limit": 1000})); 1000]);
+
+    let none = Policy::default().limits_for("dave", &[]);
+    assert!(!none.may_refuse(&small));
+    assert_eq!(none.breach(&crowded, &small), None);
+
+    let only_gpu = policy("defaults: { per_profile: { gpu: 0 }, max_ttl: 24h }");
+    let only_gpu = only_gpu.limits_for("dave", &[]);
+    assert!(!only_gpu.may_refuse(&small), "no limit counts a small one");
+    assert_eq!(only_gpu.breach(&crowded, &small), None);
+    assert!(only_gpu.may_refuse(&gpu));
+    assert!(only_gpu.breach(&Usage::default(), &gpu).is_some());
+
+    let cpu = policy(r#"defaults: { cpu: "8" }"#).limits_for("dave", &[]);
+    assert!(cpu.may_refuse(&small));
+    assert!(
+        !cpu.may_refuse(&gpu),
+        "an environment that takes no CPU is not refused for it"
+    );
+    assert_eq!(cpu.breach(&crowded, &gpu), None);
+
+    let per_template = policy("defaults: { per_template: { hub: 1 } }");
+    assert!(per_template.limits_for("dave", &[]).may_refuse(&small));
+    let all = policy(POLICY).limits_for("dave", &[]);
+    assert!(all.may_refuse(&small) && all.may_refuse(&gpu));
+}
+
+#[test]
 fn template_and_profile_access_name_the_rule() {
     let policy =
         policy("templates:\n  hub:\n    groups: [science]\n    profiles: { gpu: [gpu-users] }\n");

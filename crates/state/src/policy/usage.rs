@@ -215,6 +215,21 @@ fn quantity_breach(
 }
 
 impl EffectiveLimits {
+    /// Whether any limit bounds an environment taking `demand`: when none
+    /// does, [`EffectiveLimits::breach`] is `None` whatever the owner's
+    /// usage, so admission need not lock and count (an owner without limits,
+    /// the default without a policy file, pays nothing for them).
+    pub fn may_refuse(&self, demand: &Demand) -> bool {
+        self.environments.is_some()
+            || self.per_template.contains_key(&demand.template)
+            || demand
+                .profile
+                .as_deref()
+                .is_some_and(|profile| self.per_profile.contains_key(profile))
+            || (self.cpu.is_some() && demand.cpu > Quantity::ZERO)
+            || (self.memory.is_some() && demand.memory > Quantity::ZERO)
+    }
+
     /// The first limit one more environment taking `demand` would pass,
     /// given `usage`: counts first, then CPU and memory.
     pub fn breach(&self, usage: &Usage, demand: &Demand) -> Option<Breach> {

@@ -35,8 +35,13 @@ async fn live(conn: &mut PgConnection, owner: &str) -> Result<Vec<(String, Value
 }
 
 /// Takes the owner's lock (until the transaction ends), counts, and refuses
-/// with [`Error::LimitExceeded`] when the new environment does not fit.
+/// with [`Error::LimitExceeded`] when the new environment does not fit; when
+/// no limit bounds it, does neither.
 pub(super) async fn admit(conn: &mut PgConnection, owner: &str, quota: Quota<'_>) -> Result<()> {
+    // No limit could refuse it: nothing to count, and no lock to wait for.
+    if !quota.limits.may_refuse(quota.demand) {
+        return Ok(());
+    }
     // Two keys: the first keeps these locks apart from any other advisory
     // lock. A hash collision between owners only makes them wait for each
     // other. Read committed: the count below sees every insert committed

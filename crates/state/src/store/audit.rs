@@ -257,31 +257,7 @@ impl Store {
     /// nothing. Callers that must not fail because of the audit (the API)
     /// log and count an error instead of returning it.
     pub async fn record_audit(&self, record: &AuditRecord) -> Result<()> {
-        let status = record.status.map(|s| i16::try_from(s).unwrap_or(i16::MAX));
-        let client_addr = record.client_addr.map(|a| a.to_string());
-        sqlx::query!(
-            r#"INSERT INTO audit_log (at, actor, actor_role, auth, action, target_kind,
-                   target_id, outcome, status, problem_type, detail, client_addr, method, path)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::inet, $13, $14)
-               ON CONFLICT DO NOTHING"#,
-            record.at,
-            clip(record.actor.as_deref(), 200),
-            record.actor_role as Option<Role>,
-            record.auth.as_str(),
-            clip(Some(&record.action), 100),
-            clip(record.target_kind.as_deref(), 100),
-            clip(record.target_id.as_deref(), 200),
-            record.outcome.as_str(),
-            status,
-            clip(record.problem_type.as_deref(), 200),
-            clip(record.detail.as_deref(), MAX_DETAIL),
-            client_addr,
-            clip(record.method.as_deref(), 10),
-            clip(record.path.as_deref(), 1000),
-        )
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_audit(&self.pool, record).await
     }
 
     /// A page of entries, newest first, before entry `before` (the last id of
@@ -350,6 +326,39 @@ impl Store {
         .await?;
         Ok(deleted.rows_affected())
     }
+}
+
+/// Inserts one record on any executor, so an action can commit its record
+/// with itself ([`Store::record_audit`] says what a repeat does).
+pub(super) async fn insert_audit<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    record: &AuditRecord,
+) -> Result<()> {
+    let status = record.status.map(|s| i16::try_from(s).unwrap_or(i16::MAX));
+    let client_addr = record.client_addr.map(|a| a.to_string());
+    sqlx::query!(
+        r#"INSERT INTO audit_log (at, actor, actor_role, auth, action, target_kind,
+                   target_id, outcome, status, problem_type, detail, client_addr, method, path)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::inet, $13, $14)
+               ON CONFLICT DO NOTHING"#,
+        record.at,
+        clip(record.actor.as_deref(), 200),
+        record.actor_role as Option<Role>,
+        record.auth.as_str(),
+        clip(Some(&record.action), 100),
+        clip(record.target_kind.as_deref(), 100),
+        clip(record.target_id.as_deref(), 200),
+        record.outcome.as_str(),
+        status,
+        clip(record.problem_type.as_deref(), 200),
+        clip(record.detail.as_deref(), MAX_DETAIL),
+        client_addr,
+        clip(record.method.as_deref(), 10),
+        clip(record.path.as_deref(), 1000),
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,19 +1,16 @@
-//! Environments: requested with their provisioning run in one transaction,
-//! listed, extended, and torn down once nothing else runs for them.
+//! Environments: what a request is made of (requested with their
+//! provisioning run in one transaction: [`super::environment_requests`]),
+//! extended, and torn down once nothing else runs for them.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::admission::{Quota, admit};
 use super::enqueue::{NewRun, enqueue_with};
-use super::environment_insert::insert_environment;
 pub use super::environment_reads::EnvironmentFilter;
-use super::environment_reads::fetch_environment;
-use super::pools::{PoolRequest, claim_member, record_miss};
+pub use super::environment_requests::{Admission, Admitted};
 use super::stop::stop_environment_runs;
 use crate::model::{Environment, EnvironmentPhase};
-use crate::workflow::Snapshot;
 use crate::{Error, Result, Store};
 
 /// An environment to accept. The caller has validated every field.
@@ -78,148 +75,6 @@ pub enum TeardownRequest {
 }
 
 impl Store {
-    /// Accepts an environment and enqueues its provisioning run, atomically: when
-    /// this returns, both are committed and a worker has been woken.
-    ///
-    /// With an idempotency key, the answer is stored in the same transaction: a
-    /// repeat with the same key and request gets the stored answer (even while
-    /// the first is still being committed: it waits for it), and a repeat with
-    /// another request is an [`Error::Conflict`] on `Idempotency-Key`.
-    pub async fn request_environment(
-        &self,
-        env: &NewEnvironment<'_>,
-        provision: (&Snapshot, i64),
-        idempotency: Option<Idempotency<'_>>,
-        now: DateTime<Utc>,
-    ) -> Result<Accepted> {
-        self.request_environment_within(env, provision, idempotency, None, now)
-            .await
-    }
-
-    /// [`Store::request_environment`] within `quota`: the owner's live
-    /// environments are counted under a lock per owner in the same
-    /// transaction as the insert, so concurrent requests cannot both take
-    /// the last slot; past a limit it is [`Error::LimitExceeded`] and nothing
-    /// is stored. A replayed idempotent request is not counted again.
-    pub async fn request_environment_within(
-        &self,
-        env: &NewEnvironment<'_>,
-        provision: (&Snapshot, i64),
-        idempotency: Option<Idempotency<'_>>,
-        quota: Option<Quota<'_>>,
-        now: DateTime<Utc>,
-    ) -> Result<Accepted> {
-        self.accept_environment(env, provision, None, idempotency, quota, now)
-            .await
-    }
-
-    /// Accepts a request, taking a ready member of `pool` when there is one
-    /// (see [`super::pools`]); otherwise provisions cold, as
-    /// [`Store::request_environment_within`] does.
-    pub(super) async fn accept_environment(
-        &self,
-        env: &NewEnvironment<'_>,
-        provision: (&Snapshot, i64),
-        pool: Option<PoolRequest<'_>>,
-        idempotency: Option<Idempotency<'_>>,
-        quota: Option<Quota<'_>>,
-        now: DateTime<Utc>,
-    ) -> Result<Accepted> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(idem) = idempotency {
-            // Claims the key; a concurrent duplicate blocks here until the first
-            // commits, then finds the row and replays it.
-            let claimed = sqlx::query_scalar!(
-                r#"INSERT INTO idempotency_keys (owner, key, request_hash, response, created_at)
-                   VALUES ($1, $2, $3, 'null', $4)
-                   ON CONFLICT (owner, key) DO NOTHING
-                   RETURNING key"#,
-                env.owner,
-                idem.key,
-                idem.request_hash,
-                now,
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
-            if claimed.is_none() {
-                tx.rollback().await?;
-                return self.replay(env.owner, idem).await;
-            }
-        }
-        if let Some(quota) = quota {
-            admit(&mut tx, env.owner, quota).await?;
-        }
-        let claimed = match &pool {
-            Some(pool) => claim_member(&mut tx, env, pool, now).await?,
-            None => None,
-        };
-        let (id, run_id) = match claimed {
-            Some(claimed) => claimed,
-            None => {
-                insert_environment(&mut tx, env, now).await?;
-                let (snapshot, definition_id) = provision;
-                let mut run = NewRun::new(
-                    definition_id,
-                    snapshot,
-                    env.parameters.clone(),
-                    env.owner,
-                    now,
-                );
-                run.environment_id = Some(env.id);
-                run.traceparent = env.traceparent;
-                let run_id = enqueue_with(&mut *tx, &run, now).await?;
-                if pool.is_some() {
-                    record_miss(&mut tx, env, now).await?;
-                }
-                (env.id, run_id)
-            }
-        };
-        // Schedulers sleep until the next expiry; this one may be sooner.
-        sqlx::query!("SELECT pg_notify('hubwright_expiry', '')")
-            .execute(&mut *tx)
-            .await?;
-        // Read back with its run in place, so the answer carries its conditions.
-        let environment = fetch_environment(&mut *tx, id)
-            .await?
-            .ok_or(Error::EnvironmentNotFound(id))?;
-        let accepted = Accepted {
-            environment: serde_json::to_value(&environment).unwrap_or(Value::Null),
-            run_id,
-        };
-        if let Some(idem) = idempotency {
-            sqlx::query!(
-                "UPDATE idempotency_keys SET response = $3 WHERE owner = $1 AND key = $2",
-                env.owner,
-                idem.key,
-                serde_json::to_value(&accepted).unwrap_or(Value::Null),
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(accepted)
-    }
-
-    async fn replay(&self, owner: &str, idem: Idempotency<'_>) -> Result<Accepted> {
-        let stored = sqlx::query!(
-            "SELECT request_hash, response FROM idempotency_keys WHERE owner = $1 AND key = $2",
-            owner,
-            idem.key,
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        if stored.request_hash != idem.request_hash {
-            return Err(Error::Invalid {
-                field: "Idempotency-Key".to_owned(),
-                rule: "was used before with a different request; use a new key".to_owned(),
-            });
-        }
-        serde_json::from_value(stored.response).map_err(|err| Error::Invalid {
-            field: "Idempotency-Key".to_owned(),
-            rule: format!("the stored answer does not parse: {err}"),
-        })
-    }
-
     /// Moves `expires_at`; the caller has checked it against the template's
     /// maximum. Refused once teardown was requested, and after
     /// `max_extensions` extensions when the template sets one.

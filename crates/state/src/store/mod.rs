@@ -56,6 +56,7 @@ pub mod webhooks;
 pub mod workers;
 
 mod environment_insert;
+mod environment_requests;
 mod step_teardown;
 mod stop;
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::admission::Quota;
 use super::enqueue::{NewRun, enqueue_with};
 use super::environment_insert::name_conflict;
-use super::environments::{Accepted, Idempotency, NewEnvironment};
+use super::environments::{Accepted, Admission, Idempotency, NewEnvironment};
 use crate::workflow::Snapshot;
 use crate::{Result, Store};
 
@@ -45,8 +45,16 @@ impl Store {
         quota: Option<Quota<'_>>,
         now: DateTime<Utc>,
     ) -> Result<Accepted> {
-        self.accept_environment(env, provision, Some(pool), idempotency, quota, now)
-            .await
+        let admission = Admission {
+            pool: Some(pool),
+            idempotency,
+            quota,
+            audit: None,
+        };
+        Ok(self
+            .admit_environment(env, provision, admission, now)
+            .await?
+            .accepted)
     }
 }
 

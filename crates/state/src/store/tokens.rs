@@ -34,6 +34,10 @@ impl std::fmt::Debug for IssuedToken {
 /// Tokens start with this, so secret scanners and humans recognise them.
 const PREFIX: &str = "hw_";
 
+/// How stale a token's `last_used_at` may be: it is written at most once
+/// per this, not at every request.
+pub const LAST_USED_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 fn hash(secret: &str) -> String {
     sha256_hex(secret.as_bytes())
 }
@@ -52,7 +56,8 @@ pub struct TokenInfo {
     pub created_by: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it last authenticated a request.
+    /// When it last authenticated a request, to the minute: it is written
+    /// when a request finds it a minute old or more.
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked; it no longer authenticates.
     pub revoked_at: Option<DateTime<Utc>>,
@@ -184,12 +189,25 @@ impl Store {
         if !secret.starts_with(PREFIX) {
             return Ok(None);
         }
+        // A read, and a write only when `last_used_at` is older than
+        // `LAST_USED_GRANULARITY`: a request that writes nothing commits
+        // without flushing the WAL, where an update on every request cost a
+        // flush each (docs/benchmarks-notes.md, "API"). Revocation is still
+        // seen by the next request: the token row is read every time.
         let row = sqlx::query!(
-            r#"UPDATE api_tokens SET last_used_at = $2
-               WHERE token_hash = $1 AND revoked_at IS NULL
-               RETURNING subject, role AS "role: Role""#,
+            r#"WITH live AS (
+                   SELECT id, subject, role, last_used_at FROM api_tokens
+                   WHERE token_hash = $1 AND revoked_at IS NULL
+               ), touched AS (
+                   UPDATE api_tokens t SET last_used_at = $2
+                   FROM live
+                   WHERE t.id = live.id AND t.revoked_at IS NULL
+                     AND (live.last_used_at IS NULL OR live.last_used_at <= $3)
+               )
+               SELECT subject, role AS "role: Role" FROM live"#,
             hash(secret),
             now,
+            now - LAST_USED_GRANULARITY,
         )
         .fetch_optional(&self.pool)
         .await?;

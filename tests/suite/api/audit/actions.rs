@@ -1,6 +1,6 @@
 //! What is recorded: each state-changing call once, with who, what, which
-//! target, from where and how it ended; reads are not; a failed write does
-//! not fail the call.
+//! target, from where and how it ended; reads are not; a failed write after
+//! a call does not fail it; a creation commits with its record.
 
 use super::*;
 use hubwright_testkit::factory;
@@ -148,7 +148,7 @@ async fn each_state_changing_call_is_recorded_exactly_once_with_its_actor_and_ou
 }
 
 #[tokio::test]
-async fn an_audit_write_that_fails_is_logged_and_counted_but_the_call_succeeds() {
+async fn an_audit_write_that_fails_after_the_call_is_logged_and_counted_but_the_call_succeeds() {
     let audited = Audited::start().await;
     let pool = audited.db.store.pool();
     sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_away")
@@ -157,36 +157,88 @@ async fn an_audit_write_that_fails_is_logged_and_counted_but_the_call_succeeds()
         .unwrap();
     let created = audited
         .server
-        .post("/v1/environments")
+        .post("/v1/tokens")
         .token(&audited.root)
-        .json(&json!({"name": "lab-1", "template": "lab"}))
+        .json(&json!({"subject": "carol", "role": "developer"}))
         .send()
         .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    assert_eq!(created.status, StatusCode::CREATED, "{:#}", created.body);
     sqlx::query("ALTER TABLE audit_log_away RENAME TO audit_log")
         .execute(pool)
         .await
         .unwrap();
 
+    assert!(write_failures(&audited).await >= 1.0);
+    assert!(audited.entries("action=token.create").await.is_empty());
+    audited.finish().await;
+}
+
+#[tokio::test]
+async fn a_creation_and_its_audit_record_commit_together_or_not_at_all() {
+    let audited = Audited::start().await;
+    let pool = audited.db.store.pool();
+    let create = || {
+        audited
+            .server
+            .post("/v1/environments")
+            .token(&audited.root)
+            .header("idempotency-key", "lab-1-key")
+            .json(&json!({"name": "lab-1", "template": "lab"}))
+    };
+    sqlx::query("ALTER TABLE audit_log RENAME TO audit_log_away")
+        .execute(pool)
+        .await
+        .unwrap();
+    let failed = create().send().await;
+    assert!(failed.status.is_server_error(), "{failed:?}");
+    let stored: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM environments), (SELECT count(*) FROM runs),
+                (SELECT count(*) FROM idempotency_keys)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        (0, 0, 0),
+        "nothing of the creation without its record"
+    );
+    sqlx::query("ALTER TABLE audit_log_away RENAME TO audit_log")
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let created = create().send().await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    let again = create().send().await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{:#}", again.body);
+    let env = created.body["environment"]["id"].as_str().unwrap();
+    let entries = audited.entries("action=environment.create").await;
+    let got: Vec<Value> = entries.iter().map(summary).collect();
+    assert_eq!(
+        got,
+        [json!(["environment.create", "root", env, "success", 202])],
+        "the creation once, the replay not again"
+    );
+    assert_eq!(entries[0]["path"], "/v1/environments");
+    assert_eq!(entries[0]["client_addr"], "127.0.0.1");
+    assert_eq!(entries[0]["actor_role"], "admin");
+    audited.finish().await;
+}
+
+/// `hubwright_audit_write_failures_total` of the server.
+async fn write_failures(audited: &Audited) -> f64 {
     let metrics = audited
         .server
         .get("/metrics")
         .token(&audited.root)
         .send()
         .await;
-    let failures: f64 = metrics
+    metrics
         .text()
         .lines()
         .find_map(|line| line.strip_prefix("hubwright_audit_write_failures_total "))
         .unwrap_or_else(|| panic!("the counter is exported: {}", metrics.text()))
         .parse()
-        .unwrap();
-    assert!(failures >= 1.0, "{failures}");
-    assert!(
-        audited
-            .entries("action=environment.create")
-            .await
-            .is_empty()
-    );
-    audited.finish().await;
+        .unwrap()
 }

@@ -222,6 +222,13 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
     ),
     (
         "api",
+        "clients_64.api_cpu_s",
+        "API: server CPU for the 64-client round (s)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
         "api_peak_rss_mib",
         "API server peak RSS (MiB)",
         0.0,
