@@ -32,6 +32,7 @@
 
 pub mod browser;
 pub mod console;
+pub mod cookies;
 mod db;
 pub mod factory;
 pub mod harness;

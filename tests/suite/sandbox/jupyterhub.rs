@@ -8,6 +8,8 @@ use std::path::Path;
 
 use hubwright_sandbox::jupyterhub::{self, JupyterHub, Options as HubOptions};
 use hubwright_sandbox::oidc::{OidcProvider, Options};
+use hubwright_testkit::console::no_redirects;
+use hubwright_testkit::cookies::Jar;
 use hubwright_worker::helm::values::render;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -132,44 +134,6 @@ async fn oidc_hub_with(options: Options, overrides: &Value) -> (JupyterHub, Oidc
         .await
         .unwrap();
     (hub, oidc)
-}
-
-/// Cookies as a browser keeps them for 127.0.0.1 (which ignores ports): every
-/// cookie goes back on every request.
-#[derive(Default)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn take(&mut self, response: &reqwest::Response) {
-        for header in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let pair = header.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.0.retain(|(n, _)| n != name);
-            if !value.is_empty() && value != "\"\"" {
-                self.0
-                    .push((name.to_owned(), value.trim_matches('"').to_owned()));
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        let pairs: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        pairs.join("; ")
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn no_redirects() -> reqwest::Client {
-    hubwright_testkit::http::client_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 fn location(response: &reqwest::Response, base: &str) -> String {

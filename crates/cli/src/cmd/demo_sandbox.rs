@@ -76,17 +76,10 @@ pub async fn run(url: &str, workflows: &Path, exit_when_ready: bool) -> anyhow::
         &dir,
         workflows,
         &[
-            (
-                "https://sso.example.org/realms/hubs",
-                provider.issuer().to_owned(),
-            ),
-            (
-                "          initial_access_token_env: HUBWRIGHT_IDP_INITIAL_ACCESS_TOKEN\n",
-                String::new(),
-            ),
-            chart_at(&chart_dir()),
-            health_at(&hub_url, "5m", "300ms"),
-        ],
+            sandbox_edits(provider.issuer()),
+            vec![health_at(&hub_url, "5m", "300ms")],
+        ]
+        .concat(),
     )?;
     let clusters = Clusters::single(
         DEFAULT_CLUSTER,
@@ -355,4 +348,18 @@ async fn self_check(url: &str, issuer: &str) -> bool {
         ),
     );
     healthy && redirects
+}
+
+/// The edits that point the template at the local sandbox: the provider at
+/// `issuer` (which registers clients without an initial access token) and
+/// the sandbox's hub-shaped chart.
+pub fn sandbox_edits(issuer: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("https://sso.example.org/realms/hubs", issuer.to_owned()),
+        (
+            "          initial_access_token_env: HUBWRIGHT_IDP_INITIAL_ACCESS_TOKEN\n",
+            String::new(),
+        ),
+        chart_at(&chart_dir()),
+    ]
 }

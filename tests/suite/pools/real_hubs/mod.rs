@@ -24,6 +24,8 @@ use hubwright_state::Clock;
 use hubwright_state::clusters::Clusters;
 use hubwright_state::model::Role;
 use hubwright_state::workflow::Catalog;
+use hubwright_testkit::console::no_redirects;
+use hubwright_testkit::cookies::Jar;
 use hubwright_testkit::harness::{fast_config, registry_with_clusters};
 use hubwright_testkit::lab::Lab;
 use hubwright_testkit::server::{ApiServer, Reply, StatusCode, token};
@@ -347,43 +349,6 @@ fn scheduler(lab: &Lab, catalog: &Catalog, clock: &Shifted) -> Scheduler {
         Arc::new(clock.clone()),
     )
     .unwrap()
-}
-
-/// Cookies as a browser keeps them for 127.0.0.1 (which ignores ports).
-#[derive(Default)]
-pub struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn take(&mut self, response: &reqwest::Response) {
-        for header in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let pair = header.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.0.retain(|(n, _)| n != name);
-            if !value.is_empty() && value != "\"\"" {
-                self.0
-                    .push((name.to_owned(), value.trim_matches('"').to_owned()));
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        let pairs: Vec<String> = self.0.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        pairs.join("; ")
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn no_redirects() -> reqwest::Client {
-    hubwright_testkit::http::client_builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// `username` logs in to the hub at `hub` through the provider's pages:

@@ -23,6 +23,7 @@
 mod api;
 mod console;
 mod fixture;
+#[cfg(feature = "sandbox")]
 mod pool;
 mod process;
 mod report;
@@ -89,6 +90,7 @@ enum Workload {
     },
     /// Warm pool: request to `ready` for pool hits and cold JupyterHubs in
     /// the sandbox (stand-in, oidc-provider, helm, real hubs), one at a time.
+    #[cfg(feature = "sandbox")]
     Pool {
         /// Timed requests of each kind.
         #[arg(long, default_value_t = 20)]
@@ -156,6 +158,7 @@ pub async fn run(url: &str, args: Args) -> anyhow::Result<ExitCode> {
             };
             console::console(url, sizes, &paths).await?
         }
+        #[cfg(feature = "sandbox")]
         Workload::Pool {
             requests,
             workflows,

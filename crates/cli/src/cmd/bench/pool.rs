@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hubwright_sandbox::apiserver::TestCluster;
-use hubwright_sandbox::helm::{HelmVersion, chart_dir, helm_binary};
+use hubwright_sandbox::helm::{HelmVersion, helm_binary};
 use hubwright_sandbox::hub_farm::HubFarm;
 use hubwright_sandbox::oidc::{OidcProvider, Options};
 use hubwright_state::model::Role;
@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use super::process::Child;
 use super::workloads::{percentile, round};
-use crate::cmd::demo_hub::{TEMPLATE, chart_at, write_template};
+use crate::cmd::demo_hub::{TEMPLATE, write_template};
 
 /// The first run installs JupyterHub and helm: minutes.
 const SET_UP: Duration = Duration::from_secs(900);
@@ -61,20 +61,13 @@ pub(super) async fn pool(url: &str, workflows: &Path, requests: usize) -> anyhow
         &dir,
         workflows,
         &[
-            (
-                "https://sso.example.org/realms/hubs",
-                provider.issuer().to_owned(),
-            ),
-            (
-                "          initial_access_token_env: HUBWRIGHT_IDP_INITIAL_ACCESS_TOKEN\n",
-                String::new(),
-            ),
-            chart_at(&chart_dir()),
-            (
+            crate::cmd::demo_sandbox::sandbox_edits(provider.issuer()),
+            vec![(
                 "        with:\n          deadline: 15m\n",
                 "        with:\n          deadline: 5m\n          interval: 200ms\n".to_owned(),
-            ),
-        ],
+            )],
+        ]
+        .concat(),
     )?;
     let clusters = dir.join("clusters.yaml");
     std::fs::write(
