@@ -4,13 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use hubwright_state::model::{Role, RunState};
+use hubwright_state::model::Role;
 use hubwright_testkit::server::token;
-use hubwright_testkit::wait;
 use hubwright_worker::cause::{Cause, all_reasons};
-use serde_json::json;
 
-use super::{Served, WITHIN, setup};
+use super::{Served, setup};
 
 /// Families `serve` with all roles exports once it has provisioned an
 /// environment and failed another: the checks below must not pass on an
@@ -59,23 +57,8 @@ async fn every_metric_has_help_and_every_reason_is_a_documented_one() {
     let served = Served::start(&db.url, &dir, &[]).await;
     served.ready().await;
     let alice = token(&db.store, "alice", Role::Developer).await;
+    super::one_success_and_one_failure(&served, &db, &alice).await;
     let client = hubwright_testkit::http::client();
-    let mut runs = Vec::new();
-    for (name, template) in [("ok", "works"), ("no", "refused")] {
-        let created: serde_json::Value = client
-            .post(format!("{}/v1/environments", served.api))
-            .bearer_auth(&alice)
-            .json(&json!({ "name": name, "template": template }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        runs.push(created["run_id"].as_str().unwrap().parse().unwrap());
-    }
-    wait::run_state(&db.store, runs[0], RunState::Succeeded, WITHIN).await;
-    wait::run_state(&db.store, runs[1], RunState::Failed, WITHIN).await;
 
     let (status, text) = served.get("/metrics").await;
     assert_eq!(status, 200);

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use hubwright_cli::serve;
 use hubwright_state::SystemClock;
+use hubwright_state::model::RunState;
 use hubwright_testkit::TestDatabase;
 
 /// How long a run of test steps may take.
@@ -126,6 +127,29 @@ impl Served {
 }
 
 /// A database and a directory holding [`WORKS`] and [`REFUSED`].
+/// Requests one environment that provisions (`works`) and one whose step
+/// fails (`refused`) as `token`, and waits until their runs have ended, so
+/// the step, run and failure metrics all have samples.
+pub async fn one_success_and_one_failure(served: &Served, db: &TestDatabase, token: &str) {
+    let client = hubwright_testkit::http::client();
+    let mut runs: Vec<uuid::Uuid> = Vec::new();
+    for (name, template) in [("ok", "works"), ("no", "refused")] {
+        let created: serde_json::Value = client
+            .post(format!("{}/v1/environments", served.api))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "name": name, "template": template }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        runs.push(created["run_id"].as_str().unwrap().parse().unwrap());
+    }
+    hubwright_testkit::wait::run_state(&db.store, runs[0], RunState::Succeeded, WITHIN).await;
+    hubwright_testkit::wait::run_state(&db.store, runs[1], RunState::Failed, WITHIN).await;
+}
+
 pub async fn setup() -> (TestDatabase, std::path::PathBuf) {
     let db = TestDatabase::create().await;
     let dir = hubwright_testkit::scratch_dir("metrics");

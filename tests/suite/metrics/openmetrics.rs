@@ -6,13 +6,11 @@
 
 use std::collections::BTreeSet;
 
-use hubwright_state::model::{Role, RunState};
+use hubwright_state::model::Role;
 use hubwright_testkit::openmetrics;
 use hubwright_testkit::server::token;
-use hubwright_testkit::wait;
-use serde_json::json;
 
-use super::{Served, WITHIN, setup};
+use super::{Served, setup};
 use crate::tracing::exemplars::{PROMETHEUS_ACCEPT, scrape};
 
 /// Each family of Prometheus text `text`: its name as OpenMetrics names it
@@ -69,23 +67,8 @@ async fn an_openmetrics_scrape_reads_strictly_says_what_prometheus_text_says_and
     served.ready().await;
     let alice = token(&db.store, "alice", Role::Developer).await;
     let operator = token(&db.store, "olga", Role::Operator).await;
+    super::one_success_and_one_failure(&served, &db, &alice).await;
     let client = hubwright_testkit::http::client();
-    let mut runs = Vec::new();
-    for (name, template) in [("ok", "works"), ("no", "refused")] {
-        let created: serde_json::Value = client
-            .post(format!("{}/v1/environments", served.api))
-            .bearer_auth(&alice)
-            .json(&json!({ "name": name, "template": template }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        runs.push(created["run_id"].as_str().unwrap().parse().unwrap());
-    }
-    wait::run_state(&db.store, runs[0], RunState::Succeeded, WITHIN).await;
-    wait::run_state(&db.store, runs[1], RunState::Failed, WITHIN).await;
 
     let url = format!("{}/metrics", served.metrics);
     let (content_type, plain) = scrape(&url, None).await;

@@ -35,6 +35,36 @@ fn serving(collector: &Collector, dir: &Path, url: &str, roles: &[&str], service
     )
 }
 
+/// An API process and a worker, both exporting to one collector.
+struct Traced {
+    collector: Collector,
+    db: hubwright_testkit::TestDatabase,
+    api: ApiServer,
+    _worker: Process,
+}
+
+impl Traced {
+    async fn start() -> Self {
+        let collector = Collector::start().await;
+        let (db, dir) = setup().await;
+        let api = ApiServer::start_process_with_env(
+            BIN,
+            &db,
+            &dir,
+            &[],
+            &exporting(&collector, "hubwright-api"),
+        )
+        .await;
+        let _worker = serving(&collector, &dir, &db.url, &["--worker"], "hubwright-worker");
+        Self {
+            collector,
+            db,
+            api,
+            _worker,
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_expired_environments_teardown_is_in_the_trace_of_the_scheduler_batch_that_expired_it() {
     let collector = Collector::start().await;
@@ -131,17 +161,12 @@ async fn an_expired_environments_teardown_is_in_the_trace_of_the_scheduler_batch
 
 #[tokio::test]
 async fn a_retried_runs_new_attempts_are_in_the_retry_requests_trace_which_links_to_the_first() {
-    let collector = Collector::start().await;
-    let (db, dir) = setup().await;
-    let api = ApiServer::start_process_with_env(
-        BIN,
-        &db,
-        &dir,
-        &[],
-        &exporting(&collector, "hubwright-api"),
-    )
-    .await;
-    let _worker = serving(&collector, &dir, &db.url, &["--worker"], "hubwright-worker");
+    let Traced {
+        collector,
+        db,
+        api,
+        _worker,
+    } = Traced::start().await;
     let alice = token(&db.store, "alice", Role::Developer).await;
     let olga = token(&db.store, "olga", Role::Operator).await;
     let refused = json!({ "name": "refused", "template": "refused" });
@@ -239,17 +264,12 @@ async fn a_retried_runs_new_attempts_are_in_the_retry_requests_trace_which_links
 
 #[tokio::test]
 async fn a_deleted_environments_teardown_is_in_the_delete_requests_trace() {
-    let collector = Collector::start().await;
-    let (db, dir) = setup().await;
-    let api = ApiServer::start_process_with_env(
-        BIN,
-        &db,
-        &dir,
-        &[],
-        &exporting(&collector, "hubwright-api"),
-    )
-    .await;
-    let _worker = serving(&collector, &dir, &db.url, &["--worker"], "hubwright-worker");
+    let Traced {
+        collector,
+        db,
+        api,
+        _worker,
+    } = Traced::start().await;
     let alice = token(&db.store, "alice", Role::Developer).await;
     let deleted = json!({ "name": "deleted", "template": "works" });
     super::request_until(&api, &db, &alice, deleted, RunState::Succeeded).await;
