@@ -118,6 +118,15 @@ fn descends(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &ReceivedSpan
     false
 }
 
+/// Whether a span named `step` descends from a span named `root`.
+fn hangs_under(spans: &[ReceivedSpan], root: &str, step: &str) -> bool {
+    spans.iter().filter(|s| s.name == root).any(|ancestor| {
+        spans
+            .iter()
+            .any(|s| s.name == step && descends(spans, s, ancestor))
+    })
+}
+
 #[tokio::test]
 async fn an_environment_request_is_one_trace_from_the_api_through_its_steps_to_kubernetes_and_the_identity_provider()
  {

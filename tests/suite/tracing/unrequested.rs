@@ -99,16 +99,7 @@ async fn an_expired_environments_teardown_is_in_the_trace_of_the_scheduler_batch
         .wait_for(
             "the expiry's trace down to the teardown step",
             WITHIN,
-            |spans| {
-                spans
-                    .iter()
-                    .filter(|s| s.name == "scheduler expire environments")
-                    .any(|pass| {
-                        spans
-                            .iter()
-                            .any(|step| step.name == "step remove" && descends(spans, step, pass))
-                    })
-            },
+            |spans| super::hangs_under(spans, "scheduler expire environments", "step remove"),
         )
         .await;
     let pass = named(&spans, "scheduler expire environments")
@@ -186,16 +177,7 @@ async fn a_retried_runs_new_attempts_are_in_the_retry_requests_trace_which_links
         .wait_for(
             "the retry's trace down to the retried step",
             WITHIN,
-            |spans| {
-                spans
-                    .iter()
-                    .filter(|s| s.name == "POST /v1/runs/{id}/retry")
-                    .any(|retry| {
-                        spans
-                            .iter()
-                            .any(|step| step.name == "step refused" && descends(spans, step, retry))
-                    })
-            },
+            |spans| super::hangs_under(spans, "POST /v1/runs/{id}/retry", "step refused"),
         )
         .await;
     let retry = named(&spans, "POST /v1/runs/{id}/retry")[0].clone();
@@ -285,16 +267,7 @@ async fn a_deleted_environments_teardown_is_in_the_delete_requests_trace() {
         .wait_for(
             "the delete's trace down to the teardown step",
             WITHIN,
-            |spans| {
-                spans
-                    .iter()
-                    .filter(|s| s.name == "DELETE /v1/environments/{id}")
-                    .any(|request| {
-                        spans.iter().any(|step| {
-                            step.name == "step remove" && descends(spans, step, request)
-                        })
-                    })
-            },
+            |spans| super::hangs_under(spans, "DELETE /v1/environments/{id}", "step remove"),
         )
         .await;
     let request = named(&spans, "DELETE /v1/environments/{id}")[0].clone();

@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use hubwright_testkit::test_secret_keys;
+use hubwright_sandbox::apiserver::TestCluster;
+use hubwright_state::ManualClock;
+use hubwright_state::model::Environment;
 use hubwright_testkit::work::{TestEnvironment, WorkRun};
+use hubwright_testkit::{TestDatabase, test_secret_keys};
 use hubwright_worker::kubernetes::{ClusterClients, NamespaceStep};
 use hubwright_worker::{Registry, StepKind, idp};
 use k8s_openapi::api::core::v1::Secret;
@@ -21,11 +24,15 @@ fn idp_client(clients: &Arc<ClusterClients>, sealing: bool) -> Arc<dyn StepKind>
     Arc::clone(registry.get("idp-client").unwrap())
 }
 
-#[tokio::test]
-async fn local_mode_writes_a_generated_admin_password_sealed_once_and_reused() {
-    let (db, clock) = setup().await;
-    let (cluster, clients) = cluster().await;
-    let mut run = WorkRun::builder(&db.store, &clock)
+/// A run of an environment whose namespace the `namespace` step made (and
+/// the cluster deletes when dropped): where `idp-client` writes its Secret.
+async fn with_namespace(
+    db: &TestDatabase,
+    clock: &ManualClock,
+    cluster: &TestCluster,
+    clients: &Arc<ClusterClients>,
+) -> (WorkRun, Environment, String) {
+    let run = WorkRun::builder(&db.store, clock)
         .environment(TestEnvironment::named(&cluster.unique_name("steps")))
         .start()
         .await;
@@ -33,9 +40,17 @@ async fn local_mode_writes_a_generated_admin_password_sealed_once_and_reused() {
     let namespace = env.namespace.clone().unwrap();
     cluster.delete_on_drop(&namespace);
     done(
-        run.work(&NamespaceStep::new(Arc::clone(&clients)), json!({}))
+        run.work(&NamespaceStep::new(Arc::clone(clients)), json!({}))
             .await,
     );
+    (run, env, namespace)
+}
+
+#[tokio::test]
+async fn local_mode_writes_a_generated_admin_password_sealed_once_and_reused() {
+    let (db, clock) = setup().await;
+    let (cluster, clients) = cluster().await;
+    let (mut run, env, namespace) = with_namespace(&db, &clock, &cluster, &clients).await;
     let step = idp_client(&clients, true);
 
     let output = done(run.work(step.as_ref(), json!({ "mode": "local" })).await);
@@ -75,17 +90,7 @@ async fn local_mode_writes_a_generated_admin_password_sealed_once_and_reused() {
 async fn a_hub_api_token_is_sealed_once_written_beside_the_credentials_and_never_in_the_output() {
     let (db, clock) = setup().await;
     let (cluster, clients) = cluster().await;
-    let mut run = WorkRun::builder(&db.store, &clock)
-        .environment(TestEnvironment::named(&cluster.unique_name("steps")))
-        .start()
-        .await;
-    let env = run.environment().unwrap().clone();
-    let namespace = env.namespace.clone().unwrap();
-    cluster.delete_on_drop(&namespace);
-    done(
-        run.work(&NamespaceStep::new(Arc::clone(&clients)), json!({}))
-            .await,
-    );
+    let (mut run, env, namespace) = with_namespace(&db, &clock, &cluster, &clients).await;
     let step = idp_client(&clients, true);
     let params = json!({ "mode": "local", "hub_api_token": true });
 
