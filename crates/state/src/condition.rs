@@ -134,6 +134,32 @@ impl From<StepDigests> for Vec<Condition> {
     }
 }
 
+/// The conditions of a provisioning run that was accepted at `at` and has not
+/// been touched since: every step pending, the first one current. What
+/// `environment_conditions` reads for such a run, built without reading it,
+/// so a creation can answer without a read-back (a test in the suite holds
+/// the two equal).
+pub(crate) fn fresh_conditions<'a>(
+    step_names: impl IntoIterator<Item = &'a str>,
+    at: DateTime<Utc>,
+) -> Vec<Condition> {
+    step_names
+        .into_iter()
+        .enumerate()
+        .map(|(idx, name)| {
+            Condition::from(StepDigest {
+                name: name.to_owned(),
+                state: StepState::Pending,
+                attempts: 0,
+                current: idx == 0,
+                error: None,
+                note: None,
+                at,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

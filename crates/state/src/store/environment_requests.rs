@@ -1,7 +1,7 @@
 //! Requesting an environment: accepted with its provisioning run (or a
 //! pool member's hand-over), its idempotency key's answer and its audit
-//! record in one transaction, under the owner's limits
-//! (docs/decisions/0026-api-throughput.md counts its statements).
+//! record in one commit, under the owner's limits
+//! (docs/decisions/0026-api-throughput.md and 0027 count its statements).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -43,7 +43,8 @@ pub struct Admitted {
 
 impl Store {
     /// Accepts an environment and enqueues its provisioning run, atomically: when
-    /// this returns, both are committed and a worker has been woken.
+    /// this returns, both are committed and a worker's wake-up is sent or on
+    /// its way (docs/decisions/0027-a-creation-is-one-statement.md).
     ///
     /// With an idempotency key, the answer is stored in the same transaction: a
     /// repeat with the same key and request gets the stored answer (even while
@@ -87,8 +88,10 @@ impl Store {
     /// Accepts a request under `admission`: with a pool, takes a ready member
     /// when there is one (see [`super::pools`]), otherwise provisions cold;
     /// idempotency and limits as [`Store::request_environment_within`]
-    /// says; the audit record in the same commit. One transaction, one
-    /// commit (docs/decisions/0026-api-throughput.md counts its statements).
+    /// says; the audit record in the same commit. Without a pool or a limit
+    /// that could refuse it, one statement (`cold_request`); otherwise one
+    /// transaction (docs/decisions/0026-api-throughput.md counts its
+    /// statements). One commit either way.
     pub async fn admit_environment(
         &self,
         env: &NewEnvironment<'_>,
@@ -102,6 +105,28 @@ impl Store {
             quota,
             audit,
         } = admission;
+        // Without a pool to try or a limit that could refuse, nothing needs a
+        // transaction block: one statement accepts it.
+        let nothing_can_refuse = quota.is_none_or(|quota| !quota.limits.may_refuse(quota.demand));
+        if pool.is_none() && nothing_can_refuse {
+            return match self
+                .admit_cold(env, provision, idempotency, audit, now)
+                .await?
+            {
+                Some(accepted) => Ok(Admitted {
+                    accepted,
+                    replayed: false,
+                }),
+                None => match idempotency {
+                    Some(idem) => Ok(Admitted {
+                        accepted: self.replay(env.owner, idem).await?,
+                        replayed: true,
+                    }),
+                    // Without a key the statement always inserts or fails.
+                    None => Err(Error::Database(sqlx::Error::RowNotFound)),
+                },
+            };
+        }
         let mut tx = self.pool.begin().await?;
         if let Some(idem) = idempotency {
             // Claims the key; a concurrent duplicate blocks here until the first

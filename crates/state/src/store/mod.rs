@@ -55,10 +55,12 @@ pub mod tokens;
 pub mod webhooks;
 pub mod workers;
 
+mod cold_request;
 mod environment_insert;
 mod environment_requests;
 mod step_teardown;
 mod stop;
+mod wakeups;
 
 use std::time::Duration;
 
@@ -74,6 +76,8 @@ pub const WAKE_CHANNEL: &str = "hubwright_runs";
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Wake-ups sent after commits, shared by the clones.
+    wakeups: std::sync::Arc<wakeups::Wakeups>,
 }
 
 impl Store {
@@ -98,12 +102,15 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self::from_pool(pool))
     }
 
     /// Wraps an existing pool.
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            wakeups: std::sync::Arc::default(),
+        }
     }
 
     /// The underlying pool, for tests and the API's readiness check.

@@ -386,3 +386,65 @@ async fn concurrent_duplicates_with_one_key_create_one_environment() {
     assert_eq!(api.environments().await, 1);
     api.finish().await;
 }
+
+/// Every field of a creation's `environment` is what a read of it says then
+/// (the answer is built without reading the database back).
+async fn assert_answer_is_what_a_read_says(api: &Api, token: &str, created: &Reply) {
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
+    let answered = created.body["environment"].as_object().unwrap();
+    let id = environment_id(created);
+    let shown = api
+        .call("GET", &format!("/v1/environments/{id}"), token, None)
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{:#}", shown.body);
+    for (field, value) in answered {
+        assert_eq!(
+            &shown.body[field], value,
+            "`{field}`: the answer says {value}, a read says {}",
+            shown.body[field]
+        );
+    }
+    assert_eq!(shown.body["current_run"]["id"], created.body["run_id"]);
+    assert!(
+        answered.len() >= 13,
+        "the answer has the environment's fields: {answered:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_creations_answer_is_what_a_read_of_the_environment_says() {
+    let api = Api::new().await;
+    let alice = api.token("alice", Role::Developer).await;
+    let plain = api
+        .create(
+            &alice,
+            json!({"name": "plain", "template": "lab", "parameters": {"cpu": 2}}),
+        )
+        .await;
+    assert_answer_is_what_a_read_says(&api, &alice, &plain).await;
+    let conditions = &plain.body["environment"]["conditions"];
+    assert_eq!(conditions[0]["reason"], "Pending");
+    assert_eq!(conditions[0]["message"], "waiting for a worker");
+    assert_eq!(conditions[1]["message"], "not started");
+
+    let keyed = api
+        .create_with_key(
+            &alice,
+            "answer-1",
+            json!({"name": "keyed", "template": "lab"}),
+        )
+        .await;
+    assert_answer_is_what_a_read_says(&api, &alice, &keyed).await;
+    let replayed = api
+        .create_with_key(
+            &alice,
+            "answer-1",
+            json!({"name": "keyed", "template": "lab"}),
+        )
+        .await;
+    assert_eq!(
+        replayed.body, keyed.body,
+        "a replay answers the stored answer"
+    );
+    api.finish().await;
+}
