@@ -10,6 +10,7 @@ use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
 
 mod stopping;
 mod timeline;
+mod wakeups;
 
 const WITHIN: Duration = Duration::from_secs(20);
 

@@ -1,5 +1,5 @@
 //! Runs that stop: cancelled, timed out, handed back on shutdown, fenced
-//! off, refused at load, and woken by notify or the injected clock.
+//! off, refused at load, and woken by the injected clock.
 
 use std::time::Duration;
 
@@ -137,42 +137,6 @@ workflows:
         Some("step slow timed out after 200ms")
     );
     assert_eq!(db.store.steps(run_id).await.unwrap()[0].attempts, 2);
-    db.drop_now().await;
-}
-
-#[tokio::test]
-async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
-    let db = TestDatabase::create().await;
-    let workflows = write_workflow(
-        &scratch_dir("notify"),
-        "quick",
-        r#"
-name: quick
-workflows:
-  provision:
-    steps:
-      - { name: only, kind: noop }
-"#,
-    );
-    let catalog = catalog(&db.store, &workflows).await;
-    let mut config = fast_config("w1");
-    // A poll this slow would time the test out: only LISTEN/NOTIFY can wake it.
-    config.poll_interval = Duration::from_secs(600);
-    let worker = spawn_worker(&db.store, config);
-    // Let the worker finish its first (empty) claim and go idle.
-    worker.idle().until(1, WITHIN).await.unwrap();
-
-    for _ in 0..3 {
-        let run_id = start(&db.store, &catalog, "quick", "provision").await;
-        wait::run_state(
-            &db.store,
-            run_id,
-            RunState::Succeeded,
-            Duration::from_secs(10),
-        )
-        .await;
-    }
-    worker.shutdown().await.unwrap();
     db.drop_now().await;
 }
 

@@ -1,0 +1,113 @@
+//! Idle workers woken by a notification, not by their poll: after an
+//! enqueue's commit, and after a requested environment's commit, whose
+//! wake-up is sent just after it and shared by requests made meanwhile
+//! (docs/decisions/0027-a-creation-is-one-statement.md).
+
+use std::time::Duration;
+
+use hubwright_state::model::RunState;
+use hubwright_state::store::environments::NewEnvironment;
+use hubwright_state::{Clock, SystemClock};
+use hubwright_testkit::harness::{catalog, fast_config, spawn_worker, start};
+use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
+
+use super::*;
+
+#[tokio::test]
+async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("notify"),
+        "quick",
+        r#"
+name: quick
+workflows:
+  provision:
+    steps:
+      - { name: only, kind: noop }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let mut config = fast_config("w1");
+    // A poll this slow would time the test out: only LISTEN/NOTIFY can wake it.
+    config.poll_interval = Duration::from_secs(600);
+    let worker = spawn_worker(&db.store, config);
+    // Let the worker finish its first (empty) claim and go idle.
+    worker.idle().until(1, WITHIN).await.unwrap();
+
+    for _ in 0..3 {
+        let run_id = start(&db.store, &catalog, "quick", "provision").await;
+        wait::run_state(
+            &db.store,
+            run_id,
+            RunState::Succeeded,
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    worker.shutdown().await.unwrap();
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_requested_environment_wakes_a_worker_after_its_commit_without_waiting_for_its_poll() {
+    let db = TestDatabase::create().await;
+    let workflows = write_workflow(
+        &scratch_dir("wake-after-commit"),
+        "quick",
+        r#"
+name: quick
+workflows:
+  provision:
+    steps:
+      - { name: only, kind: noop }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    let mut config = fast_config("w1");
+    // A poll this slow would time the test out: only the wake-up sent after
+    // the request's commit can wake it.
+    config.poll_interval = Duration::from_secs(600);
+    let worker = spawn_worker(&db.store, config);
+    worker.idle().until(1, WITHIN).await.unwrap();
+
+    let (store, catalog) = (&db.store, &catalog);
+    let request = move |name: String| async move {
+        let now = SystemClock.now();
+        let id = hubwright_state::store::enqueue::new_id();
+        let namespace = format!("ns-{name}");
+        store
+            .request_environment(
+                &NewEnvironment {
+                    id,
+                    name: &name,
+                    owner: "alice",
+                    template: "quick",
+                    cluster: "default",
+                    namespace: &namespace,
+                    parameters: serde_json::json!({}),
+                    expires_at: now + chrono::Duration::hours(1),
+                    traceparent: None,
+                },
+                catalog.definition("quick", "provision").unwrap(),
+                None,
+                now,
+            )
+            .await
+            .unwrap()
+            .run_id
+    };
+    // One at a time, each after the worker went idle again; then a burst,
+    // whose requests share wake-ups: the last one must not be lost.
+    for i in 0..3 {
+        let run_id = request(format!("one-{i}")).await;
+        wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    }
+    let burst =
+        futures_util::future::join_all((0..20).map(|i| request(format!("burst-{i}")))).await;
+    for run_id in burst {
+        wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    }
+    worker.shutdown().await.unwrap();
+    db.drop_now().await;
+}
