@@ -90,24 +90,44 @@ impl Store {
                 WHERE r.state = 'running' AND r.lease_token = i.token AND r.current_step = i.idx
                 FOR UPDATE OF r
             ), done AS (
+                -- `step_succeeded` lives on the step row (migration
+                -- 20261209000200); `p` is the row as it was, so a success
+                -- it already held is stored by `logged` rather than lost.
                 UPDATE steps s
                 SET state = 'succeeded', output = o.output, finished_at = $5, updated_at = $5,
-                    error_class = NULL, error_message = NULL, error_detail = NULL
-                FROM owned o
-                WHERE s.run_id = o.id AND s.idx = o.idx
-                RETURNING s.run_id, s.idx, s.name
+                    error_class = NULL, error_message = NULL, error_detail = NULL,
+                    finished_event_id = o.success_event_id,
+                    finished_by = nullif(o.lease_owner, s.started_by)
+                FROM owned o, steps p
+                WHERE s.run_id = o.id AND s.idx = o.idx AND p.run_id = s.run_id AND p.idx = s.idx
+                RETURNING s.run_id, s.idx, p.finished_event_id AS replaced_id,
+                          coalesce(p.finished_by, p.started_by) AS replaced_by,
+                          p.finished_at AS replaced_at
             ), following AS (
-                -- Start the next step, or cancel every remaining one.
+                -- Start the next step, or cancel every remaining one. A start
+                -- lives on the row as the claim's does (`lease.rs`).
                 UPDATE steps s
                 SET state = CASE WHEN o.cancelling THEN 'cancelled' ELSE 'running' END::step_state,
                     attempts = s.attempts + CASE WHEN o.cancelling THEN 0 ELSE 1 END,
                     started_at = CASE WHEN o.cancelling THEN s.started_at
                                       ELSE coalesce(s.started_at, $5) END,
+                    started_event_id = CASE WHEN o.cancelling THEN s.started_event_id
+                                            ELSE nextval('events_id_seq') END,
+                    started_by = CASE WHEN o.cancelling THEN s.started_by ELSE o.lease_owner END,
+                    restarted_at = CASE WHEN o.cancelling THEN s.restarted_at
+                                        WHEN s.started_at IS NOT NULL THEN $5 END,
+                    started_at_boundary = CASE WHEN o.cancelling THEN s.started_at_boundary
+                                               ELSE true END,
                     updated_at = $5
-                FROM owned o
+                FROM owned o, steps p
                 WHERE s.run_id = o.id AND NOT o.last
                   AND (s.idx = o.idx + 1 OR (o.cancelling AND s.idx > o.idx))
-                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at, o.cancelling
+                  AND p.run_id = s.run_id AND p.idx = s.idx
+                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at, s.started_event_id,
+                          o.cancelling, p.started_event_id AS replaced_id,
+                          p.started_by AS replaced_by, p.attempts AS replaced_attempt,
+                          p.started_at_boundary AS replaced_at_boundary,
+                          coalesce(p.restarted_at, p.started_at) AS replaced_at
             ), advanced AS (
                 UPDATE runs r
                 SET current_step = o.idx + 1,
@@ -123,26 +143,36 @@ impl Store {
                     finished_event_id = CASE WHEN o.last THEN nextval('events_id_seq') END,
                     updated_at = $5
                 FROM owned o
+                LEFT JOIN following f ON f.run_id = o.id AND NOT f.cancelling
                 WHERE r.id = o.id
-                RETURNING r.id, r.state
+                -- No event of these is stored, so no trigger wakes the
+                -- run's streams: this does, with its newest event's id.
+                RETURNING r.id, r.state,
+                          pg_notify('hubwright_events', r.id::text || ' ' ||
+                              greatest(o.success_event_id, f.started_event_id,
+                                       r.finished_event_id)::text) AS woke
             ), logged AS (
-                -- `step_succeeded` is stored without a message: the timeline
-                -- composes it from the kind and the step's name (migration
-                -- 20261208000301). Ids are drawn explicitly so that the
-                -- step's comes before its run's `run_succeeded`.
-                INSERT INTO events (id, run_id, step_idx, kind, actor, message, at)
+                -- A success or start a row held before is stored with its own
+                -- id and no message (the timeline composes it, migration
+                -- 20261208000301): only a row written twice has one.
+                INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
-                SELECT o.success_event_id, d.run_id, d.idx, 'step_succeeded', o.lease_owner,
-                       NULL, $5
-                FROM done d JOIN owned o ON o.id = d.run_id
+                SELECT d.replaced_id, d.run_id, d.idx, 'step_succeeded', d.replaced_by, NULL, NULL,
+                       d.replaced_at
+                FROM done d WHERE d.replaced_id IS NOT NULL
                 UNION ALL
-                SELECT nextval('events_id_seq'), f.run_id, f.idx, 'step_started', o.lease_owner,
-                       format('step %s started (attempt %s)', f.name, f.attempts), $5
-                FROM following f JOIN owned o ON o.id = f.run_id
-                WHERE NOT f.cancelling
+                SELECT f.replaced_id, f.run_id, f.idx, 'step_started', f.replaced_by,
+                       -- Stored as the statement that started it stored it: the
+                       -- checkpoint's with its message, the claim's with its data.
+                       CASE WHEN f.replaced_at_boundary THEN format('step %s started (attempt %s)',
+                                                          f.name, f.replaced_attempt) END,
+                       CASE WHEN f.replaced_at_boundary IS NOT TRUE
+                            THEN jsonb_build_object('attempt', f.replaced_attempt) END,
+                       f.replaced_at
+                FROM following f WHERE NOT f.cancelling AND f.replaced_id IS NOT NULL
                 UNION ALL
                 SELECT nextval('events_id_seq'), o.id, NULL, 'run_cancelled', o.lease_owner,
-                       'run cancelled at a step boundary', $5
+                       'run cancelled at a step boundary', NULL, $5
                 FROM owned o WHERE o.cancelling AND NOT o.last
             )
             SELECT a.id, a.state AS "state!: RunState",
