@@ -186,3 +186,103 @@ async fn a_released_attempt_and_an_operator_retry_keep_every_start_and_success_i
     );
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn a_step_whose_start_was_stored_before_the_upgrade_shows_it_once_beside_its_success() {
+    let db = TestDatabase::create().await;
+    let store = &db.store;
+    let t0 = SystemClock.now().with_nanosecond(0).unwrap() - Span::hours(1);
+    let (snapshot, definition) = factory::two_steps(store).await;
+    let run = store
+        .enqueue(
+            &NewRun::new(definition, &snapshot, json!({}), "alice", t0),
+            t0,
+        )
+        .await
+        .unwrap();
+    let claimed = store
+        .claim("worker-a", 1, Span::seconds(30), t0 + Span::seconds(1))
+        .await
+        .unwrap();
+    // What a claim before migration 20261209000200 left: the start stored,
+    // the row without it.
+    sqlx::query(
+        "WITH moved AS (
+             UPDATE steps SET started_event_id = NULL, started_by = NULL
+             WHERE run_id = $1 AND idx = 0
+             RETURNING run_id, idx, started_event_id
+         )
+         INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
+         OVERRIDING SYSTEM VALUE
+         SELECT s.started_event_id, s.run_id, s.idx, 'step_started', 'worker-a', NULL,
+                jsonb_build_object('attempt', 1), s.started_at
+         FROM steps s WHERE s.run_id = $1 AND s.idx = 0",
+    )
+    .bind(run)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let success = |step_idx| StepSuccess {
+        run_id: run,
+        token: claimed[0].token,
+        step_idx,
+        output: json!({}),
+    };
+    store
+        .commit_successes(&[success(0)], t0 + Span::seconds(2))
+        .await
+        .unwrap();
+    store
+        .commit_successes(&[success(1)], t0 + Span::seconds(3))
+        .await
+        .unwrap();
+
+    let events = store.events(run, 0, 100).await.unwrap();
+    let read: Vec<(&str, Option<i32>, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.step_idx,
+                e.actor.as_str(),
+                e.message.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("run_created", None, "alice", "run accepted"),
+            (
+                "step_started",
+                Some(0),
+                "worker-a",
+                "step first started (attempt 1)"
+            ),
+            (
+                "step_succeeded",
+                Some(0),
+                "worker-a",
+                "step first succeeded"
+            ),
+            (
+                "step_started",
+                Some(1),
+                "worker-a",
+                "step second started (attempt 1)"
+            ),
+            (
+                "step_succeeded",
+                Some(1),
+                "worker-a",
+                "step second succeeded"
+            ),
+            ("run_succeeded", None, "worker-a", "run succeeded"),
+        ]
+    );
+    assert!(
+        events.windows(2).all(|pair| pair[0].id < pair[1].id),
+        "ids sort in the timeline's order: {events:?}"
+    );
+    db.drop_now().await;
+}
