@@ -213,13 +213,15 @@ async fn committed(store: &Store) -> Vec<(Key, Option<String>, Option<i32>)> {
         .collect()
 }
 
-/// The actor of each step's `step_succeeded` event.
+/// The actor of each step's `step_succeeded` event, stored or on its step
+/// row (the timeline has both).
 async fn committers(store: &Store) -> HashMap<Key, String> {
-    let rows: Vec<(Uuid, Option<i32>, Option<String>)> =
-        sqlx::query_as("SELECT run_id, step_idx, actor FROM events WHERE kind = 'step_succeeded'")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+    let rows: Vec<(Uuid, Option<i32>, Option<String>)> = sqlx::query_as(
+        "SELECT run_id, step_idx, actor FROM run_timeline WHERE kind = 'step_succeeded'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
     rows.into_iter()
         .filter_map(|(run, step, actor)| Some(((run, step?), actor?)))
         .collect()

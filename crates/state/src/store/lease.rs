@@ -92,22 +92,49 @@ impl Store {
                           r.step_count, due.is_poll, r.next_run_at, r.created_at,
                           r.environment_id IS NOT NULL AS has_environment, r.traceparent
             ), started AS (
+                -- The step's `step_started` lives on its row (migration
+                -- 20261209000200): a start replaces the row's, and `p`, the
+                -- row as it was, gives the one replaced to `kept`. The
+                -- NOTIFY is the one the stored event's trigger sent.
                 UPDATE steps s
                 SET state = 'running',
                     attempts = s.attempts + CASE WHEN c.is_poll THEN 0 ELSE 1 END,
                     polls = s.polls + CASE WHEN c.is_poll THEN 1 ELSE 0 END,
-                    started_at = coalesce(s.started_at, $1), updated_at = $1
-                FROM claimed c
+                    started_at = coalesce(s.started_at, $1),
+                    started_event_id = CASE WHEN c.is_poll THEN s.started_event_id
+                                            ELSE nextval('events_id_seq') END,
+                    started_by = CASE WHEN c.is_poll THEN s.started_by ELSE $3 END,
+                    restarted_at = CASE WHEN c.is_poll THEN s.restarted_at
+                                        WHEN s.started_at IS NOT NULL THEN $1 END,
+                    started_at_boundary = CASE WHEN c.is_poll THEN s.started_at_boundary END,
+                    updated_at = $1
+                FROM claimed c, steps p
                 WHERE s.run_id = c.id AND s.idx = c.current_step
-                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at
-            ), logged AS (
-                INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
-                -- No message: the timeline composes it from the kind, the
-                -- data and the step's name (migration 20261208000301).
-                SELECT st.run_id, st.idx, 'step_started', $3, NULL,
-                       jsonb_build_object('attempt', st.attempts), $1
-                FROM started st JOIN claimed c ON c.id = st.run_id
-                WHERE NOT c.is_poll
+                  AND p.run_id = s.run_id AND p.idx = s.idx
+                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at, c.is_poll,
+                          p.started_event_id AS replaced_id, p.started_by AS replaced_by,
+                          p.attempts AS replaced_attempt, p.started_at_boundary AS replaced_at_boundary,
+                          coalesce(p.restarted_at, p.started_at) AS replaced_at,
+                          CASE WHEN NOT c.is_poll
+                               THEN pg_notify('hubwright_events',
+                                              s.run_id::text || ' ' || s.started_event_id::text)
+                          END AS woke
+            ), kept AS (
+                -- A claim's start is stored without a message: the timeline
+                -- composes it from the kind, the data and the step's name
+                -- (migration 20261208000301).
+                INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
+                OVERRIDING SYSTEM VALUE
+                SELECT st.replaced_id, st.run_id, st.idx, 'step_started', st.replaced_by,
+                       -- Stored as the statement that started it stored it: the
+                       -- checkpoint's with its message, the claim's with its data.
+                       CASE WHEN st.replaced_at_boundary THEN format('step %s started (attempt %s)',
+                                                          st.name, st.replaced_attempt) END,
+                       CASE WHEN st.replaced_at_boundary IS NOT TRUE
+                            THEN jsonb_build_object('attempt', st.replaced_attempt) END,
+                       st.replaced_at
+                FROM started st
+                WHERE NOT st.is_poll AND st.replaced_id IS NOT NULL
             )
             SELECT c.id, c.lease_token, c.definition_id, c.input, c.step_count, c.is_poll,
                    c.next_run_at, c.created_at, c.has_environment AS "has_environment!",
@@ -267,12 +294,32 @@ impl Store {
                 FROM owned o WHERE r.id = o.id
                 RETURNING r.id
             ), steps_done AS (
+                -- The attempt is given back, so the row's start, which names
+                -- it, becomes a stored event (`p` is the row as it was).
                 UPDATE steps s
-                SET state = 'pending', attempts = greatest(s.attempts - 1, 0), updated_at = $3
-                FROM owned o WHERE s.run_id = o.id AND s.idx = o.current_step
+                SET state = 'pending', attempts = greatest(s.attempts - 1, 0), updated_at = $3,
+                    started_event_id = NULL, started_by = NULL, started_at_boundary = NULL
+                FROM owned o, steps p
+                WHERE s.run_id = o.id AND s.idx = o.current_step
+                  AND p.run_id = s.run_id AND p.idx = s.idx
+                RETURNING s.run_id, s.idx, s.name, p.started_event_id, p.started_by, p.attempts,
+                          p.started_at_boundary, coalesce(p.restarted_at, p.started_at) AS started_at
             ), logged AS (
-                INSERT INTO events (run_id, step_idx, kind, actor, message, at)
-                SELECT o.id, o.current_step, 'lease_released', o.lease_owner, $4, $3 FROM owned o
+                INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
+                OVERRIDING SYSTEM VALUE
+                SELECT sd.started_event_id, sd.run_id, sd.idx, 'step_started', sd.started_by,
+                       -- Stored as the statement that started it stored it: the
+                       -- checkpoint's with its message, the claim's with its data.
+                       CASE WHEN sd.started_at_boundary THEN format('step %s started (attempt %s)',
+                                                          sd.name, sd.attempts) END,
+                       CASE WHEN sd.started_at_boundary IS NOT TRUE
+                            THEN jsonb_build_object('attempt', sd.attempts) END,
+                       sd.started_at
+                FROM steps_done sd WHERE sd.started_event_id IS NOT NULL
+                UNION ALL
+                SELECT nextval('events_id_seq'), o.id, o.current_step, 'lease_released',
+                       o.lease_owner, $4, NULL, $3
+                FROM owned o
             )
             SELECT count(*) AS "count!" FROM runs_done
             "#,

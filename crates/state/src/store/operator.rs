@@ -242,11 +242,22 @@ impl Store {
                 FROM current
                 WHERE state = 'failed' AND coalesce($2::int, current_step) BETWEEN 0 AND current_step
             ), reset AS (
+                -- The starts and successes the rows held (migration
+                -- 20261209000200) become stored events, by `logged`, from
+                -- `p`, the rows as they were: the timeline keeps them.
                 UPDATE steps s
                 SET state = 'pending', attempts = 0, polls = 0, output = NULL,
                     error_class = NULL, error_message = NULL, error_detail = NULL,
-                    started_at = NULL, finished_at = NULL, updated_at = $3::timestamptz
-                FROM target t WHERE s.run_id = t.id AND s.idx >= t.from_idx
+                    started_at = NULL, finished_at = NULL, updated_at = $3::timestamptz,
+                    started_event_id = NULL, started_by = NULL, restarted_at = NULL,
+                    started_at_boundary = NULL, finished_event_id = NULL, finished_by = NULL
+                FROM target t, steps p
+                WHERE s.run_id = t.id AND s.idx >= t.from_idx
+                  AND p.run_id = s.run_id AND p.idx = s.idx
+                RETURNING s.run_id, s.idx, s.name, p.started_event_id, p.started_by, p.attempts,
+                          p.started_at_boundary, coalesce(p.restarted_at, p.started_at) AS started_at,
+                          p.finished_event_id, coalesce(p.finished_by, p.started_by) AS finished_by,
+                          p.finished_at
             ), moved AS (
                 UPDATE runs r
                 SET state = 'pending', current_step = t.from_idx, next_run_at = $3,
@@ -256,8 +267,23 @@ impl Store {
                 FROM target t WHERE r.id = t.id
                 RETURNING r.current_step
             ), logged AS (
-                INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
-                SELECT t.id, t.from_idx, 'run_retried', $4::text,
+                INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
+                OVERRIDING SYSTEM VALUE
+                SELECT r.started_event_id, r.run_id, r.idx, 'step_started', r.started_by,
+                       -- Stored as the statement that started it stored it: the
+                       -- checkpoint's with its message, the claim's with its data.
+                       CASE WHEN r.started_at_boundary THEN format('step %s started (attempt %s)',
+                                                          r.name, r.attempts) END,
+                       CASE WHEN r.started_at_boundary IS NOT TRUE
+                            THEN jsonb_build_object('attempt', r.attempts) END,
+                       r.started_at
+                FROM reset r WHERE r.started_event_id IS NOT NULL
+                UNION ALL
+                SELECT r.finished_event_id, r.run_id, r.idx, 'step_succeeded', r.finished_by,
+                       NULL, NULL, r.finished_at
+                FROM reset r WHERE r.finished_event_id IS NOT NULL
+                UNION ALL
+                SELECT nextval('events_id_seq'), t.id, t.from_idx, 'run_retried', $4::text,
                        -- Numbered from 1 and named, as people see steps.
                        format('%s retried the run from step %s (%s)', $4, t.from_idx + 1,
                               (SELECT s.name FROM steps s WHERE s.run_id = t.id AND s.idx = t.from_idx)),

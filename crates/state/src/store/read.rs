@@ -106,13 +106,17 @@ impl Store {
             r#"
             SELECT format('run %s step %s: %s', run_id, step_idx, problem) AS "problem!"
             FROM (
+                -- A success is stored, or on its step row (migration
+                -- 20261209000200); a row written twice stores the first.
                 SELECT run_id, step_idx, count(*) || ' step_succeeded events' AS problem
-                FROM events WHERE kind = 'step_succeeded'
+                FROM (SELECT run_id, step_idx FROM events WHERE kind = 'step_succeeded'
+                      UNION ALL
+                      SELECT run_id, idx FROM steps WHERE finished_event_id IS NOT NULL) AS successes
                 GROUP BY run_id, step_idx HAVING count(*) <> 1
                 UNION ALL
                 SELECT s.run_id, s.idx, 'succeeded without an event'
                 FROM steps s
-                WHERE s.state = 'succeeded' AND NOT EXISTS (
+                WHERE s.state = 'succeeded' AND s.finished_event_id IS NULL AND NOT EXISTS (
                     SELECT 1 FROM events e
                     WHERE e.run_id = s.run_id AND e.step_idx = s.idx AND e.kind = 'step_succeeded')
                 UNION ALL

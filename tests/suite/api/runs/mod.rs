@@ -19,6 +19,7 @@ async fn serve(db: &TestDatabase) -> ApiServer {
 mod events;
 mod list;
 mod retry;
+mod step_events;
 
 #[tokio::test]
 async fn a_request_without_a_valid_token_is_refused() {

@@ -5,13 +5,15 @@
 //! When cancellation was requested while the step ran, the same statement stops
 //! the run: the step's own outcome is still recorded, no further step starts.
 
+mod success;
+
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::lease::StepClaim;
 use crate::model::{RunState, StepFailure};
 use crate::{Error, Result, Store};
+
+pub use success::{Advanced, StepSuccess};
 
 /// What every checkpoint write is guarded by: the run, the fencing token it was
 /// claimed with, and the step the writer believes is current.
@@ -34,157 +36,7 @@ impl Fence {
     }
 }
 
-/// A step that succeeded, to commit.
-#[derive(Debug, Clone)]
-pub struct StepSuccess {
-    /// The run.
-    pub run_id: Uuid,
-    /// The fencing token it was claimed with.
-    pub token: i64,
-    /// The step that succeeded.
-    pub step_idx: i32,
-    /// Its output, kept for later steps and the API.
-    pub output: Value,
-}
-
-/// What became of a run after a successful step was committed.
-#[derive(Debug, Clone, Copy)]
-pub struct Advanced {
-    /// The run.
-    pub run_id: Uuid,
-    /// `running` when the next step has started, else `succeeded` or `cancelled`.
-    pub state: RunState,
-    /// The next step, started under the same lease, when `state` is `running`.
-    pub next: Option<StepClaim>,
-}
-
 impl Store {
-    /// Commits successful steps of many runs in one statement and starts each
-    /// run's next step under the same lease. Runs whose lease was lost are absent
-    /// from the answer.
-    pub async fn commit_successes(
-        &self,
-        batch: &[StepSuccess],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Advanced>> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<Uuid> = batch.iter().map(|s| s.run_id).collect();
-        let tokens: Vec<i64> = batch.iter().map(|s| s.token).collect();
-        let idxs: Vec<i32> = batch.iter().map(|s| s.step_idx).collect();
-        let outputs: Vec<Value> = batch.iter().map(|s| s.output.clone()).collect();
-        let rows = sqlx::query!(
-            r#"
-            WITH owned AS (
-                -- The step's `step_succeeded` event id, drawn here so that a
-                -- run's `run_succeeded` id, drawn by `advanced` from this
-                -- row, sorts after it.
-                SELECT r.id, i.idx, i.output, r.lease_owner,
-                       r.cancel_requested_at IS NOT NULL AS cancelling,
-                       i.idx + 1 = r.step_count AS last,
-                       nextval('events_id_seq') AS success_event_id
-                FROM runs r
-                JOIN unnest($1::uuid[], $2::bigint[], $3::int[], $4::jsonb[])
-                     AS i(id, token, idx, output) ON r.id = i.id
-                WHERE r.state = 'running' AND r.lease_token = i.token AND r.current_step = i.idx
-                FOR UPDATE OF r
-            ), done AS (
-                UPDATE steps s
-                SET state = 'succeeded', output = o.output, finished_at = $5, updated_at = $5,
-                    error_class = NULL, error_message = NULL, error_detail = NULL
-                FROM owned o
-                WHERE s.run_id = o.id AND s.idx = o.idx
-                RETURNING s.run_id, s.idx, s.name
-            ), following AS (
-                -- Start the next step, or cancel every remaining one.
-                UPDATE steps s
-                SET state = CASE WHEN o.cancelling THEN 'cancelled' ELSE 'running' END::step_state,
-                    attempts = s.attempts + CASE WHEN o.cancelling THEN 0 ELSE 1 END,
-                    started_at = CASE WHEN o.cancelling THEN s.started_at
-                                      ELSE coalesce(s.started_at, $5) END,
-                    updated_at = $5
-                FROM owned o
-                WHERE s.run_id = o.id AND NOT o.last
-                  AND (s.idx = o.idx + 1 OR (o.cancelling AND s.idx > o.idx))
-                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at, o.cancelling
-            ), advanced AS (
-                UPDATE runs r
-                SET current_step = o.idx + 1,
-                    state = CASE WHEN o.last THEN 'succeeded'
-                                 WHEN o.cancelling THEN 'cancelled'
-                                 ELSE 'running' END::run_state,
-                    finished_at = CASE WHEN o.last OR o.cancelling THEN $5 END,
-                    lease_owner = CASE WHEN o.last OR o.cancelling THEN NULL ELSE r.lease_owner END,
-                    lease_expires_at = CASE WHEN o.last OR o.cancelling THEN NULL
-                                            ELSE r.lease_expires_at END,
-                    -- The run's `run_succeeded` event is this id on its row
-                    -- (migration 20261208000302).
-                    finished_event_id = CASE WHEN o.last THEN nextval('events_id_seq') END,
-                    updated_at = $5
-                FROM owned o
-                WHERE r.id = o.id
-                RETURNING r.id, r.state
-            ), logged AS (
-                -- `step_succeeded` is stored without a message: the timeline
-                -- composes it from the kind and the step's name (migration
-                -- 20261208000301). Ids are drawn explicitly so that the
-                -- step's comes before its run's `run_succeeded`.
-                INSERT INTO events (id, run_id, step_idx, kind, actor, message, at)
-                OVERRIDING SYSTEM VALUE
-                SELECT o.success_event_id, d.run_id, d.idx, 'step_succeeded', o.lease_owner,
-                       NULL, $5
-                FROM done d JOIN owned o ON o.id = d.run_id
-                UNION ALL
-                SELECT nextval('events_id_seq'), f.run_id, f.idx, 'step_started', o.lease_owner,
-                       format('step %s started (attempt %s)', f.name, f.attempts), $5
-                FROM following f JOIN owned o ON o.id = f.run_id
-                WHERE NOT f.cancelling
-                UNION ALL
-                SELECT nextval('events_id_seq'), o.id, NULL, 'run_cancelled', o.lease_owner,
-                       'run cancelled at a step boundary', $5
-                FROM owned o WHERE o.cancelling AND NOT o.last
-            )
-            SELECT a.id, a.state AS "state!: RunState",
-                   f.idx AS "next_idx?", f.attempts AS "next_attempts?", f.polls AS "next_polls?",
-                   f.started_at AS "next_started_at?"
-            FROM advanced a
-            LEFT JOIN following f ON f.run_id = a.id AND NOT f.cancelling
-            "#,
-            &ids,
-            &tokens,
-            &idxs,
-            &outputs,
-            now,
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| Advanced {
-                run_id: row.id,
-                state: row.state,
-                next: match (
-                    row.next_idx,
-                    row.next_attempts,
-                    row.next_polls,
-                    row.next_started_at,
-                ) {
-                    (Some(idx), Some(attempts), Some(polls), Some(first_started_at)) => {
-                        Some(StepClaim {
-                            idx,
-                            attempts,
-                            polls,
-                            is_poll: false,
-                            first_started_at,
-                        })
-                    }
-                    _ => None,
-                },
-            })
-            .collect())
-    }
-
     /// The step is not ready yet: park the run until `until`. Does not use up an
     /// attempt. A `step_waiting` event is recorded when `log` says so (the first
     /// wait of an attempt) and whenever `reason` differs from the last one.
