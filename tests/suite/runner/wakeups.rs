@@ -7,17 +7,20 @@ use std::time::Duration;
 
 use hubwright_state::model::RunState;
 use hubwright_state::store::environments::NewEnvironment;
+use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, SystemClock};
 use hubwright_testkit::harness::{catalog, fast_config, spawn_worker, start};
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
+use hubwright_worker::WorkerHandle;
 
 use super::*;
 
-#[tokio::test]
-async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
+/// A database with a one-step `quick` template, and an idle worker whose
+/// poll is too slow to ever matter: only a notification can wake it.
+async fn idle_worker_that_never_polls(name: &str) -> (TestDatabase, Catalog, WorkerHandle) {
     let db = TestDatabase::create().await;
     let workflows = write_workflow(
-        &scratch_dir("notify"),
+        &scratch_dir(name),
         "quick",
         r#"
 name: quick
@@ -29,11 +32,16 @@ workflows:
     );
     let catalog = catalog(&db.store, &workflows).await;
     let mut config = fast_config("w1");
-    // A poll this slow would time the test out: only LISTEN/NOTIFY can wake it.
     config.poll_interval = Duration::from_secs(600);
     let worker = spawn_worker(&db.store, config);
-    // Let the worker finish its first (empty) claim and go idle.
+    // Its first (empty) claim done, it waits.
     worker.idle().until(1, WITHIN).await.unwrap();
+    (db, catalog, worker)
+}
+
+#[tokio::test]
+async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
+    let (db, catalog, worker) = idle_worker_that_never_polls("notify").await;
 
     for _ in 0..3 {
         let run_id = start(&db.store, &catalog, "quick", "provision").await;
@@ -51,25 +59,7 @@ workflows:
 
 #[tokio::test]
 async fn a_requested_environment_wakes_a_worker_after_its_commit_without_waiting_for_its_poll() {
-    let db = TestDatabase::create().await;
-    let workflows = write_workflow(
-        &scratch_dir("wake-after-commit"),
-        "quick",
-        r#"
-name: quick
-workflows:
-  provision:
-    steps:
-      - { name: only, kind: noop }
-"#,
-    );
-    let catalog = catalog(&db.store, &workflows).await;
-    let mut config = fast_config("w1");
-    // A poll this slow would time the test out: only the wake-up sent after
-    // the request's commit can wake it.
-    config.poll_interval = Duration::from_secs(600);
-    let worker = spawn_worker(&db.store, config);
-    worker.idle().until(1, WITHIN).await.unwrap();
+    let (db, catalog, worker) = idle_worker_that_never_polls("wake-after-commit").await;
 
     let (store, catalog) = (&db.store, &catalog);
     let request = move |name: String| async move {
