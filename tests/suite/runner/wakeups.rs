@@ -8,10 +8,11 @@ use std::time::Duration;
 use hubwright_state::model::RunState;
 use hubwright_state::store::environments::NewEnvironment;
 use hubwright_state::workflow::Catalog;
-use hubwright_state::{Clock, SystemClock};
+use hubwright_state::{Clock, Store, SystemClock};
 use hubwright_testkit::harness::{catalog, fast_config, spawn_worker, start};
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
 use hubwright_worker::WorkerHandle;
+use uuid::Uuid;
 
 use super::*;
 
@@ -61,32 +62,7 @@ async fn a_worker_wakes_on_notify_without_waiting_for_its_poll() {
 async fn a_requested_environment_wakes_a_worker_after_its_commit_without_waiting_for_its_poll() {
     let (db, catalog, worker) = idle_worker_that_never_polls("wake-after-commit").await;
 
-    let (store, catalog) = (&db.store, &catalog);
-    let request = move |name: String| async move {
-        let now = SystemClock.now();
-        let id = hubwright_state::store::enqueue::new_id();
-        let namespace = format!("ns-{name}");
-        store
-            .request_environment(
-                &NewEnvironment {
-                    id,
-                    name: &name,
-                    owner: "alice",
-                    template: "quick",
-                    cluster: "default",
-                    namespace: &namespace,
-                    parameters: serde_json::json!({}),
-                    expires_at: now + chrono::Duration::hours(1),
-                    traceparent: None,
-                },
-                catalog.definition("quick", "provision").unwrap(),
-                None,
-                now,
-            )
-            .await
-            .unwrap()
-            .run_id
-    };
+    let request = |name: String| request(&db.store, &catalog, name);
     // One at a time, each after the worker went idle again; then a burst,
     // whose requests share wake-ups: the last one must not be lost.
     for i in 0..3 {
@@ -100,4 +76,31 @@ async fn a_requested_environment_wakes_a_worker_after_its_commit_without_waiting
     }
     worker.shutdown().await.unwrap();
     db.drop_now().await;
+}
+
+/// Requests an environment of `quick` named `name`; its provisioning run.
+async fn request(store: &Store, catalog: &Catalog, name: String) -> Uuid {
+    let now = SystemClock.now();
+    let id = hubwright_state::store::enqueue::new_id();
+    let namespace = format!("ns-{name}");
+    store
+        .request_environment(
+            &NewEnvironment {
+                id,
+                name: &name,
+                owner: "alice",
+                template: "quick",
+                cluster: "default",
+                namespace: &namespace,
+                parameters: serde_json::json!({}),
+                expires_at: now + chrono::Duration::hours(1),
+                traceparent: None,
+            },
+            catalog.definition("quick", "provision").unwrap(),
+            None,
+            now,
+        )
+        .await
+        .unwrap()
+        .run_id
 }

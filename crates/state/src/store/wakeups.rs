@@ -20,25 +20,37 @@ use std::sync::{Arc, OnceLock};
 
 use sqlx::PgPool;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 /// The coalescing sender; one per [`super::Store`] and its clones.
 #[derive(Debug, Default)]
 pub(super) struct Wakeups {
     wanted: Arc<Notify>,
-    sender: OnceLock<()>,
+    /// The sending task, started with the first request.
+    sender: OnceLock<JoinHandle<()>>,
 }
 
 impl Wakeups {
     /// Asks for a wake-up of the workers and the schedulers soon; returns at
-    /// once. The sender starts with the first request.
+    /// once.
     pub(super) fn request(&self, pool: &PgPool) {
         self.sender.get_or_init(|| {
             let (wanted, pool) = (self.wanted.clone(), pool.clone());
-            tokio::spawn(send_when_wanted(wanted, pool));
+            tokio::spawn(send_when_wanted(wanted, pool))
         });
         // One stored permit at most: every request made while a wake-up is
         // on its way is answered by the one after it.
         self.wanted.notify_one();
+    }
+}
+
+impl Drop for Wakeups {
+    /// The last clone of the store is gone: so is its sender, and with it
+    /// its hold on the pool.
+    fn drop(&mut self) {
+        if let Some(task) = self.sender.get() {
+            task.abort();
+        }
     }
 }
 
