@@ -323,6 +323,16 @@ async fn fill_pool(
             "pool refilled"
         );
     }
+    if let Some(until) = fill.paused_until
+        && !fill.recycled.is_empty()
+    {
+        tracing::warn!(
+            pool = plan.template(),
+            cluster = plan.cluster(),
+            until = %until,
+            "pool members keep failing; the next one waits"
+        );
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! template change and an idle member past `max_idle` are recycled
 //! ([`store`], through the store and scheduler on a manual clock).
 
+mod backoff;
 mod console;
 mod real_hubs;
 mod store;

@@ -44,7 +44,17 @@ pub struct PoolFill {
     pub recycled: Vec<Uuid>,
     /// Members whose provisioning started.
     pub started: Vec<Uuid>,
+    /// Members keep failing: none is started before this
+    /// ([`POOL_BACKOFF_FIRST`], doubling to [`POOL_BACKOFF_MAX`]).
+    pub paused_until: Option<DateTime<Utc>>,
 }
+
+/// How long a pool waits after its first failed member before starting
+/// another; each further failure doubles it.
+pub const POOL_BACKOFF_FIRST: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The longest a failing pool waits between members.
+pub const POOL_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Store {
     /// Brings one pool to its size. Safe from many schedulers at once: a
@@ -60,11 +70,12 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
-        let recycled = sqlx::query_scalar!(
+        let recycled = sqlx::query!(
             r#"
             WITH stale AS (
                 SELECT id, CASE WHEN pool_digest <> $3 THEN 'its template changed'
-                                ELSE format('it is %s', phase) END AS why
+                                ELSE format('it is %s', phase) END AS why,
+                       pool_digest = $3 AND phase = 'failed' AS failed
                 FROM environments
                 WHERE pool = $1 AND cluster = $2 AND claimed_at IS NULL
                   AND phase NOT IN ('tearing_down', 'deleted')
@@ -75,13 +86,13 @@ impl Store {
                 SET phase = 'tearing_down', teardown_definition_id = $4,
                     teardown_requested_at = $5, teardown_requested_by = $6, updated_at = $5
                 FROM stale WHERE e.id = stale.id
-                RETURNING e.id, stale.why
+                RETURNING e.id, stale.why, stale.failed
             ), logged AS (
                 INSERT INTO events (environment_id, kind, actor, message, at)
                 SELECT id, 'pool_recycled', $6, format('pool member recycled: %s', why), $5
                 FROM marked
             )
-            SELECT id AS "id!" FROM marked
+            SELECT id AS "id!", failed AS "failed!" FROM marked
             "#,
             template,
             target.cluster,
@@ -92,6 +103,9 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
+        let failed = recycled.iter().filter(|member| member.failed).count();
+        let recycled: Vec<Uuid> = recycled.into_iter().map(|member| member.id).collect();
+        let paused_until = backoff(&mut tx, target, failed, now).await?;
         if !recycled.is_empty() {
             let reason = "the pool recycles this member; the run stops";
             stop_environment_runs(&mut *tx, &recycled, POOL_ACTOR, reason, now).await?;
@@ -105,7 +119,10 @@ impl Store {
         )
         .fetch_one(&mut *tx)
         .await?;
-        let missing = i64::from(target.size).saturating_sub(live).max(0);
+        let missing = match paused_until {
+            Some(_) => 0,
+            None => i64::from(target.size).saturating_sub(live).max(0),
+        };
         let mut started = Vec::new();
         for _ in 0..missing {
             started.push(add_member(&mut tx, target, now).await?);
@@ -120,8 +137,68 @@ impl Store {
         for id in &recycled {
             self.start_teardown(*id, now).await?;
         }
-        Ok(PoolFill { recycled, started })
+        Ok(PoolFill {
+            recycled,
+            started,
+            paused_until,
+        })
     }
+}
+
+/// Counts `failed` new failures of the pool's members and says until when
+/// it waits, if it does: a member made since the last failure that is ready
+/// ends the wait, and each failure doubles it from [`POOL_BACKOFF_FIRST`] up
+/// to [`POOL_BACKOFF_MAX`].
+async fn backoff(
+    conn: &mut sqlx::PgConnection,
+    target: &PoolTarget<'_>,
+    failed: usize,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    let template = &target.template.name;
+    if failed > 0 {
+        sqlx::query!(
+            r#"INSERT INTO pool_backoff AS b (template, cluster, failures, last_failure_at,
+                                              next_fill_at)
+               VALUES ($1, $2, $3::int, $4::timestamptz,
+                       $4::timestamptz + make_interval(secs => least(
+                           $5::float8 * power(2::float8, least($3::int - 1, 20)), $6::float8)))
+               ON CONFLICT (template, cluster) DO UPDATE
+               SET failures = b.failures + $3::int, last_failure_at = $4::timestamptz,
+                   next_fill_at = $4::timestamptz + make_interval(secs => least(
+                       $5::float8 * power(2::float8, least(b.failures + $3::int - 1, 20)),
+                       $6::float8))"#,
+            template,
+            target.cluster,
+            i32::try_from(failed).unwrap_or(i32::MAX),
+            now,
+            POOL_BACKOFF_FIRST.as_secs_f64(),
+            POOL_BACKOFF_MAX.as_secs_f64(),
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    // The row as this fill leaves it: gone when a member made since the last
+    // failure is ready (the statement's own DELETE is not visible to its
+    // SELECT, hence the NOT EXISTS).
+    Ok(sqlx::query_scalar!(
+        r#"WITH recovered AS (
+               DELETE FROM pool_backoff b
+               WHERE b.template = $1 AND b.cluster = $2
+                 AND EXISTS (SELECT FROM environments e
+                             WHERE e.pool = $1 AND e.cluster = $2 AND e.phase = 'ready'
+                               AND e.created_at > b.last_failure_at)
+               RETURNING 1
+           )
+           SELECT next_fill_at FROM pool_backoff
+           WHERE template = $1 AND cluster = $2 AND next_fill_at > $3
+             AND NOT EXISTS (SELECT FROM recovered)"#,
+        template,
+        target.cluster,
+        now,
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Inserts one member and its provisioning run.
