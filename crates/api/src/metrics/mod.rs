@@ -17,6 +17,7 @@
 mod database;
 mod exemplars;
 mod http;
+mod negotiation;
 mod openmetrics;
 
 use std::sync::{Arc, OnceLock};
@@ -26,7 +27,7 @@ use hubwright_state::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 pub use http::{CONTENT_TYPE, scrape, track};
-pub use openmetrics::Format;
+pub use negotiation::Format;
 
 /// Counter: requests by `method`, `route` (the template, not the raw path)
 /// and `status`.

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::admission::{Quota, admit};
-use super::audit::{AuditRecord, insert_audit};
+use super::audit::AuditRecord;
+use super::audit_insert::insert_audit;
 use super::enqueue::{NewRun, enqueue_with};
 use super::environment_insert::insert_environment;
 use super::environment_reads::fetch_environment;

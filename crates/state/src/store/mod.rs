@@ -55,6 +55,7 @@ pub mod tokens;
 pub mod webhooks;
 pub mod workers;
 
+mod audit_insert;
 mod cold_request;
 mod environment_insert;
 mod environment_requests;
