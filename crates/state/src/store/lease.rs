@@ -126,12 +126,9 @@ impl Store {
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
                 SELECT st.replaced_id, st.run_id, st.idx, 'step_started', st.replaced_by,
-                       -- Stored as the statement that started it stored it: the
-                       -- checkpoint's with its message, the claim's with its data.
-                       CASE WHEN st.replaced_at_boundary THEN format('step %s started (attempt %s)',
-                                                          st.name, st.replaced_attempt) END,
-                       CASE WHEN st.replaced_at_boundary IS NOT TRUE
-                            THEN jsonb_build_object('attempt', st.replaced_attempt) END,
+                       -- As the statement that started it would have stored it.
+                       stored_start_message(st.replaced_at_boundary, st.name, st.replaced_attempt),
+                       stored_start_data(st.replaced_at_boundary, st.replaced_attempt),
                        st.replaced_at
                 FROM started st
                 WHERE NOT st.is_poll AND st.replaced_id IS NOT NULL
@@ -308,12 +305,9 @@ impl Store {
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
                 SELECT sd.started_event_id, sd.run_id, sd.idx, 'step_started', sd.started_by,
-                       -- Stored as the statement that started it stored it: the
-                       -- checkpoint's with its message, the claim's with its data.
-                       CASE WHEN sd.started_at_boundary THEN format('step %s started (attempt %s)',
-                                                          sd.name, sd.attempts) END,
-                       CASE WHEN sd.started_at_boundary IS NOT TRUE
-                            THEN jsonb_build_object('attempt', sd.attempts) END,
+                       -- As the statement that started it would have stored it.
+                       stored_start_message(sd.started_at_boundary, sd.name, sd.attempts),
+                       stored_start_data(sd.started_at_boundary, sd.attempts),
                        sd.started_at
                 FROM steps_done sd WHERE sd.started_event_id IS NOT NULL
                 UNION ALL

@@ -270,12 +270,9 @@ impl Store {
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
                 SELECT r.started_event_id, r.run_id, r.idx, 'step_started', r.started_by,
-                       -- Stored as the statement that started it stored it: the
-                       -- checkpoint's with its message, the claim's with its data.
-                       CASE WHEN r.started_at_boundary THEN format('step %s started (attempt %s)',
-                                                          r.name, r.attempts) END,
-                       CASE WHEN r.started_at_boundary IS NOT TRUE
-                            THEN jsonb_build_object('attempt', r.attempts) END,
+                       -- As the statement that started it would have stored it.
+                       stored_start_message(r.started_at_boundary, r.name, r.attempts),
+                       stored_start_data(r.started_at_boundary, r.attempts),
                        r.started_at
                 FROM reset r WHERE r.started_event_id IS NOT NULL
                 UNION ALL

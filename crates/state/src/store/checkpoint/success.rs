@@ -137,12 +137,9 @@ impl Store {
                 FROM done d WHERE d.replaced_id IS NOT NULL
                 UNION ALL
                 SELECT f.replaced_id, f.run_id, f.idx, 'step_started', f.replaced_by,
-                       -- Stored as the statement that started it stored it: the
-                       -- checkpoint's with its message, the claim's with its data.
-                       CASE WHEN f.replaced_at_boundary THEN format('step %s started (attempt %s)',
-                                                          f.name, f.replaced_attempt) END,
-                       CASE WHEN f.replaced_at_boundary IS NOT TRUE
-                            THEN jsonb_build_object('attempt', f.replaced_attempt) END,
+                       -- As the statement that started it would have stored it.
+                       stored_start_message(f.replaced_at_boundary, f.name, f.replaced_attempt),
+                       stored_start_data(f.replaced_at_boundary, f.replaced_attempt),
                        f.replaced_at
                 FROM following f WHERE NOT f.cancelling AND f.replaced_id IS NOT NULL
                 UNION ALL
