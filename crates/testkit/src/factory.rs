@@ -31,6 +31,21 @@ pub async fn two_steps(store: &Store) -> (Snapshot, i64) {
     (snapshot, id)
 }
 
+/// A pending two-step run of alice's, accepted an hour ago at a whole second
+/// (so its times compare exactly after the database's microseconds): its id
+/// and that time, for tests that replay its timeline at chosen moments.
+pub async fn run_accepted_an_hour_ago(store: &Store) -> (Uuid, chrono::DateTime<chrono::Utc>) {
+    use chrono::Timelike;
+    let now = SystemClock.now();
+    let t0 = now.with_nanosecond(0).unwrap_or(now) - chrono::Duration::hours(1);
+    let (snapshot, id) = two_steps(store).await;
+    let run = store
+        .enqueue(&NewRun::new(id, &snapshot, json!({}), "alice", t0), t0)
+        .await
+        .expect("enqueue");
+    (run, t0)
+}
+
 /// A pending run created by `actor`.
 pub async fn pending_run(store: &Store, actor: &str) -> Uuid {
     enqueue_due_at(store, actor, SystemClock.now()).await

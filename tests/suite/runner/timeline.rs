@@ -2,11 +2,9 @@
 //! row, its steps' latest starts and successes are theirs, the commonest
 //! messages are composed on read (decision 0020).
 
-use chrono::{DateTime, Duration as Span, Timelike, Utc};
+use chrono::{DateTime, Duration as Span, Utc};
 use hubwright_state::model::{ErrorClass, RunState, StepFailure};
 use hubwright_state::store::checkpoint::{Fence, StepSuccess};
-use hubwright_state::store::enqueue::NewRun;
-use hubwright_state::{Clock, SystemClock};
 use hubwright_testkit::harness::{catalog, fast_config, spawn_worker, start};
 use hubwright_testkit::{TestDatabase, factory, scratch_dir, wait, write_workflow};
 use serde_json::json;
@@ -77,16 +75,8 @@ async fn a_released_attempt_and_an_operator_retry_keep_every_start_and_success_i
     let db = TestDatabase::create().await;
     let store = &db.store;
     // Whole seconds a second apart: each event's time is its own.
-    let t0 = SystemClock.now().with_nanosecond(0).unwrap() - Span::hours(1);
+    let (run, t0) = factory::run_accepted_an_hour_ago(store).await;
     let at = |seconds: i64| t0 + Span::seconds(seconds);
-    let (snapshot, definition) = factory::two_steps(store).await;
-    let run = store
-        .enqueue(
-            &NewRun::new(definition, &snapshot, json!({}), "alice", t0),
-            t0,
-        )
-        .await
-        .unwrap();
     let lease = Span::seconds(30);
     let claim = |worker: &'static str, seconds| async move {
         let claimed = store.claim(worker, 1, lease, at(seconds)).await.unwrap();
@@ -191,15 +181,7 @@ async fn a_released_attempt_and_an_operator_retry_keep_every_start_and_success_i
 async fn a_step_whose_start_was_stored_before_the_upgrade_shows_it_once_beside_its_success() {
     let db = TestDatabase::create().await;
     let store = &db.store;
-    let t0 = SystemClock.now().with_nanosecond(0).unwrap() - Span::hours(1);
-    let (snapshot, definition) = factory::two_steps(store).await;
-    let run = store
-        .enqueue(
-            &NewRun::new(definition, &snapshot, json!({}), "alice", t0),
-            t0,
-        )
-        .await
-        .unwrap();
+    let (run, t0) = factory::run_accepted_an_hour_ago(store).await;
     let claimed = store
         .claim("worker-a", 1, Span::seconds(30), t0 + Span::seconds(1))
         .await

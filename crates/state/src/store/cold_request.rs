@@ -14,13 +14,13 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
 use super::audit::AuditRecord;
-use super::enqueue::new_id;
+use super::enqueue::{new_id, step_count};
 use super::environment_insert::name_conflict;
 use super::environments::{Accepted, Idempotency, NewEnvironment};
 use crate::condition::fresh_conditions;
 use crate::model::{Environment, EnvironmentPhase, Role};
 use crate::workflow::Snapshot;
-use crate::{Error, Result, Store};
+use crate::{Result, Store};
 
 impl Store {
     /// Accepts `env` cold, in one statement. `None` when the idempotency key
@@ -39,13 +39,7 @@ impl Store {
         let now = now.trunc_subsecs(6);
         let expires_at = env.expires_at.trunc_subsecs(6);
         let run_id = new_id();
-        let step_count = i32::try_from(snapshot.steps.len())
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| Error::Invalid {
-                field: format!("{snapshot}.steps"),
-                rule: "must hold between 1 and 2^31 steps".to_owned(),
-            })?;
+        let step_count = step_count(snapshot)?;
         let environment = Environment {
             id: env.id,
             name: env.name.to_owned(),

@@ -197,7 +197,8 @@ pub async fn enqueue_with<'e>(
     Ok(run.id)
 }
 
-fn step_count(snapshot: &Snapshot) -> Result<i32> {
+/// How many steps `snapshot` has, as the `runs` row keeps it: 1 or more.
+pub(super) fn step_count(snapshot: &Snapshot) -> Result<i32> {
     match i32::try_from(snapshot.steps.len()) {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(Error::Invalid {

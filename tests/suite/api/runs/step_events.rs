@@ -4,10 +4,9 @@
 //! round): the same ids, kinds, actors, messages, data and times as when
 //! every one of them was a stored event.
 
-use chrono::{DateTime, Duration as Span, Timelike, Utc};
+use chrono::{DateTime, Duration as Span, Utc};
 use hubwright_state::model::{ErrorClass, StepFailure};
 use hubwright_state::store::checkpoint::{Fence, StepSuccess};
-use hubwright_state::store::enqueue::NewRun;
 use serde_json::Value;
 
 use super::*;
@@ -71,16 +70,8 @@ async fn a_step_retried_after_a_transient_failure_shows_both_starts_and_its_succ
     let store = &db.store;
     // Whole seconds, so the times compare exactly after the database's
     // microseconds; a second apart, so each event's time is its own.
-    let t0 = SystemClock.now().with_nanosecond(0).unwrap() - Span::hours(1);
+    let (run, t0) = factory::run_accepted_an_hour_ago(store).await;
     let at = |seconds: i64| t0 + Span::seconds(seconds);
-    let (snapshot, definition) = factory::two_steps(store).await;
-    let run = store
-        .enqueue(
-            &NewRun::new(definition, &snapshot, json!({}), "alice", t0),
-            t0,
-        )
-        .await
-        .unwrap();
     let lease = Span::seconds(30);
 
     let first = store.claim("worker-a", 1, lease, at(1)).await.unwrap();
