@@ -250,6 +250,7 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
+        self.shared.slot_freed.notify_one();
     }
 
     /// Commits `outcome` under the fencing token and says whether to go on.

@@ -5,6 +5,7 @@ mod committer;
 mod drive;
 mod leases;
 mod observe;
+mod pacing;
 mod presence;
 mod rescue;
 mod spans;
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::ExponentialBuilder;
 use hubwright_state::workflow::Snapshot;
@@ -28,10 +29,8 @@ use crate::registry::Registry;
 use crate::signal::{Moment, MomentWatch};
 use committer::Committer;
 use leases::Leases;
+use pacing::{Next, Pacing};
 use rescue::rescue;
-
-/// How long a busy worker waits for more slots to free up before claiming.
-const CLAIM_GATHER: Duration = Duration::from_millis(2);
 
 /// The longest pause between attempts while the database is away, before
 /// jitter (which adds up to as much again): a worker sees it back within
@@ -73,6 +72,9 @@ pub(crate) struct Shared {
     /// database answers, refreshes the leases still held and rescues the
     /// rest at once, instead of at its next round.
     rescue_soon: Notify,
+    /// Told when a run gives its slot back ([`drive`]), so the claim loop
+    /// counts it at once rather than when the run's task ends.
+    slot_freed: Notify,
 }
 
 impl Shared {
@@ -143,6 +145,7 @@ impl Worker {
             idle: Moment::default(),
             pulse,
             rescue_soon: Notify::new(),
+            slot_freed: Notify::new(),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -201,11 +204,7 @@ impl Worker {
         );
 
         let capacity = Arc::new(Semaphore::new(shared.config.concurrency));
-        let claim_threshold = shared
-            .config
-            .claim_batch
-            .min(shared.config.concurrency)
-            .div_ceil(4);
+        let mut pacing = Pacing::new(shared.config.concurrency, shared.config.claim_batch);
         let mut runs = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -213,12 +212,10 @@ impl Worker {
             metrics::gauge!(crate::metrics::WORKER_HEARTBEAT)
                 .set(shared.clock.now().timestamp_millis() as f64 / 1000.0);
             let free = capacity.available_permits();
-            let busy = free < shared.config.concurrency;
-            let mut idle_for = shared.config.poll_interval;
             let mut went_idle = false;
-            if free >= claim_threshold || (free > 0 && !busy) {
-                let limit = free.min(shared.config.claim_batch);
-                match claim(&shared, limit).await {
+            let idle_for = match pacing.next(free, Instant::now(), shared.config.poll_interval) {
+                Next::Wait(wait) => wait,
+                Next::Claim(limit) => match claim(&shared, limit).await {
                     Ok((claimed, expires_at)) => {
                         let full = claimed.len() == limit;
                         for run in claimed {
@@ -230,26 +227,28 @@ impl Worker {
                         if full {
                             continue;
                         }
-                        idle_for = next_poll(&shared).await;
+                        let idle_for = next_poll(&shared).await;
+                        pacing.nothing_due(Instant::now(), idle_for);
                         went_idle = true;
+                        idle_for
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "claim failed; retrying");
                         shared.rescue_soon.notify_one();
+                        pacing.nothing_due(Instant::now(), shared.config.poll_interval);
+                        shared.config.poll_interval
                     }
-                }
-            } else if free > 0 {
-                // Busy with only a few slots free: wait briefly for more to free
-                // up so one claim statement fills several, instead of paying a
-                // claim (and its commit) per run.
-                idle_for = CLAIM_GATHER;
-            }
+                },
+            };
             if went_idle {
                 shared.idle.reached();
             }
             tokio::select! {
                 () = &mut shutdown => break,
-                () = wake.notified() => {}
+                () = wake.notified() => pacing.woken(),
+                // A run gives its slot back before its last commit lands:
+                // the slot is filled then, not when the run's task ends.
+                () = shared.slot_freed.notified() => {}
                 () = tokio::time::sleep(idle_for) => {}
                 Some(ended) = runs.join_next(), if !runs.is_empty() => report(ended),
             }
