@@ -1,19 +1,20 @@
 //! When the claim loop claims.
 //!
 //! A busy worker gathers free slots for a moment so that one claim statement
-//! (and its commit) fills several: it claims once half its slots are free, or
-//! once a free slot has waited [`CLAIM_GATHER`], whichever comes first. An
-//! idle worker claims at once. After a claim that found fewer runs than it
-//! asked for, nothing more is due: the loop claims again when told of new
-//! work or when the next run falls due, not every time a slot frees.
+//! (and its commit) fills several: it claims once as many slots are free as
+//! one claim takes (all of them, below 32), or once a free slot has waited
+//! [`CLAIM_GATHER`], whichever comes first. An idle worker claims at once.
+//! After a claim that found fewer runs than it asked for, nothing more is
+//! due: the loop claims again when told of new work or when the next run
+//! falls due, not every time a slot frees.
 //!
 //! Measured with `hubwright bench w1` (16 slots, docs/benchmarks-notes.md):
-//! a quarter of the slots as the threshold, with no bound on the gathering
-//! and slots counted free only once their run's task had ended, drained
-//! 7,500 runs/s; half, counted as soon as a run gives its slot back, 9,400.
-//! The bound matters more than the figure: without it, a worker whose other
-//! slots held long steps left its last few slots empty however many runs
-//! were due.
+//! with a quarter of the slots as the threshold, no bound on the gathering
+//! and slots counted free only once their run's task had ended, 7,500 runs/s;
+//! counted free as soon as a run gives its slot back, a quarter 7,900, half
+//! 9,250, three quarters 9,770, all 9,940. The bound matters more than the
+//! figure: without it, a worker whose other slots held long steps left its
+//! last few slots empty however many runs were due.
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,8 @@ pub(super) enum Next {
 /// The claim loop's pacing state.
 #[derive(Debug)]
 pub(super) struct Pacing {
-    concurrency: usize,
     batch: usize,
+    /// Free slots that make a busy worker claim without gathering longer.
     threshold: usize,
     /// Since when a free slot has waited for company.
     gathering_since: Option<Instant>,
@@ -44,9 +45,8 @@ pub(super) struct Pacing {
 impl Pacing {
     pub(super) fn new(concurrency: usize, claim_batch: usize) -> Self {
         Self {
-            concurrency,
             batch: claim_batch,
-            threshold: claim_batch.min(concurrency).div_ceil(2),
+            threshold: claim_batch.min(concurrency),
             gathering_since: None,
             quiet_until: None,
         }
@@ -65,8 +65,7 @@ impl Pacing {
             self.quiet_until = None;
         }
         let gathered = now.saturating_duration_since(*self.gathering_since.get_or_insert(now));
-        let idle = free >= self.concurrency;
-        if idle || free >= self.threshold || gathered >= CLAIM_GATHER {
+        if free >= self.threshold || gathered >= CLAIM_GATHER {
             self.gathering_since = None;
             return Next::Claim(free.min(self.batch));
         }
@@ -100,11 +99,14 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_worker_claims_once_half_its_slots_are_free() {
-        let mut pacing = Pacing::new(16, 32);
+    fn a_busy_worker_claims_at_once_when_one_claim_can_fill_no_more_slots() {
         let now = Instant::now();
-        assert!(matches!(pacing.next(7, now, POLL), Next::Wait(_)));
-        assert_eq!(pacing.next(8, now, POLL), Next::Claim(8));
+        let mut few_slots = Pacing::new(16, 32);
+        assert!(matches!(few_slots.next(15, now, POLL), Next::Wait(_)));
+        let mut many_slots = Pacing::new(100, 32);
+        assert!(matches!(many_slots.next(31, now, POLL), Next::Wait(_)));
+        assert_eq!(many_slots.next(32, now, POLL), Next::Claim(32));
+        assert_eq!(many_slots.next(60, now, POLL), Next::Claim(32));
     }
 
     #[test]
