@@ -104,3 +104,32 @@ async fn request(store: &Store, catalog: &Catalog, name: String) -> Uuid {
         .unwrap()
         .run_id
 }
+
+#[tokio::test]
+async fn a_retry_and_a_poll_its_own_worker_scheduled_start_when_due_not_at_its_next_poll() {
+    let (db, _, worker) = idle_worker_that_never_polls("own-retry").await;
+    let workflows = write_workflow(
+        &scratch_dir("own-retry-template"),
+        "again",
+        r#"
+name: again
+workflows:
+  provision:
+    steps:
+      - name: flaky
+        kind: test-flaky
+        with: { failures: 2 }
+        retry: { max_attempts: 3, initial_delay: 50ms, max_delay: 50ms, jitter: false }
+      - { name: not-yet, kind: test-polls, with: { polls: 2, interval: 50ms } }
+"#,
+    );
+    let catalog = catalog(&db.store, &workflows).await;
+    // No notification announces a retry or a poll coming due: the worker
+    // that scheduled them must look again once its run's commit has landed.
+    let run_id = start(&db.store, &catalog, "again", "provision").await;
+    wait::run_state(&db.store, run_id, RunState::Succeeded, WITHIN).await;
+    let steps = db.store.steps(run_id).await.unwrap();
+    assert_eq!((steps[0].attempts, steps[1].polls), (3, 2));
+    worker.shutdown().await.unwrap();
+    db.drop_now().await;
+}

@@ -250,7 +250,12 @@ impl Worker {
                 // the slot is filled then, not when the run's task ends.
                 () = shared.slot_freed.notified() => {}
                 () = tokio::time::sleep(idle_for) => {}
-                Some(ended) = runs.join_next(), if !runs.is_empty() => report(ended),
+                // A run's task ends after its last commit, which may have
+                // scheduled a retry or a poll no notification announces.
+                Some(ended) = runs.join_next(), if !runs.is_empty() => {
+                    report(ended);
+                    pacing.woken();
+                }
             }
         }
 

@@ -5,8 +5,9 @@
 //! one claim takes (all of them, below 32), or once a free slot has waited
 //! [`CLAIM_GATHER`], whichever comes first. An idle worker claims at once.
 //! After a claim that found fewer runs than it asked for, nothing more is
-//! due: the loop claims again when told of new work or when the next run
-//! falls due, not every time a slot frees.
+//! due: the loop claims again when told of new work, when a run's task ends
+//! (its commit may have scheduled a retry) or when the next run falls due,
+//! not every time a slot frees.
 //!
 //! Measured with `hubwright bench w1` (16 slots, docs/benchmarks-notes.md):
 //! with a quarter of the slots as the threshold, no bound on the gathering
@@ -78,7 +79,8 @@ impl Pacing {
         self.quiet_until = Some(now + quiet_for);
     }
 
-    /// New work may be due (a notification).
+    /// New work may be due: a notification, or a run's task ended (its
+    /// last commit may have scheduled a retry or a poll).
     pub(super) fn woken(&mut self) {
         self.quiet_until = None;
     }
