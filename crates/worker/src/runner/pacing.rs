@@ -2,7 +2,7 @@
 //!
 //! A busy worker gathers free slots for a moment so that one claim statement
 //! (and its commit) fills several: it claims once as many slots are free as
-//! one claim takes (all of them, below 32), or once a free slot has waited
+//! one claim takes (every slot, up to `--claim-batch`), or once a free slot has waited
 //! [`CLAIM_GATHER`], whichever comes first. An idle worker claims at once.
 //! After a claim that found fewer runs than it asked for, nothing more is
 //! due: the loop claims again when told of new work, when a run's task ends
