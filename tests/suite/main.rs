@@ -56,6 +56,7 @@ mod sandbox {
     mod jupyterhub;
     mod oidc;
     mod portforward;
+    mod ports;
 }
 mod scale_out;
 mod teardown;

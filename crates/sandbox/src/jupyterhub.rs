@@ -28,6 +28,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+pub use crate::ports::free_port;
+use crate::ports::free_port_except;
+
 /// The pinned JupyterHub, as z2jh 4.x's hub image runs it; names the cache dir.
 pub const JUPYTERHUB_VERSION: &str = "5.3.0";
 
@@ -135,8 +138,9 @@ impl JupyterHub {
                 Value::String(hub.callback_url()),
             );
         }
-        // Three ports, none bound until the processes start: a port just
-        // released can come back from the next free_port.
+        // Three ports, none bound until the processes start (crate::ports
+        // says why they are safe to hand over): a port just released can come
+        // back from the next free_port.
         let hub_port = free_port_except(&[port])?;
         let api_port = free_port_except(&[port, hub_port])?;
         // Shared by the hub and the proxy, as the chart's Secret shares it.
@@ -274,26 +278,6 @@ impl Drop for JupyterHub {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// A free port that is none of `taken`.
-fn free_port_except(taken: &[u16]) -> std::io::Result<u16> {
-    for _ in 0..100 {
-        let port = free_port()?;
-        if !taken.contains(&port) {
-            return Ok(port);
-        }
-    }
-    Err(std::io::Error::other(format!(
-        "no free port on 127.0.0.1 other than {taken:?}"
-    )))
 }
 
 /// `crates/sandbox/jupyterhub`: requirements.txt, package.json,

@@ -10,6 +10,8 @@
 //! - [`oidc`]: the real OpenID provider `oidc-provider`, on 127.0.0.1.
 //! - [`jupyterhub`]: a real JupyterHub from the `hub.config` the chart wrote.
 //! - [`npm`]: the Node.js and pinned npm packages of the Node programs.
+//! - [`ports`]: ports for the children it starts, clear of the range the
+//!   kernel gives outgoing connections.
 //! - [`helm`]: the real `helm` 3 or 4 binary from a PyPI wheel, and the
 //!   hub-shaped test chart.
 //!
@@ -24,6 +26,7 @@ pub mod jupyterhub;
 pub mod kubelet;
 pub mod npm;
 pub mod oidc;
+pub mod ports;
 mod readiness;
 
 pub use readiness::START_TIMEOUT_VARIABLE;

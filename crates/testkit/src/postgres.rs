@@ -161,12 +161,10 @@ fn bindir() -> Option<PathBuf> {
     versions.pop().map(|(_, dir)| dir)
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on, which no outgoing connection takes before
+/// the server binds it (`hubwright_sandbox::ports`).
 fn free_port() -> Result<u16, Unavailable> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|err| format!("find a free port: {err}"))
+    hubwright_sandbox::ports::free_port().map_err(|err| format!("find a free port: {err}"))
 }
 
 fn path_text(path: &Path) -> String {
