@@ -32,6 +32,9 @@ pub const WEBHOOK_DELIVERIES: &str = "hubwright_webhook_deliveries_total";
 pub const AUDIT_PRUNED: &str = "hubwright_audit_entries_pruned_total";
 /// Counter: rows of finished runs deleted past their retention, by `table`.
 pub const RETENTION_ROWS_DELETED: &str = "hubwright_retention_rows_deleted_total";
+/// Counter: environments whose namespace expiry label was brought up to an
+/// extension, by `outcome` (`relabelled`, `failed`).
+pub const EXPIRY_RELABELS: &str = "hubwright_expiry_relabels_total";
 
 /// Gives every metric above its `# HELP` text. Call after installing the
 /// recorder: descriptions go to the recorder installed at the time.
@@ -89,5 +92,9 @@ pub fn describe() {
     describe_counter!(
         RETENTION_ROWS_DELETED,
         "Rows of finished runs deleted past their retention, by table."
+    );
+    describe_counter!(
+        EXPIRY_RELABELS,
+        "Environments whose namespace's expiry label was brought up to an extension (relabelled), or whose cluster failed (failed)."
     );
 }

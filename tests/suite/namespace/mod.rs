@@ -16,6 +16,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use uuid::Uuid;
 
+mod expiry_labels;
 mod faults;
 mod teardown;
 

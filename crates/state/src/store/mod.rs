@@ -12,6 +12,7 @@
 //! - [`event_feed`]: what live event streams read: notifications, new events, token checks.
 //! - [`environment_reads`]: one environment or a page of them, with their conditions.
 //! - [`expiry`]: time-to-live: expiring environments, warnings, the next due time.
+//! - [`expiry_labels`]: namespaces whose expiry label lags an extension.
 //! - [`lease`]: what workers do to own runs: claim, heartbeat, rescue, release.
 //! - [`checkpoint`]: committing a step's outcome under the fencing token.
 //! - [`operator`]: retry (from a step named or numbered as people do) and cancel.
@@ -39,6 +40,7 @@ pub mod environment_reads;
 pub mod environments;
 pub mod event_feed;
 pub mod expiry;
+pub mod expiry_labels;
 pub mod idempotency_audit;
 pub mod lease;
 pub mod list_fixture;

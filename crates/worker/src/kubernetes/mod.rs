@@ -2,6 +2,7 @@
 //!
 //! - [`ClusterClients`]: one client per configured cluster, built once.
 //! - `namespace` / `namespace-delete`: the environment's namespace.
+//! - [`ExpiryLabels`]: extensions carried to the namespace's expiry label.
 //!
 //! Errors are classified where they are born ([`errors`]): unreachable,
 //! throttled or 5xx is retried; 401/403 and invalid objects are permanent and
@@ -15,7 +16,7 @@ mod secret;
 use std::sync::Arc;
 
 pub use clusters::ClusterClients;
-pub use namespace::{NamespaceDeleteStep, NamespaceStep};
+pub use namespace::{ExpiryLabels, NamespaceDeleteStep, NamespaceStep, Relabelled};
 pub use secret::apply_secret;
 
 use crate::registry::Registry;

@@ -12,6 +12,7 @@ use hubwright_api::ratelimit::{Budget, RateLimitConfig, RateLimits};
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::secrets::SecretString;
 use hubwright_state::workflow::Dur;
+use hubwright_worker::kubernetes::{ClusterClients, ExpiryLabels};
 use hubwright_worker::{Notifier, Scheduler, SchedulerConfig, WebhookConfig, Worker, WorkerConfig};
 use tokio::sync::watch;
 
@@ -95,6 +96,10 @@ pub struct Args {
     /// How often to look for runs of dead workers.
     #[arg(long, default_value = "10s")]
     rescue_interval: Dur,
+    /// How often a worker looks for extended environments whose namespace
+    /// still carries the old `hubwright.io/expires-at` label.
+    #[arg(long, env = "HUBWRIGHT_EXPIRY_LABEL_INTERVAL", default_value = "30s")]
+    expiry_label_interval: Dur,
     /// On SIGTERM, how long in-flight steps may take before their runs are released.
     #[arg(long, env = "HUBWRIGHT_SHUTDOWN_GRACE", default_value = "30s")]
     shutdown_grace: Dur,
@@ -228,6 +233,12 @@ pub async fn run_until(
     scheduler_config.validate()?;
     args.audit.validate()?;
     args.runs.validate()?;
+    if args.expiry_label_interval.0 < Duration::from_millis(100) {
+        anyhow::bail!(
+            "--expiry-label-interval: must be at least 100ms (got {})",
+            args.expiry_label_interval
+        );
+    }
     let webhooks = args
         .webhook_url
         .as_deref()
@@ -308,7 +319,7 @@ pub async fn run_until(
     tracing::info!(templates = ?catalog.names(), "workflows loaded");
     if run_worker {
         // Said now, naming the template, rather than by a failed step later.
-        let clients = hubwright_worker::kubernetes::ClusterClients::new((*clusters).clone());
+        let clients = ClusterClients::new((*clusters).clone());
         let helm = hubwright_worker::helm::helm_bin();
         for missing in hubwright_worker::preflight::check(&catalog, &clients, &helm).await {
             tracing::warn!(template = %missing.template, "{}", missing.message);
@@ -386,6 +397,10 @@ pub async fn run_until(
         }
     }
     if run_worker {
+        let clients = ClusterClients::new((*clusters).clone());
+        let labels = ExpiryLabels::new(store.clone(), clients, args.expiry_label_interval.0);
+        let stopping = shutdown(stopped.clone());
+        tasks.spawn(async move { labels.run(stopping).await.map_err(anyhow::Error::from) });
         let worker = Worker::new(store.clone(), registry, config, Arc::clone(&clock))?;
         endpoint.watch(worker.pulse());
         let shutdown = shutdown(stopped.clone());

@@ -142,6 +142,12 @@ impl Step for NamespaceStep {
 
         let values = environment_values(&ctx.input, &env, self.clusters.config(&env.cluster).ok());
         let objects = guard_rails::apply(&target, &env, &params, &values).await?;
+        // What the labels now say; an extension after this is relabelled by
+        // the workers (expiry_labels).
+        ctx.store
+            .expiry_labelled(env.id, env.expires_at)
+            .await
+            .map_err(|err| StepError::retryable(format!("recording the expiry label: {err}")))?;
 
         Ok(Outcome::Done(json!({
             "cluster": env.cluster,

@@ -16,6 +16,12 @@ use super::target::Target;
 use crate::step::StepError;
 use crate::values::fill;
 
+/// The names of the objects applied here (each kind has its own names).
+pub(super) const QUOTA: &str = "hubwright";
+pub(super) const LIMIT_RANGE: &str = "hubwright";
+pub(super) const DENY_INGRESS: &str = "hubwright-default-deny-ingress";
+pub(super) const ALLOW_PROXY: &str = "hubwright-allow-proxy";
+
 /// Applies every guard rail `params` asks for; returns them as
 /// `plural/name`, in the order applied.
 pub(super) async fn apply(
@@ -27,14 +33,8 @@ pub(super) async fn apply(
     let mut objects = Vec::new();
     let quota = fill_map(&params.quota, values, "quota")?;
     if !quota.is_empty() {
-        let body = target.object(
-            "v1",
-            "ResourceQuota",
-            "hubwright",
-            env,
-            json!({ "hard": quota }),
-        );
-        objects.push(apply_in::<ResourceQuota>(target, "hubwright", body).await?);
+        let body = target.object("v1", "ResourceQuota", QUOTA, env, json!({ "hard": quota }));
+        objects.push(apply_in::<ResourceQuota>(target, QUOTA, body).await?);
     }
     let limits = &params.container_limits;
     let mut limit = serde_json::Map::new();
@@ -53,20 +53,20 @@ pub(super) async fn apply(
         let body = target.object(
             "v1",
             "LimitRange",
-            "hubwright",
+            LIMIT_RANGE,
             env,
             json!({ "limits": [limit] }),
         );
-        objects.push(apply_in::<LimitRange>(target, "hubwright", body).await?);
+        objects.push(apply_in::<LimitRange>(target, LIMIT_RANGE, body).await?);
     }
     let deny = target.object(
         "networking.k8s.io/v1",
         "NetworkPolicy",
-        "hubwright-default-deny-ingress",
+        DENY_INGRESS,
         env,
         json!({ "podSelector": {}, "policyTypes": ["Ingress"] }),
     );
-    objects.push(apply_in::<NetworkPolicy>(target, "hubwright-default-deny-ingress", deny).await?);
+    objects.push(apply_in::<NetworkPolicy>(target, DENY_INGRESS, deny).await?);
     let ports: Vec<Value> = params
         .ingress_ports
         .iter()
@@ -75,7 +75,7 @@ pub(super) async fn apply(
     let admit = target.object(
         "networking.k8s.io/v1",
         "NetworkPolicy",
-        "hubwright-allow-proxy",
+        ALLOW_PROXY,
         env,
         json!({
             "podSelector": { "matchLabels": params.ingress_pods },
@@ -83,7 +83,7 @@ pub(super) async fn apply(
             "ingress": [{ "ports": ports }],
         }),
     );
-    objects.push(apply_in::<NetworkPolicy>(target, "hubwright-allow-proxy", admit).await?);
+    objects.push(apply_in::<NetworkPolicy>(target, ALLOW_PROXY, admit).await?);
     Ok(objects)
 }
 

@@ -8,10 +8,12 @@
 //! - `create`: the `namespace` step (create-if-absent, then apply).
 //! - `guard_rails`: the objects it applies inside the namespace.
 //! - `delete`: the `namespace-delete` step (delete, then wait until gone).
+//! - `expiry_labels`: the workers' loop carrying extensions to the labels.
 //! - `target`: one environment's namespace on its cluster, shared by both.
 
 mod create;
 mod delete;
+mod expiry_labels;
 mod guard_rails;
 mod target;
 
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 pub use create::{ContainerLimits, NamespaceParams, NamespaceStep};
 pub use delete::{NamespaceDeleteParams, NamespaceDeleteStep};
+pub use expiry_labels::{ExpiryLabels, Relabelled};
 
 /// The label every object hubwright manages carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "hubwright");

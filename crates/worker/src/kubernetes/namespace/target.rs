@@ -176,11 +176,20 @@ pub(super) fn post_params() -> PostParams {
     }
 }
 
+/// The label saying when the environment expires; workers carry an
+/// extension to it (`expiry_labels`).
+pub(super) const EXPIRES_AT_LABEL: &str = "hubwright.io/expires-at";
+
+/// `at` as a label value: RFC 3339 with `-` for `:`, which label values may
+/// not hold.
+pub(super) fn expires_at_label(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H-%M-%SZ").to_string()
+}
+
 /// What cluster cost tools (OpenCost, Kubecost, a cloud's cost allocation)
 /// group spending by, besides owner and template: the server profile and the
 /// cost centre when the template has such parameters, and when the
-/// environment expires (as the namespace was last applied; an extension does
-/// not relabel it). Label values, so sanitised; empty ones are left out.
+/// environment expires. Label values, so sanitised; empty ones are left out.
 fn cost_labels(env: &Environment) -> Vec<(String, String)> {
     let parameter = |names: &[&str]| {
         names
@@ -190,9 +199,8 @@ fn cost_labels(env: &Environment) -> Vec<(String, String)> {
             .filter(|value| !value.is_empty())
     };
     let mut labels = vec![(
-        "hubwright.io/expires-at".to_owned(),
-        // RFC 3339 with `-` for `:`, which label values may not hold.
-        env.expires_at.format("%Y-%m-%dT%H-%M-%SZ").to_string(),
+        EXPIRES_AT_LABEL.to_owned(),
+        expires_at_label(env.expires_at),
     )];
     if let Some(profile) = parameter(&["profile"]) {
         labels.push(("hubwright.io/profile".to_owned(), profile));
