@@ -58,7 +58,7 @@ _demo *args: db-up
 # Clippy runs inside the test build (clippy-driver as the workspace's compiler,
 # warnings as errors): the dependencies compile once, not once for `cargo
 # clippy` and again for the tests (docs/development.md).
-test: db-up browser-up promtool-up
+test: db-up _test-tablespace browser-up promtool-up
     cargo fmt --all -- --check
     @just _sweep-test-dbs
     command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
@@ -268,6 +268,36 @@ _create-db name:
 
 _recreate-db name:
     psql -q {{pg_admin}} -c "DROP DATABASE IF EXISTS {{name}} WITH (FORCE)" -c "CREATE DATABASE {{name}}"
+
+# Test databases go to a tablespace in RAM (/dev/shm) when the server runs on
+# this machine: copying the template is mostly creating files, which ext4
+# makes slow for a suite that creates and drops hundreds of databases
+# (docs/development.md). tmpfs is empty after a reboot, and the databases in
+# it with it: they are dropped and the tablespace made again. Where the
+# server is elsewhere, or the directory cannot be given to its owner, nothing
+# is done and the tests use the default tablespace.
+_test-tablespace:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    dir=/dev/shm/hubwright-tests
+    q() { psql -qtAX {{pg_admin}} -c "$1"; }
+    data=$(q "SHOW data_directory" 2>/dev/null) || exit 0
+    [ -d /dev/shm ] && [ -d "$data" ] || exit 0
+    exists=$(q "SELECT 1 FROM pg_tablespace WHERE spcname = 'hubwright_tests'")
+    if [ -n "$exists" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then exit 0; fi
+    if [ -n "$exists" ]; then
+        echo "$dir is gone (a reboot empties it): dropping the test databases it held and making it again" >&2
+        q "SELECT d.datname FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace WHERE t.spcname = 'hubwright_tests'" \
+            | while read -r db; do q "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null; done
+        q "DROP TABLESPACE hubwright_tests"
+    fi
+    owner=$(stat -c %U "$data")
+    if ! { mkdir -p "$dir" && chown "$owner:" "$dir"; } 2>/dev/null; then
+        echo "test databases stay on disk: $dir cannot be made for $owner (run just test as root for the faster suite)" >&2
+        exit 0
+    fi
+    q "CREATE TABLESPACE hubwright_tests LOCATION '$dir'"
+    echo "test databases go to $dir (tablespace hubwright_tests)" >&2
 
 # Tests drop their databases when they pass; this removes what failed runs left
 # over an hour ago (a database's name starts with its UUIDv7's milliseconds),

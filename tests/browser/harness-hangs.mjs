@@ -22,8 +22,10 @@ function children() {
 }
 
 await run(async ({ page, step }) => {
-  await step('open a blank page', () => page.goto('about:blank'));
+  // Said first: on a loaded machine a page load can take most of the
+  // deadline, and the test needs the pids whenever the kill comes.
   log(`children: ${children().join(' ')}`);
+  await step('open a blank page', () => page.goto('about:blank'));
   await step('block the event loop', () => {
     for (;;);
   });
