@@ -8,7 +8,8 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned())
 }
 
-/// A database of its own for one test, migrated, dropped by [`TestDatabase::drop_now`]
+/// A database of its own for one test, migrated, dropped when it goes out of
+/// scope or by [`TestDatabase::drop_now`]
 /// (left behind for inspection when the test fails; `just test` sweeps leftovers).
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -18,6 +19,8 @@ pub struct TestDatabase {
     pub url: String,
     /// A store on it.
     pub store: Store,
+    /// Dropped already by [`TestDatabase::drop_now`].
+    dropped: bool,
 }
 
 impl TestDatabase {
@@ -37,16 +40,51 @@ impl TestDatabase {
         let store = Store::connect(&url, 20)
             .await
             .expect("connect to test database");
-        Self { name, url, store }
+        Self {
+            name,
+            url,
+            store,
+            dropped: false,
+        }
     }
 
-    /// Drops the database (call at the end of a passing test).
-    pub async fn drop_now(self) {
+    /// Drops the database now rather than when it goes out of scope.
+    pub async fn drop_now(mut self) {
         self.store.pool().close().await;
-        if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            conn.execute(sqlx::AssertSqlSafe(sql)).await.ok();
+        drop_database(&self.name).await;
+        self.dropped = true;
+    }
+}
+
+impl Drop for TestDatabase {
+    /// A test that passes leaves no database behind; one that fails keeps
+    /// it for inspection (`just test` sweeps those an hour later). Before,
+    /// about 100 tests a run left theirs, and the databases piling up made
+    /// every later run slower (docs/development.md).
+    fn drop(&mut self) {
+        if self.dropped || std::thread::panicking() {
+            return;
         }
+        let name = self.name.clone();
+        // Dropped inside the test's runtime, which must not block on its own
+        // work: a thread and a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                runtime.block_on(drop_database(&name));
+            }
+        })
+        .join();
+    }
+}
+
+/// `DROP DATABASE name`, closing whatever is still connected to it.
+async fn drop_database(name: &str) {
+    if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        conn.execute(sqlx::AssertSqlSafe(sql)).await.ok();
     }
 }
 

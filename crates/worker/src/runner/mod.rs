@@ -333,21 +333,26 @@ fn report(ended: std::result::Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// Turns NOTIFY wake-ups into local ones. On a lost connection it reconnects;
-/// the poll interval covers anything missed meanwhile.
+/// Turns NOTIFY wake-ups into local ones. On a lost connection it reconnects,
+/// and looks once it listens again.
 async fn listen(store: Store, wake: Arc<Notify>) {
     loop {
         match store.wake_listener().await {
-            Ok(mut listener) => loop {
-                match listener.recv().await {
-                    Ok(()) => wake.notify_one(),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "wake-up listener failed; reconnecting");
-                        wake.notify_one();
-                        break;
+            Ok(mut listener) => {
+                // Runs that became due before LISTEN took effect (at start,
+                // or while reconnecting) were announced to nobody: look now.
+                wake.notify_one();
+                loop {
+                    match listener.recv().await {
+                        Ok(()) => wake.notify_one(),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "wake-up listener failed; reconnecting");
+                            wake.notify_one();
+                            break;
+                        }
                     }
                 }
-            },
+            }
             Err(err) => tracing::warn!(error = %err, "cannot listen for wake-ups; polling only"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
