@@ -88,17 +88,14 @@ impl AuditRetention {
 
     /// Prunes at start and then every `interval` until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-        tokio::pin!(shutdown);
-        loop {
-            if let Err(err) = self.pass().await {
-                tracing::warn!(error = %err, "audit retention pass failed; retrying later");
-            }
-            self.passed.reached();
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(self.interval) => {}
-            }
-        }
+        crate::periodic::every(
+            "audit retention",
+            self.interval,
+            &self.passed,
+            shutdown,
+            || self.pass(),
+        )
+        .await;
         Ok(())
     }
 }

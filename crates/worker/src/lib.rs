@@ -21,6 +21,7 @@ pub mod hub;
 pub mod idp;
 pub mod kubernetes;
 pub mod metrics;
+mod periodic;
 pub mod preflight;
 mod pulse;
 mod registry;

@@ -145,17 +145,14 @@ impl ExpiryLabels {
 
     /// Relabels at start and then every `interval` until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
-        tokio::pin!(shutdown);
-        loop {
-            if let Err(err) = self.pass().await {
-                tracing::warn!(error = %err, "expiry label pass failed; retrying later");
-            }
-            self.passed.reached();
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(self.interval) => {}
-            }
-        }
+        crate::periodic::every(
+            "expiry label",
+            self.interval,
+            &self.passed,
+            shutdown,
+            || self.pass(),
+        )
+        .await;
         Ok(())
     }
 }
