@@ -11,7 +11,6 @@ use hubwright_state::{Clock, Store};
 
 use crate::Result;
 use crate::config::ConfigError;
-use crate::signal::{Moment, MomentWatch};
 
 /// Most entries deleted by one statement, so no delete holds many row locks
 /// or a long transaction while the API writes new entries.
@@ -24,8 +23,6 @@ pub struct AuditRetention {
     clock: Arc<dyn Clock>,
     retention: Duration,
     interval: Duration,
-    /// Reached after each pass, before the loop sleeps.
-    passed: Moment,
 }
 
 impl AuditRetention {
@@ -42,7 +39,6 @@ impl AuditRetention {
             clock,
             retention,
             interval,
-            passed: Moment::default(),
         })
     }
 
@@ -59,11 +55,6 @@ impl AuditRetention {
             });
         }
         Ok(())
-    }
-
-    /// Comes after each pass of [`AuditRetention::run`]: tests wait for it.
-    pub fn passed(&self) -> MomentWatch {
-        self.passed.watch()
     }
 
     /// One pass: deletes every entry older than the retention, a batch at a
@@ -88,14 +79,7 @@ impl AuditRetention {
 
     /// Prunes at start and then every `interval` until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-        crate::periodic::every(
-            "audit retention",
-            self.interval,
-            &self.passed,
-            shutdown,
-            || self.pass(),
-        )
-        .await;
+        crate::periodic::every("audit retention", self.interval, shutdown, || self.pass()).await;
         Ok(())
     }
 }

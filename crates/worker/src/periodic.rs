@@ -6,15 +6,11 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::signal::Moment;
-
-/// Runs `pass` at once and then every `interval` until `shutdown` resolves,
-/// reaching `passed` after each. A failed pass is logged as a warning
-/// naming `what`.
+/// Runs `pass` at once and then every `interval` until `shutdown` resolves.
+/// A failed pass is logged as a warning naming `what`.
 pub(crate) async fn every<T, E, P>(
     what: &str,
     interval: Duration,
-    passed: &Moment,
     shutdown: impl Future<Output = ()>,
     mut pass: impl FnMut() -> P,
 ) where
@@ -26,7 +22,6 @@ pub(crate) async fn every<T, E, P>(
         if let Err(err) = pass().await {
             tracing::warn!(error = %err, "{what} pass failed; retrying later");
         }
-        passed.reached();
         tokio::select! {
             () = &mut shutdown => break,
             () = tokio::time::sleep(interval) => {}

@@ -42,8 +42,6 @@ pub struct RunRetention {
     batch: i64,
     /// Reached after each batch that deleted something.
     batched: Moment,
-    /// Reached after each pass, before the loop sleeps.
-    passed: Moment,
 }
 
 impl RunRetention {
@@ -63,7 +61,6 @@ impl RunRetention {
             interval,
             batch: DEFAULT_BATCH,
             batched: Moment::default(),
-            passed: Moment::default(),
         })
     }
 
@@ -98,11 +95,6 @@ impl RunRetention {
     /// Comes after each batch that deleted runs: tests count batches with it.
     pub fn batched(&self) -> MomentWatch {
         self.batched.watch()
-    }
-
-    /// Comes after each pass of [`RunRetention::run`]: tests wait for it.
-    pub fn passed(&self) -> MomentWatch {
-        self.passed.watch()
     }
 
     /// One pass: deletes every run due, a batch at a time, until a batch
@@ -147,14 +139,7 @@ impl RunRetention {
 
     /// Prunes at start and then every `interval` until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<()> {
-        crate::periodic::every(
-            "run retention",
-            self.interval,
-            &self.passed,
-            shutdown,
-            || self.pass(),
-        )
-        .await;
+        crate::periodic::every("run retention", self.interval, shutdown, || self.pass()).await;
         Ok(())
     }
 }

@@ -317,11 +317,13 @@ pub async fn run_until(
     };
     endpoint.database_ready(&store, run_api);
     tracing::info!(templates = ?catalog.names(), "workflows loaded");
-    if run_worker {
+    // Set exactly when this process is a worker: its preflight and its
+    // expiry labels share one set of cluster clients.
+    let clients = run_worker.then(|| ClusterClients::new((*clusters).clone()));
+    if let Some(clients) = &clients {
         // Said now, naming the template, rather than by a failed step later.
-        let clients = ClusterClients::new((*clusters).clone());
         let helm = hubwright_worker::helm::helm_bin();
-        for missing in hubwright_worker::preflight::check(&catalog, &clients, &helm).await {
+        for missing in hubwright_worker::preflight::check(&catalog, clients, &helm).await {
             tracing::warn!(template = %missing.template, "{}", missing.message);
         }
     }
@@ -396,8 +398,7 @@ pub async fn run_until(
             });
         }
     }
-    if run_worker {
-        let clients = ClusterClients::new((*clusters).clone());
+    if let Some(clients) = clients {
         let labels = ExpiryLabels::new(store.clone(), clients, args.expiry_label_interval.0);
         let stopping = shutdown(stopped.clone());
         tasks.spawn(async move { labels.run(stopping).await.map_err(anyhow::Error::from) });

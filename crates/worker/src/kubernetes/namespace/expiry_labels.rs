@@ -35,7 +35,6 @@ use super::guard_rails::{ALLOW_PROXY, DENY_INGRESS, LIMIT_RANGE, QUOTA};
 use super::target::{EXPIRES_AT_LABEL, Target, expires_at_label};
 use crate::kubernetes::errors::is_status;
 use crate::kubernetes::{ClusterClients, FIELD_MANAGER};
-use crate::signal::{Moment, MomentWatch};
 use crate::step::StepError;
 
 /// Environments read from the database at a time.
@@ -57,8 +56,6 @@ pub struct ExpiryLabels {
     store: Store,
     clusters: Arc<ClusterClients>,
     interval: Duration,
-    /// Reached after each pass, before the loop sleeps.
-    passed: Moment,
 }
 
 impl ExpiryLabels {
@@ -68,13 +65,7 @@ impl ExpiryLabels {
             store,
             clusters,
             interval,
-            passed: Moment::default(),
         }
-    }
-
-    /// Comes after each pass of [`ExpiryLabels::run`]: tests wait for it.
-    pub fn passed(&self) -> MomentWatch {
-        self.passed.watch()
     }
 
     /// One pass over every environment whose labels lag its expiry.
@@ -145,14 +136,7 @@ impl ExpiryLabels {
 
     /// Relabels at start and then every `interval` until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
-        crate::periodic::every(
-            "expiry label",
-            self.interval,
-            &self.passed,
-            shutdown,
-            || self.pass(),
-        )
-        .await;
+        crate::periodic::every("expiry label", self.interval, shutdown, || self.pass()).await;
         Ok(())
     }
 }
