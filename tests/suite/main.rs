@@ -25,6 +25,7 @@ mod api {
     mod rate_limit;
     mod runs;
     mod streams;
+    mod template_reload;
     mod templates;
     mod tokens;
 }

@@ -44,6 +44,7 @@ mod probes;
 pub mod problems;
 pub mod queue;
 pub mod ratelimit;
+pub mod reload;
 pub mod request_trace;
 pub mod runs;
 pub mod starting;
@@ -60,7 +61,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use hubwright_state::clusters::Clusters;
 use hubwright_state::policy::PolicyHolder;
-use hubwright_state::workflow::Catalog;
+use hubwright_state::workflow::{Catalog, CatalogHolder};
 use hubwright_state::{Clock, Store, SystemClock};
 use tokio::net::TcpListener;
 
@@ -78,8 +79,10 @@ pub struct AppState {
     pub store: Store,
     /// The injected clock.
     pub clock: Arc<dyn Clock>,
-    /// The templates requests are validated against, with registered definitions.
-    pub catalog: Arc<Catalog>,
+    /// The templates requests are validated against, with registered
+    /// definitions; reloaded without a restart. A request reads
+    /// [`CatalogHolder::current`] once and keeps that set to its end.
+    pub catalog: Arc<CatalogHolder>,
     /// The clusters a request may name.
     pub clusters: Arc<Clusters>,
     /// Accepts the OpenID provider's JWTs as bearer tokens, when configured.
@@ -95,12 +98,12 @@ pub struct AppState {
 
 /// The application's routes over `store` and `catalog`, on the wall clock,
 /// with the one `default` cluster.
-pub fn router(store: Store, catalog: Arc<Catalog>) -> Router {
+pub fn router(store: Store, catalog: Catalog) -> Router {
     router_with(AppState {
         streams: Streams::new(store.clone(), None, StreamLimits::default()),
         store,
         clock: Arc::new(SystemClock),
-        catalog,
+        catalog: Arc::new(CatalogHolder::fixed(catalog)),
         clusters: Arc::new(Clusters::default()),
         oidc: None,
         limits: Arc::default(),

@@ -37,7 +37,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<P
     caller.require(Role::Operator)?;
     let now = state.clock.now();
     let mut items = Vec::new();
-    for plan in PoolPlan::all(&state.catalog) {
+    for plan in PoolPlan::all(&state.catalog.current()) {
         items.push(plan.stats(&state.store, now).await?);
     }
     Ok(Json(PoolList { items }))

@@ -11,6 +11,7 @@ use axum::extract::State;
 use hubwright_state::policy::Policy;
 use hubwright_state::workflow::{
     Bound, Dur, LoadedTemplate, ParameterSpec, ParameterType, QUANTITY_PATTERN, Template,
+    TemplatesStatus,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -106,6 +107,11 @@ pub struct TtlView {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TemplateList {
     items: Vec<TemplateView>,
+    /// Operators only: where the templates came from and how their last
+    /// reload went (`last_reload_error` says why the files on disk are not
+    /// in force). Left out for developers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<TemplatesStatus>,
 }
 
 /// A duration as the API reads it: the largest whole unit (`8h`, `90m`,
@@ -306,17 +312,18 @@ pub(crate) async fn list(
     caller: Caller,
 ) -> ApiResult<Json<TemplateList>> {
     let policy = state.policy.current();
-    let items = state
-        .catalog
+    let catalog = state.catalog.current();
+    let items = catalog
         .names()
         .into_iter()
-        .filter_map(|name| state.catalog.template(name))
+        .filter_map(|name| catalog.template(name))
         .map(|loaded| view(&state, &policy, &caller, loaded))
         // Developers see what they may use; operators see every template,
         // with `usable` saying whom the policy leaves out.
         .filter(|view| view.usable || caller.is_operator())
         .collect();
-    Ok(Json(TemplateList { items }))
+    let files = caller.is_operator().then(|| state.catalog.status());
+    Ok(Json(TemplateList { items, files }))
 }
 
 /// One template, by name.
@@ -331,8 +338,8 @@ pub(crate) async fn show(
     caller: Caller,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<TemplateView>> {
-    let loaded = state
-        .catalog
+    let catalog = state.catalog.current();
+    let loaded = catalog
         .template(&name)
         .ok_or_else(|| Problem::not_found(format!("no template {name}")))?;
     let policy = state.policy.current();

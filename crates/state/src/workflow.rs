@@ -9,6 +9,7 @@
 
 mod catalog;
 mod duration;
+mod holder;
 mod parameters;
 mod pool;
 mod quantity;
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 pub use catalog::Catalog;
 pub use duration::Dur;
+pub use holder::{CatalogHolder, Read, TemplateCheck, TemplatesStatus};
 pub use parameters::{Bound, ParameterSpec, ParameterType, QuantityKind};
 pub use pool::{ASSIGN_WORKFLOW, MAX_POOL_SIZE, PoolSpec, is_pool_owner, pool_owner};
 pub use quantity::{QUANTITY_PATTERN, Quantity, QuantityError};
@@ -263,6 +265,17 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedTemplate, WorkflowError> {
 
 /// Loads every `*.yaml`/`*.yml` file in `dir`, in name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedTemplate>, WorkflowError> {
+    workflow_files(dir)?
+        .iter()
+        .map(|path| load_file(path))
+        .collect()
+}
+
+/// The `*.yaml`/`*.yml` files in `dir`, in name order, following links (a
+/// mounted ConfigMap links each file from its hidden `..data` directory).
+/// Hidden files are left out: editors and sync tools keep their working
+/// copies there, and none could be a template (names are identifiers).
+fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|err| WorkflowError::new(dir, "directory", format!("cannot be read: {err}")))?;
     let mut paths = Vec::new();
@@ -274,12 +287,16 @@ pub fn load_dir(dir: &Path) -> Result<Vec<LoadedTemplate>, WorkflowError> {
             path.extension().and_then(|ext| ext.to_str()),
             Some("yaml" | "yml")
         );
-        if is_yaml && path.is_file() {
+        let hidden = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name.starts_with('.'));
+        if is_yaml && !hidden && path.is_file() {
             paths.push(path);
         }
     }
     paths.sort();
-    paths.iter().map(|path| load_file(path)).collect()
+    Ok(paths)
 }
 
 /// serde's message reads `workflows.provision.steps[1]: unknown field ... at line

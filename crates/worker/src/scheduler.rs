@@ -14,12 +14,12 @@
 //! environment to exactly one of them (see the `expiry` module).
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hubwright_state::pools::PoolPlan;
 use hubwright_state::store::expiry::ExpiryTeardown;
-use hubwright_state::workflow::{Catalog, Snapshot};
+use hubwright_state::workflow::{Catalog, CatalogHolder};
 use hubwright_state::{Clock, Store};
 use hubwright_telemetry::TraceParent;
 use tokio::sync::Notify;
@@ -75,11 +75,13 @@ pub struct Scheduler {
     store: Store,
     clock: Arc<dyn Clock>,
     config: SchedulerConfig,
-    /// (template, its `teardown` workflow, registered id) for every template
-    /// that has one; environments of other templates are never expired.
-    teardowns: Vec<(String, Snapshot, i64)>,
-    /// Every warm pool on every cluster it names, kept at size each pass.
-    pools: Vec<PoolPlan>,
+    /// The templates in force: their `teardown` workflows expire their
+    /// environments (those of a template without one never expire), and
+    /// their pools are kept at size. Reloaded without a restart.
+    templates: Arc<CatalogHolder>,
+    /// The pools of the templates last seen, worked out again when the
+    /// templates in force change.
+    plans: Mutex<Option<Arc<Plans>>>,
     /// Reached each time the loop has passed and planned its next wake-up,
     /// right before it sleeps.
     parked: Moment,
@@ -87,47 +89,82 @@ pub struct Scheduler {
     pulse: Pulse,
 }
 
+/// What the scheduler does for one set of templates.
+#[derive(Debug)]
+struct Plans {
+    catalog: Arc<Catalog>,
+    /// Every warm pool on every cluster it names, kept at size each pass.
+    pools: Vec<PoolPlan>,
+}
+
+impl Plans {
+    /// The `teardown` workflow of every template that has one.
+    fn teardowns(&self) -> Vec<ExpiryTeardown<'_>> {
+        self.catalog
+            .names()
+            .into_iter()
+            .filter_map(|template| {
+                let (snapshot, definition_id) = self.catalog.definition(template, "teardown")?;
+                Some(ExpiryTeardown {
+                    template,
+                    snapshot,
+                    definition_id,
+                })
+            })
+            .collect()
+    }
+}
+
 impl Scheduler {
-    /// A scheduler for the templates of `catalog` (registered).
+    /// A scheduler for the templates `templates` holds (registered).
     pub fn new(
         store: Store,
-        catalog: &Catalog,
+        templates: Arc<CatalogHolder>,
         config: SchedulerConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         config.validate()?;
-        let mut teardowns = Vec::new();
-        for name in catalog.names() {
-            match catalog.definition(name, "teardown") {
-                Some((snapshot, id)) => teardowns.push((name.to_owned(), snapshot.clone(), id)),
-                None => tracing::warn!(
-                    template = name,
-                    "template has no `teardown` workflow; its environments never expire"
-                ),
-            }
-        }
         // The loop goes round at least every sweep interval; a pass over a
         // large backlog may take a while longer.
         let pulse = Pulse::new(
             "scheduler",
             config.sweep_interval * 2 + Duration::from_secs(60),
         );
-        let pools = PoolPlan::all(catalog);
         Ok(Self {
             store,
             clock,
             config,
-            teardowns,
-            pools,
+            templates,
+            plans: Mutex::new(None),
             parked: Moment::default(),
             pulse,
         })
     }
 
-    /// The warm pools this scheduler keeps at size (`hubwright pool list`
-    /// reads the same plans through the API).
-    pub fn pools(&self) -> &[PoolPlan] {
-        &self.pools
+    /// The templates in force and their pools, worked out once per set of
+    /// templates rather than at every pass.
+    fn plans(&self) -> Arc<Plans> {
+        let catalog = self.templates.current();
+        let mut cached = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(plans) = cached.as_ref()
+            && Arc::ptr_eq(&plans.catalog, &catalog)
+        {
+            return Arc::clone(plans);
+        }
+        for name in catalog.names() {
+            if catalog.definition(name, "teardown").is_none() {
+                tracing::warn!(
+                    template = name,
+                    "template has no `teardown` workflow; its environments never expire"
+                );
+            }
+        }
+        let plans = Arc::new(Plans {
+            pools: PoolPlan::all(&catalog),
+            catalog,
+        });
+        *cached = Some(Arc::clone(&plans));
+        plans
     }
 
     /// Comes each time the loop has done a pass, planned its next wake-up and
@@ -154,15 +191,8 @@ impl Scheduler {
     /// fell due, and with `sweep` also starts teardowns that waited for a run
     /// to stop and refreshes the gauge. Returns how many environments expired.
     pub async fn pass(&self, sweep: bool) -> Result<usize> {
-        let teardowns: Vec<ExpiryTeardown<'_>> = self
-            .teardowns
-            .iter()
-            .map(|(template, snapshot, id)| ExpiryTeardown {
-                template,
-                snapshot,
-                definition_id: *id,
-            })
-            .collect();
+        let plans = self.plans();
+        let teardowns = plans.teardowns();
         let mut expired = 0;
         loop {
             let now = self.clock.now();
@@ -210,13 +240,13 @@ impl Scheduler {
         }
         // One pool's trouble (a database hiccup, a bad namespace) neither
         // stops the others nor the expiries.
-        for plan in &self.pools {
+        for plan in &plans.pools {
             if let Err(err) = fill_pool(&self.store, plan, now).await {
                 tracing::warn!(pool = plan.template(), cluster = plan.cluster(), error = %err, "pool fill failed");
             }
         }
         if sweep {
-            for plan in &self.pools {
+            for plan in &plans.pools {
                 if let Err(err) = report_pool(&self.store, plan, now).await {
                     tracing::warn!(pool = plan.template(), error = %err, "pool figures unavailable");
                 }
@@ -257,7 +287,7 @@ impl Scheduler {
         tracing::info!(
             sweep_interval = ?self.config.sweep_interval,
             warnings = ?self.config.warnings,
-            templates = self.teardowns.len(),
+            templates = self.plans().teardowns().len(),
             "scheduler started"
         );
         tokio::pin!(shutdown);

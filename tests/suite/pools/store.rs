@@ -8,7 +8,7 @@ use hubwright_state::model::EnvironmentPhase;
 use hubwright_state::pools::PoolPlan;
 use hubwright_state::store::enqueue::new_id;
 use hubwright_state::store::environments::NewEnvironment;
-use hubwright_state::workflow::Catalog;
+use hubwright_state::workflow::{Catalog, CatalogHolder};
 use hubwright_state::{Clock, ManualClock, Store, SystemClock};
 use hubwright_testkit::harness::{catalog, fast_config, registry, spawn_worker};
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
@@ -180,8 +180,13 @@ async fn a_member_idle_past_max_idle_is_torn_down_and_replaced() {
         sweep_interval: Duration::from_secs(3600),
         warnings: vec![],
     };
-    let scheduler =
-        Scheduler::new(db.store.clone(), &catalog, config, Arc::new(clock.clone())).unwrap();
+    let scheduler = Scheduler::new(
+        db.store.clone(),
+        Arc::new(CatalogHolder::fixed(catalog.clone())),
+        config,
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
     // On the scheduler's clock: the teardowns it starts are due at its now.
     let worker = Worker::new(
         db.store.clone(),

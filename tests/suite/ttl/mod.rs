@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use hubwright_state::model::{EnvironmentPhase, RunState};
 use hubwright_state::store::environments::NewEnvironment;
-use hubwright_state::workflow::Catalog;
+use hubwright_state::workflow::{Catalog, CatalogHolder};
 use hubwright_state::{Clock, ManualClock, Store, SystemClock};
 use hubwright_testkit::harness::{catalog, fast_config, registry};
 use hubwright_testkit::process::Process;
@@ -119,7 +119,13 @@ impl Ttl {
             sweep_interval: sweep,
             warnings: vec![Duration::from_secs(3600), Duration::from_secs(600)],
         };
-        Scheduler::new(self.store().clone(), &self.catalog, config, clock).unwrap()
+        Scheduler::new(
+            self.store().clone(),
+            Arc::new(CatalogHolder::fixed(self.catalog.clone())),
+            config,
+            clock,
+        )
+        .unwrap()
     }
 
     fn worker(&self, clock: Arc<dyn Clock>) -> hubwright_worker::WorkerHandle {

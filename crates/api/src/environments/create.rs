@@ -122,7 +122,8 @@ pub(crate) async fn create(
 )> {
     let key = crate::idempotency::key(&headers)?;
     check_label("name", &request.name, MAX_NAME)?;
-    let loaded = template(&state, &request.template)?;
+    let catalog = state.catalog.current();
+    let loaded = template(&catalog, &request.template)?;
     let policy = state.policy.current();
     access::check_template(&policy, &caller, &request.template)?;
     if state.clusters.get(&request.cluster).is_none() {
@@ -167,8 +168,7 @@ pub(crate) async fn create(
     access::check_life(&limits, now, now + ttl.to_chrono(), ttl)?;
     let parameters = Value::Object(parameters);
     let demand = demand(&policy, &limits, &request.template, &parameters)?;
-    let provision = state
-        .catalog
+    let provision = catalog
         .definition(&request.template, "provision")
         .ok_or_else(|| {
             Problem::invalid(
@@ -205,7 +205,7 @@ pub(crate) async fn create(
         counting: &policy.usage,
         demand: &demand,
     });
-    let plan = PoolPlan::of(&state.catalog, &request.template, &request.cluster);
+    let plan = PoolPlan::of(&catalog, &request.template, &request.cluster);
     let pool_request = plan.as_ref().and_then(|plan| {
         let requested = new_environment.parameters.as_object()?;
         plan.request(requested)

@@ -48,6 +48,7 @@ pub(crate) async fn delete(
     let id = environment.id;
     let (_, teardown_id) = state
         .catalog
+        .current()
         .definition(&environment.template, "teardown")
         .ok_or_else(|| {
             Problem::conflict(format!(

@@ -47,7 +47,8 @@ pub(crate) async fn extend(
     }
     let ttl = parse_ttl(&request.ttl)?;
     let now = state.clock.now();
-    let loaded = template(&state, &environment.template)?;
+    let catalog = state.catalog.current();
+    let loaded = template(&catalog, &environment.template)?;
     // The maximum counts from creation.
     let latest = environment
         .created_at

@@ -12,7 +12,7 @@ pub(crate) mod show;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use hubwright_state::workflow::{Dur, LoadedTemplate};
+use hubwright_state::workflow::{Catalog, Dur, LoadedTemplate};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -44,13 +44,14 @@ fn check_label(field: &str, value: &str, max: usize) -> ApiResult<()> {
     }
 }
 
-fn template<'a>(state: &'a AppState, name: &str) -> ApiResult<&'a LoadedTemplate> {
-    state.catalog.template(name).ok_or_else(|| {
+/// `name` from `catalog` (the templates in force when the request began).
+fn template<'a>(catalog: &'a Catalog, name: &str) -> ApiResult<&'a LoadedTemplate> {
+    catalog.template(name).ok_or_else(|| {
         Problem::invalid(
             "template",
             &format!(
                 "no template named `{name}` (known: {})",
-                state.catalog.names().join(", ")
+                catalog.names().join(", ")
             ),
         )
     })

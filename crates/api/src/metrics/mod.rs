@@ -42,6 +42,10 @@ pub const EVENT_STREAMS: &str = "hubwright_api_event_streams";
 pub const POLICY_RELOADS: &str = "hubwright_policy_reloads_total";
 /// Gauge: 1 while the policy file on disk cannot be applied.
 pub const POLICY_RELOAD_FAILING: &str = "hubwright_policy_reload_failing";
+/// Counter: template directory reloads by `outcome` (`applied`, `failed`).
+pub const TEMPLATE_RELOADS: &str = "hubwright_template_reloads_total";
+/// Gauge: 1 while the template files on disk cannot be applied.
+pub const TEMPLATE_RELOAD_FAILING: &str = "hubwright_template_reload_failing";
 /// Counter: audit entries that could not be written.
 pub const AUDIT_WRITE_FAILURES: &str = "hubwright_audit_write_failures_total";
 /// Gauge: always 1, labelled with the binary's `version` and `commit`.
@@ -112,6 +116,14 @@ pub fn describe() {
     describe_gauge!(
         POLICY_RELOAD_FAILING,
         "1 while the policy file on disk cannot be applied (the previous one stays in force)."
+    );
+    describe_counter!(
+        TEMPLATE_RELOADS,
+        "Reloads of the template directory, by outcome (applied, failed)."
+    );
+    describe_gauge!(
+        TEMPLATE_RELOAD_FAILING,
+        "1 while the template files on disk cannot be applied (the templates in force stay)."
     );
     describe_counter!(
         AUDIT_WRITE_FAILURES,

@@ -1,10 +1,9 @@
 //! `/v1/policy`: the policy file in force, read-only (operators), and
 //! `/v1/policy/me`: the caller's own limits and current use. The checks
-//! requests go through ([`access`]) and the reload on SIGHUP or a changed
-//! file ([`watch`]) live here too.
+//! requests go through ([`access`]) live here too; the reload on SIGHUP or a
+//! changed file is the [`crate::reload`] module's.
 
 pub(crate) mod access;
-pub mod watch;
 
 use axum::Json;
 use axum::extract::State;

@@ -129,7 +129,11 @@ impl Policy {
         Ok(policy)
     }
 
-    fn check(&self, catalog: &Catalog) -> Result<(), (String, String)> {
+    /// Checks the policy's rules, and that every template it names is in
+    /// `catalog`: `(place, rule)` when not. Also asked of the policy in
+    /// force when the templates are reloaded, so a template it still names
+    /// is never removed under it.
+    pub fn check(&self, catalog: &Catalog) -> Result<(), (String, String)> {
         let known = || catalog.names().join(", ");
         let levels = std::iter::once(("defaults".to_owned(), &self.defaults))
             .chain(

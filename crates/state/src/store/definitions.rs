@@ -39,4 +39,26 @@ impl Store {
             rule: format!("stored definition does not parse: {err}"),
         })
     }
+
+    /// How many environments not yet deleted each of `templates` has, for
+    /// those that have any, by name. A template reload must not take a
+    /// template, or its teardown, away from environments that still need it.
+    pub async fn live_environments_of(&self, templates: &[String]) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query!(
+            r#"
+            SELECT template, count(*) AS "live!"
+            FROM environments
+            WHERE template = ANY($1) AND phase <> 'deleted'
+            GROUP BY template
+            ORDER BY template
+            "#,
+            templates,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.template, row.live))
+            .collect())
+    }
 }

@@ -73,6 +73,12 @@ impl Catalog {
         self.templates.keys().map(String::as_str).collect()
     }
 
+    /// Whether `template` is here and declares `workflow` (registered or not).
+    pub fn has_workflow(&self, template: &str, workflow: &str) -> bool {
+        self.template(template)
+            .is_some_and(|loaded| loaded.template.workflows.contains_key(workflow))
+    }
+
     /// The registered snapshot of `template`/`workflow` and its id.
     pub fn definition(&self, template: &str, workflow: &str) -> Option<(&Snapshot, i64)> {
         self.registered

@@ -18,6 +18,12 @@ impl Dur {
         self.0.is_zero()
     }
 
+    /// The duration, or `None` for zero: an interval flag where `0s` turns
+    /// the poll off.
+    pub fn nonzero(&self) -> Option<Duration> {
+        (!self.is_zero()).then_some(self.0)
+    }
+
     /// As a chrono duration for arithmetic with timestamps (saturating).
     pub fn to_chrono(self) -> chrono::Duration {
         chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)

@@ -23,7 +23,7 @@ use hubwright_sandbox::oidc::{OidcProvider, Options};
 use hubwright_state::Clock;
 use hubwright_state::clusters::Clusters;
 use hubwright_state::model::Role;
-use hubwright_state::workflow::Catalog;
+use hubwright_state::workflow::{Catalog, CatalogHolder};
 use hubwright_testkit::console::no_redirects;
 use hubwright_testkit::cookies::Jar;
 use hubwright_testkit::harness::{fast_config, registry_with_clusters};
@@ -344,7 +344,7 @@ fn scheduler(lab: &Lab, catalog: &Catalog, clock: &Shifted) -> Scheduler {
     };
     Scheduler::new(
         lab.store().clone(),
-        catalog,
+        Arc::new(CatalogHolder::fixed(catalog.clone())),
         config,
         Arc::new(clock.clone()),
     )

@@ -24,7 +24,7 @@ use hubwright_state::model::Role;
 use hubwright_state::policy::PolicyHolder;
 use hubwright_state::store::console::{NewSession, SessionAuth};
 use hubwright_state::store::list_fixture::ListFixture;
-use hubwright_state::workflow::Catalog;
+use hubwright_state::workflow::{Catalog, CatalogHolder};
 use hubwright_state::{Clock, Store, SystemClock};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt;
@@ -157,7 +157,7 @@ fn console_app(store: Store) -> Router {
         streams: Streams::new(store.clone(), None, StreamLimits::default()),
         store,
         clock: Arc::new(SystemClock),
-        catalog: Arc::new(Catalog::default()),
+        catalog: Arc::new(CatalogHolder::fixed(Catalog::default())),
         clusters: Arc::new(Clusters::default()),
         oidc: None,
         limits: Arc::new(RateLimits::default()),

@@ -11,7 +11,7 @@ use anyhow::Context;
 use hubwright_api::ratelimit::{Budget, RateLimitConfig, RateLimits};
 use hubwright_state::secrets::SecretKeys;
 use hubwright_state::secrets::SecretString;
-use hubwright_state::workflow::Dur;
+use hubwright_state::workflow::{CatalogHolder, Dur, TemplateCheck};
 use hubwright_worker::kubernetes::{ClusterClients, ExpiryLabels};
 use hubwright_worker::{Notifier, Scheduler, SchedulerConfig, WebhookConfig, Worker, WorkerConfig};
 use tokio::sync::watch;
@@ -73,9 +73,15 @@ pub struct Args {
     /// How long finished runs are kept.
     #[command(flatten)]
     runs: run_retention::RunRetentionArgs,
-    /// Directory of workflow files, validated at start-up.
+    /// Directory of workflow files (templates): checked at start-up, and
+    /// reloaded on SIGHUP and when they change. A change that does not load
+    /// leaves the templates in force.
     #[arg(long, env = "HUBWRIGHT_WORKFLOWS", default_value = "workflows")]
     workflows: PathBuf,
+    /// How often the API and the scheduler look for changed workflow files
+    /// (0s: on SIGHUP only).
+    #[arg(long, env = "HUBWRIGHT_TEMPLATES_POLL_INTERVAL", default_value = "5s")]
+    templates_poll_interval: Dur,
     /// The clusters environments may be placed on (YAML: `clusters: {name:
     /// {kubeconfig, context, in_cluster, base_domain, tls_issuer, ingress_class}}`). Without
     /// it, one cluster `default`, reached like kubectl would.
@@ -267,7 +273,13 @@ pub async fn run_until(
         None => None,
     };
     let registry = super::registry(ext, &clusters, keys, &args.workflows);
+    let digest = CatalogHolder::digest_of(&args.workflows);
     let mut catalog = registry.load_catalog(&args.workflows)?;
+    // Reloads check each template against the same step kinds.
+    let check: Arc<TemplateCheck> = {
+        let registry = registry.clone();
+        Arc::new(move |loaded| registry.validate(loaded))
+    };
 
     // Run tasks share the committer; a few more serve claims, heartbeats and
     // the rescuer. LISTEN holds a connection of its own.
@@ -328,22 +340,38 @@ pub async fn run_until(
         }
     }
 
-    let catalog = Arc::new(catalog);
+    let policy = match &listener {
+        Some(_) => Some(args.policy.load(&catalog, clock.as_ref())?),
+        None => None,
+    };
+    let catalog = Arc::new(CatalogHolder::watching(
+        &args.workflows,
+        digest,
+        catalog,
+        check,
+        clock.now(),
+    ));
     let oidc = args.oidc.verifier();
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(follow) = log_filter {
         tasks.spawn(follow);
     }
-    if let Some(listener) = listener {
-        let policy = args.policy.load(&catalog, clock.as_ref())?;
+    if run_api || run_scheduler {
+        let reloader = hubwright_api::reload::Reloader {
+            store: store.clone(),
+            clock: Arc::clone(&clock),
+            templates: Arc::clone(&catalog),
+            policy: policy.clone(),
+            templates_poll: args.templates_poll_interval.nonzero(),
+            policy_poll: args.policy.poll_interval(),
+        };
         let watching = shutdown(stopped.clone());
-        tasks.spawn(args.policy.watch(
-            store.clone(),
-            Arc::clone(&policy),
-            Arc::clone(&catalog),
-            Arc::clone(&clock),
-            watching,
-        ));
+        tasks.spawn(async move {
+            reloader.watch(watching).await;
+            Ok(())
+        });
+    }
+    if let (Some(listener), Some(policy)) = (listener, policy) {
         let state = hubwright_api::AppState {
             policy,
             streams: hubwright_api::Streams::new(store.clone(), oidc.clone(), stream_limits),
@@ -375,7 +403,7 @@ pub async fn run_until(
     if run_scheduler {
         let scheduler = Scheduler::new(
             store.clone(),
-            &catalog,
+            Arc::clone(&catalog),
             scheduler_config,
             Arc::clone(&clock),
         )?;

@@ -36,20 +36,8 @@ impl PolicyArgs {
         }))
     }
 
-    /// Reloads `holder` until `shutdown` resolves.
-    pub fn watch(
-        &self,
-        store: hubwright_state::Store,
-        holder: Arc<PolicyHolder>,
-        catalog: Arc<Catalog>,
-        clock: Arc<dyn Clock>,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static {
-        let poll = (!self.policy_poll_interval.is_zero()).then_some(self.policy_poll_interval.0);
-        async move {
-            hubwright_api::policy::watch::watch(store, holder, catalog, clock, poll, shutdown)
-                .await;
-            Ok(())
-        }
+    /// How often to look for a changed policy file; `None`: on SIGHUP only.
+    pub fn poll_interval(&self) -> Option<std::time::Duration> {
+        self.policy_poll_interval.nonzero()
     }
 }

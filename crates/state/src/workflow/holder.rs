@@ -1,0 +1,311 @@
+//! The templates in force, swapped whole when their directory is reloaded
+//! (decision 0029). A directory that does not load leaves the templates in
+//! force alone and is remembered as the last reload's error, as the policy
+//! file's holder does.
+//!
+//! A reload has three parts, and the holder does the two that need no
+//! database: [`CatalogHolder::read`] loads and checks the files,
+//! [`CatalogHolder::put`] puts a registered catalog in force. The caller
+//! registers the definitions in between (`Catalog::register`) and checks the
+//! policy in force against the new templates, so a template the policy still
+//! names is never removed under it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Catalog, LoadedTemplate, WorkflowError};
+
+/// How a process checks each template it loads: the worker's registry knows
+/// the step kinds and their parameters.
+pub type TemplateCheck = dyn Fn(&LoadedTemplate) -> Result<(), WorkflowError> + Send + Sync;
+
+/// The templates in force and where they came from; shared by the API's
+/// requests and the scheduler.
+pub struct CatalogHolder {
+    dir: Option<PathBuf>,
+    check: Option<Arc<TemplateCheck>>,
+    current: RwLock<Arc<Catalog>>,
+    status: Mutex<Status>,
+}
+
+impl std::fmt::Debug for CatalogHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogHolder")
+            .field("dir", &self.dir)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Status {
+    public: TemplatesStatus,
+    /// Digest of what was last read, loaded or not: a poll compares against
+    /// it, so a broken file is reported once rather than at every poll.
+    seen: Option<String>,
+}
+
+/// Where the templates came from and how their last reload went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TemplatesStatus {
+    /// The directory of workflow files; `null` when the templates were
+    /// given in code.
+    pub source: Option<String>,
+    /// SHA-256 over the names and contents of the files in force.
+    pub digest: Option<String>,
+    /// When the templates in force were loaded.
+    pub loaded_at: Option<DateTime<Utc>>,
+    /// When a changed directory was last read, whether or not it loaded.
+    pub last_reload_at: Option<DateTime<Utc>>,
+    /// Why the files on disk are not in force (`file: place: rule`); `null`
+    /// when the last reload succeeded.
+    pub last_reload_error: Option<String>,
+}
+
+/// What [`CatalogHolder::read`] found.
+#[derive(Debug)]
+pub enum Read {
+    /// The templates were given in code: nothing to read.
+    NoDirectory,
+    /// The files have not changed since they were last read.
+    Unchanged,
+    /// The files load and pass the checks: register them, then
+    /// [`CatalogHolder::put`] them.
+    Loaded { catalog: Catalog, digest: String },
+    /// The files do not load; the templates in force stay.
+    Failed(WorkflowError),
+}
+
+impl CatalogHolder {
+    /// Templates given in code, never reloaded (tests, `demo`).
+    pub fn fixed(catalog: Catalog) -> Self {
+        Self {
+            dir: None,
+            check: None,
+            current: RwLock::new(Arc::new(catalog)),
+            status: Mutex::new(Status::default()),
+        }
+    }
+
+    /// `catalog`, loaded from `dir` with `check` and registered, in force;
+    /// later reloads read `dir` again and check each template the same way.
+    /// `digest` is [`CatalogHolder::digest_of`] `dir`, taken before the
+    /// catalog was loaded: a file changed in between is read again by the
+    /// first poll.
+    pub fn watching(
+        dir: &Path,
+        digest: String,
+        catalog: Catalog,
+        check: Arc<TemplateCheck>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            dir: Some(dir.to_owned()),
+            check: Some(check),
+            current: RwLock::new(Arc::new(catalog)),
+            status: Mutex::new(Status {
+                public: TemplatesStatus {
+                    source: Some(dir.display().to_string()),
+                    digest: Some(digest.clone()),
+                    loaded_at: Some(now),
+                    ..TemplatesStatus::default()
+                },
+                seen: Some(digest),
+            }),
+        }
+    }
+
+    /// SHA-256 over the names and contents of the workflow files in `dir`,
+    /// as a poll compares them.
+    pub fn digest_of(dir: &Path) -> String {
+        fingerprint(dir)
+    }
+
+    /// The templates in force. A request holds on to the one it started with.
+    pub fn current(&self) -> Arc<Catalog> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The directory the templates are read from, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Where the templates came from and how their last reload went.
+    pub fn status(&self) -> TemplatesStatus {
+        self.lock_status().public.clone()
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the directory again and checks every template in it (blocking
+    /// file I/O). Without `force`, files unchanged since they were last read
+    /// are skipped (the poll); with it, they are read and checked anyway
+    /// (SIGHUP).
+    pub fn read(&self, now: DateTime<Utc>, force: bool) -> Read {
+        let (Some(dir), Some(check)) = (&self.dir, &self.check) else {
+            return Read::NoDirectory;
+        };
+        let digest = fingerprint(dir);
+        {
+            let mut status = self.lock_status();
+            if !force && status.seen.as_deref() == Some(digest.as_str()) {
+                return Read::Unchanged;
+            }
+            status.seen = Some(digest.clone());
+            status.public.last_reload_at = Some(now);
+        }
+        match Catalog::load(dir, |loaded| check(loaded)) {
+            Ok(catalog) => Read::Loaded { catalog, digest },
+            Err(err) => {
+                self.refuse(&err.to_string());
+                Read::Failed(err)
+            }
+        }
+    }
+
+    /// Puts `catalog` (read from files of `digest`, registered) in force.
+    pub fn put(&self, catalog: Catalog, digest: String, now: DateTime<Utc>) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalog);
+        let mut status = self.lock_status();
+        status.public.digest = Some(digest);
+        status.public.loaded_at = Some(now);
+        status.public.last_reload_error = None;
+    }
+
+    /// Records why the files read last are not in force.
+    pub fn refuse(&self, why: &str) {
+        self.lock_status().public.last_reload_error = Some(why.to_owned());
+    }
+
+    /// Records why the files read last are not in force yet, and forgets
+    /// having read them, so the next poll tries again (the database was
+    /// unreachable: nothing is wrong with the files).
+    pub fn retry(&self, why: &str) {
+        let mut status = self.lock_status();
+        status.public.last_reload_error = Some(why.to_owned());
+        status.seen = None;
+    }
+}
+
+/// SHA-256 over the name and content of every workflow file in `dir`, in
+/// name order: the files [`super::load_dir`] reads. An unreadable directory
+/// or file has a fingerprint of its own, so a poll reports it once.
+fn fingerprint(dir: &Path) -> String {
+    let mut bytes = Vec::new();
+    match super::workflow_files(dir) {
+        Ok(paths) => {
+            for path in paths {
+                bytes.extend_from_slice(path.as_os_str().as_encoded_bytes());
+                bytes.push(0);
+                match std::fs::read(&path) {
+                    Ok(content) => bytes.extend_from_slice(&content),
+                    Err(err) => bytes.extend_from_slice(format!("unreadable: {err}").as_bytes()),
+                }
+                bytes.push(0);
+            }
+        }
+        Err(err) => bytes.extend_from_slice(format!("unreadable: {err}").as_bytes()),
+    }
+    crate::digest::sha256_hex(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str =
+        "name: one\nworkflows:\n  provision:\n    steps:\n      - { name: a, kind: noop }\n";
+
+    /// A directory of its own, removed when the test ends.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("hubwright-holder-{}", uuid::Uuid::now_v7()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn accept_all() -> Arc<TemplateCheck> {
+        Arc::new(|_: &LoadedTemplate| Ok(()))
+    }
+
+    fn holder(dir: &Path) -> CatalogHolder {
+        let digest = CatalogHolder::digest_of(dir);
+        let catalog = Catalog::load(dir, |_| Ok(())).unwrap();
+        CatalogHolder::watching(dir, digest, catalog, accept_all(), Utc::now())
+    }
+
+    #[test]
+    fn unchanged_files_are_not_read_again_unless_forced() {
+        let dir = Scratch::new();
+        std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+        let holder = holder(dir.path());
+        assert!(matches!(holder.read(Utc::now(), false), Read::Unchanged));
+        assert!(matches!(holder.read(Utc::now(), true), Read::Loaded { .. }));
+    }
+
+    #[test]
+    fn a_new_file_loads_and_is_in_force_once_put() {
+        let dir = Scratch::new();
+        std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+        let holder = holder(dir.path());
+        let before = holder.status().digest;
+        std::fs::write(dir.path().join("two.yaml"), ONE.replace("one", "two")).unwrap();
+        let Read::Loaded { catalog, digest } = holder.read(Utc::now(), false) else {
+            panic!("the new file should load");
+        };
+        assert_eq!(holder.current().names(), ["one"], "not in force until put");
+        holder.put(catalog, digest.clone(), Utc::now());
+        assert_eq!(holder.current().names(), ["one", "two"]);
+        assert_eq!(holder.status().digest, Some(digest));
+        assert_ne!(holder.status().digest, before);
+    }
+
+    #[test]
+    fn a_broken_file_is_reported_once_and_the_templates_in_force_stay() {
+        let dir = Scratch::new();
+        std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+        let holder = holder(dir.path());
+        std::fs::write(dir.path().join("two.yaml"), "name: two\nworkflows: 3\n").unwrap();
+        let Read::Failed(err) = holder.read(Utc::now(), false) else {
+            panic!("a broken file should fail");
+        };
+        assert!(err.to_string().contains("two.yaml"), "{err}");
+        assert_eq!(
+            holder.status().last_reload_error,
+            Some(err.to_string()),
+            "the status says why"
+        );
+        assert_eq!(holder.current().names(), ["one"]);
+        assert!(
+            matches!(holder.read(Utc::now(), false), Read::Unchanged),
+            "the poll does not report the same error again"
+        );
+    }
+
+    #[test]
+    fn templates_given_in_code_are_never_read() {
+        let holder = CatalogHolder::fixed(Catalog::default());
+        assert!(matches!(holder.read(Utc::now(), true), Read::NoDirectory));
+        assert_eq!(holder.status(), TemplatesStatus::default());
+    }
+}
