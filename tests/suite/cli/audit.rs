@@ -67,6 +67,11 @@ async fn admin_token_commands_are_audited_and_audit_lists_and_exports_them() {
     assert_eq!(revokes[0]["auth"], "database");
     assert_eq!(revokes[0]["target_id"], dana.as_str());
     assert_eq!(revokes[0]["client_addr"], serde_json::Value::Null);
+    assert_eq!(
+        revokes[0]["channel"],
+        serde_json::Value::Null,
+        "not an API call"
+    );
 
     let table = stdout(&hubwright(&db, &server.url, Some(&root), &["audit", "list"]).await);
     assert!(table.starts_with("ID"), "{table}");

@@ -300,7 +300,22 @@ async fn the_audit_log_lists_token_creations_with_their_actor_and_filters_by_act
     all.assert_says(&kim);
     all.assert_says("href=\"/audit?actor=root\"");
     all.assert_says("admin, with a token");
+    all.assert_says("admin, with a token, in the console");
     all.assert_says("<time datetime=");
+    // Both with a token, one through the console and one straight to the API.
+    let ways: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT target_id, channel FROM audit_log WHERE action = 'token.create' ORDER BY id",
+    )
+    .fetch_all(db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        ways,
+        [
+            (jack.clone(), Some("console".to_owned())),
+            (kim.clone(), Some("api".to_owned()))
+        ]
+    );
 
     let only_ivy = admin.get("/audit?actor=ivy").await;
     only_ivy.assert_says(&kim);

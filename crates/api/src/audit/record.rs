@@ -18,10 +18,11 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use hubwright_state::model::Role;
-use hubwright_state::store::audit::{AuditRecord, AuthKind, Outcome};
+use hubwright_state::store::audit::{AuditRecord, AuthKind, Channel, Outcome};
 use serde_json::Value;
 
 use crate::AppState;
+use crate::auth::ConsoleUser;
 use crate::error::Problem;
 
 /// Largest answer body read for the target id and the problem `type`;
@@ -70,6 +71,7 @@ pub struct AuditTrail {
     method: Method,
     path: String,
     client: Option<IpAddr>,
+    channel: Channel,
     recorded: Arc<AtomicBool>,
 }
 
@@ -108,6 +110,7 @@ impl AuditTrail {
         entry.client_addr = self.client;
         entry.method = Some(self.method.to_string());
         entry.path = Some(self.path.clone());
+        entry.channel = Some(self.channel);
         entry
     }
 
@@ -245,6 +248,13 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip()),
+        // Only the console's in-process calls carry its user; no HTTP
+        // client can set an extension.
+        channel: if request.extensions().get::<ConsoleUser>().is_some() {
+            Channel::Console
+        } else {
+            Channel::Api
+        },
         route,
         method,
         recorded: Arc::default(),

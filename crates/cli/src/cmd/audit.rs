@@ -83,7 +83,7 @@ impl Filters {
 impl Listing for AuditEntry {
     const HEADERS: &'static [&'static str] =
         &["ID", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "STATUS"];
-    const WIDE_HEADERS: &'static [&'static str] = &["ROLE", "AUTH", "FROM", "PROBLEM"];
+    const WIDE_HEADERS: &'static [&'static str] = &["ROLE", "AUTH", "VIA", "FROM", "PROBLEM"];
 
     fn cells(&self) -> Vec<String> {
         let or_dash = |text: &Option<String>| text.clone().unwrap_or_else(|| "-".to_owned());
@@ -105,6 +105,8 @@ impl Listing for AuditEntry {
             self.actor_role
                 .map_or_else(|| "-".to_owned(), |r| r.to_string()),
             self.auth.as_str().to_owned(),
+            self.channel
+                .map_or_else(|| "-".to_owned(), |c| c.as_str().to_owned()),
             or_dash(&self.client_addr),
             or_dash(&self.problem_type),
         ]

@@ -82,6 +82,34 @@ impl Outcome {
     }
 }
 
+/// Which way an audited API call came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// An HTTP client of the API: the CLI, a portal, a script.
+    Api,
+    /// The web console, for the user signed in to it.
+    Console,
+}
+
+impl Channel {
+    /// `api` or `console`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Console => "console",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "api" => Some(Self::Api),
+            "console" => Some(Self::Console),
+            _ => None,
+        }
+    }
+}
+
 /// One action to record. Only `at`, `auth`, `action` and `outcome` are
 /// required; the rest is what is known.
 #[derive(Debug, Clone)]
@@ -114,6 +142,8 @@ pub struct AuditRecord {
     pub method: Option<String>,
     /// The request path (without the query), for API calls.
     pub path: Option<String>,
+    /// Which way an API call came in; `None` outside the API.
+    pub channel: Option<Channel>,
 }
 
 impl AuditRecord {
@@ -141,6 +171,7 @@ impl AuditRecord {
             client_addr: None,
             method: None,
             path: None,
+            channel: None,
         }
     }
 
@@ -185,6 +216,9 @@ pub struct AuditEntry {
     pub method: Option<String>,
     /// The request path.
     pub path: Option<String>,
+    /// `api` or `console`: which way an API call came in; null outside the
+    /// API and for entries written before hubwright told the two apart.
+    pub channel: Option<Channel>,
 }
 
 /// Which entries to list. Every field narrows; `None` means any.
@@ -220,6 +254,7 @@ struct AuditRow {
     client_addr: Option<String>,
     method: Option<String>,
     path: Option<String>,
+    channel: Option<String>,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -240,6 +275,7 @@ impl From<AuditRow> for AuditEntry {
             client_addr: row.client_addr,
             method: row.method,
             path: row.path,
+            channel: row.channel.as_deref().and_then(Channel::parse),
         }
     }
 }
@@ -278,7 +314,7 @@ impl Store {
             r#"
             SELECT id, at, actor, actor_role AS "actor_role: Role", auth, action, target_kind,
                    target_id, outcome, status, problem_type, detail,
-                   host(client_addr) AS client_addr, method, path
+                   host(client_addr) AS client_addr, method, path, channel
             FROM audit_log
             WHERE ($1::text IS NULL OR actor = $1)
               AND ($2::text IS NULL OR action = $2)

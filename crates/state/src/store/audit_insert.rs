@@ -34,6 +34,7 @@ pub(super) struct AuditColumns {
     pub(super) client_addr: Option<String>,
     pub(super) method: Option<String>,
     pub(super) path: Option<String>,
+    pub(super) channel: Option<&'static str>,
 }
 
 impl AuditRecord {
@@ -53,6 +54,7 @@ impl AuditRecord {
             client_addr: self.client_addr.map(|a| a.to_string()),
             method: clip(self.method.as_deref(), 10),
             path: clip(self.path.as_deref(), 1000),
+            channel: self.channel.map(super::audit::Channel::as_str),
         }
     }
 }
@@ -66,8 +68,10 @@ pub(super) async fn insert_audit<'e>(
     let c = record.columns();
     sqlx::query!(
         r#"INSERT INTO audit_log (at, actor, actor_role, auth, action, target_kind,
-                   target_id, outcome, status, problem_type, detail, client_addr, method, path)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::inet, $13, $14)
+                   target_id, outcome, status, problem_type, detail, client_addr, method, path,
+                   channel)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::inet, $13, $14,
+                       $15)
                ON CONFLICT DO NOTHING"#,
         c.at,
         c.actor,
@@ -83,6 +87,7 @@ pub(super) async fn insert_audit<'e>(
         c.client_addr,
         c.method,
         c.path,
+        c.channel,
     )
     .execute(executor)
     .await?;

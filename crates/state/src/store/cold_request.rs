@@ -99,9 +99,9 @@ impl Store {
             ), audit AS (
                 INSERT INTO audit_log (at, actor, actor_role, auth, action, target_kind,
                                        target_id, outcome, status, problem_type, detail,
-                                       client_addr, method, path)
+                                       client_addr, method, path, channel)
                 SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32::text::inet,
-                       $33, $34
+                       $33, $34, $35
                 FROM env WHERE $20
                 ON CONFLICT DO NOTHING
             )
@@ -141,6 +141,7 @@ impl Store {
             a.and_then(|c| c.client_addr.as_deref()),
             a.and_then(|c| c.method.as_deref()),
             a.and_then(|c| c.path.as_deref()),
+            a.and_then(|c| c.channel),
         )
         .fetch_optional(&self.pool)
         .await

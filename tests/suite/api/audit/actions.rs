@@ -139,6 +139,10 @@ async fn each_state_changing_call_is_recorded_exactly_once_with_its_actor_and_ou
         "from where: {entries:#?}"
     );
     assert!(
+        entries.iter().all(|e| e["channel"] == "api"),
+        "which way: {entries:#?}"
+    );
+    assert!(
         !serde_json::to_string(&entries)
             .unwrap()
             .contains(carol.body["secret"].as_str().unwrap()),
@@ -222,6 +226,7 @@ async fn a_creation_and_its_audit_record_commit_together_or_not_at_all() {
     );
     assert_eq!(entries[0]["path"], "/v1/environments");
     assert_eq!(entries[0]["client_addr"], "127.0.0.1");
+    assert_eq!(entries[0]["channel"], "api");
     assert_eq!(entries[0]["actor_role"], "admin");
     audited.finish().await;
 }

@@ -180,6 +180,21 @@ async fn sending_the_same_form_twice_asks_once_and_a_taken_name_is_shown_at_the_
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.html);
     assert_eq!(first.location, again.location, "the same environment");
     assert_eq!(console.environments().await, 1);
+    // The creation's record, committed with it, says it came from the console.
+    let recorded: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT actor, outcome, channel FROM audit_log WHERE action = 'environment.create'",
+    )
+    .fetch_all(console.db.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        recorded,
+        [(
+            "erin".to_owned(),
+            "success".to_owned(),
+            Some("console".to_owned())
+        )]
+    );
 
     let taken = erin
         .post(
