@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use hubwright_state::ManualClock;
 use hubwright_state::model::Role;
+use hubwright_testkit::console::ConsoleUser;
 use hubwright_testkit::server::{ApiServer, Reply, StatusCode, token};
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
 use serde_json::{Value, json};
@@ -165,6 +166,20 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
         create(&server, &alice, "second", "lab").await.status,
         StatusCode::ACCEPTED,
         "lab is still served as it was"
+    );
+    // The console's catalogue tells operators, and only them.
+    let operator = ConsoleUser::sign_in(&server, &carol).await;
+    let page = operator.get("/environments/new").await;
+    page.assert_says("The template files on disk do not load");
+    page.assert_says("unknown step kind `no-such-kind`");
+    page.assert_says("Choose lab");
+    let developer = ConsoleUser::sign_in(&server, &alice).await;
+    let page = developer.get("/environments/new").await;
+    page.assert_says("Choose lab");
+    assert!(
+        !page.html.contains("do not load"),
+        "developers are not told: {}",
+        page.html
     );
 
     write_workflow(&dir, "lab", LAB);

@@ -42,7 +42,8 @@ async fn catalogue(
         .render(
             "environment_new.html",
             Some(&viewer),
-            context! { title => "New environment", nav => "new", templates => data(&list["items"]) },
+            // `files` is in the answer for operators only.
+            context! { title => "New environment", nav => "new", templates => data(&list["items"]), files => data(&list["files"]) },
         )
         .into_response())
 }
