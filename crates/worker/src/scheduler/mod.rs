@@ -13,61 +13,26 @@
 //! Any number of schedulers may run: the database hands each expired
 //! environment to exactly one of them (see the `expiry` module).
 
+mod config;
+mod plans;
+
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hubwright_state::pools::PoolPlan;
-use hubwright_state::store::expiry::ExpiryTeardown;
-use hubwright_state::workflow::{Catalog, CatalogHolder};
+use hubwright_state::workflow::CatalogHolder;
 use hubwright_state::{Clock, Store};
 use hubwright_telemetry::TraceParent;
 use tokio::sync::Notify;
 
 use crate::Result;
-use crate::config::ConfigError;
 use crate::pulse::Pulse;
 use crate::signal::{Moment, MomentWatch};
+pub use config::SchedulerConfig;
+use plans::{Plans, fill_pool, report_pool};
 
 /// Most environments expired by one statement.
 const BATCH: i64 = 500;
-
-/// How a scheduler behaves.
-#[derive(Debug, Clone)]
-pub struct SchedulerConfig {
-    /// The sweep that catches missed expiries runs at least this often.
-    pub sweep_interval: Duration,
-    /// Warn this long before an environment expires (once per lead and expiry).
-    pub warnings: Vec<Duration>,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        Self {
-            sweep_interval: Duration::from_secs(60),
-            warnings: vec![Duration::from_secs(3600), Duration::from_secs(600)],
-        }
-    }
-}
-
-impl SchedulerConfig {
-    /// Checks every rule; the error names the setting.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.sweep_interval < Duration::from_millis(10) {
-            return Err(ConfigError {
-                setting: "--expiry-sweep-interval",
-                rule: format!("must be at least 10ms (got {:?})", self.sweep_interval),
-            });
-        }
-        if let Some(zero) = self.warnings.iter().find(|w| w.as_secs() == 0) {
-            return Err(ConfigError {
-                setting: "--expiry-warnings",
-                rule: format!("each lead time must be at least 1s (got {zero:?})"),
-            });
-        }
-        Ok(())
-    }
-}
 
 /// The scheduler: construct it, then [`Scheduler::run`] it until shutdown.
 #[derive(Debug)]
@@ -87,32 +52,6 @@ pub struct Scheduler {
     parked: Moment,
     /// Beaten each time the loop goes round, for readiness probes.
     pulse: Pulse,
-}
-
-/// What the scheduler does for one set of templates.
-#[derive(Debug)]
-struct Plans {
-    catalog: Arc<Catalog>,
-    /// Every warm pool on every cluster it names, kept at size each pass.
-    pools: Vec<PoolPlan>,
-}
-
-impl Plans {
-    /// The `teardown` workflow of every template that has one.
-    fn teardowns(&self) -> Vec<ExpiryTeardown<'_>> {
-        self.catalog
-            .names()
-            .into_iter()
-            .filter_map(|template| {
-                let (snapshot, definition_id) = self.catalog.definition(template, "teardown")?;
-                Some(ExpiryTeardown {
-                    template,
-                    snapshot,
-                    definition_id,
-                })
-            })
-            .collect()
-    }
 }
 
 impl Scheduler {
@@ -139,32 +78,6 @@ impl Scheduler {
             parked: Moment::default(),
             pulse,
         })
-    }
-
-    /// The templates in force and their pools, worked out once per set of
-    /// templates rather than at every pass.
-    fn plans(&self) -> Arc<Plans> {
-        let catalog = self.templates.current();
-        let mut cached = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(plans) = cached.as_ref()
-            && Arc::ptr_eq(&plans.catalog, &catalog)
-        {
-            return Arc::clone(plans);
-        }
-        for name in catalog.names() {
-            if catalog.definition(name, "teardown").is_none() {
-                tracing::warn!(
-                    template = name,
-                    "template has no `teardown` workflow; its environments never expire"
-                );
-            }
-        }
-        let plans = Arc::new(Plans {
-            pools: PoolPlan::all(&catalog),
-            catalog,
-        });
-        *cached = Some(Arc::clone(&plans));
-        plans
     }
 
     /// Comes each time the loop has done a pass, planned its next wake-up and
@@ -337,55 +250,6 @@ impl Scheduler {
     }
 }
 
-/// Brings one pool to size and logs what changed.
-async fn fill_pool(
-    store: &Store,
-    plan: &PoolPlan,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<()> {
-    let fill = plan.fill(store, now).await?;
-    if !fill.started.is_empty() || !fill.recycled.is_empty() {
-        tracing::info!(
-            pool = plan.template(),
-            cluster = plan.cluster(),
-            started = fill.started.len(),
-            recycled = fill.recycled.len(),
-            "pool refilled"
-        );
-    }
-    if let Some(until) = fill.paused_until
-        && !fill.recycled.is_empty()
-    {
-        tracing::warn!(
-            pool = plan.template(),
-            cluster = plan.cluster(),
-            until = %until,
-            "pool members keep failing; the next one waits"
-        );
-    }
-    Ok(())
-}
-
-/// Sets the pool's gauges (`hubwright_pool_*`, labelled by template and cluster).
-async fn report_pool(
-    store: &Store,
-    plan: &PoolPlan,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<()> {
-    let stats = plan.stats(store, now).await?;
-    let labels = [
-        ("template", stats.template.clone()),
-        ("cluster", stats.cluster.clone()),
-    ];
-    metrics::gauge!("hubwright_pool_size", &labels).set(f64::from(stats.size));
-    metrics::gauge!("hubwright_pool_ready", &labels).set(stats.ready as f64);
-    metrics::gauge!("hubwright_pool_provisioning", &labels).set(stats.provisioning as f64);
-    metrics::gauge!("hubwright_pool_claims", &labels).set(stats.claims as f64);
-    metrics::gauge!("hubwright_pool_misses", &labels).set(stats.misses as f64);
-    metrics::gauge!("hubwright_pool_average_age_seconds", &labels).set(stats.average_age_seconds);
-    Ok(())
-}
-
 /// `3600` → `1h`, `600` → `10m`, `90` → `90s`: the metric label and log field.
 fn lead_label(seconds: i64) -> String {
     match seconds {
@@ -445,17 +309,5 @@ mod tests {
         assert_eq!(lead_label(3600), "1h");
         assert_eq!(lead_label(600), "10m");
         assert_eq!(lead_label(90), "90s");
-    }
-
-    #[test]
-    fn a_zero_lead_names_the_flag() {
-        let config = SchedulerConfig {
-            warnings: vec![Duration::ZERO],
-            ..SchedulerConfig::default()
-        };
-        assert_eq!(
-            config.validate().map_err(|e| e.setting),
-            Err("--expiry-warnings")
-        );
     }
 }
