@@ -198,7 +198,7 @@ impl CatalogHolder {
 /// or file has a fingerprint of its own, so a poll reports it once.
 fn fingerprint(dir: &Path) -> String {
     let mut bytes = Vec::new();
-    match super::workflow_files(dir) {
+    match super::load::workflow_files(dir) {
         Ok(paths) => {
             for path in paths {
                 bytes.extend_from_slice(path.as_os_str().as_encoded_bytes());
