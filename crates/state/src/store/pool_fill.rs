@@ -157,23 +157,27 @@ async fn backoff(
 ) -> Result<Option<DateTime<Utc>>> {
     let template = &target.template.name;
     if failed > 0 {
-        sqlx::query!(
+        let failures = sqlx::query_scalar!(
             r#"INSERT INTO pool_backoff AS b (template, cluster, failures, last_failure_at,
                                               next_fill_at)
-               VALUES ($1, $2, $3::int, $4::timestamptz,
-                       $4::timestamptz + make_interval(secs => least(
-                           $5::float8 * power(2::float8, least($3::int - 1, 20)), $6::float8)))
+               VALUES ($1, $2, $3, $4, $4)
                ON CONFLICT (template, cluster) DO UPDATE
-               SET failures = b.failures + $3::int, last_failure_at = $4::timestamptz,
-                   next_fill_at = $4::timestamptz + make_interval(secs => least(
-                       $5::float8 * power(2::float8, least(b.failures + $3::int - 1, 20)),
-                       $6::float8))"#,
+               SET failures = b.failures + $3, last_failure_at = $4
+               RETURNING failures"#,
             template,
             target.cluster,
             i32::try_from(failed).unwrap_or(i32::MAX),
             now,
-            POOL_BACKOFF_FIRST.as_secs_f64(),
-            POOL_BACKOFF_MAX.as_secs_f64(),
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let wait =
+            chrono::Duration::from_std(pool_backoff(failures)).unwrap_or(chrono::Duration::MAX);
+        sqlx::query!(
+            "UPDATE pool_backoff SET next_fill_at = $3 WHERE template = $1 AND cluster = $2",
+            template,
+            target.cluster,
+            now + wait,
         )
         .execute(&mut *conn)
         .await?;
@@ -199,6 +203,18 @@ async fn backoff(
     )
     .fetch_optional(&mut *conn)
     .await?)
+}
+
+/// How long a pool waits after its `failures`-th failure in a row:
+/// [`POOL_BACKOFF_FIRST`], doubling with each failure, at most
+/// [`POOL_BACKOFF_MAX`].
+fn pool_backoff(failures: i32) -> std::time::Duration {
+    let doublings = u32::try_from(failures.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    POOL_BACKOFF_FIRST
+        .saturating_mul(1 << doublings)
+        .min(POOL_BACKOFF_MAX)
 }
 
 /// Inserts one member and its provisioning run.
@@ -332,5 +348,28 @@ impl Store {
             misses: row.misses,
             average_age_seconds: row.average_age,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_from_the_first_to_the_most() {
+        assert_eq!(pool_backoff(1), POOL_BACKOFF_FIRST);
+        assert_eq!(pool_backoff(2), POOL_BACKOFF_FIRST * 2);
+        assert_eq!(pool_backoff(3), POOL_BACKOFF_FIRST * 4);
+        assert_eq!(
+            pool_backoff(7),
+            POOL_BACKOFF_MAX,
+            "30s doubled 6 times is past 30m"
+        );
+        assert_eq!(pool_backoff(i32::MAX), POOL_BACKOFF_MAX);
+        assert_eq!(
+            pool_backoff(0),
+            POOL_BACKOFF_FIRST,
+            "never less than the first"
+        );
     }
 }
