@@ -298,16 +298,38 @@ async fn expiry_during_provisioning_stops_it_at_the_step_boundary_then_tears_dow
         .spawn();
     let now = SystemClock.now();
     let env = ttl
-        .request("slow", now + chrono::Duration::milliseconds(700), now)
+        .request("slow", now + chrono::Duration::hours(1), now)
         .await;
     let provisioning = ttl.store().latest_run_id(env).await.unwrap().unwrap();
     wait::run_state(ttl.store(), provisioning, RunState::Running, WITHIN).await;
+    // Expired once its first step is in flight: an expiry set at the request
+    // may come before a loaded machine's worker claims the run, which then
+    // stops before its first step and is torn down at once.
+    sqlx::query("UPDATE environments SET expires_at = $2 WHERE id = $1")
+        .bind(env)
+        .bind(SystemClock.now())
+        .execute(ttl.store().pool())
+        .await
+        .unwrap();
 
     ttl.until_phase(env, EnvironmentPhase::TearingDown).await;
-    // The step in flight holds for 2 s: no teardown runs beside it.
-    assert!(ttl.teardowns(env).await.is_empty());
     wait::run_state(ttl.store(), provisioning, RunState::Cancelled, WITHIN).await;
     ttl.until_phase(env, EnvironmentPhase::Deleted).await;
+    // No teardown ran beside the step in flight: it began once the
+    // provisioning run had stopped.
+    let (stopped, teardown_created): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+        "SELECT p.finished_at, t.created_at FROM runs p, runs t
+         WHERE p.id = $1 AND t.environment_id = $2 AND t.workflow = 'teardown'",
+    )
+    .bind(provisioning)
+    .bind(env)
+    .fetch_one(ttl.store().pool())
+    .await
+    .unwrap();
+    assert!(
+        teardown_created >= stopped,
+        "teardown created at {teardown_created}, provisioning stopped at {stopped}"
+    );
 
     let steps = ttl.store().steps(provisioning).await.unwrap();
     assert_ne!(
