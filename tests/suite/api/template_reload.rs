@@ -40,17 +40,9 @@ workflows:
 "#;
 
 /// `lab` with a teardown.
-const LAB_WITH_TEARDOWN: &str = r#"
-name: lab
-ttl: { default: 1h, maximum: 8h }
-workflows:
-  provision:
-    steps:
-      - { name: lab, kind: noop }
-  teardown:
-    steps:
-      - { name: remove, kind: noop }
-"#;
+fn lab_with_teardown() -> String {
+    format!("{LAB}  teardown:\n    steps:\n      - {{ name: remove, kind: noop }}\n")
+}
 
 /// A workflow directory holding `hub` and, when given, `lab`.
 fn workflows(lab: Option<&str>) -> PathBuf {
@@ -201,7 +193,7 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
 #[tokio::test]
 async fn a_template_the_policy_or_a_live_environment_needs_is_not_taken_away() {
     let db = TestDatabase::create().await;
-    let dir = workflows(Some(LAB_WITH_TEARDOWN));
+    let dir = workflows(Some(&lab_with_teardown()));
     let policy = dir.parent().unwrap().join("policy.yaml");
     std::fs::write(&policy, "defaults: { per_template: { lab: 3 } }\n").unwrap();
     let flags = [
@@ -333,7 +325,7 @@ async fn the_scheduler_expires_with_a_teardown_that_arrived_by_a_reload() {
     let created = create(&server, &alice, "short", "lab").await;
     assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
 
-    write_workflow(&dir, "lab", LAB_WITH_TEARDOWN);
+    write_workflow(&dir, "lab", &lab_with_teardown());
     wait::until("lab's teardown to be in force", WITHIN, || async {
         templates(&server, &carol).await["items"][1]["workflows"]
             == json!(["provision", "teardown"])

@@ -161,6 +161,17 @@ impl Ttl {
         .unwrap()
     }
 
+    /// When `env`'s teardown run was created.
+    async fn teardown_created_at(&self, env: Uuid) -> DateTime<Utc> {
+        sqlx::query_scalar(
+            "SELECT created_at FROM runs WHERE environment_id = $1 AND workflow = 'teardown'",
+        )
+        .bind(env)
+        .fetch_one(self.store().pool())
+        .await
+        .unwrap()
+    }
+
     /// Until a teardown run exists for `env`; returns when it was seen.
     async fn until_teardown(&self, env: Uuid) -> Instant {
         let deadline = Instant::now() + WITHIN;
@@ -237,13 +248,7 @@ async fn an_expiry_fires_on_time_without_waiting_for_the_sweep() {
     // re-plan for this expiry.
     let env = ttl.request("lab", expires_at, now).await;
     ttl.until_teardown(env).await;
-    let started: DateTime<Utc> = sqlx::query_scalar(
-        "SELECT created_at FROM runs WHERE environment_id = $1 AND workflow = 'teardown'",
-    )
-    .bind(env)
-    .fetch_one(ttl.store().pool())
-    .await
-    .unwrap();
+    let started = ttl.teardown_created_at(env).await;
     assert!(
         started >= expires_at,
         "started {started}, before {expires_at}"
@@ -317,15 +322,9 @@ async fn expiry_during_provisioning_stops_it_at_the_step_boundary_then_tears_dow
     ttl.until_phase(env, EnvironmentPhase::Deleted).await;
     // No teardown ran beside the step in flight: it began once the
     // provisioning run had stopped.
-    let (stopped, teardown_created): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
-        "SELECT p.finished_at, t.created_at FROM runs p, runs t
-         WHERE p.id = $1 AND t.environment_id = $2 AND t.workflow = 'teardown'",
-    )
-    .bind(provisioning)
-    .bind(env)
-    .fetch_one(ttl.store().pool())
-    .await
-    .unwrap();
+    let stopped = ttl.store().run(provisioning).await.unwrap().finished_at;
+    let stopped = stopped.expect("the provisioning run stopped");
+    let teardown_created = ttl.teardown_created_at(env).await;
     assert!(
         teardown_created >= stopped,
         "teardown created at {teardown_created}, provisioning stopped at {stopped}"
