@@ -56,6 +56,7 @@ mod sandbox {
     mod helm_kinds;
     mod jupyterhub;
     mod oidc;
+    mod oidc_bundle;
     mod portforward;
     mod ports;
 }

@@ -14,6 +14,7 @@
 //! fault rules; see `provider.mjs`. [`OidcProvider::sign_in`] signs a user in
 //! through the authorization code flow, as a portal would.
 
+pub mod bundle;
 mod sign_in;
 
 pub use sign_in::Client;
@@ -287,6 +288,7 @@ impl OidcProvider {
         let project = project_dir();
         let node = crate::npm::find_node()?;
         crate::npm::ensure_installed(&project).await?;
+        let script = bundle::script(&project, &node).await;
 
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -294,7 +296,7 @@ impl OidcProvider {
             .open(&self.log)?;
         let mut command = Command::new(&node);
         command
-            .arg("provider.mjs")
+            .arg(&script)
             .arg("--port")
             .arg(self.options.port.to_string())
             .env_remove("HUBWRIGHT_OIDC_IAT")
