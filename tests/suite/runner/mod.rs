@@ -8,6 +8,7 @@ use hubwright_state::{Clock, Error, SystemClock};
 use hubwright_testkit::harness::{catalog, effects, fast_config, spawn_worker, start};
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
 
+mod lock_order;
 mod slots;
 mod stopping;
 mod timeline;

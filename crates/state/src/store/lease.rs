@@ -184,10 +184,25 @@ impl Store {
         let (ids, tokens): (Vec<Uuid>, Vec<i64>) = leases.iter().copied().unzip();
         let rows = sqlx::query!(
             r#"
+            WITH held AS (
+                -- Locked in id order, as a batched checkpoint locks them
+                -- (`checkpoint/success.rs`): a worker's heartbeat and its
+                -- checkpoint run at once on two connections, and locking
+                -- the same runs in two orders deadlocked them (a second
+                -- lost to the deadlock detector, and under load a commit
+                -- given up near the end of its lease, its step run again).
+                SELECT r.id
+                FROM runs r
+                JOIN unnest($1::uuid[], $2::bigint[]) AS h(id, token)
+                     ON r.id = h.id AND r.lease_token = h.token
+                WHERE r.state = 'running'
+                ORDER BY r.id
+                FOR UPDATE OF r
+            )
             UPDATE runs r
             SET lease_expires_at = $3, updated_at = $4
-            FROM unnest($1::uuid[], $2::bigint[]) AS h(id, token)
-            WHERE r.id = h.id AND r.lease_token = h.token AND r.state = 'running'
+            FROM held
+            WHERE r.id = held.id
             RETURNING r.id, r.cancel_requested_at IS NOT NULL AS "cancel_requested!"
             "#,
             &ids,

@@ -63,6 +63,8 @@ impl Store {
                 JOIN unnest($1::uuid[], $2::bigint[], $3::int[], $4::jsonb[])
                      AS i(id, token, idx, output) ON r.id = i.id
                 WHERE r.state = 'running' AND r.lease_token = i.token AND r.current_step = i.idx
+                -- In id order, as the heartbeat locks them (`lease.rs`).
+                ORDER BY r.id
                 FOR UPDATE OF r
             ), done AS (
                 -- `step_succeeded` lives on the step row (migration
