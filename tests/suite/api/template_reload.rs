@@ -3,7 +3,7 @@
 //! that would take a template from the policy in force or from environments
 //! that still need its teardown, leave the templates in force and say why.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,6 +52,20 @@ fn workflows(lab: Option<&str>) -> PathBuf {
         write_workflow(&dir, "lab", lab);
     }
     dir
+}
+
+/// Puts `text` at `path` at once, as an editor saving by rename or a
+/// ConfigMap update does: a poll never reads it half written.
+fn replace(path: &Path, text: &str) {
+    let name = path.file_name().unwrap().to_string_lossy();
+    let partial = path.with_file_name(format!(".{name}.new"));
+    std::fs::write(&partial, text).unwrap();
+    std::fs::rename(&partial, path).unwrap();
+}
+
+/// [`replace`] for `name`'s workflow file in `dir`.
+fn replace_workflow(dir: &Path, name: &str, yaml: &str) {
+    replace(&dir.join(format!("{name}.yaml")), yaml);
 }
 
 /// `GET /v1/templates` as `token`.
@@ -124,7 +138,7 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
 
-    write_workflow(&dir, "lab", LAB);
+    replace_workflow(&dir, "lab", LAB);
     wait::until("lab to be offered", WITHIN, || async {
         names(&templates(&server, &alice).await) == ["hub", "lab"]
     })
@@ -137,11 +151,11 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
     let applied = templates(&server, &carol).await["files"].clone();
     assert_ne!(applied["digest"], before["files"]["digest"]);
 
-    std::fs::write(
-        dir.join("lab.yaml"),
-        LAB.replace("kind: noop", "kind: no-such-kind"),
-    )
-    .unwrap();
+    replace_workflow(
+        &dir,
+        "lab",
+        &LAB.replace("kind: noop", "kind: no-such-kind"),
+    );
     let why = reload_error(&server, &carol).await;
     assert!(
         why.contains("lab.yaml") && why.contains("unknown step kind `no-such-kind`"),
@@ -174,7 +188,7 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
         page.html
     );
 
-    write_workflow(&dir, "lab", LAB);
+    replace_workflow(&dir, "lab", LAB);
     wait::until("the fixed file to be in force", WITHIN, || async {
         templates(&server, &carol).await["files"]["last_reload_error"].is_null()
     })
@@ -195,7 +209,7 @@ async fn a_template_the_policy_or_a_live_environment_needs_is_not_taken_away() {
     let db = TestDatabase::create().await;
     let dir = workflows(Some(&lab_with_teardown()));
     let policy = dir.parent().unwrap().join("policy.yaml");
-    std::fs::write(&policy, "defaults: { per_template: { lab: 3 } }\n").unwrap();
+    replace(&policy, "defaults: { per_template: { lab: 3 } }\n");
     let flags = [
         "--templates-poll-interval",
         "100ms",
@@ -222,7 +236,7 @@ async fn a_template_the_policy_or_a_live_environment_needs_is_not_taken_away() {
     assert_eq!(names(&templates(&server, &carol).await), ["hub", "lab"]);
 
     // Without the policy's rule, the live environment still needs lab's teardown.
-    std::fs::write(&policy, "defaults: { environments: 10 }\n").unwrap();
+    replace(&policy, "defaults: { environments: 10 }\n");
     wait::until("the new policy to be in force", WITHIN, || async {
         let reply = server.get("/v1/policy").token(&carol).send().await;
         reply.body["policy"]["defaults"]["per_template"]
@@ -230,7 +244,7 @@ async fn a_template_the_policy_or_a_live_environment_needs_is_not_taken_away() {
             .is_none_or(|rules| rules.is_empty())
     })
     .await;
-    write_workflow(&dir, "lab", LAB);
+    replace_workflow(&dir, "lab", LAB);
     let why = wait::until_some("the teardown's removal to be refused", WITHIN, || async {
         templates(&server, &carol).await["files"]["last_reload_error"]
             .as_str()
@@ -263,7 +277,7 @@ async fn a_policy_refused_for_a_template_not_there_yet_applies_once_the_template
     let db = TestDatabase::create().await;
     let dir = workflows(None);
     let policy = dir.parent().unwrap().join("policy.yaml");
-    std::fs::write(&policy, "defaults: { environments: 10 }\n").unwrap();
+    replace(&policy, "defaults: { environments: 10 }\n");
     let flags = [
         "--templates-poll-interval",
         "100ms",
@@ -276,7 +290,7 @@ async fn a_policy_refused_for_a_template_not_there_yet_applies_once_the_template
     let carol = token(&db.store, "carol", Role::Operator).await;
     let current = || async { server.get("/v1/policy").token(&carol).send().await.body };
 
-    std::fs::write(&policy, "defaults: { per_template: { lab: 2 } }\n").unwrap();
+    replace(&policy, "defaults: { per_template: { lab: 2 } }\n");
     let why = wait::until_some("the policy to be refused", WITHIN, || async {
         current().await["last_reload_error"]
             .as_str()
@@ -287,7 +301,7 @@ async fn a_policy_refused_for_a_template_not_there_yet_applies_once_the_template
 
     // The policy file does not change again: the template's arrival is what
     // has it read once more.
-    write_workflow(&dir, "lab", LAB);
+    replace_workflow(&dir, "lab", LAB);
     let applied = wait::until_some("the policy to apply", WITHIN, || async {
         let body = current().await;
         body["last_reload_error"].is_null().then_some(body)
@@ -325,7 +339,7 @@ async fn the_scheduler_expires_with_a_teardown_that_arrived_by_a_reload() {
     let created = create(&server, &alice, "short", "lab").await;
     assert_eq!(created.status, StatusCode::ACCEPTED, "{:#}", created.body);
 
-    write_workflow(&dir, "lab", &lab_with_teardown());
+    replace_workflow(&dir, "lab", &lab_with_teardown());
     wait::until("lab's teardown to be in force", WITHIN, || async {
         templates(&server, &carol).await["items"][1]["workflows"]
             == json!(["provision", "teardown"])
@@ -356,7 +370,7 @@ async fn sighup_reloads_the_templates_of_a_serve_process() {
     let server =
         ApiServer::start_process(BIN, &db, &dir, &["--templates-poll-interval", "0s"]).await;
     let carol = token(&db.store, "carol", Role::Operator).await;
-    write_workflow(&dir, "lab", LAB);
+    replace_workflow(&dir, "lab", LAB);
     // No poll: only the signal reads the directory again.
     server.process().signal("HUP");
     server
