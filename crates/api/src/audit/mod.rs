@@ -3,6 +3,7 @@
 //! entries newest first with filters, and `GET /v1/audit/export` streams
 //! every matching entry as JSON lines.
 
+mod action;
 pub mod record;
 
 use utoipa_axum::router::OpenApiRouter;
