@@ -68,6 +68,22 @@ fn replace_workflow(dir: &Path, name: &str, yaml: &str) {
     replace(&dir.join(format!("{name}.yaml")), yaml);
 }
 
+/// A server over `dir` with `policy` as its policy file beside it, both
+/// polled every 100 ms; the policy file's path, to change it.
+async fn with_policy(db: &TestDatabase, dir: &Path, policy: &str) -> (ApiServer, PathBuf) {
+    let path = dir.parent().unwrap().join("policy.yaml");
+    replace(&path, policy);
+    let flags = [
+        "--templates-poll-interval",
+        "100ms",
+        "--policy",
+        path.to_str().unwrap(),
+        "--policy-poll-interval",
+        "100ms",
+    ];
+    (ApiServer::start(db, dir, &flags).await, path)
+}
+
 /// `GET /v1/templates` as `token`.
 async fn templates(server: &ApiServer, token: &str) -> Value {
     let reply = server.get("/v1/templates").token(token).send().await;
@@ -208,17 +224,7 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
 async fn a_template_the_policy_or_a_live_environment_needs_is_not_taken_away() {
     let db = TestDatabase::create().await;
     let dir = workflows(Some(&lab_with_teardown()));
-    let policy = dir.parent().unwrap().join("policy.yaml");
-    replace(&policy, "defaults: { per_template: { lab: 3 } }\n");
-    let flags = [
-        "--templates-poll-interval",
-        "100ms",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--policy-poll-interval",
-        "100ms",
-    ];
-    let server = ApiServer::start(&db, &dir, &flags).await;
+    let (server, policy) = with_policy(&db, &dir, "defaults: { per_template: { lab: 3 } }\n").await;
     let alice = token(&db.store, "alice", Role::Developer).await;
     let carol = token(&db.store, "carol", Role::Operator).await;
     assert_eq!(
@@ -276,17 +282,7 @@ async fn a_template_the_policy_or_a_live_environment_needs_is_not_taken_away() {
 async fn a_policy_refused_for_a_template_not_there_yet_applies_once_the_template_arrives() {
     let db = TestDatabase::create().await;
     let dir = workflows(None);
-    let policy = dir.parent().unwrap().join("policy.yaml");
-    replace(&policy, "defaults: { environments: 10 }\n");
-    let flags = [
-        "--templates-poll-interval",
-        "100ms",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--policy-poll-interval",
-        "100ms",
-    ];
-    let server = ApiServer::start(&db, &dir, &flags).await;
+    let (server, policy) = with_policy(&db, &dir, "defaults: { environments: 10 }\n").await;
     let carol = token(&db.store, "carol", Role::Operator).await;
     let current = || async { server.get("/v1/policy").token(&carol).send().await.body };
 

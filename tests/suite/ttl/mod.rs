@@ -161,6 +161,17 @@ impl Ttl {
         .unwrap()
     }
 
+    /// Moves `env`'s expiry to now, without the NOTIFY a request or an
+    /// extension sends.
+    async fn expire_now(&self, env: Uuid) {
+        sqlx::query("UPDATE environments SET expires_at = $2 WHERE id = $1")
+            .bind(env)
+            .bind(SystemClock.now())
+            .execute(self.store().pool())
+            .await
+            .unwrap();
+    }
+
     /// When `env`'s teardown run was created.
     async fn teardown_created_at(&self, env: Uuid) -> DateTime<Utc> {
         sqlx::query_scalar(
@@ -276,12 +287,7 @@ async fn an_expiry_whose_wake_up_was_lost_is_caught_by_the_next_sweep() {
     parked.until(1, WITHIN).await.unwrap();
     // The expiry moves without the NOTIFY (a lost delayed job): the timer
     // still sleeps towards the old one.
-    sqlx::query("UPDATE environments SET expires_at = $2 WHERE id = $1")
-        .bind(env)
-        .bind(SystemClock.now())
-        .execute(ttl.store().pool())
-        .await
-        .unwrap();
+    ttl.expire_now(env).await;
     // The timer sleeps towards an hour from now; the pass under way may miss
     // the move, the next sweep may not.
     parked.next(2, WITHIN).await.unwrap();
@@ -310,12 +316,7 @@ async fn expiry_during_provisioning_stops_it_at_the_step_boundary_then_tears_dow
     // Expired once its first step is in flight: an expiry set at the request
     // may come before a loaded machine's worker claims the run, which then
     // stops before its first step and is torn down at once.
-    sqlx::query("UPDATE environments SET expires_at = $2 WHERE id = $1")
-        .bind(env)
-        .bind(SystemClock.now())
-        .execute(ttl.store().pool())
-        .await
-        .unwrap();
+    ttl.expire_now(env).await;
 
     ttl.until_phase(env, EnvironmentPhase::TearingDown).await;
     wait::run_state(ttl.store(), provisioning, RunState::Cancelled, WITHIN).await;
