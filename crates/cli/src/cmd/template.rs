@@ -46,6 +46,10 @@ struct Template {
 #[derive(Debug, Deserialize)]
 struct TemplateList {
     items: Vec<Template>,
+    /// For operators: where the templates come from and how their last
+    /// reload went.
+    #[serde(default)]
+    files: Option<Value>,
 }
 
 impl Listing for Template {
@@ -112,6 +116,16 @@ pub async fn run(
         Command::List => {
             let list: TemplateList = client.get("/v1/templates").await?;
             output::print_list(format, &list.items);
+            // On stderr, so `-o json` stays a list a script can read.
+            if let Some(why) = list
+                .files
+                .as_ref()
+                .and_then(|files| files["last_reload_error"].as_str())
+            {
+                eprintln!(
+                    "warning: the template files on disk do not load; the templates above stay in force: {why}"
+                );
+            }
         }
         Command::Show { name } => {
             let template: Template = client
