@@ -72,6 +72,24 @@ async fn admin_token_commands_are_audited_and_audit_lists_and_exports_them() {
         serde_json::Value::Null,
         "not an API call"
     );
+    // The token made through the API, and nothing done on the database.
+    let through_api = json(&stdout(
+        &hubwright(
+            &db,
+            &server.url,
+            Some(&root),
+            &["audit", "list", "--channel", "api", "-o", "json"],
+        )
+        .await,
+    ));
+    let actions: Vec<&str> = through_api
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["token.create"], "{through_api:#}");
+    assert_eq!(through_api[0]["actor"], "root");
 
     let table = stdout(&hubwright(&db, &server.url, Some(&root), &["audit", "list"]).await);
     assert!(table.starts_with("ID"), "{table}");

@@ -316,6 +316,48 @@ async fn the_audit_log_lists_token_creations_with_their_actor_and_filters_by_act
             (kim.clone(), Some("api".to_owned()))
         ]
     );
+    // Filtered by the way in: the API, and the console's form.
+    let targets = |channel: &'static str| {
+        let server = &server;
+        let root = &root;
+        async move {
+            let page = server
+                .get(&format!("/v1/audit?action=token.create&channel={channel}"))
+                .token(root)
+                .send()
+                .await;
+            assert_eq!(page.status, StatusCode::OK, "{:#}", page.body);
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["target_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(targets("console").await, [jack.as_str()]);
+    assert_eq!(targets("api").await, [kim.as_str()]);
+    let bad = server
+        .get("/v1/audit?channel=web")
+        .token(&root)
+        .send()
+        .await;
+    bad.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-request");
+    assert!(
+        bad.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("channel: must be `api` or `console`"),
+        "{:#}",
+        bad.body
+    );
+    let in_console = admin.get("/audit?channel=console").await;
+    in_console.assert_says(&jack);
+    in_console.assert_says("<option value=\"console\" selected>");
+    assert!(
+        !in_console.html.contains(&kim),
+        "the API's entry is filtered out"
+    );
 
     let only_ivy = admin.get("/audit?actor=ivy").await;
     only_ivy.assert_says(&kim);

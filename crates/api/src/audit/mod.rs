@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hubwright_state::Store;
 use hubwright_state::model::Role;
-use hubwright_state::store::audit::{AuditEntry, AuditFilter, Outcome};
+use hubwright_state::store::audit::{AuditEntry, AuditFilter, Channel, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -38,7 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(export))
 }
 
-/// `?actor=&action=&target=&outcome=&since=&until=&cursor=&limit=`; read as
+/// `?actor=&action=&target=&outcome=&channel=&since=&until=&cursor=&limit=`; read as
 /// text and parsed one by one, so a bad value names its parameter.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +54,10 @@ pub struct AuditQuery {
     /// `success` (2xx) or `failure` (refused or failed).
     #[param(value_type = Option<Outcome>)]
     outcome: Option<String>,
+    /// `api` (an HTTP client: the CLI, a portal, a script) or `console`
+    /// (the web console, for the user signed in to it).
+    #[param(value_type = Option<Channel>)]
+    channel: Option<String>,
     /// Only entries at or after this time (RFC 3339).
     #[param(value_type = Option<DateTime<Utc>>, example = "2026-12-06T09:00:00Z")]
     since: Option<String>,
@@ -104,6 +108,12 @@ impl AuditQuery {
                 .map(|text| {
                     Outcome::parse(text)
                         .map_err(|rule| Problem::invalid_parameter("outcome", &rule))
+                })
+                .transpose()?,
+            channel: non_empty(self.channel.clone())
+                .map(|text| {
+                    Channel::parse(&text)
+                        .map_err(|rule| Problem::invalid_parameter("channel", &rule))
                 })
                 .transpose()?,
             since: self

@@ -49,6 +49,10 @@ pub struct Filters {
     /// Only successes or only failures.
     #[arg(long, value_parser = ["success", "failure"])]
     outcome: Option<String>,
+    /// Only API calls made this way: api (the CLI, a portal, a script) or
+    /// console (the web console).
+    #[arg(long, value_parser = ["api", "console"])]
+    channel: Option<String>,
     /// Only entries since: a duration ago (e.g. 24h) or an RFC 3339 time.
     #[arg(long, value_parser = super::run::parse_since)]
     since: Option<DateTime<Utc>>,
@@ -66,6 +70,7 @@ impl Filters {
             ("action", &self.action),
             ("target", &self.target),
             ("outcome", &self.outcome),
+            ("channel", &self.channel),
         ] {
             if let Some(value) = value {
                 query.push(format!("{key}={}", segment(value)));

@@ -44,6 +44,8 @@ struct Filters {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     outcome: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    channel: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     since: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     until: String,
@@ -58,6 +60,7 @@ impl Filters {
             &self.action,
             &self.target,
             &self.outcome,
+            &self.channel,
             &self.since,
             &self.until,
         ]
@@ -146,7 +149,7 @@ async fn list(
     };
     let errors = problem.as_ref().map(|problem| {
         let fields = [
-            "actor", "action", "target", "outcome", "since", "until", "cursor",
+            "actor", "action", "target", "outcome", "channel", "since", "until", "cursor",
         ];
         let named: serde_json::Map<String, JsonValue> = fields
             .iter()

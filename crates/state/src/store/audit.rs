@@ -101,11 +101,12 @@ impl Channel {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    /// `api` or `console`; the error is the rule, for a 422.
+    pub fn parse(text: &str) -> Result<Self, String> {
         match text {
-            "api" => Some(Self::Api),
-            "console" => Some(Self::Console),
-            _ => None,
+            "api" => Ok(Self::Api),
+            "console" => Ok(Self::Console),
+            other => Err(format!("must be `api` or `console` (got `{other}`)")),
         }
     }
 }
@@ -232,6 +233,8 @@ pub struct AuditFilter {
     pub target: Option<String>,
     /// Only successes or only failures.
     pub outcome: Option<Outcome>,
+    /// Only API calls that came in this way.
+    pub channel: Option<Channel>,
     /// Only at or after this time.
     pub since: Option<DateTime<Utc>>,
     /// Only before this time.
@@ -275,7 +278,7 @@ impl From<AuditRow> for AuditEntry {
             client_addr: row.client_addr,
             method: row.method,
             path: row.path,
-            channel: row.channel.as_deref().and_then(Channel::parse),
+            channel: row.channel.as_deref().and_then(|c| Channel::parse(c).ok()),
         }
     }
 }
@@ -323,6 +326,7 @@ impl Store {
               AND ($5::timestamptz IS NULL OR at >= $5)
               AND ($6::timestamptz IS NULL OR at < $6)
               AND ($7::bigint IS NULL OR id < $7)
+              AND ($9::text IS NULL OR channel = $9)
             ORDER BY id DESC
             LIMIT $8
             "#,
@@ -334,6 +338,7 @@ impl Store {
             filter.until,
             before,
             limit,
+            filter.channel.map(Channel::as_str),
         )
         .fetch_all(&mut *tx)
         .await?;
