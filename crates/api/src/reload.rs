@@ -17,6 +17,7 @@ use hubwright_state::policy::{PolicyHolder, Reload};
 use hubwright_state::store::audit::{AuditRecord, AuthKind, Outcome};
 use hubwright_state::workflow::{Catalog, CatalogHolder, Read};
 use hubwright_state::{Clock, Store};
+use hubwright_telemetry::reread::{hangups, hung_up, polled, polls};
 
 /// What a process reloads and how often it looks.
 #[derive(Debug)]
@@ -51,16 +52,9 @@ impl Reloader {
         if self.templates.dir().is_none() && !has_policy_file {
             return shutdown.await;
         }
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
-            Ok(signal) => Some(signal),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP; templates and policy reload on their polls only");
-                None
-            }
-        };
-        let mut template_ticks = ticks(self.templates_poll);
-        let mut policy_ticks = ticks(has_policy_file.then_some(self.policy_poll).flatten());
+        let mut hangup = hangups("the templates and the policy file");
+        let mut template_ticks = polls(self.templates_poll);
+        let mut policy_ticks = polls(has_policy_file.then_some(self.policy_poll).flatten());
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -69,14 +63,14 @@ impl Reloader {
                     self.reload_templates(true).await;
                     self.reload_policy(true).await;
                 }
-                () = tick(&mut template_ticks) => {
+                () = polled(&mut template_ticks) => {
                     // A policy file refused for naming a template that was
                     // not there yet is tried again once it is.
                     if self.reload_templates(false).await && self.policy_failing() {
                         self.reload_policy(true).await;
                     }
                 }
-                () = tick(&mut policy_ticks) => self.reload_policy(false).await,
+                () = polled(&mut policy_ticks) => self.reload_policy(false).await,
             }
         }
     }
@@ -125,17 +119,9 @@ impl Reloader {
         let names = catalog.names().join(", ");
         self.templates.put(catalog, digest.clone(), now);
         tracing::info!(digest, templates = names, "templates reloaded");
-        metrics::counter!(crate::metrics::TEMPLATE_RELOADS, "outcome" => "applied").increment(1);
-        metrics::gauge!(crate::metrics::TEMPLATE_RELOAD_FAILING).set(0.0);
         let detail = format!("digest {digest}; templates: {names}");
-        audit(
-            &self.store,
-            now,
-            "templates",
-            Outcome::Success,
-            Some(detail),
-        )
-        .await;
+        self.counted(&TEMPLATES, Outcome::Success, Some(detail), now)
+            .await;
         true
     }
 
@@ -188,16 +174,8 @@ impl Reloader {
 
     async fn template_reload_failed(&self, why: &str, now: chrono::DateTime<chrono::Utc>) {
         tracing::warn!(error = %why, "the template files do not load; the templates in force stay");
-        metrics::counter!(crate::metrics::TEMPLATE_RELOADS, "outcome" => "failed").increment(1);
-        metrics::gauge!(crate::metrics::TEMPLATE_RELOAD_FAILING).set(1.0);
-        audit(
-            &self.store,
-            now,
-            "templates",
-            Outcome::Failure,
-            Some(why.to_owned()),
-        )
-        .await;
+        self.counted(&TEMPLATES, Outcome::Failure, Some(why.to_owned()), now)
+            .await;
     }
 
     /// Reads the policy file again (off the async threads) and puts it in
@@ -219,19 +197,13 @@ impl Reloader {
                     digest = status.digest.as_deref().unwrap_or_default(),
                     "policy reloaded"
                 );
-                metrics::counter!(crate::metrics::POLICY_RELOADS, "outcome" => "applied")
-                    .increment(1);
-                metrics::gauge!(crate::metrics::POLICY_RELOAD_FAILING).set(0.0);
                 let detail = status.digest.map(|d| format!("digest {d}"));
-                audit(&self.store, now, "policy", Outcome::Success, detail).await;
+                self.counted(&POLICY, Outcome::Success, detail, now).await;
             }
             Ok((Reload::Failed(err), _)) => {
                 tracing::warn!(error = %err, "the policy file does not load; the policy in force stays");
-                metrics::counter!(crate::metrics::POLICY_RELOADS, "outcome" => "failed")
-                    .increment(1);
-                metrics::gauge!(crate::metrics::POLICY_RELOAD_FAILING).set(1.0);
                 let detail = Some(err.to_string());
-                audit(&self.store, now, "policy", Outcome::Failure, detail).await;
+                self.counted(&POLICY, Outcome::Failure, detail, now).await;
             }
             Ok((Reload::Unchanged | Reload::NoFile, _)) => {}
             Err(err) => tracing::error!(error = %err, "the policy reload panicked"),
@@ -239,48 +211,50 @@ impl Reloader {
     }
 }
 
-fn ticks(every: Option<Duration>) -> Option<tokio::time::Interval> {
-    every.map(|every| {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks
-    })
+/// What is reloaded, as its metrics and the audit trail name it.
+struct Reloaded {
+    /// `templates` or `policy`: the audit entry is `<what>.reload`.
+    what: &'static str,
+    /// Counter of reloads by `outcome` (`applied`, `failed`).
+    reloads: &'static str,
+    /// Gauge: 1 while the files on disk cannot be applied.
+    failing: &'static str,
 }
 
-/// The next SIGHUP; never, without a listener.
-async fn hung_up(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
-    match signal {
-        Some(signal) => signal.recv().await,
-        None => std::future::pending().await,
-    }
-}
+const TEMPLATES: Reloaded = Reloaded {
+    what: "templates",
+    reloads: crate::metrics::TEMPLATE_RELOADS,
+    failing: crate::metrics::TEMPLATE_RELOAD_FAILING,
+};
 
-/// The next poll; never, without one.
-async fn tick(ticks: &mut Option<tokio::time::Interval>) {
-    match ticks {
-        Some(ticks) => {
-            ticks.tick().await;
+const POLICY: Reloaded = Reloaded {
+    what: "policy",
+    reloads: crate::metrics::POLICY_RELOADS,
+    failing: crate::metrics::POLICY_RELOAD_FAILING,
+};
+
+impl Reloader {
+    /// A reload that changed something, or failed: counted, its gauge set,
+    /// and in the audit trail by `system` as `<what>.reload`. A failed audit
+    /// write is logged, not fatal.
+    async fn counted(
+        &self,
+        of: &Reloaded,
+        outcome: Outcome,
+        detail: Option<String>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let failed = outcome == Outcome::Failure;
+        let label = if failed { "failed" } else { "applied" };
+        metrics::counter!(of.reloads, "outcome" => label).increment(1);
+        metrics::gauge!(of.failing).set(if failed { 1.0 } else { 0.0 });
+        let action = format!("{}.reload", of.what);
+        let mut record = AuditRecord::new(at, Some("system"), AuthKind::System, &action, outcome);
+        record.target_kind = Some(of.what.to_owned());
+        record.detail = detail;
+        if let Err(err) = self.store.record_audit(&record).await {
+            tracing::error!(error = %err, action, "could not record the reload in the audit trail");
+            metrics::counter!(crate::metrics::AUDIT_WRITE_FAILURES).increment(1);
         }
-        None => std::future::pending().await,
-    }
-}
-
-/// A reload that changed something, or failed, in the audit trail: by
-/// `system`, as `<what>.reload` (`templates.reload`, `policy.reload`). A
-/// failed write is logged, not fatal.
-async fn audit(
-    store: &Store,
-    at: chrono::DateTime<chrono::Utc>,
-    what: &str,
-    outcome: Outcome,
-    detail: Option<String>,
-) {
-    let action = format!("{what}.reload");
-    let mut record = AuditRecord::new(at, Some("system"), AuthKind::System, &action, outcome);
-    record.target_kind = Some(what.to_owned());
-    record.detail = detail;
-    if let Err(err) = store.record_audit(&record).await {
-        tracing::error!(error = %err, action, "could not record the reload in the audit trail");
-        metrics::counter!(crate::metrics::AUDIT_WRITE_FAILURES).increment(1);
     }
 }

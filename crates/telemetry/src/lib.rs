@@ -8,11 +8,14 @@
 //! - [`logging`]: the process's subscriber: text or flat JSON lines, a
 //!   filter that changes without a restart, and with the `otlp` feature the
 //!   OpenTelemetry layer that exports spans over OTLP/HTTP.
+//! - [`reread`]: SIGHUP and polls, the triggers for reading a file again
+//!   (the log filter file here, the templates and the policy in the API).
 
 pub mod client;
 pub mod context;
 pub mod logging;
 #[cfg(feature = "otlp")]
 mod otlp;
+pub mod reread;
 
 pub use context::TraceParent;

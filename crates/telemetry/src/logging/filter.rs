@@ -101,30 +101,17 @@ pub async fn watch_file(
     poll: Option<Duration>,
     shutdown: impl Future<Output = ()>,
 ) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = signal(SignalKind::hangup())
-        .map_err(|err| {
-            tracing::warn!(error = %err, "cannot listen for SIGHUP; the log filter file is read on its poll only");
-        })
-        .ok();
-    let mut ticks = poll.map(|every| {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks
-    });
+    use crate::reread::{hangups, hung_up, polled, polls};
+    let mut hangup = hangups("the log filter file");
+    let mut ticks = polls(poll);
     // What the last look found wrong, so a poll says it once, not every time.
     let mut failing: Option<String> = None;
     tokio::pin!(shutdown);
     loop {
         let forced = tokio::select! {
             () = &mut shutdown => return,
-            Some(()) = async { hangup.as_mut()?.recv().await } => true,
-            () = async {
-                match ticks.as_mut() {
-                    Some(ticks) => { ticks.tick().await; }
-                    None => std::future::pending().await,
-                }
-            } => false,
+            Some(()) = hung_up(&mut hangup) => true,
+            () = polled(&mut ticks) => false,
         };
         let read = tokio::fs::read_to_string(&path)
             .await
