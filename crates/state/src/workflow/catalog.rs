@@ -24,8 +24,16 @@ impl Catalog {
         dir: &Path,
         check: impl Fn(&LoadedTemplate) -> Result<(), WorkflowError>,
     ) -> Result<Self, WorkflowError> {
+        Self::checked(super::load_dir(dir)?, check)
+    }
+
+    /// `loaded`, each template passed to `check` first (see [`Catalog::load`]).
+    pub(super) fn checked(
+        loaded: Vec<LoadedTemplate>,
+        check: impl Fn(&LoadedTemplate) -> Result<(), WorkflowError>,
+    ) -> Result<Self, WorkflowError> {
         let mut catalog = Self::default();
-        for loaded in super::load_dir(dir)? {
+        for loaded in loaded {
             check(&loaded)?;
             // Not refused, so a test or a trusted in-house template may stay
             // open; the shipped ones have none (a test holds them to it).

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::load::DirFiles;
 use super::{Catalog, LoadedTemplate, WorkflowError};
 
 /// How a process checks each template it loads: the worker's registry knows
@@ -121,7 +122,7 @@ impl CatalogHolder {
     /// SHA-256 over the names and contents of the workflow files in `dir`,
     /// as a poll compares them.
     pub fn digest_of(dir: &Path) -> String {
-        fingerprint(dir)
+        fingerprint(&DirFiles::read(dir))
     }
 
     /// The templates in force. A request holds on to the one it started with.
@@ -151,7 +152,8 @@ impl CatalogHolder {
         let (Some(dir), Some(check)) = (&self.dir, &self.check) else {
             return Read::NoDirectory;
         };
-        let digest = fingerprint(dir);
+        let files = DirFiles::read(dir);
+        let digest = fingerprint(&files);
         {
             let mut status = self.lock_status();
             if !force && status.seen.as_deref() == Some(digest.as_str()) {
@@ -160,7 +162,10 @@ impl CatalogHolder {
             status.seen = Some(digest.clone());
             status.public.last_reload_at = Some(now);
         }
-        match Catalog::load(dir, |loaded| check(loaded)) {
+        match files
+            .and_then(|files| files.load())
+            .and_then(|loaded| Catalog::checked(loaded, |loaded| check(loaded)))
+        {
             Ok(catalog) => Read::Loaded { catalog, digest },
             Err(err) => {
                 self.refuse(&err.to_string());
@@ -194,25 +199,13 @@ impl CatalogHolder {
 }
 
 /// SHA-256 over the name and content of every workflow file in `dir`, in
-/// name order: the files [`super::load_dir`] reads. An unreadable directory
-/// or file has a fingerprint of its own, so a poll reports it once.
-fn fingerprint(dir: &Path) -> String {
-    let mut bytes = Vec::new();
-    match super::load::workflow_files(dir) {
-        Ok(paths) => {
-            for path in paths {
-                bytes.extend_from_slice(path.as_os_str().as_encoded_bytes());
-                bytes.push(0);
-                match std::fs::read(&path) {
-                    Ok(content) => bytes.extend_from_slice(&content),
-                    Err(err) => bytes.extend_from_slice(format!("unreadable: {err}").as_bytes()),
-                }
-                bytes.push(0);
-            }
-        }
-        Err(err) => bytes.extend_from_slice(format!("unreadable: {err}").as_bytes()),
+/// name order. An unreadable directory has a fingerprint of its own, so a
+/// poll reports it once.
+fn fingerprint(files: &Result<DirFiles, WorkflowError>) -> String {
+    match files {
+        Ok(files) => files.digest(),
+        Err(err) => crate::digest::sha256_hex(format!("unreadable: {err}").as_bytes()),
     }
-    crate::digest::sha256_hex(&bytes)
 }
 
 #[cfg(test)]

@@ -24,17 +24,64 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedTemplate, WorkflowError> {
 
 /// Loads every `*.yaml`/`*.yml` file in `dir`, in name order.
 pub fn load_dir(dir: &Path) -> Result<Vec<LoadedTemplate>, WorkflowError> {
-    workflow_files(dir)?
-        .iter()
-        .map(|path| load_file(path))
-        .collect()
+    DirFiles::read(dir)?.load()
+}
+
+/// The workflow files of a directory as read at one moment: each path with
+/// its content, or why it could not be read. A reload hashes and loads the
+/// same bytes, so what it puts in force is what its digest says.
+pub(super) struct DirFiles(Vec<(PathBuf, std::io::Result<Vec<u8>>)>);
+
+impl DirFiles {
+    /// Reads every file [`workflow_files`] lists.
+    pub(super) fn read(dir: &Path) -> Result<Self, WorkflowError> {
+        Ok(Self(
+            workflow_files(dir)?
+                .into_iter()
+                .map(|path| {
+                    let content = std::fs::read(&path);
+                    (path, content)
+                })
+                .collect(),
+        ))
+    }
+
+    /// SHA-256 over each file's name and content (or why it is unreadable).
+    pub(super) fn digest(&self) -> String {
+        let mut bytes = Vec::new();
+        for (path, content) in &self.0 {
+            bytes.extend_from_slice(path.as_os_str().as_encoded_bytes());
+            bytes.push(0);
+            match content {
+                Ok(content) => bytes.extend_from_slice(content),
+                Err(err) => bytes.extend_from_slice(format!("unreadable: {err}").as_bytes()),
+            }
+            bytes.push(0);
+        }
+        crate::digest::sha256_hex(&bytes)
+    }
+
+    /// Each file parsed and its structure checked, in name order.
+    pub(super) fn load(&self) -> Result<Vec<LoadedTemplate>, WorkflowError> {
+        self.0
+            .iter()
+            .map(|(path, content)| {
+                let unreadable = |err: &dyn std::fmt::Display| {
+                    WorkflowError::new(path, "file", format!("cannot be read: {err}"))
+                };
+                let content = content.as_ref().map_err(|err| unreadable(err))?;
+                let text = std::str::from_utf8(content).map_err(|err| unreadable(&err))?;
+                parse(path, text)
+            })
+            .collect()
+    }
 }
 
 /// The `*.yaml`/`*.yml` files in `dir`, in name order, following links (a
 /// mounted ConfigMap links each file from its hidden `..data` directory).
 /// Hidden files are left out: editors and sync tools keep their working
 /// copies there, and none could be a template (names are identifiers).
-pub(super) fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
+fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, WorkflowError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|err| WorkflowError::new(dir, "directory", format!("cannot be read: {err}")))?;
     let mut paths = Vec::new();
