@@ -34,18 +34,37 @@ pub async fn ensure_installed(project: &Path) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?
 }
 
-fn install_blocking(project: &Path, node: &Path) -> std::io::Result<()> {
-    let lockfile = std::fs::read(project.join("package-lock.json"))?;
-    let marker = project.join("node_modules").join(".hubwright-installed");
-    let installed = || std::fs::read(&marker).is_ok_and(|seen| seen == lockfile);
-    if installed() {
+/// Runs `make` unless `marker` holds `inputs` (what it was last made from).
+/// An exclusive lock on `project/.install.lock` makes parallel processes wait
+/// for the one making it; the marker is written after `make` succeeds, so a
+/// half-done make (a killed process) counts as not made.
+pub(crate) fn once_per(
+    project: &Path,
+    marker: &Path,
+    inputs: &[u8],
+    make: impl FnOnce() -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let made = || std::fs::read(marker).is_ok_and(|seen| seen == inputs);
+    if made() {
         return Ok(());
     }
     let lock = std::fs::File::create(project.join(".install.lock"))?;
+    // Held until dropped.
     lock.lock()?;
-    if installed() {
+    if made() {
         return Ok(());
     }
+    make()?;
+    std::fs::write(marker, inputs)
+}
+
+fn install_blocking(project: &Path, node: &Path) -> std::io::Result<()> {
+    let lockfile = std::fs::read(project.join("package-lock.json"))?;
+    let marker = project.join("node_modules").join(".hubwright-installed");
+    once_per(project, &marker, &lockfile, || npm_ci(project, node))
+}
+
+fn npm_ci(project: &Path, node: &Path) -> std::io::Result<()> {
     // npm next to node first, so HUBWRIGHT_NODE picks its own npm.
     let npm = node
         .parent()
@@ -83,6 +102,5 @@ fn install_blocking(project: &Path, node: &Path) -> std::io::Result<()> {
             String::from_utf8_lossy(&output.stderr)
         )));
     }
-    std::fs::write(&marker, &lockfile)?;
     Ok(())
 }

@@ -65,18 +65,18 @@ fn ensure(project: &Path, node: &Path) -> std::io::Result<PathBuf> {
         inputs.extend(std::fs::read(project.join(name))?);
         inputs.push(0);
     }
-    let current = || bundle.is_file() && std::fs::read(&marker).is_ok_and(|seen| seen == inputs);
-    if current() {
-        return Ok(bundle);
+    if !bundle.is_file() {
+        // Removed by hand: whatever the marker says, make it again.
+        let _ = std::fs::remove_file(&marker);
     }
     std::fs::create_dir_all(&dir)?;
-    let lock = std::fs::File::create(project.join(".install.lock"))?;
-    // Held until dropped: another process making the bundle finishes first.
-    lock.lock()?;
-    if current() {
-        return Ok(bundle);
-    }
-    let partial = dir.join(format!("provider.bundle.{}.mjs", std::process::id()));
+    crate::npm::once_per(project, &marker, &inputs, || make(project, node, &bundle))?;
+    Ok(bundle)
+}
+
+/// Bundles the provider into `bundle` (written aside, then renamed).
+fn make(project: &Path, node: &Path, bundle: &Path) -> std::io::Result<()> {
+    let partial = bundle.with_file_name(format!("provider.bundle.{}.mjs", std::process::id()));
     // esbuild's own API finds its native binary, whichever form npm left
     // `bin/esbuild` in.
     let output = std::process::Command::new(node)
@@ -94,7 +94,5 @@ fn ensure(project: &Path, node: &Path) -> std::io::Result<PathBuf> {
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    std::fs::rename(&partial, &bundle)?;
-    std::fs::write(&marker, &inputs)?;
-    Ok(bundle)
+    std::fs::rename(&partial, bundle)
 }
