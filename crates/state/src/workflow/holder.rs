@@ -93,9 +93,7 @@ impl CatalogHolder {
 
     /// `catalog`, loaded from `dir` with `check` and registered, in force;
     /// later reloads read `dir` again and check each template the same way.
-    /// `digest` is [`CatalogHolder::digest_of`] `dir`, taken before the
-    /// catalog was loaded: a file changed in between is read again by the
-    /// first poll.
+    /// `digest` is what [`CatalogHolder::load`] gave with the catalog.
     pub fn watching(
         dir: &Path,
         digest: String,
@@ -119,10 +117,14 @@ impl CatalogHolder {
         }
     }
 
-    /// SHA-256 over the names and contents of the workflow files in `dir`,
-    /// as a poll compares them.
-    pub fn digest_of(dir: &Path) -> String {
-        fingerprint(&DirFiles::read(dir))
+    /// Loads `dir` at start-up, checking each template with `check`: the
+    /// catalog (to register, then hand to [`CatalogHolder::watching`]) and
+    /// the digest of the very files it was loaded from, as a poll compares.
+    pub fn load(dir: &Path, check: &TemplateCheck) -> Result<(String, Catalog), WorkflowError> {
+        let files = DirFiles::read(dir);
+        let digest = fingerprint(&files);
+        let catalog = Catalog::checked(files?.load()?, check)?;
+        Ok((digest, catalog))
     }
 
     /// The templates in force. A request holds on to the one it started with.
@@ -242,9 +244,9 @@ mod tests {
     }
 
     fn holder(dir: &Path) -> CatalogHolder {
-        let digest = CatalogHolder::digest_of(dir);
-        let catalog = Catalog::load(dir, |_| Ok(())).unwrap();
-        CatalogHolder::watching(dir, digest, catalog, accept_all(), Utc::now())
+        let check = accept_all();
+        let (digest, catalog) = CatalogHolder::load(dir, check.as_ref()).unwrap();
+        CatalogHolder::watching(dir, digest, catalog, check, Utc::now())
     }
 
     #[test]

@@ -110,13 +110,12 @@ pub async fn run_until(
         None => None,
     };
     let registry = super::registry(ext, &clusters, keys, &args.workflows);
-    let digest = CatalogHolder::digest_of(&args.workflows);
-    let mut catalog = registry.load_catalog(&args.workflows)?;
-    // Reloads check each template against the same step kinds.
+    // Loaded here and on every reload with the same check of step kinds.
     let check: Arc<TemplateCheck> = {
         let registry = registry.clone();
         Arc::new(move |loaded| registry.validate(loaded))
     };
+    let (digest, mut catalog) = CatalogHolder::load(&args.workflows, check.as_ref())?;
 
     // Run tasks share the committer; a few more serve claims, heartbeats and
     // the rescuer. LISTEN holds a connection of its own.
