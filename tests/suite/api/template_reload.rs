@@ -84,28 +84,6 @@ async fn with_policy(db: &TestDatabase, dir: &Path, policy: &str) -> (ApiServer,
     (ApiServer::start(db, dir, &flags).await, path)
 }
 
-/// `hubwright template list -o json` against `server` as `token`.
-async fn cli_template_list(
-    db: &TestDatabase,
-    server: &ApiServer,
-    token: &str,
-) -> std::process::Output {
-    tokio::process::Command::new(crate::BIN)
-        .args(["template", "list", "-o", "json"])
-        .env("HUBWRIGHT_URL", &server.url)
-        .env("HUBWRIGHT_TOKEN", token)
-        .env("DATABASE_URL", &db.url)
-        .env(
-            "HUBWRIGHT_CONFIG",
-            scratch_dir("cli-config").join("config.yaml"),
-        )
-        .env_remove("HUBWRIGHT_CONTEXT")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run the CLI")
-}
-
 /// `GET /v1/templates` as `token`.
 async fn templates(server: &ApiServer, token: &str) -> Value {
     let reply = server.get("/v1/templates").token(token).send().await;
@@ -212,7 +190,13 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
         "lab is still served as it was"
     );
     // So do `hubwright template list` (on stderr, the list still JSON) ...
-    let cli = cli_template_list(&db, &server, &carol).await;
+    let cli = crate::cli::hubwright(
+        &db,
+        &server.url,
+        Some(&carol),
+        &["template", "list", "-o", "json"],
+    )
+    .await;
     assert!(cli.status.success(), "{cli:?}");
     let listed: Value = serde_json::from_slice(&cli.stdout).expect("a JSON list");
     assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed:#}");

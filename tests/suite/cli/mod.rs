@@ -22,7 +22,12 @@ use crate::BIN;
 
 /// Runs the CLI with `args` against `server` as `token`, with a config file
 /// of its own so the machine's contexts never leak in.
-async fn hubwright(db: &TestDatabase, server: &str, token: Option<&str>, args: &[&str]) -> Output {
+pub(crate) async fn hubwright(
+    db: &TestDatabase,
+    server: &str,
+    token: Option<&str>,
+    args: &[&str],
+) -> Output {
     let mut command = tokio::process::Command::new(BIN);
     command
         .args(args)
