@@ -66,7 +66,7 @@ async fn the_sandbox_demo_prints_a_hub_that_answers_and_sends_logins_to_the_prov
     );
 
     // The demo checks its hub, then tears down (seconds): ask meanwhile.
-    let http = hubwright_testkit::http::client_builder()
+    let http = hubwright_http::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

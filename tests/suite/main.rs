@@ -41,6 +41,7 @@ mod e2e;
 mod faults;
 mod health;
 mod helm_release;
+mod http_clients;
 mod idp;
 mod metrics;
 mod namespace;

@@ -81,7 +81,7 @@ struct Discovery {
 impl OidcVerifier {
     /// A verifier for `config`; keys are fetched on first use.
     pub fn new(config: OidcConfig) -> Self {
-        let http = http_client_builder()
+        let http = hubwright_http::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_else(|err| panic!("building an HTTP client: {err}"));
@@ -292,20 +292,6 @@ impl OidcVerifier {
             .await
             .map_err(|err| Rejected::Provider(format!("GET {url}: {err}")))
     }
-}
-
-/// An HTTP client builder whose TLS uses ring: reqwest has no crypto provider
-/// of its own here (one TLS stack in the tree, no aws-lc C build), so the
-/// process default is installed first (`clippy.toml` forbids the other ways;
-/// hubwright-worker's `http` module says more).
-pub fn http_client_builder() -> reqwest::ClientBuilder {
-    static PROVIDER: std::sync::Once = std::sync::Once::new();
-    PROVIDER.call_once(|| {
-        // Err: another part of the process installed one first; it is used.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    #[allow(clippy::disallowed_methods)] // The one allowed place in this crate.
-    reqwest::Client::builder()
 }
 
 fn find(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, Rejected>> {

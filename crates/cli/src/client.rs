@@ -79,7 +79,7 @@ impl Client {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
-            http: hubwright_worker::http::client(),
+            http: hubwright_http::client(),
         }
     }
 

@@ -91,7 +91,7 @@ pub struct Console {
 /// except that a browser asking for a page that does not exist gets the
 /// console's 404 page rather than the API's JSON.
 pub fn router(app: AppState, api: Router, config: ConsoleConfig) -> Router {
-    let http = hubwright_api::oidc::http_client_builder()
+    let http = hubwright_http::client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_else(|err| panic!("building an HTTP client: {err}"));

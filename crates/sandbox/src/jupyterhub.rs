@@ -223,7 +223,7 @@ impl JupyterHub {
     }
 
     async fn wait_for_health(&mut self) -> std::io::Result<()> {
-        let http = crate::http::client();
+        let http = hubwright_http::client();
         let url = format!("{}/hub/health", self.url);
         let within = crate::readiness::start_timeout(START_TIMEOUT);
         let deadline = tokio::time::Instant::now() + within;

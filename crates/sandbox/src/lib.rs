@@ -20,7 +20,6 @@
 
 pub mod apiserver;
 pub mod helm;
-pub mod http;
 pub mod hub_farm;
 pub mod jupyterhub;
 pub mod kubelet;

@@ -85,7 +85,7 @@ impl OidcProvider {
             dir,
             child: None,
             _stdout: None,
-            http: crate::http::client(),
+            http: hubwright_http::client(),
         };
         provider.spawn().await?;
         Ok(provider)

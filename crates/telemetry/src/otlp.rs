@@ -3,7 +3,6 @@
 //! blocking reqwest client, so exporting never waits on the async runtime
 //! and the runtime never waits on the collector.
 
-use std::sync::Once;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -21,7 +20,7 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// flush at exit).
 pub(crate) fn tracer(otlp: &Otlp) -> Result<(SdkTracer, SdkTracerProvider), String> {
     let endpoint = traces_url(&otlp.endpoint)?;
-    let client = blocking_client_builder()
+    let client = hubwright_http::blocking_client_builder()
         .timeout(EXPORT_TIMEOUT)
         .build()
         .map_err(|err| format!("building the exporter's HTTP client: {err}"))?;
@@ -77,19 +76,6 @@ pub(crate) fn traces_url(endpoint: &str) -> Result<String, String> {
     } else {
         format!("{trimmed}/v1/traces")
     })
-}
-
-/// A blocking client whose TLS is ring's with the system's roots, as every
-/// other client's (`hubwright_worker::http`; decision 0013): reqwest is
-/// built without a crypto provider of its own.
-fn blocking_client_builder() -> reqwest::blocking::ClientBuilder {
-    static PROVIDER: Once = Once::new();
-    PROVIDER.call_once(|| {
-        // Err: another part of the process installed one first; it is used.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
-    #[allow(clippy::disallowed_methods)] // The one blocking client.
-    reqwest::blocking::Client::builder()
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ impl ConsoleUser {
 
 /// An HTTP client that shows each redirect instead of following it.
 pub fn no_redirects() -> reqwest::Client {
-    crate::http::client_builder()
+    hubwright_http::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("an HTTP client")

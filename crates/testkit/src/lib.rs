@@ -50,9 +50,6 @@ pub mod wait;
 pub mod work;
 
 pub use db::{TestDatabase, admin_url, with_database};
-/// HTTP clients for tests: `http::client()`, `http::client_builder()` (they
-/// install the TLS provider reqwest needs; `clippy.toml` forbids the others).
-pub use hubwright_sandbox::http;
 
 /// The `HUBWRIGHT_SECRET_KEY` of test workers: a fixed key, so a test can open
 /// what a worker process sealed.

@@ -255,7 +255,7 @@ impl ApiServer {
 }
 
 fn client() -> reqwest::Client {
-    crate::http::client_builder()
+    hubwright_http::client_builder()
         .timeout(REQUEST_WITHIN)
         .build()
         .expect("build an HTTP client")

@@ -16,7 +16,6 @@ pub mod cause;
 mod config;
 pub mod error_text;
 pub mod helm;
-pub mod http;
 pub mod hub;
 pub mod idp;
 pub mod kubernetes;

@@ -21,7 +21,7 @@ async fn serve(db: &TestDatabase, extra: &[&str]) -> ApiServer {
 /// Opens the live stream of `run` with `token` and returns once its head has
 /// arrived; the body is left unread.
 async fn open_stream(server: &ApiServer, run: Uuid, token: &str) -> reqwest::Response {
-    hubwright_testkit::http::client()
+    hubwright_http::client()
         .get(format!("{}/v1/runs/{run}/events", server.url))
         .bearer_auth(token)
         .header("accept", "text/event-stream")

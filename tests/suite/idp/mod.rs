@@ -146,7 +146,7 @@ async fn a_hub_gets_a_registered_client_in_its_secret_and_teardown_removes_every
 
     // Read back through RFC 7592: the update step pointed it at the hub's host.
     let (uri, rat) = registration(&lab, env).await;
-    let read: Value = hubwright_testkit::http::client()
+    let read: Value = hubwright_http::client()
         .get(&uri)
         .bearer_auth(rat.expose())
         .send()

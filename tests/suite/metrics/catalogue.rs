@@ -58,7 +58,7 @@ async fn every_metric_has_help_and_every_reason_is_a_documented_one() {
     served.ready().await;
     let alice = token(&db.store, "alice", Role::Developer).await;
     super::one_success_and_one_failure(&served, &db, &alice).await;
-    let client = hubwright_testkit::http::client();
+    let client = hubwright_http::client();
 
     let (status, text) = served.get("/metrics").await;
     assert_eq!(status, 200);

@@ -108,7 +108,7 @@ impl Served {
 
     /// `GET path` on the metrics port: status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let reply = hubwright_testkit::http::client()
+        let reply = hubwright_http::client()
             .get(format!("{}{path}", self.metrics))
             .timeout(Duration::from_secs(10))
             .send()
@@ -131,7 +131,7 @@ impl Served {
 /// fails (`refused`) as `token`, and waits until their runs have ended, so
 /// the step, run and failure metrics all have samples.
 pub async fn one_success_and_one_failure(served: &Served, db: &TestDatabase, token: &str) {
-    let client = hubwright_testkit::http::client();
+    let client = hubwright_http::client();
     let mut runs: Vec<uuid::Uuid> = Vec::new();
     for (name, template) in [("ok", "works"), ("no", "refused")] {
         let created: serde_json::Value = client

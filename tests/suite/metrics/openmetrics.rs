@@ -68,7 +68,7 @@ async fn an_openmetrics_scrape_reads_strictly_says_what_prometheus_text_says_and
     let alice = token(&db.store, "alice", Role::Developer).await;
     let operator = token(&db.store, "olga", Role::Operator).await;
     super::one_success_and_one_failure(&served, &db, &alice).await;
-    let client = hubwright_testkit::http::client();
+    let client = hubwright_http::client();
 
     let url = format!("{}/metrics", served.metrics);
     let (content_type, plain) = scrape(&url, None).await;

@@ -60,7 +60,7 @@ async fn a_server_started_while_the_database_is_away_waits_for_it_and_then_runs_
     );
 
     let api = format!("http://{}", waiting_api_address(&process).await);
-    let client = hubwright_testkit::http::client();
+    let client = hubwright_http::client();
     let ready = client.get(format!("{api}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = ready.json().await.unwrap();

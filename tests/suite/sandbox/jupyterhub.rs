@@ -68,7 +68,7 @@ async fn oidc_for_hub_on(port: u16) -> Oidc {
 /// [`oidc_for_hub_on`] with provider `options` and request parameter `overrides`.
 async fn oidc_for_hub_with(port: u16, options: Options, overrides: &Value) -> Oidc {
     let op = OidcProvider::start(options).await.unwrap();
-    let discovery: Value = hubwright_testkit::http::client()
+    let discovery: Value = hubwright_http::client()
         .get(op.discovery_url())
         .send()
         .await
@@ -76,7 +76,7 @@ async fn oidc_for_hub_with(port: u16, options: Options, overrides: &Value) -> Oi
         .json()
         .await
         .unwrap();
-    let response = hubwright_testkit::http::client()
+    let response = hubwright_http::client()
         .post(op.registration_endpoint())
         .json(&json!({
             "client_name": "lab",
@@ -198,7 +198,7 @@ async fn who_am_i(hub: &JupyterHub, jar: &Jar) -> (StatusCode, Value) {
 #[tokio::test]
 async fn an_oidc_hub_is_healthy_and_sends_logins_to_the_provider_with_its_registered_client() {
     let (hub, oidc) = oidc_hub().await;
-    let health = hubwright_testkit::http::client()
+    let health = hubwright_http::client()
         .get(format!("{}/hub/health", hub.url()))
         .send()
         .await

@@ -31,7 +31,7 @@ const PUBLIC_CALLBACK: &str = "https://hub.example.org/hub/oauth_callback";
 
 /// POSTs `metadata` to the registration endpoint with `token` as bearer.
 async fn register(op: &OidcProvider, token: Option<&str>, metadata: &Value) -> (StatusCode, Value) {
-    let mut request = hubwright_testkit::http::client()
+    let mut request = hubwright_http::client()
         .post(op.registration_endpoint())
         .json(metadata);
     if let Some(token) = token {
@@ -51,7 +51,7 @@ async fn registered(op: &OidcProvider) -> Value {
 #[tokio::test]
 async fn discovery_names_the_registration_endpoint_and_what_a_hub_client_uses() {
     let op = provider().await;
-    let doc: Value = hubwright_testkit::http::client()
+    let doc: Value = hubwright_http::client()
         .get(op.discovery_url())
         .send()
         .await
@@ -118,7 +118,7 @@ async fn management_reads_updates_and_deletes_with_the_same_token() {
     let client = registered(&op).await;
     let uri = client["registration_client_uri"].as_str().unwrap();
     let token = client["registration_access_token"].as_str().unwrap();
-    let http = hubwright_testkit::http::client();
+    let http = hubwright_http::client();
 
     let read = http.get(uri).bearer_auth(token).send().await.unwrap();
     assert_eq!(read.status(), StatusCode::OK);
@@ -181,7 +181,7 @@ async fn an_update_replaces_the_whole_metadata_and_refuses_server_fields() {
     let client = registered(&op).await;
     let uri = client["registration_client_uri"].as_str().unwrap();
     let token = client["registration_access_token"].as_str().unwrap();
-    let http = hubwright_testkit::http::client();
+    let http = hubwright_http::client();
     let put = |body: Value| http.put(uri).bearer_auth(token).json(&body).send();
 
     // Without client_id: refused.
@@ -230,7 +230,7 @@ async fn management_refuses_a_wrong_token() {
     let op = provider().await;
     let client = registered(&op).await;
     let uri = client["registration_client_uri"].as_str().unwrap();
-    let response = hubwright_testkit::http::client()
+    let response = hubwright_http::client()
         .get(uri)
         .bearer_auth("not-the-token")
         .send()
@@ -326,7 +326,7 @@ async fn faults_match_by_method_and_prefix() {
         ..Fault::new("/reg/", 1)
     };
     op.inject(&fault).await.unwrap();
-    let http = hubwright_testkit::http::client();
+    let http = hubwright_http::client();
     let read = http.get(uri).bearer_auth(token).send().await.unwrap();
     assert_eq!(read.status(), StatusCode::OK, "GET is not matched");
     let delete = http.delete(uri).bearer_auth(token).send().await.unwrap();
@@ -345,7 +345,7 @@ async fn hang_next_delays_past_a_client_timeout_and_drop_next_closes_the_connect
     op.hang_next("/.well-known", Duration::from_secs(2), 1)
         .await
         .unwrap();
-    let impatient = hubwright_testkit::http::client_builder()
+    let impatient = hubwright_http::client_builder()
         .timeout(Duration::from_millis(300))
         .build()
         .unwrap();
@@ -362,7 +362,7 @@ async fn hang_next_delays_past_a_client_timeout_and_drop_next_closes_the_connect
     );
 
     op.drop_next("/reg", 1).await.unwrap();
-    let err = hubwright_testkit::http::client()
+    let err = hubwright_http::client()
         .post(op.registration_endpoint())
         .bearer_auth(IAT)
         .json(&hub_metadata(&[LOCAL_CALLBACK]))
@@ -380,7 +380,7 @@ async fn stop_refuses_connections_and_restart_comes_back_empty_on_the_same_issue
     let issuer = op.issuer().to_owned();
     op.stop().await.unwrap();
     assert!(!op.is_running());
-    let err = hubwright_testkit::http::client()
+    let err = hubwright_http::client()
         .get(op.discovery_url())
         .send()
         .await
@@ -424,7 +424,7 @@ async fn a_development_login_yields_a_code_the_client_redeems_with_its_secret() 
     let client = registered(&op).await;
     let id = client["client_id"].as_str().unwrap();
     let secret = client["client_secret"].as_str().unwrap();
-    let http = hubwright_testkit::http::client();
+    let http = hubwright_http::client();
 
     let mut url = reqwest::Url::parse(&format!("{}/auth", op.issuer())).unwrap();
     url.query_pairs_mut()

@@ -21,7 +21,7 @@ pub const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,
 
 /// `GET url` with `accept`: the content type and the body.
 pub async fn scrape(url: &str, accept: Option<&str>) -> (String, String) {
-    let mut request = hubwright_testkit::http::client().get(url);
+    let mut request = hubwright_http::client().get(url);
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }

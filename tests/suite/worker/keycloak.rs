@@ -22,7 +22,7 @@ impl Setup {
     async fn new() -> Self {
         let target = KeycloakTarget::from_env_or_fake().await.unwrap();
         let secret = SecretString::new(target.admin_client_secret.clone());
-        let http = hubwright_testkit::http::client_builder()
+        let http = hubwright_http::client_builder()
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap();

@@ -276,7 +276,7 @@ async fn self_check(url: &str, owner: &str, password: &str) -> bool {
 
 /// Posts the hub's login form as a browser does; where the hub sends us.
 async fn log_in(url: &str, user: &str, password: &str) -> anyhow::Result<String> {
-    let http = hubwright_worker::http::client_builder()
+    let http = hubwright_http::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let form = http.get(format!("{url}/hub/login")).send().await?;

@@ -206,7 +206,7 @@ pub async fn teardown(store: &Store, catalog: &Catalog, env_id: Uuid) -> anyhow:
 
 /// Whether `url` answers 200 within a second.
 pub async fn answers(url: &str) -> bool {
-    let http = hubwright_worker::http::client_builder()
+    let http = hubwright_http::client_builder()
         .timeout(Duration::from_secs(1))
         .build()
         .unwrap_or_default();

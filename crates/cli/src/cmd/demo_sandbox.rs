@@ -309,7 +309,7 @@ fn kubelet_line(message: String) {
 
 /// `/hub/health` answers 200 and `/hub/oauth_login` redirects to the provider.
 async fn self_check(url: &str, issuer: &str) -> bool {
-    let http = match hubwright_worker::http::client_builder()
+    let http = match hubwright_http::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
     {

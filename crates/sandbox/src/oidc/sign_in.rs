@@ -36,7 +36,7 @@ impl OidcProvider {
         redirect_uri: &str,
     ) -> std::io::Result<Client> {
         let redirect_uri = redirect_uri.to_owned();
-        let mut request = crate::http::client()
+        let mut request = hubwright_http::client()
             .post(self.registration_endpoint())
             .json(&json!({
                 "client_name": name,
@@ -79,7 +79,7 @@ impl OidcProvider {
         username: &str,
         scope: &str,
     ) -> std::io::Result<Value> {
-        let discovery: Value = crate::http::client()
+        let discovery: Value = hubwright_http::client()
             .get(self.discovery_url())
             .send()
             .await
@@ -111,7 +111,7 @@ impl OidcProvider {
             .find(|(key, _)| key == "code")
             .map(|(_, code)| code.into_owned())
             .ok_or_else(|| other("the callback", callback.as_str()))?;
-        crate::http::client()
+        hubwright_http::client()
             .post(endpoint("token_endpoint")?)
             .basic_auth(&client.id, Some(&client.secret))
             .form(&[
@@ -136,7 +136,7 @@ impl OidcProvider {
     /// `state` and `iss`. The provider's cookies are kept here; the client's
     /// own are the caller's.
     pub async fn log_in_at(&self, authorization: Url, username: &str) -> std::io::Result<Url> {
-        let http = crate::http::client_builder()
+        let http = hubwright_http::client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| other("an HTTP client", err))?;

@@ -78,7 +78,7 @@ pub fn register_with_bin(
     workflows: &Path,
     bin: PathBuf,
 ) {
-    let http = crate::http::client_builder()
+    let http = hubwright_http::client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();

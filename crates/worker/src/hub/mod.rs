@@ -49,7 +49,7 @@ pub struct HubShared {
 /// Registers `hub-assign`. Without `keys` it fails permanently, saying the
 /// key is not configured.
 pub fn register(registry: &mut Registry, keys: Option<Arc<SecretKeys>>) {
-    let http = crate::http::client_builder()
+    let http = hubwright_http::client_builder()
         .timeout(HUB_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -65,7 +65,7 @@ pub fn register(
     clusters: &Arc<ClusterClients>,
     keys: Option<Arc<SecretKeys>>,
 ) {
-    let http = crate::http::client_builder()
+    let http = hubwright_http::client_builder()
         .timeout(PROVIDER_TIMEOUT)
         .build()
         .unwrap_or_default();

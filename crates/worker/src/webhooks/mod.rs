@@ -112,7 +112,7 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier for `config`.
     pub fn new(store: Store, config: WebhookConfig, clock: Arc<dyn Clock>) -> Self {
-        let http = crate::http::client_builder()
+        let http = hubwright_http::client_builder()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();

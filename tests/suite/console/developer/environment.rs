@@ -16,7 +16,7 @@ async fn events(
     id: &str,
     last_event_id: Option<&str>,
 ) -> (StatusCode, String, String) {
-    let mut request = hubwright_testkit::http::client()
+    let mut request = hubwright_http::client()
         .get(format!("{}/environments/{id}/events", console.server.url))
         .header("cookie", &user.cookie)
         .header("accept", "text/event-stream");

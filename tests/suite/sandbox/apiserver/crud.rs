@@ -69,7 +69,7 @@ async fn requests_without_the_token_get_401_with_a_status_body() {
         );
     };
     let url = format!("{}/api/v1/namespaces", server.url());
-    let resp = hubwright_testkit::http::client()
+    let resp = hubwright_http::client()
         .get(&url)
         .bearer_auth("wrong")
         .send()
@@ -80,11 +80,7 @@ async fn requests_without_the_token_get_401_with_a_status_body() {
     assert_eq!(body["kind"], "Status");
     assert_eq!(body["reason"], "Unauthorized");
     assert_eq!(body["code"], 401);
-    let resp = hubwright_testkit::http::client()
-        .get(&url)
-        .send()
-        .await
-        .unwrap();
+    let resp = hubwright_http::client().get(&url).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 401);
 }
 

@@ -117,7 +117,7 @@ async fn a_protobuf_secret_is_stored_as_the_json_it_encodes() {
         pb_bytes(2, &secret),
     ]
     .concat();
-    let resp = hubwright_testkit::http::client()
+    let resp = hubwright_http::client()
         .post(format!("{}/api/v1/namespaces/{ns}/secrets", server.url()))
         .bearer_auth(server.token())
         .header("Content-Type", "application/vnd.kubernetes.protobuf")

@@ -57,7 +57,7 @@ fn assign_kind() -> Arc<dyn StepKind> {
 
 /// The hub's users as its API lists them: name → admin.
 async fn users(hub: &JupyterHub) -> Vec<(String, bool)> {
-    let list: Vec<Value> = hubwright_testkit::http::client()
+    let list: Vec<Value> = hubwright_http::client()
         .get(format!("{}/hub/api/users", hub.url()))
         .header("Authorization", format!("token {TOKEN}"))
         .send()
@@ -129,7 +129,7 @@ async fn hub_assign_makes_the_owner_and_admins_admins_and_the_allowed_users_user
         ("platform-admin".to_owned(), true),
     ];
     assert_eq!(users(&hub).await, expected);
-    let group: Value = hubwright_testkit::http::client()
+    let group: Value = hubwright_http::client()
         .get(format!("{}/hub/api/groups/physics", hub.url()))
         .header("Authorization", format!("token {TOKEN}"))
         .send()

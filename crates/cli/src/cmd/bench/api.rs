@@ -67,7 +67,7 @@ pub(super) async fn api(url: &str, clients: &[usize], requests: usize) -> anyhow
     )
     .await?;
     let base = api.api_url()?;
-    let client = hubwright_worker::http::client();
+    let client = hubwright_http::client();
 
     let mut rounds = Map::new();
     let mut mismatches = Vec::new();

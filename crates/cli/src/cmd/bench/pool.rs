@@ -109,7 +109,7 @@ pub(super) async fn pool(url: &str, workflows: &Path, requests: usize) -> anyhow
         .await?
         .secret;
     let api = Api {
-        http: hubwright_worker::http::client(),
+        http: hubwright_http::client(),
         base: serve.api_url()?,
         developer,
         operator,

@@ -44,7 +44,7 @@ pub(super) async fn streams(url: &str, streams: usize) -> anyhow::Result<Value> 
         .secret;
     let api = Child::serve(url, &["--api", "--listen", "127.0.0.1:0"], "api listening").await?;
     let base = api.api_url()?;
-    let client = hubwright_worker::http::client();
+    let client = hubwright_http::client();
 
     let baseline = list_latencies(&client, &base, &bob, Duration::from_secs(10)).await?;
 

@@ -254,7 +254,7 @@ mod tests {
     #[test]
     fn urls_accept_a_base_with_or_without_the_auth_prefix() {
         let secret = SecretString::new("s");
-        let http = crate::http::client();
+        let http = hubwright_http::client();
         for (base, want) in [
             (
                 "https://sso.example.org",
