@@ -78,12 +78,20 @@ pub struct Console {
     pub api: Router,
     /// The settings above.
     pub config: Arc<ConsoleConfig>,
-    /// The templates.
-    pub views: &'static render::Views,
     /// The provider's endpoints, read from its discovery document once.
     pub provider: Arc<tokio::sync::OnceCell<sign_in::Endpoints>>,
     /// Talks to the provider's token endpoint.
     pub http: reqwest::Client,
+}
+
+impl Console {
+    /// The templates, compiled at the first page a process renders rather
+    /// than at start-up: a server that shows no page (most API tests, a
+    /// worker-only replica) does not pay for them. They are compiled into the
+    /// binary, so the console's tests catch one that does not compile.
+    pub fn views(&self) -> &'static render::Views {
+        render::views()
+    }
 }
 
 /// The console in front of the API: the console's pages, and every other
@@ -99,7 +107,6 @@ pub fn router(app: AppState, api: Router, config: ConsoleConfig) -> Router {
         app,
         api: api.clone(),
         config: Arc::new(config),
-        views: render::views(),
         provider: Arc::default(),
         http,
     };

@@ -100,7 +100,7 @@ async fn page(
         })
         .unwrap_or_default()
     });
-    let html = console.views.render(
+    let html = console.views().render(
         "approvals.html",
         Some(viewer),
         context! {

@@ -171,7 +171,7 @@ async fn list(
     });
     let export = filters.api_query(false);
     Ok(console
-        .views
+        .views()
         .render(
             "audit.html",
             Some(&viewer),

@@ -190,7 +190,7 @@ pub(crate) async fn page(
         },
         None => context! { ttl => ttl["default"].as_str().unwrap_or_default() },
     };
-    let html = console.views.render(
+    let html = console.views().render(
         "environment.html",
         Some(viewer),
         context! {
@@ -225,7 +225,7 @@ async fn steps(
     let api = Api::new(&console, &viewer, Some(peer));
     let environment = environment(&api, &id).await?;
     Ok(console
-        .views
+        .views()
         .render(
             "environment_progress.html",
             Some(&viewer),

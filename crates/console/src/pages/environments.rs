@@ -105,7 +105,7 @@ async fn list(
         && filters.cluster.is_empty()
         && filters.expiring_within.is_empty());
     Ok(console
-        .views
+        .views()
         .render(
             "environments.html",
             Some(&viewer),
@@ -193,7 +193,7 @@ async fn confirm_delete(
         .get(&format!("/v1/environments/{}", segment(&id)))
         .await?;
     Ok(console
-        .views
+        .views()
         .render(
             "environment_delete.html",
             Some(&viewer),

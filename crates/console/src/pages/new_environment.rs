@@ -38,7 +38,7 @@ async fn catalogue(
     let api = Api::new(&console, &viewer, Some(peer));
     let list: Value = api.get("/v1/templates").await?;
     Ok(console
-        .views
+        .views()
         .render(
             "environment_new.html",
             Some(&viewer),
@@ -130,7 +130,7 @@ fn render_form(
         limit => problem.and_then(|p| p.limit.as_ref()).map(data),
     };
     let html = console
-        .views
+        .views()
         .render("environment_form.html", Some(viewer), page);
     (status, html).into_response()
 }

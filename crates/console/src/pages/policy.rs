@@ -158,7 +158,7 @@ async fn show(
         "My limits"
     };
     Ok(console
-        .views
+        .views()
         .render(
             "policy.html",
             Some(&viewer),

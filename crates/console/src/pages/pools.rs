@@ -46,7 +46,7 @@ async fn show(
         .filter(|pool| pool["ready"].as_i64().unwrap_or_default() == 0)
         .count();
     Ok(console
-        .views
+        .views()
         .render(
             "pools.html",
             Some(&viewer),

@@ -48,7 +48,7 @@ async fn show(
         .filter(|w| w["liveness"] == "silent")
         .count();
     Ok(console
-        .views
+        .views()
         .render(
             "queue.html",
             Some(&viewer),

@@ -206,7 +206,7 @@ async fn page(
 ) -> Result<Response, PageError> {
     let api = Api::new(console, viewer, Some(peer));
     let detail = detail(&api, id, viewer).await?;
-    let html = console.views.render(
+    let html = console.views().render(
         "run.html",
         Some(viewer),
         context! {
@@ -237,7 +237,7 @@ async fn fragment(
     let api = Api::new(&console, &viewer, Some(peer));
     let detail = detail(&api, id, &viewer).await?;
     let Html(html) = console
-        .views
+        .views()
         .render("run_detail.html", Some(&viewer), detail);
     Ok(Html(html).into_response())
 }

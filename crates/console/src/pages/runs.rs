@@ -175,7 +175,7 @@ async fn list(
         serde_urlencoded::to_string(&next).unwrap_or_default()
     });
     let operator = viewer.has(hubwright_state::model::Role::Operator);
-    let html = console.views.render(
+    let html = console.views().render(
         "runs.html",
         Some(&viewer),
         context! {

@@ -109,7 +109,7 @@ fn page(
         form.request_key = request_key()?;
     }
     Ok(console
-        .views
+        .views()
         .render(
             "tokens.html",
             Some(viewer),
@@ -229,7 +229,7 @@ async fn confirm_revoke(
     let token = token(&api, &id).await?;
     let own = own_token(&viewer).is_some_and(|own| own == id);
     Ok(console
-        .views
+        .views()
         .render(
             "token_revoke.html",
             Some(&viewer),

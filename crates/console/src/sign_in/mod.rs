@@ -87,7 +87,7 @@ fn sign_in_page(
     let Ok(form_secret) = new_secret() else {
         return PageError::Unavailable("the system has no randomness".to_owned()).into_response();
     };
-    let html = console.views.render(
+    let html = console.views().render(
         "sign_in.html",
         None,
         context! {
