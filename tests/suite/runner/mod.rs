@@ -11,6 +11,7 @@ use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
 mod lock_order;
 mod slots;
 mod stopping;
+mod teardown_locks;
 mod timeline;
 mod wakeups;
 

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::enqueue::{NewRun, enqueue_with};
 pub use super::environment_reads::EnvironmentFilter;
 pub use super::environment_requests::{Admission, Admitted};
-use super::stop::stop_environment_runs;
+use super::stop::{lock_environment_runs, stop_environment_runs};
 use crate::model::{Environment, EnvironmentPhase};
 use crate::{Error, Result, Store};
 
@@ -168,6 +168,7 @@ impl Store {
         traceparent: Option<&str>,
     ) -> Result<TeardownRequest> {
         let mut tx = self.pool.begin().await?;
+        lock_environment_runs(&mut *tx, &[id]).await?;
         let marked = sqlx::query_scalar!(
             r#"
             WITH marked AS (

@@ -66,6 +66,27 @@ impl Store {
         let templates: Vec<&str> = teardowns.iter().map(|t| t.template).collect();
         let definitions: Vec<i64> = teardowns.iter().map(|t| t.definition_id).collect();
         let mut tx = self.pool.begin().await?;
+        // The active runs of environments due, locked before any environment
+        // (`lock_environment_runs` says why). Environments without one (nearly
+        // all) lock nothing here, so schedulers still split the due ones
+        // between them below.
+        sqlx::query_scalar!(
+            r#"
+            SELECT r.id
+            FROM runs r JOIN environments e ON e.id = r.environment_id
+            WHERE e.template = ANY($2::text[]) AND e.expires_at <= $1
+              AND e.teardown_requested_at IS NULL AND e.phase <> 'deleted'
+              AND r.state IN ('pending', 'waiting', 'running')
+            ORDER BY r.id
+            LIMIT $3
+            FOR UPDATE OF r
+            "#,
+            now,
+            &templates as &[&str],
+            limit,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         // Same edges as `request_teardown`, for a batch; rows another scheduler
         // holds are skipped, and the guard is re-checked on the locked row.
         let marked = sqlx::query_scalar!(

@@ -70,6 +70,25 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        // The active runs of members about to be recycled (only a member of
+        // an older template can have one), locked before the members
+        // (`lock_environment_runs` says why).
+        sqlx::query_scalar!(
+            r#"
+            SELECT r.id
+            FROM runs r JOIN environments e ON e.id = r.environment_id
+            WHERE e.pool = $1 AND e.cluster = $2 AND e.claimed_at IS NULL
+              AND e.phase NOT IN ('tearing_down', 'deleted') AND e.pool_digest <> $3
+              AND r.state IN ('pending', 'waiting', 'running')
+            ORDER BY r.id
+            FOR UPDATE OF r
+            "#,
+            template,
+            target.cluster,
+            target.digest,
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         let recycled = sqlx::query!(
             r#"
             WITH stale AS (

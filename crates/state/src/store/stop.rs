@@ -1,5 +1,6 @@
 //! Stopping an environment's runs once its teardown was requested: the one
-//! transition a delete request and expiry share.
+//! transition a delete request, expiry and a pool's recycling share, and the
+//! lock they take first.
 //!
 //! It is a function of its own, run in the caller's transaction right after
 //! the caller marked the environments, rather than a CTE each caller repeats:
@@ -13,6 +14,31 @@ use uuid::Uuid;
 
 use crate::Result;
 
+/// Locks the active runs of `environment_ids`, in id order. Call it before
+/// the statement that marks the environments: a run's change of state locks
+/// the run and then, through the phase trigger, its environment, so a caller
+/// that locked the environment first and the run after could wait in a cycle
+/// with a worker's checkpoint of that run, until the deadlock detector broke
+/// it a second later by failing one of them. Runs first, environment second
+/// is the one order both sides take.
+pub(super) async fn lock_environment_runs<'e>(
+    executor: impl PgExecutor<'e>,
+    environment_ids: &[Uuid],
+) -> Result<()> {
+    sqlx::query_scalar!(
+        r#"
+        SELECT r.id FROM runs r
+        WHERE r.environment_id = ANY($1::uuid[]) AND r.state IN ('pending', 'waiting', 'running')
+        ORDER BY r.id
+        FOR UPDATE
+        "#,
+        environment_ids,
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(())
+}
+
 /// Stops the active runs of `environment_ids`: a pending or waiting run
 /// becomes `cancelled` with its remaining steps, and a running one is asked to
 /// cancel, which its worker honours at the next step boundary. Each run gets a
@@ -21,7 +47,8 @@ use crate::Result;
 ///
 /// Call it in the transaction that marked the environments `tearing_down`, so
 /// that the phase trigger sees the mark and leaves the phase alone, and no
-/// observer sees an environment tearing down with a run that may still start.
+/// observer sees an environment tearing down with a run that may still start;
+/// that transaction takes [`lock_environment_runs`] before the mark.
 pub(super) async fn stop_environment_runs<'e>(
     executor: impl PgExecutor<'e>,
     environment_ids: &[Uuid],
