@@ -10,18 +10,9 @@ use hubwright_state::store::checkpoint::StepSuccess;
 use hubwright_state::{Clock, Store, SystemClock};
 use hubwright_testkit::harness::{catalog, start};
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
-use uuid::Uuid;
 
-/// Backends of `db` waiting for a lock.
-async fn waiting_on_locks(db: &TestDatabase) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .fetch_one(db.store.pool())
-    .await
-    .unwrap()
-}
+use super::waiting_on_locks;
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_heartbeat_and_a_checkpoint_of_the_same_runs_never_deadlock() {

@@ -17,6 +17,17 @@ mod wakeups;
 
 const WITHIN: Duration = Duration::from_secs(20);
 
+/// Backends of `db` waiting for a lock.
+pub(super) async fn waiting_on_locks(db: &TestDatabase) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(db.store.pool())
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_four_step_run_completes_and_its_events_tell_the_story_in_order() {
     let db = TestDatabase::create().await;

@@ -15,6 +15,8 @@ use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, SystemClock};
 use hubwright_testkit::harness::catalog;
 use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
+
+use super::waiting_on_locks;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -28,17 +30,6 @@ workflows:
     steps:
       - { name: remove, kind: noop }
 "#;
-
-/// Backends of `db` waiting for a lock.
-async fn waiting_on_locks(db: &TestDatabase) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .fetch_one(db.store.pool())
-    .await
-    .unwrap()
-}
 
 /// An environment of `lab` expiring in an hour, and its provisioning run,
 /// claimed by worker `w`: (environment, run, lease token).
