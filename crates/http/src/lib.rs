@@ -40,7 +40,7 @@ pub fn client() -> reqwest::Client {
     client_builder()
         .build()
         // Building fails only when the TLS backend cannot initialise, which
-        // with rustls, a provider and the roots already read it cannot.
+        // with a rustls configuration already made it cannot.
         .unwrap_or_else(|err| panic!("building an HTTP client: {err}"))
 }
 
