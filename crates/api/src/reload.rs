@@ -97,6 +97,12 @@ impl Reloader {
         };
         let (catalog, digest) = match read {
             Read::NoDirectory | Read::Unchanged => return false,
+            Read::Settling => {
+                tracing::debug!(
+                    "the template files do not load; reading them again at the next poll before reporting it"
+                );
+                return false;
+            }
             Read::Failed(err) => {
                 self.template_reload_failed(&err.to_string(), now).await;
                 return false;
@@ -205,7 +211,7 @@ impl Reloader {
                 let detail = Some(err.to_string());
                 self.counted(&POLICY, Outcome::Failure, detail, now).await;
             }
-            Ok((Reload::Unchanged | Reload::NoFile, _)) => {}
+            Ok((Reload::Unchanged | Reload::NoFile | Reload::Settling, _)) => {}
             Err(err) => tracing::error!(error = %err, "the policy reload panicked"),
         }
     }

@@ -26,6 +26,10 @@ struct Status {
     /// not: a poll compares against it, so a broken file is reported once
     /// rather than at every poll.
     seen: Option<String>,
+    /// Digest of a file a poll found not loading, not reported yet: a tool
+    /// that writes the file in place (not by rename) can be caught half way,
+    /// and the next poll finds it whole, or the same and broken.
+    settling: Option<String>,
 }
 
 /// Where the policy came from and how its last reload went.
@@ -55,6 +59,9 @@ pub enum Reload {
     Applied,
     /// The file does not load; the policy in force stays.
     Failed(PolicyError),
+    /// The file does not load, seen first by a poll: the next poll reports
+    /// it if it is still the same.
+    Settling,
 }
 
 impl PolicyHolder {
@@ -81,6 +88,7 @@ impl PolicyHolder {
                     ..ReloadStatus::default()
                 },
                 seen: None,
+                settling: None,
             }),
             ..Self::default()
         };
@@ -111,7 +119,9 @@ impl PolicyHolder {
 
     /// Reads the file again and puts its policy in force if it loads.
     /// Without `force`, a file unchanged since it was last read is skipped
-    /// (the poll); with it, it is read and checked anyway (SIGHUP).
+    /// (the poll), and a file that does not load is reported only when the
+    /// next poll finds it the same ([`Reload::Settling`]); with it, it is
+    /// read, checked and reported at once (SIGHUP).
     pub fn reload(&self, catalog: &Catalog, now: DateTime<Utc>, force: bool) -> Reload {
         let Some(path) = &self.path else {
             return Reload::NoFile;
@@ -121,12 +131,9 @@ impl PolicyHolder {
             Ok(bytes) => crate::digest::sha256_hex(bytes),
             Err(err) => format!("unreadable: {err}"),
         };
-        let mut status = self.lock_status();
-        if !force && status.seen.as_deref() == Some(fingerprint.as_str()) {
+        if !force && self.lock_status().seen.as_deref() == Some(fingerprint.as_str()) {
             return Reload::Unchanged;
         }
-        status.seen = Some(fingerprint.clone());
-        status.public.last_reload_at = Some(now);
         let loaded = match read {
             Ok(bytes) => String::from_utf8(bytes)
                 .map_err(|_| PolicyError {
@@ -147,6 +154,14 @@ impl PolicyHolder {
                 rule: format!("cannot read it: {err}"),
             }),
         };
+        let mut status = self.lock_status();
+        if loaded.is_err() && !force && status.settling.as_deref() != Some(fingerprint.as_str()) {
+            status.settling = Some(fingerprint);
+            return Reload::Settling;
+        }
+        status.settling = None;
+        status.seen = Some(fingerprint.clone());
+        status.public.last_reload_at = Some(now);
         match loaded {
             Ok(policy) => {
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);

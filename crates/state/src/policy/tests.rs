@@ -255,6 +255,12 @@ fn a_reload_with_an_error_keeps_the_policy_in_force_and_says_why() {
     assert_eq!(holder.reload(&catalog(), now, false), Reload::Unchanged);
 
     std::fs::write(&path, "defaults: { environments: lots }\n").unwrap();
+    assert_eq!(
+        holder.reload(&catalog(), now, false),
+        Reload::Settling,
+        "the first poll gives a writer time to finish"
+    );
+    assert_eq!(holder.status().last_reload_error, None);
     let Reload::Failed(err) = holder.reload(&catalog(), now, false) else {
         panic!("a bad file loads")
     };
@@ -277,4 +283,32 @@ fn a_reload_with_an_error_keeps_the_policy_in_force_and_says_why() {
     assert_eq!(holder.reload(&catalog(), now, false), Reload::Applied);
     assert_eq!(holder.current().defaults.environments, Some(Limit::At(4)));
     assert_eq!(holder.status().last_reload_error, None);
+}
+
+#[test]
+fn a_file_caught_half_written_by_a_poll_applies_whole_at_the_next_and_sighup_reports_at_once() {
+    let dir = std::env::temp_dir().join(format!(
+        "hubwright-policy-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.yaml");
+    std::fs::write(&path, "defaults: { environments: 3 }\n").unwrap();
+    let now = chrono::Utc::now();
+    let holder = PolicyHolder::load(&path, &catalog(), now).unwrap();
+
+    std::fs::write(&path, "defaults: { environm").unwrap();
+    assert_eq!(holder.reload(&catalog(), now, false), Reload::Settling);
+    std::fs::write(&path, "defaults: { environments: 5 }\n").unwrap();
+    assert_eq!(holder.reload(&catalog(), now, false), Reload::Applied);
+    assert_eq!(holder.current().defaults.environments, Some(Limit::At(5)));
+    assert_eq!(holder.status().last_reload_error, None);
+
+    std::fs::write(&path, "defaults: { environments: lots }\n").unwrap();
+    assert!(matches!(
+        holder.reload(&catalog(), now, true),
+        Reload::Failed(_)
+    ));
+    assert!(holder.status().last_reload_error.is_some());
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -47,6 +47,10 @@ struct Status {
     /// Digest of what was last read, loaded or not: a poll compares against
     /// it, so a broken file is reported once rather than at every poll.
     seen: Option<String>,
+    /// Digest of files a poll found not loading, not reported yet: a tool
+    /// that writes a file in place (not by rename) can be caught half way,
+    /// and the next poll finds the file whole, or the same and broken.
+    settling: Option<String>,
 }
 
 /// Where the templates came from and how their last reload went.
@@ -78,6 +82,9 @@ pub enum Read {
     Loaded { catalog: Catalog, digest: String },
     /// The files do not load; the templates in force stay.
     Failed(WorkflowError),
+    /// The files do not load, seen first by a poll: the next poll reports
+    /// them if they are still the same.
+    Settling,
 }
 
 impl CatalogHolder {
@@ -113,6 +120,7 @@ impl CatalogHolder {
                     ..TemplatesStatus::default()
                 },
                 seen: Some(digest),
+                settling: None,
             }),
         }
     }
@@ -148,29 +156,33 @@ impl CatalogHolder {
 
     /// Reads the directory again and checks every template in it (blocking
     /// file I/O). Without `force`, files unchanged since they were last read
-    /// are skipped (the poll); with it, they are read and checked anyway
-    /// (SIGHUP).
+    /// are skipped (the poll), and files that do not load are reported only
+    /// when the next poll finds them the same ([`Read::Settling`]); with it,
+    /// they are read, checked and reported at once (SIGHUP).
     pub fn read(&self, now: DateTime<Utc>, force: bool) -> Read {
         let (Some(dir), Some(check)) = (&self.dir, &self.check) else {
             return Read::NoDirectory;
         };
         let files = DirFiles::read(dir);
         let digest = fingerprint(&files);
-        {
-            let mut status = self.lock_status();
-            if !force && status.seen.as_deref() == Some(digest.as_str()) {
-                return Read::Unchanged;
-            }
-            status.seen = Some(digest.clone());
-            status.public.last_reload_at = Some(now);
+        if !force && self.lock_status().seen.as_deref() == Some(digest.as_str()) {
+            return Read::Unchanged;
         }
-        match files
+        let loaded = files
             .and_then(|files| files.load())
-            .and_then(|loaded| Catalog::checked(loaded, |loaded| check(loaded)))
-        {
+            .and_then(|loaded| Catalog::checked(loaded, |loaded| check(loaded)));
+        let mut status = self.lock_status();
+        if loaded.is_err() && !force && status.settling.as_deref() != Some(digest.as_str()) {
+            status.settling = Some(digest);
+            return Read::Settling;
+        }
+        status.settling = None;
+        status.seen = Some(digest.clone());
+        status.public.last_reload_at = Some(now);
+        match loaded {
             Ok(catalog) => Read::Loaded { catalog, digest },
             Err(err) => {
-                self.refuse(&err.to_string());
+                status.public.last_reload_error = Some(err.to_string());
                 Read::Failed(err)
             }
         }
@@ -276,13 +288,18 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_file_is_reported_once_and_the_templates_in_force_stay() {
+    fn a_broken_file_is_reported_at_the_second_poll_once_and_the_templates_in_force_stay() {
         let dir = Scratch::new();
         std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
         let holder = holder(dir.path());
         std::fs::write(dir.path().join("two.yaml"), "name: two\nworkflows: 3\n").unwrap();
+        assert!(
+            matches!(holder.read(Utc::now(), false), Read::Settling),
+            "the first poll gives a writer time to finish"
+        );
+        assert_eq!(holder.status().last_reload_error, None);
         let Read::Failed(err) = holder.read(Utc::now(), false) else {
-            panic!("a broken file should fail");
+            panic!("a file broken at two polls should fail");
         };
         assert!(err.to_string().contains("two.yaml"), "{err}");
         assert_eq!(
@@ -295,6 +312,33 @@ mod tests {
             matches!(holder.read(Utc::now(), false), Read::Unchanged),
             "the poll does not report the same error again"
         );
+    }
+
+    #[test]
+    fn a_file_caught_half_written_by_a_poll_loads_whole_at_the_next_and_no_failure_is_reported() {
+        let dir = Scratch::new();
+        std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+        let holder = holder(dir.path());
+        let two = ONE.replace("one", "two");
+        let (half, _) = two.split_at(two.len() / 2);
+        std::fs::write(dir.path().join("two.yaml"), half).unwrap();
+        assert!(matches!(holder.read(Utc::now(), false), Read::Settling));
+        std::fs::write(dir.path().join("two.yaml"), &two).unwrap();
+        let Read::Loaded { catalog, .. } = holder.read(Utc::now(), false) else {
+            panic!("the whole file should load");
+        };
+        assert_eq!(catalog.names(), ["one", "two"]);
+        assert_eq!(holder.status().last_reload_error, None);
+    }
+
+    #[test]
+    fn sighup_reports_a_broken_file_at_once() {
+        let dir = Scratch::new();
+        std::fs::write(dir.path().join("one.yaml"), ONE).unwrap();
+        let holder = holder(dir.path());
+        std::fs::write(dir.path().join("two.yaml"), "name: two\nworkflows: 3\n").unwrap();
+        assert!(matches!(holder.read(Utc::now(), true), Read::Failed(_)));
+        assert!(holder.status().last_reload_error.is_some());
     }
 
     #[test]
