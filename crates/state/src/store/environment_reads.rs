@@ -1,7 +1,7 @@
 //! Reading environments: one, the one a run works on, and pages of them, each
 //! with its conditions (the steps of its latest provisioning run, gathered by
-//! the SQL function `environment_conditions_of` in the same query, which
-//! the planner inlines, so a page costs one query and one plan).
+//! the SQL function `environment_conditions` in the same query, so a page
+//! costs one query).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -64,8 +64,8 @@ impl Store {
             r#"
             SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
                    e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-                   e.created_at, e.updated_at, c.conditions AS "conditions!: StepDigests"
-            FROM environments e CROSS JOIN LATERAL environment_conditions_of(e.id) c
+                   e.created_at, e.updated_at, environment_conditions(e.id) AS "conditions!: StepDigests"
+            FROM environments e
             WHERE ($1::text IS NULL OR e.owner = $1)
               AND ($2::environment_phase IS NULL OR e.phase = $2)
               AND ($3::text IS NULL OR e.template = $3)
@@ -113,8 +113,8 @@ pub(super) async fn fetch_environment<'e>(
         r#"
         SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
                e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-               e.created_at, e.updated_at, c.conditions AS "conditions!: StepDigests"
-        FROM environments e CROSS JOIN LATERAL environment_conditions_of(e.id) c
+               e.created_at, e.updated_at, environment_conditions(e.id) AS "conditions!: StepDigests"
+        FROM environments e
         WHERE e.id = $1
         "#,
         id

@@ -265,28 +265,3 @@ async fn a_cancelled_teardown_leaves_the_environment_cancelled_and_a_second_dele
     assert_eq!(api.show(&alice, &id).await.body["phase"], "deleted");
     api.finish().await;
 }
-
-/// A page of environments gathers each one's conditions in the page's own
-/// plan: `environment_conditions_of` is a SQL function Postgres inlines into
-/// the query (a function it cannot inline, say one given `SET` or written in
-/// PL/pgSQL, runs once per row, and a page took half again as long).
-#[tokio::test]
-async fn a_page_reads_its_conditions_in_one_plan_with_the_function_inlined() {
-    let db = TestDatabase::create().await;
-    let plan: Value = sqlx::query_scalar(
-        "EXPLAIN (FORMAT JSON)
-         SELECT e.id, c.conditions
-         FROM environments e CROSS JOIN LATERAL environment_conditions_of(e.id) c
-         ORDER BY e.id LIMIT 50",
-    )
-    .fetch_one(db.store.pool())
-    .await
-    .unwrap();
-    let text = plan.to_string();
-    assert!(
-        !text.contains("Function Scan"),
-        "the function runs per row: {plan:#}"
-    );
-    assert!(text.contains("\"runs\""), "the runs are read in the plan: {plan:#}");
-    db.drop_now().await;
-}
