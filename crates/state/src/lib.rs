@@ -13,6 +13,7 @@ mod error;
 pub mod model;
 pub mod policy;
 pub mod pools;
+mod rereads;
 pub mod secrets;
 pub mod store;
 pub mod subjects;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Policy, PolicyError};
+use crate::rereads::Rereads;
 use crate::workflow::Catalog;
 
 /// The policy in force and where it came from; shared by every request.
@@ -22,14 +23,7 @@ pub struct PolicyHolder {
 #[derive(Debug, Default)]
 struct Status {
     public: ReloadStatus,
-    /// Digest of what was last read (or why it could not be), applied or
-    /// not: a poll compares against it, so a broken file is reported once
-    /// rather than at every poll.
-    seen: Option<String>,
-    /// Digest of a file a poll found not loading, not reported yet: a tool
-    /// that writes the file in place (not by rename) can be caught half way,
-    /// and the next poll finds it whole, or the same and broken.
-    settling: Option<String>,
+    rereads: Rereads,
 }
 
 /// Where the policy came from and how its last reload went.
@@ -87,8 +81,7 @@ impl PolicyHolder {
                     source: Some(path.display().to_string()),
                     ..ReloadStatus::default()
                 },
-                seen: None,
-                settling: None,
+                rereads: Rereads::default(),
             }),
             ..Self::default()
         };
@@ -131,7 +124,7 @@ impl PolicyHolder {
             Ok(bytes) => crate::digest::sha256_hex(bytes),
             Err(err) => format!("unreadable: {err}"),
         };
-        if !force && self.lock_status().seen.as_deref() == Some(fingerprint.as_str()) {
+        if self.lock_status().rereads.unchanged(&fingerprint, force) {
             return Reload::Unchanged;
         }
         let loaded = match read {
@@ -155,12 +148,9 @@ impl PolicyHolder {
             }),
         };
         let mut status = self.lock_status();
-        if loaded.is_err() && !force && status.settling.as_deref() != Some(fingerprint.as_str()) {
-            status.settling = Some(fingerprint);
+        if !status.rereads.act(&fingerprint, loaded.is_ok(), force) {
             return Reload::Settling;
         }
-        status.settling = None;
-        status.seen = Some(fingerprint.clone());
         status.public.last_reload_at = Some(now);
         match loaded {
             Ok(policy) => {

@@ -241,17 +241,23 @@ fn a_bad_policy_names_the_place_and_the_rule() {
     assert_eq!(Policy::parse("", &catalog()).unwrap(), Policy::default());
 }
 
-#[test]
-fn a_reload_with_an_error_keeps_the_policy_in_force_and_says_why() {
+/// A policy file of `text` in a directory of its own, and its holder.
+fn holding(text: &str) -> (std::path::PathBuf, std::path::PathBuf, PolicyHolder) {
     let dir = std::env::temp_dir().join(format!(
         "hubwright-policy-{}",
         uuid::Uuid::now_v7().simple()
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("policy.yaml");
-    std::fs::write(&path, "defaults: { environments: 3 }\n").unwrap();
+    std::fs::write(&path, text).unwrap();
+    let holder = PolicyHolder::load(&path, &catalog(), chrono::Utc::now()).unwrap();
+    (dir, path, holder)
+}
+
+#[test]
+fn a_reload_with_an_error_keeps_the_policy_in_force_and_says_why() {
+    let (dir, path, holder) = holding("defaults: { environments: 3 }\n");
     let now = chrono::Utc::now();
-    let holder = PolicyHolder::load(&path, &catalog(), now).unwrap();
     assert_eq!(holder.reload(&catalog(), now, false), Reload::Unchanged);
 
     std::fs::write(&path, "defaults: { environments: lots }\n").unwrap();
@@ -283,19 +289,13 @@ fn a_reload_with_an_error_keeps_the_policy_in_force_and_says_why() {
     assert_eq!(holder.reload(&catalog(), now, false), Reload::Applied);
     assert_eq!(holder.current().defaults.environments, Some(Limit::At(4)));
     assert_eq!(holder.status().last_reload_error, None);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn a_file_caught_half_written_by_a_poll_applies_whole_at_the_next_and_sighup_reports_at_once() {
-    let dir = std::env::temp_dir().join(format!(
-        "hubwright-policy-{}",
-        uuid::Uuid::now_v7().simple()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("policy.yaml");
-    std::fs::write(&path, "defaults: { environments: 3 }\n").unwrap();
+    let (dir, path, holder) = holding("defaults: { environments: 3 }\n");
     let now = chrono::Utc::now();
-    let holder = PolicyHolder::load(&path, &catalog(), now).unwrap();
 
     std::fs::write(&path, "defaults: { environm").unwrap();
     assert_eq!(holder.reload(&catalog(), now, false), Reload::Settling);

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::load::DirFiles;
 use super::{Catalog, LoadedTemplate, WorkflowError};
+use crate::rereads::Rereads;
 
 /// How a process checks each template it loads: the worker's registry knows
 /// the step kinds and their parameters.
@@ -44,13 +45,7 @@ impl std::fmt::Debug for CatalogHolder {
 #[derive(Debug, Default)]
 struct Status {
     public: TemplatesStatus,
-    /// Digest of what was last read, loaded or not: a poll compares against
-    /// it, so a broken file is reported once rather than at every poll.
-    seen: Option<String>,
-    /// Digest of files a poll found not loading, not reported yet: a tool
-    /// that writes a file in place (not by rename) can be caught half way,
-    /// and the next poll finds the file whole, or the same and broken.
-    settling: Option<String>,
+    rereads: Rereads,
 }
 
 /// Where the templates came from and how their last reload went.
@@ -119,8 +114,7 @@ impl CatalogHolder {
                     loaded_at: Some(now),
                     ..TemplatesStatus::default()
                 },
-                seen: Some(digest),
-                settling: None,
+                rereads: Rereads::having_seen(digest),
             }),
         }
     }
@@ -165,19 +159,16 @@ impl CatalogHolder {
         };
         let files = DirFiles::read(dir);
         let digest = fingerprint(&files);
-        if !force && self.lock_status().seen.as_deref() == Some(digest.as_str()) {
+        if self.lock_status().rereads.unchanged(&digest, force) {
             return Read::Unchanged;
         }
         let loaded = files
             .and_then(|files| files.load())
             .and_then(|loaded| Catalog::checked(loaded, |loaded| check(loaded)));
         let mut status = self.lock_status();
-        if loaded.is_err() && !force && status.settling.as_deref() != Some(digest.as_str()) {
-            status.settling = Some(digest);
+        if !status.rereads.act(&digest, loaded.is_ok(), force) {
             return Read::Settling;
         }
-        status.settling = None;
-        status.seen = Some(digest.clone());
         status.public.last_reload_at = Some(now);
         match loaded {
             Ok(catalog) => Read::Loaded { catalog, digest },
@@ -208,7 +199,7 @@ impl CatalogHolder {
     pub fn retry(&self, why: &str) {
         let mut status = self.lock_status();
         status.public.last_reload_error = Some(why.to_owned());
-        status.seen = None;
+        status.rereads.forget();
     }
 }
 
