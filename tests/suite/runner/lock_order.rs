@@ -4,14 +4,12 @@
 //! deadlocked, a second went to the deadlock detector, and a commit given up
 //! near the end of its lease had its step run again.
 
-use std::time::Duration;
-
 use hubwright_state::store::checkpoint::StepSuccess;
 use hubwright_state::{Clock, Store, SystemClock};
 use hubwright_testkit::harness::{catalog, start};
-use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
+use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
 
-use super::waiting_on_locks;
+use super::until_waiting_on_locks;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -62,10 +60,7 @@ async fn a_heartbeat_and_a_checkpoint_of_the_same_runs_never_deadlock() {
         let store = store.clone();
         async move { store.heartbeat(&leases, lease, now).await }
     });
-    wait::until("the heartbeat to wait", Duration::from_secs(10), || async {
-        waiting_on_locks(&db).await == 1
-    })
-    .await;
+    until_waiting_on_locks(&db, 1, "the heartbeat to wait").await;
     let successes: Vec<StepSuccess> = [second, first]
         .iter()
         .map(|run| StepSuccess {
@@ -79,12 +74,7 @@ async fn a_heartbeat_and_a_checkpoint_of_the_same_runs_never_deadlock() {
         let store = store.clone();
         async move { store.commit_successes(&successes, now).await }
     });
-    wait::until(
-        "the checkpoint to wait",
-        Duration::from_secs(10),
-        || async { waiting_on_locks(&db).await == 2 },
-    )
-    .await;
+    until_waiting_on_locks(&db, 2, "the checkpoint to wait").await;
     holder.commit().await.unwrap();
 
     let held = heartbeat.await.unwrap().expect("the heartbeat commits");

@@ -17,15 +17,20 @@ mod wakeups;
 
 const WITHIN: Duration = Duration::from_secs(20);
 
-/// Backends of `db` waiting for a lock.
-pub(super) async fn waiting_on_locks(db: &TestDatabase) -> i64 {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .fetch_one(db.store.pool())
-    .await
-    .unwrap()
+/// Waits until `count` backends of `db` wait for a lock: `what`, the
+/// statements a lock-order test has queued behind a held row.
+pub(super) async fn until_waiting_on_locks(db: &TestDatabase, count: i64, what: &str) {
+    wait::until(what, Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(db.store.pool())
+        .await
+        .unwrap();
+        waiting == count
+    })
+    .await;
 }
 
 #[tokio::test]

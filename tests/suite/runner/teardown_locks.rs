@@ -5,8 +5,6 @@
 //! locked the environment first deadlocked with a checkpoint finishing the
 //! run, and the deadlock detector failed one of them a second later.
 
-use std::time::Duration;
-
 use hubwright_state::store::checkpoint::StepSuccess;
 use hubwright_state::store::enqueue::new_id;
 use hubwright_state::store::environments::NewEnvironment;
@@ -14,9 +12,9 @@ use hubwright_state::store::expiry::ExpiryTeardown;
 use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, SystemClock};
 use hubwright_testkit::harness::catalog;
-use hubwright_testkit::{TestDatabase, scratch_dir, wait, write_workflow};
+use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
 
-use super::waiting_on_locks;
+use super::until_waiting_on_locks;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -94,10 +92,7 @@ async fn a_delete_and_the_checkpoint_that_finishes_the_run_never_deadlock() {
                 .await
         }
     });
-    wait::until("the delete to wait", Duration::from_secs(10), || async {
-        waiting_on_locks(&db).await == 1
-    })
-    .await;
+    until_waiting_on_locks(&db, 1, "the delete to wait").await;
     let checkpoint = tokio::spawn({
         let store = db.store.clone();
         let success = StepSuccess {
@@ -108,12 +103,7 @@ async fn a_delete_and_the_checkpoint_that_finishes_the_run_never_deadlock() {
         };
         async move { store.commit_successes(&[success], now).await }
     });
-    wait::until(
-        "the checkpoint to wait",
-        Duration::from_secs(10),
-        || async { waiting_on_locks(&db).await == 2 },
-    )
-    .await;
+    until_waiting_on_locks(&db, 2, "the checkpoint to wait").await;
     holder.commit().await.unwrap();
 
     delete.await.unwrap().expect("the delete commits");
@@ -160,10 +150,7 @@ async fn expiry_waits_for_a_run_in_checkpoint_before_it_locks_the_environment() 
             store.expire_due(&teardowns, 10, later, || None).await
         }
     });
-    wait::until("expiry to wait", Duration::from_secs(10), || async {
-        waiting_on_locks(&db).await == 1
-    })
-    .await;
+    until_waiting_on_locks(&db, 1, "expiry to wait").await;
     // Waiting for the run, expiry holds no lock on the environment: the
     // checkpoint's trigger could take it now.
     let mut probe = db.store.pool().begin().await.unwrap();
