@@ -8,9 +8,9 @@ use hubwright_state::store::checkpoint::StepSuccess;
 use hubwright_state::{Clock, Store, SystemClock};
 use hubwright_testkit::harness::{catalog, start};
 use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
+use uuid::Uuid;
 
 use super::until_waiting_on_locks;
-use uuid::Uuid;
 
 #[tokio::test]
 async fn a_heartbeat_and_a_checkpoint_of_the_same_runs_never_deadlock() {

@@ -13,10 +13,10 @@ use hubwright_state::workflow::Catalog;
 use hubwright_state::{Clock, SystemClock};
 use hubwright_testkit::harness::catalog;
 use hubwright_testkit::{TestDatabase, scratch_dir, write_workflow};
-
-use super::until_waiting_on_locks;
 use serde_json::json;
 use uuid::Uuid;
+
+use super::until_waiting_on_locks;
 
 const LAB: &str = r#"
 name: lab
