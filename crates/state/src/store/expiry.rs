@@ -66,19 +66,23 @@ impl Store {
         let templates: Vec<&str> = teardowns.iter().map(|t| t.template).collect();
         let definitions: Vec<i64> = teardowns.iter().map(|t| t.definition_id).collect();
         let mut tx = self.pool.begin().await?;
-        // The active runs of environments due, locked before any environment
+        // The active runs of the environments due, the same first `limit` the
+        // mark below takes, locked before any environment
         // (`lock_environment_runs` says why). Environments without one (nearly
         // all) lock nothing here, so schedulers still split the due ones
         // between them below.
         sqlx::query_scalar!(
             r#"
             SELECT r.id
-            FROM runs r JOIN environments e ON e.id = r.environment_id
-            WHERE e.template = ANY($2::text[]) AND e.expires_at <= $1
-              AND e.teardown_requested_at IS NULL AND e.phase <> 'deleted'
-              AND r.state IN ('pending', 'waiting', 'running')
+            FROM runs r
+            WHERE r.state IN ('pending', 'waiting', 'running')
+              AND r.environment_id IN (
+                  SELECT e.id FROM environments e
+                  WHERE e.template = ANY($2::text[]) AND e.expires_at <= $1
+                    AND e.teardown_requested_at IS NULL AND e.phase <> 'deleted'
+                  ORDER BY e.expires_at
+                  LIMIT $3)
             ORDER BY r.id
-            LIMIT $3
             FOR UPDATE OF r
             "#,
             now,
