@@ -58,7 +58,7 @@ pub fn blocking_client_builder() -> reqwest::blocking::ClientBuilder {
 /// Installs ring as the process's default TLS provider, once. Err from
 /// rustls means another part of the process installed one first; that one
 /// is used.
-pub fn install_provider() {
+fn install_provider() {
     static PROVIDER: Once = Once::new();
     PROVIDER.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
