@@ -13,6 +13,7 @@ mod slots;
 mod stopping;
 mod teardown_locks;
 mod timeline;
+mod upgrade;
 mod wakeups;
 
 const WITHIN: Duration = Duration::from_secs(20);

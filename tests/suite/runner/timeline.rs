@@ -190,9 +190,9 @@ async fn a_step_whose_start_was_stored_before_the_upgrade_shows_it_once_beside_i
     // the row without it.
     sqlx::query(
         "WITH moved AS (
-             UPDATE steps SET started_event_id = NULL, started_by = NULL
-             WHERE run_id = $1 AND idx = 0
-             RETURNING run_id, idx, started_event_id
+             UPDATE runs SET step_started_event_id = NULL, step_started_by = NULL
+             WHERE id = $1 AND current_step = 0
+             RETURNING id
          )
          INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
          OVERRIDING SYSTEM VALUE

@@ -61,8 +61,6 @@ impl Store {
             run_id,
         };
         let answer = serde_json::to_value(&accepted).unwrap_or(Value::Null);
-        let step_names: Vec<&str> = snapshot.steps.iter().map(|s| s.name.as_str()).collect();
-        let step_kinds: Vec<&str> = snapshot.steps.iter().map(|s| s.kind.as_str()).collect();
         let record = audit.map(|record| {
             let mut record = record.clone();
             record.target_id = Some(env.id.to_string());
@@ -92,17 +90,13 @@ impl Store {
                                   traceparent)
                 SELECT $10, env.id, $4, $11, $12, $5, $13, $9, $3, $9, $9, $17 FROM env
                 RETURNING id
-            ), new_steps AS (
-                INSERT INTO steps (run_id, idx, name, kind)
-                SELECT run.id, s.ord::int - 1, s.name, s.kind
-                FROM run, unnest($18::text[], $19::text[]) WITH ORDINALITY AS s(name, kind, ord)
             ), audit AS (
                 INSERT INTO audit_log (at, actor, actor_role, auth, action, target_kind,
                                        target_id, outcome, status, problem_type, detail,
                                        client_addr, method, path, channel)
-                SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32::text::inet,
-                       $33, $34, $35
-                FROM env WHERE $20
+                SELECT $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30::text::inet,
+                       $31, $32, $33
+                FROM env WHERE $18
                 ON CONFLICT DO NOTHING
             )
             SELECT 1 AS "created!" FROM run
@@ -124,8 +118,6 @@ impl Store {
             idempotency.map(|idem| idem.request_hash),
             answer,
             env.traceparent,
-            &step_names as &[&str],
-            &step_kinds as &[&str],
             a.is_some(),
             a.map(|c| c.at),
             a.and_then(|c| c.actor.as_deref()),

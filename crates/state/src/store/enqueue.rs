@@ -1,7 +1,8 @@
-//! Accepting runs. One statement inserts the run and all its steps and sends
-//! the wake-up, so "accepted" and "will run" are the same commit. The run's
-//! `run_created` event is its row (`created_event_id`, read through the view
-//! `run_timeline`), not a row of `events`: a third fewer rows per run.
+//! Accepting runs. One statement inserts the run and sends the wake-up, so
+//! "accepted" and "will run" are the same commit. The run's `run_created`
+//! event is its row (`created_event_id`, read through the view
+//! `run_timeline`), not a row of `events`, and so is its first step (the
+//! `step_*` columns, read through the view `steps`): one row per run.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -101,19 +102,6 @@ pub async fn enqueue_many_with<'e>(
         .iter()
         .map(|r| r.traceparent.map(str::to_owned))
         .collect();
-    // Steps are flattened to one row per (run, step).
-    let mut step_runs = Vec::new();
-    let mut step_idxs = Vec::new();
-    let mut step_names = Vec::new();
-    let mut step_kinds = Vec::new();
-    for run in runs {
-        for (idx, step) in run.snapshot.steps.iter().enumerate() {
-            step_runs.push(run.id);
-            step_idxs.push(i32::try_from(idx).unwrap_or(i32::MAX));
-            step_names.push(step.name.clone());
-            step_kinds.push(step.kind.clone());
-        }
-    }
     sqlx::query!(
         r#"
         WITH new_runs AS (
@@ -123,11 +111,8 @@ pub async fn enqueue_many_with<'e>(
             SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at,
                    r.actor, $9, $9, r.traceparent
             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                        $6::jsonb[], $7::int[], $8::timestamptz[], $14::text[], $15::text[])
+                        $6::jsonb[], $7::int[], $8::timestamptz[], $10::text[], $11::text[])
                  AS r(id, env, template, workflow, def, input, steps, run_at, actor, traceparent)
-        ), new_steps AS (
-            INSERT INTO steps (run_id, idx, name, kind)
-            SELECT * FROM unnest($10::uuid[], $11::int[], $12::text[], $13::text[])
         )
         SELECT pg_notify('hubwright_runs', '') FROM (SELECT 1) AS once
         "#,
@@ -140,10 +125,6 @@ pub async fn enqueue_many_with<'e>(
         &step_counts,
         &run_ats,
         now,
-        &step_runs,
-        &step_idxs,
-        &step_names,
-        &step_kinds,
         &actors,
         &traceparents as &[Option<String>],
     )
@@ -159,8 +140,6 @@ pub async fn enqueue_with<'e>(
     run: &NewRun<'_>,
     now: DateTime<Utc>,
 ) -> Result<Uuid> {
-    let step_names: Vec<String> = run.snapshot.steps.iter().map(|s| s.name.clone()).collect();
-    let step_kinds: Vec<String> = run.snapshot.steps.iter().map(|s| s.kind.clone()).collect();
     // The wake-up is sent only for runs due now; delayed ones are found by the
     // workers' poll for the next due time.
     sqlx::query!(
@@ -169,12 +148,8 @@ pub async fn enqueue_with<'e>(
             INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
                               step_count, next_run_at, created_by, created_at, updated_at,
                               traceparent)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $12, $9, $9, $13)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $11)
             RETURNING id
-        ), new_steps AS (
-            INSERT INTO steps (run_id, idx, name, kind)
-            SELECT $1, s.ord::int - 1, s.name, s.kind
-            FROM unnest($10::text[], $11::text[]) WITH ORDINALITY AS s(name, kind, ord)
         )
         SELECT pg_notify('hubwright_runs', '') FROM new_run WHERE $8 <= $9
         "#,
@@ -187,8 +162,6 @@ pub async fn enqueue_with<'e>(
         step_count(run.snapshot)?,
         run.run_at,
         now,
-        &step_names,
-        &step_kinds,
         run.actor,
         run.traceparent,
     )

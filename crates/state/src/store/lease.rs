@@ -82,42 +82,38 @@ impl Store {
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             ), claimed AS (
+                -- The run's current step is its row (migration
+                -- 20261212000100), and so is the step's `step_started`
+                -- (20261209000200): a start replaces the row's, and `p`, the
+                -- row as it was, gives the one replaced to `kept`. The
+                -- NOTIFY is the one the stored event's trigger sent.
                 UPDATE runs r
                 SET state = 'running', lease_owner = $3, lease_expires_at = $4,
                     lease_token = r.lease_token + 1, claims = r.claims + 1,
-                    started_at = coalesce(r.started_at, $1), updated_at = $1
-                FROM due
-                WHERE r.id = due.id
+                    started_at = coalesce(r.started_at, $1), updated_at = $1,
+                    step_attempts = r.step_attempts + CASE WHEN due.is_poll THEN 0 ELSE 1 END,
+                    step_polls = r.step_polls + CASE WHEN due.is_poll THEN 1 ELSE 0 END,
+                    step_started_at = coalesce(r.step_started_at, $1),
+                    step_started_event_id = CASE WHEN due.is_poll THEN r.step_started_event_id
+                                                 ELSE nextval('events_id_seq') END,
+                    step_started_by = CASE WHEN due.is_poll THEN r.step_started_by ELSE $3 END,
+                    step_restarted_at = CASE WHEN due.is_poll THEN r.step_restarted_at
+                                             WHEN r.step_started_at IS NOT NULL THEN $1 END,
+                    step_started_at_boundary = CASE WHEN due.is_poll
+                                                    THEN r.step_started_at_boundary END
+                FROM due, runs p
+                WHERE r.id = due.id AND p.id = r.id
                 RETURNING r.id, r.lease_token, r.definition_id, r.input, r.current_step,
                           r.step_count, due.is_poll, r.next_run_at, r.created_at,
-                          r.environment_id IS NOT NULL AS has_environment, r.traceparent
-            ), started AS (
-                -- The step's `step_started` lives on its row (migration
-                -- 20261209000200): a start replaces the row's, and `p`, the
-                -- row as it was, gives the one replaced to `kept`. The
-                -- NOTIFY is the one the stored event's trigger sent.
-                UPDATE steps s
-                SET state = 'running',
-                    attempts = s.attempts + CASE WHEN c.is_poll THEN 0 ELSE 1 END,
-                    polls = s.polls + CASE WHEN c.is_poll THEN 1 ELSE 0 END,
-                    started_at = coalesce(s.started_at, $1),
-                    started_event_id = CASE WHEN c.is_poll THEN s.started_event_id
-                                            ELSE nextval('events_id_seq') END,
-                    started_by = CASE WHEN c.is_poll THEN s.started_by ELSE $3 END,
-                    restarted_at = CASE WHEN c.is_poll THEN s.restarted_at
-                                        WHEN s.started_at IS NOT NULL THEN $1 END,
-                    started_at_boundary = CASE WHEN c.is_poll THEN s.started_at_boundary END,
-                    updated_at = $1
-                FROM claimed c, steps p
-                WHERE s.run_id = c.id AND s.idx = c.current_step
-                  AND p.run_id = s.run_id AND p.idx = s.idx
-                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at, c.is_poll,
-                          p.started_event_id AS replaced_id, p.started_by AS replaced_by,
-                          p.attempts AS replaced_attempt, p.started_at_boundary AS replaced_at_boundary,
-                          coalesce(p.restarted_at, p.started_at) AS replaced_at,
-                          CASE WHEN NOT c.is_poll
+                          r.environment_id IS NOT NULL AS has_environment, r.traceparent,
+                          r.step_attempts, r.step_polls, r.step_started_at,
+                          p.step_started_event_id AS replaced_id, p.step_started_by AS replaced_by,
+                          p.step_attempts AS replaced_attempt,
+                          p.step_started_at_boundary AS replaced_at_boundary,
+                          coalesce(p.step_restarted_at, p.step_started_at) AS replaced_at,
+                          CASE WHEN NOT due.is_poll
                                THEN pg_notify('hubwright_events',
-                                              s.run_id::text || ' ' || s.started_event_id::text)
+                                              r.id::text || ' ' || r.step_started_event_id::text)
                           END AS woke
             ), kept AS (
                 -- A claim's start is stored without a message: the timeline
@@ -125,19 +121,21 @@ impl Store {
                 -- (migration 20261208000301).
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
-                SELECT st.replaced_id, st.run_id, st.idx, 'step_started', st.replaced_by,
+                SELECT c.replaced_id, c.id, c.current_step, 'step_started', c.replaced_by,
                        -- As the statement that started it would have stored it.
-                       stored_start_message(st.replaced_at_boundary, st.name, st.replaced_attempt),
-                       stored_start_data(st.replaced_at_boundary, st.replaced_attempt),
-                       st.replaced_at
-                FROM started st
-                WHERE NOT st.is_poll AND st.replaced_id IS NOT NULL
+                       stored_start_message(c.replaced_at_boundary,
+                                            step_name(c.definition_id, c.current_step),
+                                            c.replaced_attempt),
+                       stored_start_data(c.replaced_at_boundary, c.replaced_attempt),
+                       c.replaced_at
+                FROM claimed c
+                WHERE NOT c.is_poll AND c.replaced_id IS NOT NULL
             )
             SELECT c.id, c.lease_token, c.definition_id, c.input, c.step_count, c.is_poll,
                    c.next_run_at, c.created_at, c.has_environment AS "has_environment!",
-                   c.traceparent, st.idx, st.attempts, st.polls,
-                   st.started_at AS "started_at!"
-            FROM claimed c JOIN started st ON st.run_id = c.id
+                   c.traceparent, c.current_step AS idx, c.step_attempts AS attempts,
+                   c.step_polls AS polls, c.step_started_at AS "started_at!"
+            FROM claimed c
             ORDER BY c.id
             "#,
             now,
@@ -248,14 +246,6 @@ impl Store {
                 FROM expired e
                 WHERE r.id = e.id
                 RETURNING r.id
-            ), steps_done AS (
-                UPDATE steps s
-                SET state = CASE WHEN e.cancelling THEN 'cancelled' ELSE 'pending' END::step_state,
-                    updated_at = $1
-                FROM expired e
-                WHERE s.run_id = e.id AND s.idx >= e.current_step
-                  AND s.state IN ('running', 'pending', 'waiting')
-                  AND (e.cancelling OR s.idx = e.current_step)
             ), logged AS (
                 INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
                 SELECT e.id, e.current_step, 'lease_expired', $3,
@@ -300,31 +290,31 @@ impl Store {
                 WHERE id = $1 AND lease_token = $2 AND state = 'running'
                 FOR UPDATE
             ), runs_done AS (
-                UPDATE runs r
-                SET state = 'pending', next_run_at = $3, lease_owner = NULL,
-                    lease_expires_at = NULL, updated_at = $3
-                FROM owned o WHERE r.id = o.id
-                RETURNING r.id
-            ), steps_done AS (
                 -- The attempt is given back, so the row's start, which names
                 -- it, becomes a stored event (`p` is the row as it was).
-                UPDATE steps s
-                SET state = 'pending', attempts = greatest(s.attempts - 1, 0), updated_at = $3,
-                    started_event_id = NULL, started_by = NULL, started_at_boundary = NULL
-                FROM owned o, steps p
-                WHERE s.run_id = o.id AND s.idx = o.current_step
-                  AND p.run_id = s.run_id AND p.idx = s.idx
-                RETURNING s.run_id, s.idx, s.name, p.started_event_id, p.started_by, p.attempts,
-                          p.started_at_boundary, coalesce(p.restarted_at, p.started_at) AS started_at
+                UPDATE runs r
+                SET state = 'pending', next_run_at = $3, lease_owner = NULL,
+                    lease_expires_at = NULL, updated_at = $3,
+                    step_attempts = greatest(r.step_attempts - 1, 0),
+                    step_started_event_id = NULL, step_started_by = NULL,
+                    step_started_at_boundary = NULL
+                FROM owned o, runs p WHERE r.id = o.id AND p.id = r.id
+                RETURNING r.id, r.definition_id, p.step_started_event_id, p.step_started_by,
+                          p.step_attempts, p.step_started_at_boundary,
+                          coalesce(p.step_restarted_at, p.step_started_at) AS started_at
             ), logged AS (
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
-                SELECT sd.started_event_id, sd.run_id, sd.idx, 'step_started', sd.started_by,
+                SELECT rd.step_started_event_id, rd.id, o.current_step, 'step_started',
+                       rd.step_started_by,
                        -- As the statement that started it would have stored it.
-                       stored_start_message(sd.started_at_boundary, sd.name, sd.attempts),
-                       stored_start_data(sd.started_at_boundary, sd.attempts),
-                       sd.started_at
-                FROM steps_done sd WHERE sd.started_event_id IS NOT NULL
+                       stored_start_message(rd.step_started_at_boundary,
+                                            step_name(rd.definition_id, o.current_step),
+                                            rd.step_attempts),
+                       stored_start_data(rd.step_started_at_boundary, rd.step_attempts),
+                       rd.started_at
+                FROM runs_done rd JOIN owned o ON o.id = rd.id
+                WHERE rd.step_started_event_id IS NOT NULL
                 UNION ALL
                 SELECT nextval('events_id_seq'), o.id, o.current_step, 'lease_released',
                        o.lease_owner, $4, NULL, $3

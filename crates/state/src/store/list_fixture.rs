@@ -160,32 +160,38 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        // Steps as the engine leaves them: those a run moved past in
+        // `step_history`, the one it is at in its row.
         sqlx::query!(
             r#"
-            INSERT INTO steps (run_id, idx, name, kind, state, attempts, output, error_class,
-                               error_message, started_at, finished_at, updated_at)
-            SELECT r.id, i, (ARRAY['namespace', 'hub', 'ready'])[i + 1], 'noop', s.state,
-                   CASE WHEN s.state IN ('succeeded', 'failed') THEN 1 ELSE 0 END,
-                   CASE WHEN s.state = 'succeeded' THEN '{}'::jsonb END,
-                   CASE WHEN s.state = 'failed' THEN r.error_class END,
-                   CASE WHEN s.state = 'failed' THEN r.error_message END,
-                   CASE WHEN s.state IN ('succeeded', 'failed') THEN r.started_at END,
-                   CASE WHEN s.state IN ('succeeded', 'failed', 'cancelled') THEN r.finished_at END,
-                   r.updated_at
+            INSERT INTO step_history (run_id, idx, name, kind, state, attempts, output,
+                                      started_at, finished_at, updated_at)
+            SELECT r.id, i, w.definition -> 'steps' -> i ->> 'name',
+                   w.definition -> 'steps' -> i ->> 'kind', 'succeeded', 1, '{}',
+                   r.started_at, r.finished_at, r.updated_at
             FROM runs r
-            CROSS JOIN generate_series(0, 2) AS i
-            CROSS JOIN LATERAL (
-                SELECT (CASE WHEN i < r.current_step THEN 'succeeded'
-                             WHEN r.state = 'failed' AND i = r.current_step THEN 'failed'
-                             WHEN r.state = 'cancelled' THEN 'cancelled'
-                             ELSE 'pending' END)::step_state AS state) AS s
+            JOIN workflow_definitions w ON w.id = r.definition_id
+            CROSS JOIN generate_series(0, r.step_count - 1) AS i
+            WHERE i < least(r.current_step, r.step_count - 1)
+            "#,
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            r#"
+            UPDATE runs
+            SET step_attempts = CASE WHEN state IN ('succeeded', 'failed') THEN 1 ELSE 0 END,
+                step_output = CASE WHEN state = 'succeeded' THEN '{}'::jsonb END,
+                step_error_class = CASE WHEN state = 'failed' THEN error_class END,
+                step_error_message = CASE WHEN state = 'failed' THEN error_message END,
+                step_started_at = CASE WHEN state IN ('succeeded', 'failed') THEN started_at END
             "#,
         )
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         // What autovacuum would have done by the time a real database held this much.
-        sqlx::query("ANALYZE environments, runs, steps")
+        sqlx::query("ANALYZE environments, runs, step_history")
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -112,11 +112,6 @@ impl Store {
                     cancel_requested_at = $2, cancel_requested_by = $3::text, updated_at = $2
                 FROM target t WHERE r.id = t.id
                 RETURNING r.state
-            ), stopped AS (
-                UPDATE steps s SET state = 'cancelled', updated_at = $2
-                FROM target t
-                WHERE t.idle AND s.run_id = t.id AND s.idx >= t.current_step
-                  AND s.state IN ('pending', 'waiting')
             ), logged AS (
                 INSERT INTO events (run_id, kind, actor, message, at)
                 SELECT t.id,
@@ -242,30 +237,46 @@ impl Store {
                 FROM current
                 WHERE state = 'failed' AND coalesce($2::int, current_step) BETWEEN 0 AND current_step
             ), reset AS (
-                -- The starts and successes the rows held (migration
-                -- 20261209000200) become stored events, by `logged`, from
-                -- `p`, the rows as they were: the timeline keeps them.
-                UPDATE steps s
-                SET state = 'pending', attempts = 0, polls = 0, output = NULL,
-                    error_class = NULL, error_message = NULL, error_detail = NULL,
-                    started_at = NULL, finished_at = NULL, updated_at = $3::timestamptz,
-                    started_event_id = NULL, started_by = NULL, restarted_at = NULL,
-                    started_at_boundary = NULL, finished_event_id = NULL, finished_by = NULL
-                FROM target t, steps p
-                WHERE s.run_id = t.id AND s.idx >= t.from_idx
-                  AND p.run_id = s.run_id AND p.idx = s.idx
-                RETURNING s.run_id, s.idx, s.name, p.started_event_id, p.started_by, p.attempts,
-                          p.started_at_boundary, coalesce(p.restarted_at, p.started_at) AS started_at,
-                          p.finished_event_id, coalesce(p.finished_by, p.started_by) AS finished_by,
-                          p.finished_at
+                -- The steps from `from_idx` start over. Those the run had
+                -- moved past leave `step_history`; the one it failed at is
+                -- its row's (migration 20261212000100). The starts and
+                -- successes they held (migration 20261209000200) become
+                -- stored events, by `logged`: the timeline keeps them.
+                DELETE FROM step_history h USING target t
+                WHERE h.run_id = t.id AND h.idx >= t.from_idx
+                RETURNING h.run_id, h.idx, h.name, h.started_event_id, h.started_by, h.attempts,
+                          h.started_at_boundary, coalesce(h.restarted_at, h.started_at) AS started_at,
+                          h.finished_event_id, coalesce(h.finished_by, h.started_by) AS finished_by,
+                          h.finished_at
             ), moved AS (
                 UPDATE runs r
                 SET state = 'pending', current_step = t.from_idx, next_run_at = $3,
                     finished_at = NULL, error_class = NULL, error_message = NULL,
                     cancel_requested_at = NULL, cancel_requested_by = NULL, updated_at = $3,
-                    traceparent = coalesce($5::text, r.traceparent)
-                FROM target t WHERE r.id = t.id
-                RETURNING r.current_step
+                    traceparent = coalesce($5::text, r.traceparent),
+                    step_attempts = 0, step_polls = 0, step_output = NULL,
+                    step_error_class = NULL, step_error_message = NULL, step_error_detail = NULL,
+                    step_started_at = NULL, step_restarted_at = NULL, step_started_event_id = NULL,
+                    step_started_by = NULL, step_started_at_boundary = NULL,
+                    step_finished_event_id = NULL, step_finished_by = NULL
+                FROM target t, runs p WHERE r.id = t.id AND p.id = r.id
+                RETURNING r.current_step, p.id AS run_id, p.current_step AS idx,
+                          step_name(p.definition_id, p.current_step) AS name,
+                          p.step_started_event_id AS started_event_id,
+                          p.step_started_by AS started_by, p.step_attempts AS attempts,
+                          p.step_started_at_boundary AS started_at_boundary,
+                          coalesce(p.step_restarted_at, p.step_started_at) AS started_at,
+                          p.step_finished_event_id AS finished_event_id,
+                          coalesce(p.step_finished_by, p.step_started_by) AS finished_by,
+                          p.finished_at
+            ), reset_all AS (
+                SELECT run_id, idx, name, started_event_id, started_by, attempts,
+                       started_at_boundary, started_at, finished_event_id, finished_by, finished_at
+                FROM reset
+                UNION ALL
+                SELECT run_id, idx, name, started_event_id, started_by, attempts,
+                       started_at_boundary, started_at, finished_event_id, finished_by, finished_at
+                FROM moved
             ), logged AS (
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
@@ -274,11 +285,11 @@ impl Store {
                        stored_start_message(r.started_at_boundary, r.name, r.attempts),
                        stored_start_data(r.started_at_boundary, r.attempts),
                        r.started_at
-                FROM reset r WHERE r.started_event_id IS NOT NULL
+                FROM reset_all r WHERE r.started_event_id IS NOT NULL
                 UNION ALL
                 SELECT r.finished_event_id, r.run_id, r.idx, 'step_succeeded', r.finished_by,
                        NULL, NULL, r.finished_at
-                FROM reset r WHERE r.finished_event_id IS NOT NULL
+                FROM reset_all r WHERE r.finished_event_id IS NOT NULL
                 UNION ALL
                 SELECT nextval('events_id_seq'), t.id, t.from_idx, 'run_retried', $4::text,
                        -- Numbered from 1 and named, as people see steps.

@@ -43,8 +43,9 @@ impl Store {
         let rows = sqlx::query_as!(
             StepRow,
             r#"
-            SELECT idx, name, kind, state AS "state: StepState", attempts, polls, output,
-                   error_class AS "error_class: ErrorClass", error_message, error_detail,
+            SELECT idx AS "idx!", name AS "name!", kind AS "kind!",
+                   state AS "state!: StepState", attempts AS "attempts!", polls AS "polls!",
+                   output, error_class AS "error_class: ErrorClass", error_message, error_detail,
                    started_at, finished_at
             FROM steps WHERE run_id = $1 ORDER BY idx
             "#,
@@ -61,7 +62,7 @@ impl Store {
         run_id: Uuid,
     ) -> Result<serde_json::Map<String, serde_json::Value>> {
         let rows = sqlx::query!(
-            r#"SELECT name, output AS "output!" FROM steps
+            r#"SELECT name AS "name!", output AS "output!" FROM steps
                WHERE run_id = $1 AND state = 'succeeded' ORDER BY idx"#,
             run_id
         )

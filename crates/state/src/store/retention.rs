@@ -23,7 +23,8 @@ use crate::{Result, Store};
 pub struct Pruned {
     /// Runs deleted.
     pub runs: u64,
-    /// Their steps.
+    /// Their stored steps: those the runs moved past (`step_history`); a
+    /// run's last step is its row.
     pub steps: u64,
     /// Their events.
     pub events: u64,
@@ -65,7 +66,7 @@ impl Store {
                 WHERE ev.run_id = d.id AND ev.environment_id IS NULL
                 RETURNING 1
             ), steps_gone AS (
-                DELETE FROM steps s USING doomed d WHERE s.run_id = d.id
+                DELETE FROM step_history s USING doomed d WHERE s.run_id = d.id
                 RETURNING 1
             ), runs_gone AS (
                 DELETE FROM runs r USING doomed d WHERE r.id = d.id

@@ -74,13 +74,6 @@ pub(super) async fn stop_environment_runs<'e>(
                    CASE WHEN st.state = 'cancelled' THEN 'run_cancelled' ELSE 'cancel_requested' END,
                    $2, $3::text, $4
             FROM stopped st
-        ), stopped_steps AS (
-            -- Only a run cancelled here: a running one's steps are the worker's
-            -- to stop when it honours the request.
-            UPDATE steps s SET state = 'cancelled', updated_at = $4
-            FROM stopped st
-            WHERE s.run_id = st.id AND st.state = 'cancelled'
-              AND s.state IN ('pending', 'waiting')
         )
         SELECT count(*) AS "count!" FROM stopped
         "#,

@@ -55,17 +55,10 @@ impl Store {
                 FROM runs
                 WHERE id = $1 AND lease_token = $2 AND state = 'running' AND current_step = $3
                 FOR UPDATE
-            ), parked AS (
-                UPDATE steps s
-                SET state = CASE WHEN o.cancelling THEN 'cancelled' ELSE
-                                 CASE WHEN s.idx = $3 THEN 'waiting' ELSE s.state END END::step_state,
-                    updated_at = $6
-                FROM owned o
-                WHERE s.run_id = o.id AND (s.idx = $3 OR (o.cancelling AND s.idx > $3))
             ), moved AS (
                 UPDATE runs r
                 SET state = CASE WHEN o.cancelling THEN 'cancelled' ELSE 'waiting' END::run_state,
-                    finished_at = CASE WHEN o.cancelling THEN $6 END,
+                    finished_at = CASE WHEN o.cancelling THEN $6::timestamptz END,
                     next_run_at = $4, lease_owner = NULL, lease_expires_at = NULL, updated_at = $6
                 FROM owned o WHERE r.id = o.id
                 RETURNING r.state
@@ -115,23 +108,16 @@ impl Store {
                 FROM runs
                 WHERE id = $1 AND lease_token = $2 AND state = 'running' AND current_step = $3
                 FOR UPDATE
-            ), noted AS (
-                UPDATE steps s
-                SET state = CASE WHEN o.cancelling THEN 'cancelled' ELSE 'pending' END::step_state,
-                    error_class = CASE WHEN s.idx = $3 THEN $4 ELSE s.error_class END,
-                    error_message = CASE WHEN s.idx = $3 THEN $5 ELSE s.error_message END,
-                    error_detail = CASE WHEN s.idx = $3 THEN $6 ELSE s.error_detail END,
-                    updated_at = $8
-                FROM owned o
-                WHERE s.run_id = o.id AND (s.idx = $3 OR (o.cancelling AND s.idx > $3))
-                RETURNING s.idx, s.name, s.attempts
             ), moved AS (
+                -- The run's current step is its row (migration 20261212000100).
                 UPDATE runs r
                 SET state = CASE WHEN o.cancelling THEN 'cancelled' ELSE 'pending' END::run_state,
-                    finished_at = CASE WHEN o.cancelling THEN $8 END,
-                    next_run_at = $7, lease_owner = NULL, lease_expires_at = NULL, updated_at = $8
+                    finished_at = CASE WHEN o.cancelling THEN $8::timestamptz END,
+                    next_run_at = $7, lease_owner = NULL, lease_expires_at = NULL, updated_at = $8,
+                    step_error_class = $4, step_error_message = $5, step_error_detail = $6
                 FROM owned o WHERE r.id = o.id
-                RETURNING r.state
+                RETURNING r.state, step_name(r.definition_id, r.current_step) AS name,
+                          r.step_attempts AS attempts
             ), logged AS (
                 INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
                 SELECT o.id, $3, 'step_retry_scheduled', o.lease_owner,
@@ -139,7 +125,7 @@ impl Store {
                               n.name, n.attempts, $7::timestamptz, $5),
                        jsonb_build_object('attempt', n.attempts, 'retry_at', $7::timestamptz,
                                           'error_class', $4), $8
-                FROM owned o JOIN noted n ON n.idx = $3
+                FROM owned o, moved n
                 WHERE NOT o.cancelling
                 UNION ALL
                 SELECT o.id, NULL, 'run_cancelled', o.lease_owner, 'run cancelled before retry', NULL, $8
@@ -175,25 +161,20 @@ impl Store {
                 SELECT id, lease_owner FROM runs
                 WHERE id = $1 AND lease_token = $2 AND state = 'running' AND current_step = $3
                 FOR UPDATE
-            ), noted AS (
-                UPDATE steps s
-                SET state = 'failed', error_class = $4, error_message = $5, error_detail = $6,
-                    finished_at = $7, updated_at = $7
-                FROM owned o
-                WHERE s.run_id = o.id AND s.idx = $3
-                RETURNING s.name, s.attempts
             ), moved AS (
                 UPDATE runs r
                 SET state = 'failed', error_class = $4, error_message = $5, finished_at = $7,
-                    lease_owner = NULL, lease_expires_at = NULL, updated_at = $7
+                    lease_owner = NULL, lease_expires_at = NULL, updated_at = $7,
+                    step_error_class = $4, step_error_message = $5, step_error_detail = $6
                 FROM owned o WHERE r.id = o.id
-                RETURNING r.state
+                RETURNING r.state, step_name(r.definition_id, r.current_step) AS name,
+                          r.step_attempts AS attempts
             ), logged AS (
                 INSERT INTO events (run_id, step_idx, kind, actor, message, data, at)
                 SELECT o.id, $3, 'step_failed', o.lease_owner,
                        format('step %s failed (%s, attempt %s): %s', n.name, $4, n.attempts, $5),
                        jsonb_build_object('attempt', n.attempts, 'error_class', $4, 'detail', $6), $7
-                FROM owned o, noted n
+                FROM owned o, moved n
                 UNION ALL
                 SELECT o.id, NULL, 'run_failed', o.lease_owner, 'run failed; an operator can retry it', NULL, $7
                 FROM owned o
@@ -228,11 +209,6 @@ impl Store {
                 WHERE id = $1 AND lease_token = $2 AND state = 'running'
                   AND cancel_requested_at IS NOT NULL
                 FOR UPDATE
-            ), stopped AS (
-                UPDATE steps s SET state = 'cancelled', updated_at = $3
-                FROM owned o
-                WHERE s.run_id = o.id AND s.idx >= o.current_step
-                  AND s.state IN ('pending', 'running', 'waiting')
             ), moved AS (
                 UPDATE runs r
                 SET state = 'cancelled', finished_at = $3, lease_owner = NULL,

@@ -53,8 +53,7 @@ impl Store {
             r#"
             WITH owned AS (
                 -- The step's `step_succeeded` event id, drawn here so that a
-                -- run's `run_succeeded` id, drawn by `advanced` from this
-                -- row, sorts after it.
+                -- run's `run_succeeded` id, drawn by `advanced`, sorts after it.
                 SELECT r.id, i.idx, i.output, r.lease_owner,
                        r.cancel_requested_at IS NOT NULL AS cancelling,
                        i.idx + 1 = r.step_count AS last,
@@ -66,46 +65,29 @@ impl Store {
                 -- In id order, as the heartbeat locks them (`lease.rs`).
                 ORDER BY r.id
                 FOR UPDATE OF r
-            ), done AS (
-                -- `step_succeeded` lives on the step row (migration
-                -- 20261209000200); `p` is the row as it was, so a success
-                -- it already held is stored by `logged` rather than lost.
-                UPDATE steps s
-                SET state = 'succeeded', output = o.output, finished_at = $5, updated_at = $5,
-                    error_class = NULL, error_message = NULL, error_detail = NULL,
-                    finished_event_id = o.success_event_id,
-                    finished_by = nullif(o.lease_owner, s.started_by)
-                FROM owned o, steps p
-                WHERE s.run_id = o.id AND s.idx = o.idx AND p.run_id = s.run_id AND p.idx = s.idx
-                RETURNING s.run_id, s.idx, p.finished_event_id AS replaced_id,
-                          coalesce(p.finished_by, p.started_by) AS replaced_by,
-                          p.finished_at AS replaced_at
-            ), following AS (
-                -- Start the next step, or cancel every remaining one. A start
-                -- lives on the row as the claim's does (`lease.rs`).
-                UPDATE steps s
-                SET state = CASE WHEN o.cancelling THEN 'cancelled' ELSE 'running' END::step_state,
-                    attempts = s.attempts + CASE WHEN o.cancelling THEN 0 ELSE 1 END,
-                    started_at = CASE WHEN o.cancelling THEN s.started_at
-                                      ELSE coalesce(s.started_at, $5) END,
-                    started_event_id = CASE WHEN o.cancelling THEN s.started_event_id
-                                            ELSE nextval('events_id_seq') END,
-                    started_by = CASE WHEN o.cancelling THEN s.started_by ELSE o.lease_owner END,
-                    restarted_at = CASE WHEN o.cancelling THEN s.restarted_at
-                                        WHEN s.started_at IS NOT NULL THEN $5 END,
-                    started_at_boundary = CASE WHEN o.cancelling THEN s.started_at_boundary
-                                               ELSE true END,
-                    updated_at = $5
-                FROM owned o, steps p
-                WHERE s.run_id = o.id AND NOT o.last
-                  AND (s.idx = o.idx + 1 OR (o.cancelling AND s.idx > o.idx))
-                  AND p.run_id = s.run_id AND p.idx = s.idx
-                RETURNING s.run_id, s.idx, s.name, s.attempts, s.polls, s.started_at, s.started_event_id,
-                          o.cancelling, p.started_event_id AS replaced_id,
-                          p.started_by AS replaced_by, p.attempts AS replaced_attempt,
-                          p.started_at_boundary AS replaced_at_boundary,
-                          coalesce(p.restarted_at, p.started_at) AS replaced_at
+            ), moved_past AS (
+                -- The run's current step is its row (migration 20261212000100);
+                -- a step the run moves past gets a row of `step_history`, as
+                -- it ended. The statement's snapshot reads the run as it was.
+                INSERT INTO step_history (run_id, idx, name, kind, state, attempts, polls, output,
+                                          started_at, finished_at, updated_at, started_event_id,
+                                          finished_event_id, restarted_at, started_by, finished_by,
+                                          started_at_boundary)
+                SELECT o.id, o.idx, w.definition -> 'steps' -> o.idx ->> 'name',
+                       w.definition -> 'steps' -> o.idx ->> 'kind', 'succeeded', r.step_attempts,
+                       r.step_polls, o.output, r.step_started_at, $5, $5, r.step_started_event_id,
+                       o.success_event_id, r.step_restarted_at, r.step_started_by,
+                       nullif(o.lease_owner, r.step_started_by), r.step_started_at_boundary
+                FROM owned o
+                JOIN runs r ON r.id = o.id
+                JOIN workflow_definitions w ON w.id = r.definition_id
+                WHERE NOT o.last
             ), advanced AS (
+                -- The row's step is then the last one, succeeded, or the next
+                -- one, started under the same lease (as the claim starts one,
+                -- `lease.rs`) or cancelled with its run. `p` is the row as it
+                -- was, so a success it already held is stored by `logged`
+                -- rather than lost.
                 UPDATE runs r
                 SET current_step = o.idx + 1,
                     state = CASE WHEN o.last THEN 'succeeded'
@@ -118,42 +100,56 @@ impl Store {
                     -- The run's `run_succeeded` event is this id on its row
                     -- (migration 20261208000302).
                     finished_event_id = CASE WHEN o.last THEN nextval('events_id_seq') END,
-                    updated_at = $5
-                FROM owned o
-                LEFT JOIN following f ON f.run_id = o.id AND NOT f.cancelling
-                WHERE r.id = o.id
+                    updated_at = $5,
+                    step_attempts = CASE WHEN o.last THEN r.step_attempts
+                                         WHEN o.cancelling THEN 0 ELSE 1 END,
+                    step_polls = CASE WHEN o.last THEN r.step_polls ELSE 0 END,
+                    step_output = CASE WHEN o.last THEN o.output END,
+                    step_error_class = NULL, step_error_message = NULL, step_error_detail = NULL,
+                    step_started_at = CASE WHEN o.last THEN r.step_started_at
+                                           WHEN o.cancelling THEN NULL ELSE $5 END,
+                    step_restarted_at = CASE WHEN o.last THEN r.step_restarted_at END,
+                    step_started_event_id = CASE WHEN o.last THEN r.step_started_event_id
+                                                 WHEN o.cancelling THEN NULL
+                                                 ELSE nextval('events_id_seq') END,
+                    step_started_by = CASE WHEN o.last THEN r.step_started_by
+                                           WHEN o.cancelling THEN NULL ELSE o.lease_owner END,
+                    step_started_at_boundary = CASE WHEN o.last THEN r.step_started_at_boundary
+                                                    WHEN o.cancelling THEN NULL ELSE true END,
+                    step_finished_event_id = CASE WHEN o.last THEN o.success_event_id END,
+                    step_finished_by = CASE WHEN o.last
+                                            THEN nullif(o.lease_owner, r.step_started_by) END
+                FROM owned o, runs p
+                WHERE r.id = o.id AND p.id = r.id
                 -- No event of these is stored, so no trigger wakes the
                 -- run's streams: this does, with its newest event's id.
-                RETURNING r.id, r.state,
+                RETURNING r.id, r.state, r.current_step, r.step_started_at,
+                          p.step_finished_event_id AS replaced_id,
+                          coalesce(p.step_finished_by, p.step_started_by) AS replaced_by,
+                          p.finished_at AS replaced_at,
                           pg_notify('hubwright_events', r.id::text || ' ' ||
-                              greatest(o.success_event_id, f.started_event_id,
+                              greatest(o.success_event_id, r.step_started_event_id,
                                        r.finished_event_id)::text) AS woke
             ), logged AS (
-                -- A success or start a row held before is stored with its own
-                -- id and no message (the timeline composes it, migration
+                -- A success the row held before is stored with its own id
+                -- and no message (the timeline composes it, migration
                 -- 20261208000301): only a row written twice has one.
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
-                SELECT d.replaced_id, d.run_id, d.idx, 'step_succeeded', d.replaced_by, NULL, NULL,
-                       d.replaced_at
-                FROM done d WHERE d.replaced_id IS NOT NULL
-                UNION ALL
-                SELECT f.replaced_id, f.run_id, f.idx, 'step_started', f.replaced_by,
-                       -- As the statement that started it would have stored it.
-                       stored_start_message(f.replaced_at_boundary, f.name, f.replaced_attempt),
-                       stored_start_data(f.replaced_at_boundary, f.replaced_attempt),
-                       f.replaced_at
-                FROM following f WHERE NOT f.cancelling AND f.replaced_id IS NOT NULL
+                SELECT a.replaced_id, a.id, o.idx, 'step_succeeded', a.replaced_by, NULL::text, NULL::jsonb,
+                       a.replaced_at
+                FROM advanced a JOIN owned o ON o.id = a.id WHERE a.replaced_id IS NOT NULL
                 UNION ALL
                 SELECT nextval('events_id_seq'), o.id, NULL, 'run_cancelled', o.lease_owner,
                        'run cancelled at a step boundary', NULL, $5
                 FROM owned o WHERE o.cancelling AND NOT o.last
             )
             SELECT a.id, a.state AS "state!: RunState",
-                   f.idx AS "next_idx?", f.attempts AS "next_attempts?", f.polls AS "next_polls?",
-                   f.started_at AS "next_started_at?"
+                   CASE WHEN a.state = 'running' THEN a.current_step END AS "next_idx?",
+                   CASE WHEN a.state = 'running' THEN 1 END AS "next_attempts?",
+                   CASE WHEN a.state = 'running' THEN 0 END AS "next_polls?",
+                   CASE WHEN a.state = 'running' THEN a.step_started_at END AS "next_started_at?"
             FROM advanced a
-            LEFT JOIN following f ON f.run_id = a.id AND NOT f.cancelling
             "#,
             &ids,
             &tokens,
