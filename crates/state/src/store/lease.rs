@@ -78,7 +78,9 @@ impl Store {
                 SELECT id, state = 'waiting' AS is_poll
                 FROM runs
                 WHERE state IN ('pending', 'waiting') AND next_run_at <= $1
-                ORDER BY next_run_at, id
+                -- The index's order (`runs_claimable`): due time, then the
+                -- order the runs were written in.
+                ORDER BY next_run_at
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
             ), claimed AS (
@@ -343,7 +345,7 @@ impl Store {
             r#"
             SELECT next_run_at FROM runs
             WHERE state IN ('pending', 'waiting')
-            ORDER BY next_run_at, id
+            ORDER BY next_run_at
             LIMIT 1
             "#
         )

@@ -154,7 +154,7 @@ impl Store {
             SELECT id, state AS "state: RunState", template, workflow, next_run_at
             FROM runs
             WHERE state IN ('pending', 'waiting') AND next_run_at <= $1
-            ORDER BY next_run_at, id
+            ORDER BY next_run_at
             LIMIT 1
             "#,
             now,
