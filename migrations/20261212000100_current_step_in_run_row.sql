@@ -23,9 +23,11 @@ ALTER INDEX steps_pkey RENAME TO step_history_pkey;
 -- the end would each be padded to its alignment after the text columns
 -- before them. Here the 8-byte columns come first, then the UUIDs, the
 -- 4-byte ones and the variable-length ones: 21 bytes less per row version
--- than the same columns in the order they were added. Upgrading rewrites
--- every run, with its current step: run it in a quiet moment on a large
--- installation.
+-- than the same columns in the order they were added. A run's template and
+-- workflow are no longer copied onto it: they are its definition's
+-- (`workflow_definitions`, by `definition_id`), another 13 bytes or more
+-- per version. Upgrading rewrites every run, with its current step: run it
+-- in a quiet moment on a large installation.
 CREATE TABLE runs_rebuilt (
     definition_id            bigint NOT NULL,
     next_run_at              timestamptz NOT NULL,
@@ -54,8 +56,6 @@ CREATE TABLE runs_rebuilt (
     error_class              error_class,
     step_error_class         error_class,
     step_started_at_boundary boolean,
-    template                 text NOT NULL,
-    workflow                 text NOT NULL,
     input                    jsonb NOT NULL DEFAULT '{}',
     created_by               text NOT NULL,
     lease_owner              text,
@@ -74,7 +74,7 @@ INSERT INTO runs_rebuilt (
     lease_expires_at, cancel_requested_at, started_at, finished_at, finished_event_id,
     step_started_at, step_restarted_at, step_started_event_id, step_finished_event_id,
     id, environment_id, state, step_count, current_step, claims, step_attempts, step_polls,
-    error_class, step_error_class, step_started_at_boundary, template, workflow, input,
+    error_class, step_error_class, step_started_at_boundary, input,
     created_by, lease_owner, cancel_requested_by, error_message, traceparent, step_output,
     step_error_message, step_error_detail, step_started_by, step_finished_by)
 SELECT r.definition_id, r.next_run_at, r.lease_token, r.created_at, r.updated_at,
@@ -82,7 +82,7 @@ SELECT r.definition_id, r.next_run_at, r.lease_token, r.created_at, r.updated_at
        r.finished_at, r.finished_event_id, h.started_at, h.restarted_at, h.started_event_id,
        h.finished_event_id, r.id, r.environment_id, r.state, r.step_count, r.current_step,
        r.claims, coalesce(h.attempts, 0), coalesce(h.polls, 0), r.error_class, h.error_class,
-       h.started_at_boundary, r.template, r.workflow, r.input, r.created_by, r.lease_owner,
+       h.started_at_boundary, r.input, r.created_by, r.lease_owner,
        r.cancel_requested_by, r.error_message, r.traceparent, h.output, h.error_message,
        h.error_detail, h.started_by, h.finished_by
 FROM runs r
@@ -138,6 +138,13 @@ CREATE TRIGGER runs_move_environment_phase
     EXECUTE FUNCTION environment_follows_run();
 ALTER TABLE approvals ADD CONSTRAINT approvals_run_id_fkey
     FOREIGN KEY (run_id) REFERENCES runs (id) ON DELETE CASCADE;
+
+-- A run's workflow, from its definition: for the statements that pick runs
+-- by it (teardowns, provisioning runs).
+CREATE FUNCTION workflow_of(definition_id bigint) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT w.workflow FROM workflow_definitions w WHERE w.id = definition_id
+$$;
 
 -- A step's name, from its run's definition: what stored events name.
 CREATE FUNCTION step_name(definition_id bigint, idx integer) RETURNS text
@@ -231,3 +238,64 @@ CREATE VIEW run_timeline AS
            'run succeeded'::text, NULL::jsonb, r.finished_at
     FROM runs r
     WHERE r.finished_event_id IS NOT NULL;
+
+-- A run's workflow is its definition's.
+CREATE OR REPLACE FUNCTION environment_follows_run() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT w.workflow FROM workflow_definitions w WHERE w.id = NEW.definition_id) = 'teardown' THEN
+        -- A cancelled teardown leaves `cancelled`, not `tearing_down`: nothing
+        -- would ever start it again, and a DELETE may now ask once more.
+        UPDATE environments
+        SET phase = CASE NEW.state
+                        WHEN 'succeeded' THEN 'deleted'
+                        WHEN 'failed' THEN 'failed'
+                        WHEN 'cancelled' THEN 'cancelled'
+                        ELSE 'tearing_down' END::environment_phase,
+            last_error = CASE WHEN NEW.state = 'failed' THEN NEW.error_message END,
+            updated_at = NEW.updated_at
+        WHERE id = NEW.environment_id AND phase <> 'deleted';
+    ELSE
+        -- Once teardown is asked for, other runs ending do not move the phase
+        -- (a provisioning run that a DELETE cancelled ends here too).
+        UPDATE environments
+        SET phase = CASE NEW.state
+                        WHEN 'succeeded' THEN 'ready'
+                        WHEN 'failed' THEN 'failed'
+                        WHEN 'cancelled' THEN 'cancelled'
+                        WHEN 'running' THEN 'provisioning'
+                        ELSE phase END::environment_phase,
+            -- A step that learns the environment's address reports it as `url`.
+            url = CASE WHEN NEW.state = 'succeeded' THEN coalesce(
+                      (SELECT s.output ->> 'url' FROM steps s
+                       WHERE s.run_id = NEW.id AND s.output ? 'url'
+                       ORDER BY s.idx DESC LIMIT 1), url)
+                  ELSE url END,
+            last_error = CASE WHEN NEW.state = 'failed' THEN NEW.error_message
+                              WHEN NEW.state = 'succeeded' THEN NULL
+                              ELSE last_error END,
+            updated_at = NEW.updated_at
+        WHERE id = NEW.environment_id AND phase NOT IN ('tearing_down', 'deleted');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION environment_conditions(environment uuid) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'name', s.name, 'state', s.state, 'attempts', s.attempts,
+               'current', s.idx = p.current_step, 'error', s.error_message,
+               'note', CASE WHEN s.state = 'waiting' THEN (
+                   SELECT ev.message FROM events ev
+                   WHERE ev.run_id = p.id AND ev.step_idx = s.idx
+                     AND ev.kind = 'step_waiting'
+                   ORDER BY ev.id DESC LIMIT 1) END,
+               'at', coalesce(s.updated_at, p.created_at)) ORDER BY s.idx),
+           '[]')
+    FROM (SELECT pr.id, pr.current_step, pr.created_at FROM runs pr
+          JOIN workflow_definitions w ON w.id = pr.definition_id
+          WHERE pr.environment_id = environment AND w.workflow = 'provision'
+          ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p
+    JOIN steps s ON s.run_id = p.id
+$$;

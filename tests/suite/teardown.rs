@@ -41,7 +41,7 @@ async fn until_phase(store: &Store, env: Uuid, phase: EnvironmentPhase) {
 /// The environment's runs of `workflow`, oldest first.
 async fn runs(store: &Store, env: Uuid, workflow: &str) -> Vec<Uuid> {
     sqlx::query_scalar::<_, Uuid>(
-        "SELECT id FROM runs WHERE environment_id = $1 AND workflow = $2 ORDER BY created_at, id",
+        "SELECT id FROM runs WHERE environment_id = $1 AND workflow_of(definition_id) = $2 ORDER BY created_at, id",
     )
     .bind(env)
     .bind(workflow)

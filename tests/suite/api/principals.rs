@@ -65,7 +65,7 @@ async fn the_owner_sees_the_schedulers_teardown_of_their_environment_and_no_one_
         .unwrap();
     assert_eq!(expired.started, 1);
     let teardown: uuid::Uuid = sqlx::query_scalar(
-        "SELECT id FROM runs WHERE environment_id = $1 AND workflow = 'teardown'",
+        "SELECT id FROM runs WHERE environment_id = $1 AND workflow_of(definition_id) = 'teardown'",
     )
     .bind(env.parse::<uuid::Uuid>().unwrap())
     .fetch_one(db.store.pool())

@@ -78,10 +78,10 @@ async fn a_deleted_environment_keeps_its_row_events_and_latest_runs_and_a_live_o
     // An earlier provisioning attempt that failed, as it would have been left:
     // neither the environment's latest run nor its latest provisioning run.
     sqlx::query(
-        "INSERT INTO runs (id, environment_id, template, workflow, definition_id, state,
+        "INSERT INTO runs (id, environment_id, definition_id, state,
                            step_count, next_run_at, created_by, error_class, error_message,
                            created_at, finished_at, updated_at)
-         SELECT $1, $2, 'lab', 'provision', definition_id, 'failed', 2, $3, 'alice',
+         SELECT $1, $2, definition_id, 'failed', 2, $3, 'alice',
                 'permanent', 'gave up', $3, $3, $3
          FROM runs WHERE id = $4",
     )

@@ -153,7 +153,7 @@ impl Ttl {
     /// The environment's teardown runs.
     async fn teardowns(&self, env: Uuid) -> Vec<(Uuid, String, RunState)> {
         sqlx::query_as::<_, (Uuid, String, RunState)>(
-            "SELECT id, created_by, state FROM runs WHERE environment_id = $1 AND workflow = 'teardown'",
+            "SELECT id, created_by, state FROM runs WHERE environment_id = $1 AND workflow_of(definition_id) = 'teardown'",
         )
         .bind(env)
         .fetch_all(self.store().pool())
@@ -175,7 +175,7 @@ impl Ttl {
     /// When `env`'s teardown run was created.
     async fn teardown_created_at(&self, env: Uuid) -> DateTime<Utc> {
         sqlx::query_scalar(
-            "SELECT created_at FROM runs WHERE environment_id = $1 AND workflow = 'teardown'",
+            "SELECT created_at FROM runs WHERE environment_id = $1 AND workflow_of(definition_id) = 'teardown'",
         )
         .bind(env)
         .fetch_one(self.store().pool())
@@ -517,7 +517,7 @@ async fn three_scheduler_processes_race_on_500_expiries_and_each_environment_get
             .unwrap();
     assert_eq!(expired, 500);
     let provisioning_cancelled: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM runs WHERE workflow = 'provision' AND state = 'cancelled'",
+        "SELECT count(*) FROM runs WHERE workflow_of(definition_id) = 'provision' AND state = 'cancelled'",
     )
     .fetch_one(ttl.store().pool())
     .await

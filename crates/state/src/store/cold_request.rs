@@ -74,29 +74,28 @@ impl Store {
             r#"
             WITH claimed AS (
                 INSERT INTO idempotency_keys (owner, key, request_hash, response, created_at)
-                SELECT $3, $14::text, $15::text, $16, $9 WHERE $14::text IS NOT NULL
+                SELECT $3, $13::text, $14::text, $15, $9 WHERE $13::text IS NOT NULL
                 ON CONFLICT (owner, key) DO NOTHING
                 RETURNING key
             ), admitted AS (
-                SELECT 1 AS one WHERE $14::text IS NULL OR EXISTS (SELECT FROM claimed)
+                SELECT 1 AS one WHERE $13::text IS NULL OR EXISTS (SELECT FROM claimed)
             ), env AS (
                 INSERT INTO environments (id, name, owner, template, parameters, cluster,
                                           namespace, expires_at, created_at, updated_at)
                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $9 FROM admitted
                 RETURNING id
             ), run AS (
-                INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                                  step_count, next_run_at, created_by, created_at, updated_at,
-                                  traceparent)
-                SELECT $10, env.id, $4, $11, $12, $5, $13, $9, $3, $9, $9, $17 FROM env
+                INSERT INTO runs (id, environment_id, definition_id, input, step_count,
+                                  next_run_at, created_by, created_at, updated_at, traceparent)
+                SELECT $10, env.id, $11, $5, $12, $9, $3, $9, $9, $16 FROM env
                 RETURNING id
             ), audit AS (
                 INSERT INTO audit_log (at, actor, actor_role, auth, action, target_kind,
                                        target_id, outcome, status, problem_type, detail,
                                        client_addr, method, path, channel)
-                SELECT $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30::text::inet,
-                       $31, $32, $33
-                FROM env WHERE $18
+                SELECT $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29::text::inet,
+                       $30, $31, $32
+                FROM env WHERE $17
                 ON CONFLICT DO NOTHING
             )
             SELECT 1 AS "created!" FROM run
@@ -111,7 +110,6 @@ impl Store {
             expires_at,
             now,
             run_id,
-            snapshot.workflow,
             definition_id,
             step_count,
             idempotency.map(|idem| idem.key),

@@ -88,8 +88,6 @@ pub async fn enqueue_many_with<'e>(
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
     let envs: Vec<Option<Uuid>> = runs.iter().map(|r| r.environment_id).collect();
-    let templates: Vec<String> = runs.iter().map(|r| r.snapshot.template.clone()).collect();
-    let workflows: Vec<String> = runs.iter().map(|r| r.snapshot.workflow.clone()).collect();
     let definitions: Vec<i64> = runs.iter().map(|r| r.definition_id).collect();
     let inputs: Vec<Value> = runs.iter().map(|r| r.input.clone()).collect();
     let step_counts: Vec<i32> = runs
@@ -105,21 +103,17 @@ pub async fn enqueue_many_with<'e>(
     sqlx::query!(
         r#"
         WITH new_runs AS (
-            INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                              step_count, next_run_at, created_by, created_at, updated_at,
-                              traceparent)
-            SELECT r.id, r.env, r.template, r.workflow, r.def, r.input, r.steps, r.run_at,
-                   r.actor, $9, $9, r.traceparent
-            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                        $6::jsonb[], $7::int[], $8::timestamptz[], $10::text[], $11::text[])
-                 AS r(id, env, template, workflow, def, input, steps, run_at, actor, traceparent)
+            INSERT INTO runs (id, environment_id, definition_id, input, step_count, next_run_at,
+                              created_by, created_at, updated_at, traceparent)
+            SELECT r.id, r.env, r.def, r.input, r.steps, r.run_at, r.actor, $7, $7, r.traceparent
+            FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::jsonb[], $5::int[],
+                        $6::timestamptz[], $8::text[], $9::text[])
+                 AS r(id, env, def, input, steps, run_at, actor, traceparent)
         )
         SELECT pg_notify('hubwright_runs', '') FROM (SELECT 1) AS once
         "#,
         &ids,
         &envs as &[Option<Uuid>],
-        &templates,
-        &workflows,
         &definitions,
         &inputs,
         &step_counts,
@@ -145,18 +139,15 @@ pub async fn enqueue_with<'e>(
     sqlx::query!(
         r#"
         WITH new_run AS (
-            INSERT INTO runs (id, environment_id, template, workflow, definition_id, input,
-                              step_count, next_run_at, created_by, created_at, updated_at,
-                              traceparent)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $11)
+            INSERT INTO runs (id, environment_id, definition_id, input, step_count, next_run_at,
+                              created_by, created_at, updated_at, traceparent)
+            VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7, $9)
             RETURNING id
         )
-        SELECT pg_notify('hubwright_runs', '') FROM new_run WHERE $8 <= $9
+        SELECT pg_notify('hubwright_runs', '') FROM new_run WHERE $6 <= $7
         "#,
         run.id,
         run.environment_id,
-        run.snapshot.template,
-        run.snapshot.workflow,
         run.definition_id,
         run.input,
         step_count(run.snapshot)?,

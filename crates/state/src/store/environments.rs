@@ -221,7 +221,7 @@ impl Store {
               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
                               AND r.state IN ('pending', 'waiting', 'running'))
               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
-                              AND r.workflow = 'teardown' AND r.created_at >= e.teardown_requested_at)
+                              AND workflow_of(r.definition_id) = 'teardown' AND r.created_at >= e.teardown_requested_at)
             FOR UPDATE OF e SKIP LOCKED
             "#,
             id
@@ -258,7 +258,7 @@ impl Store {
               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
                               AND r.state IN ('pending', 'waiting', 'running'))
               AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.environment_id = e.id
-                              AND r.workflow = 'teardown' AND r.created_at >= e.teardown_requested_at)
+                              AND workflow_of(r.definition_id) = 'teardown' AND r.created_at >= e.teardown_requested_at)
             ORDER BY e.teardown_requested_at
             LIMIT 100
             "#

@@ -295,7 +295,7 @@ impl Store {
         let rows = sqlx::query!(
             r#"
             SELECT e.id, count(r.id) AS "count!"
-            FROM environments e LEFT JOIN runs r ON r.environment_id = e.id AND r.workflow = 'teardown'
+            FROM environments e LEFT JOIN runs r ON r.environment_id = e.id AND workflow_of(r.definition_id) = 'teardown'
             GROUP BY e.id
             "#
         )
@@ -341,7 +341,7 @@ impl Store {
             r#"
             SELECT (extract(epoch FROM r.created_at - e.expires_at) * 1000)::float8 AS "lag!"
             FROM runs r JOIN environments e ON e.id = r.environment_id
-            WHERE r.workflow = 'teardown'
+            WHERE workflow_of(r.definition_id) = 'teardown'
             ORDER BY 1
             "#
         )

@@ -76,13 +76,32 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        // The definitions the runs point at: the given one's steps under
+        // each template and workflow the fixture uses, since a run's
+        // template and workflow are its definition's.
+        sqlx::query!(
+            r#"
+            INSERT INTO workflow_definitions (template, workflow, digest, definition)
+            SELECT t, w, format('list-fixture %s %s', t, w),
+                   d.definition || jsonb_build_object('template', t, 'workflow', w)
+            FROM workflow_definitions d
+            CROSS JOIN unnest(ARRAY['jupyterhub', 'lab', 'course', 'bench']) AS t
+            CROSS JOIN unnest(ARRAY['provision', 'teardown', 'maintenance']) AS w
+            WHERE d.id = $1
+            ON CONFLICT (digest) DO NOTHING
+            "#,
+            definition_id,
+        )
+        .execute(&mut *tx)
+        .await?;
         // Each environment's latest provisioning run, in the state its phase says.
         sqlx::query!(
             r#"
-            INSERT INTO runs (id, environment_id, template, workflow, definition_id, input, state,
+            INSERT INTO runs (id, environment_id, definition_id, input, state,
                               step_count, current_step, next_run_at, error_class, error_message,
                               created_by, created_at, started_at, finished_at, updated_at)
-            SELECT gen_random_uuid(), e.id, e.template, 'provision', $1, e.parameters, s.state, 3,
+            SELECT gen_random_uuid(), e.id, (SELECT f.id FROM workflow_definitions f WHERE f.digest = format('list-fixture %s %s', e.template, 'provision')),
+                   e.parameters, s.state, 3,
                    CASE s.state WHEN 'succeeded' THEN 3 WHEN 'failed' THEN 2 ELSE 0 END,
                    e.created_at,
                    CASE WHEN s.state = 'failed' THEN 'permanent'::error_class END,
@@ -96,17 +115,17 @@ impl Store {
                 SELECT (CASE e.phase WHEN 'failed' THEN 'failed' WHEN 'provisioning' THEN 'pending'
                             ELSE 'succeeded' END)::run_state AS state) AS s
             "#,
-            definition_id,
         )
         .execute(&mut *tx)
         .await?;
         // Teardowns: done for deleted environments, waiting for those tearing down.
         sqlx::query!(
             r#"
-            INSERT INTO runs (id, environment_id, template, workflow, definition_id, input, state,
+            INSERT INTO runs (id, environment_id, definition_id, input, state,
                               step_count, current_step, next_run_at, created_by, created_at,
                               started_at, finished_at, updated_at)
-            SELECT gen_random_uuid(), e.id, e.template, 'teardown', $1, '{}', s.state, 3,
+            SELECT gen_random_uuid(), e.id, (SELECT f.id FROM workflow_definitions f WHERE f.digest = format('list-fixture %s %s', e.template, 'teardown')),
+                   '{}', s.state, 3,
                    CASE s.state WHEN 'succeeded' THEN 3 ELSE 0 END, e.teardown_requested_at,
                    e.owner, e.teardown_requested_at, e.teardown_requested_at,
                    CASE WHEN s.state = 'succeeded' THEN e.teardown_requested_at + interval '1 minute' END,
@@ -117,7 +136,6 @@ impl Store {
                        )::run_state AS state) AS s
             WHERE e.phase IN ('deleted', 'tearing_down')
             "#,
-            definition_id,
         )
         .execute(&mut *tx)
         .await?;
@@ -133,16 +151,15 @@ impl Store {
             ), wanted AS (
                 SELECT n, (CASE n % 5 WHEN 0 THEN 'failed' WHEN 1 THEN 'cancelled'
                               ELSE 'succeeded' END)::run_state AS state
-                FROM generate_series(1, greatest($2 - (SELECT count(*) FROM runs), 0)) AS n
+                FROM generate_series(1, greatest($1 - (SELECT count(*) FROM runs), 0)) AS n
             )
-            INSERT INTO runs (id, environment_id, template, workflow, definition_id, input, state,
+            INSERT INTO runs (id, environment_id, definition_id, input, state,
                               step_count, current_step, next_run_at, error_class, error_message,
                               cancel_requested_at, cancel_requested_by,
                               created_by, created_at, started_at, finished_at, updated_at)
             SELECT gen_random_uuid(), CASE WHEN w.n % 2 = 0 THEN e.id END,
-                   CASE WHEN w.n % 2 = 0 THEN e.template ELSE 'bench' END,
-                   CASE WHEN w.n % 2 = 0 THEN 'provision' ELSE 'maintenance' END,
-                   $1, '{}', w.state, 3,
+                   (SELECT f.id FROM workflow_definitions f WHERE f.digest = format('list-fixture %s %s', CASE WHEN w.n % 2 = 0 THEN e.template ELSE 'bench' END, CASE WHEN w.n % 2 = 0 THEN 'provision' ELSE 'maintenance' END)),
+                   '{}', w.state, 3,
                    CASE w.state WHEN 'succeeded' THEN 3 WHEN 'failed' THEN 2 ELSE 1 END,
                    t.at,
                    CASE WHEN w.state = 'failed' THEN 'permanent'::error_class END,
@@ -151,10 +168,9 @@ impl Store {
                    CASE WHEN w.state = 'cancelled' THEN e.owner END,
                    e.owner, t.at, t.at, t.at + interval '2 minutes', t.at + interval '2 minutes'
             FROM wanted w
-            JOIN numbered e ON e.k = 1 + w.n % $3
+            JOIN numbered e ON e.k = 1 + w.n % $2
             CROSS JOIN LATERAL (SELECT e.created_at - make_interval(secs => w.n) AS at) AS t
             "#,
-            definition_id,
             runs,
             environments,
         )

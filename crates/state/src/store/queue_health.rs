@@ -151,10 +151,11 @@ impl Store {
         // The claim's own order: the run a worker takes next.
         let oldest_due = sqlx::query!(
             r#"
-            SELECT id, state AS "state: RunState", template, workflow, next_run_at
-            FROM runs
-            WHERE state IN ('pending', 'waiting') AND next_run_at <= $1
-            ORDER BY next_run_at
+            SELECT r.id, r.state AS "state: RunState", w.template, w.workflow, r.next_run_at
+            FROM runs r
+            JOIN workflow_definitions w ON w.id = r.definition_id
+            WHERE r.state IN ('pending', 'waiting') AND r.next_run_at <= $1
+            ORDER BY r.next_run_at
             LIMIT 1
             "#,
             now,

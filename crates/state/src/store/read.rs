@@ -13,7 +13,7 @@ impl Store {
         sqlx::query_as!(
             RunRow,
             r#"
-            SELECT r.id, r.environment_id, r.template, r.workflow, r.definition_id, r.input,
+            SELECT r.id, r.environment_id, w.template, w.workflow, r.definition_id, r.input,
                    r.created_by, coalesce(e.owner, r.created_by) AS "owner!",
                    r.state AS "state: RunState", r.step_count, r.current_step,
                    r.next_run_at, r.lease_owner, r.lease_expires_at, r.claims,
@@ -25,6 +25,8 @@ impl Store {
                    r.created_at, r.started_at, r.finished_at,
                    substr(r.traceparent, 4, 32) AS trace_id
             FROM runs r
+            -- A run's template and workflow are its definition's.
+            JOIN workflow_definitions w ON w.id = r.definition_id
             LEFT JOIN environments e ON e.id = r.environment_id
             LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step
                              AND r.error_class IS NOT NULL

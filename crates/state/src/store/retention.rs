@@ -52,10 +52,10 @@ impl Store {
                       AND EXISTS (SELECT 1 FROM runs later
                                   WHERE later.environment_id = r.environment_id
                                     AND later.id > r.id)
-                      AND (r.workflow <> 'provision' OR EXISTS (
+                      AND (workflow_of(r.definition_id) <> 'provision' OR EXISTS (
                           SELECT 1 FROM runs later
                           WHERE later.environment_id = r.environment_id
-                            AND later.workflow = 'provision'
+                            AND workflow_of(later.definition_id) = 'provision'
                             AND (later.created_at, later.id) > (r.created_at, r.id)))))
                 ORDER BY r.id
                 LIMIT $3

@@ -47,7 +47,7 @@ impl Store {
         let rows = sqlx::query_as!(
             RunRow,
             r#"
-            SELECT r.id, r.environment_id, r.template, r.workflow, r.definition_id, r.input,
+            SELECT r.id, r.environment_id, w.template, w.workflow, r.definition_id, r.input,
                    r.created_by, coalesce(e.owner, r.created_by) AS "owner!",
                    r.state AS "state: RunState", r.step_count, r.current_step,
                    r.next_run_at, r.lease_owner, r.lease_expires_at, r.claims,
@@ -56,13 +56,15 @@ impl Store {
                    r.created_at, r.started_at, r.finished_at,
                    substr(r.traceparent, 4, 32) AS trace_id
             FROM runs r
+            -- A run's template and workflow are its definition's.
+            JOIN workflow_definitions w ON w.id = r.definition_id
             LEFT JOIN environments e ON e.id = r.environment_id
             LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step
                              AND r.error_class IS NOT NULL
             WHERE ($1::run_state IS NULL OR r.state = $1)
               AND ($2::uuid IS NULL OR r.environment_id = $2)
-              AND ($3::text IS NULL OR r.template = $3)
-              AND ($4::text IS NULL OR r.workflow = $4)
+              AND ($3::text IS NULL OR w.template = $3)
+              AND ($4::text IS NULL OR w.workflow = $4)
               AND ($5::text IS NULL OR coalesce(e.owner, r.created_by) = $5)
               AND ($6::timestamptz IS NULL OR r.created_at >= $6)
               AND ($7::uuid IS NULL OR r.id < $7)
