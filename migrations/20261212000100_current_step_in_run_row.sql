@@ -26,7 +26,9 @@ ALTER INDEX steps_pkey RENAME TO step_history_pkey;
 -- than the same columns in the order they were added. A run's template and
 -- workflow are no longer copied onto it: they are its definition's
 -- (`workflow_definitions`, by `definition_id`), another 13 bytes or more
--- per version. Upgrading rewrites every run, with its current step: run it
+-- per version. `claims` goes too: it always equalled the fencing token
+-- (`lease_token`), which every claim bumps once and nothing else does. An
+-- empty input or output (`{}`) is stored as NULL. Upgrading rewrites every run, with its current step: run it
 -- in a quiet moment on a large installation.
 CREATE TABLE runs_rebuilt (
     definition_id            bigint NOT NULL,
@@ -50,13 +52,14 @@ CREATE TABLE runs_rebuilt (
     state                    run_state NOT NULL DEFAULT 'pending',
     step_count               integer NOT NULL CHECK (step_count > 0),
     current_step             integer NOT NULL DEFAULT 0,
-    claims                   integer NOT NULL DEFAULT 0,
     step_attempts            integer NOT NULL DEFAULT 0,
     step_polls               integer NOT NULL DEFAULT 0,
     error_class              error_class,
     step_error_class         error_class,
     step_started_at_boundary boolean,
-    input                    jsonb NOT NULL DEFAULT '{}',
+    -- NULL for no parameters (`{}`, the most common), as `step_output`
+    -- for no output: a run's readers read `coalesce(input, '{}')`.
+    input                    jsonb,
     created_by               text NOT NULL,
     lease_owner              text,
     cancel_requested_by      text,
@@ -73,7 +76,7 @@ INSERT INTO runs_rebuilt (
     definition_id, next_run_at, lease_token, created_at, updated_at, created_event_id,
     lease_expires_at, cancel_requested_at, started_at, finished_at, finished_event_id,
     step_started_at, step_restarted_at, step_started_event_id, step_finished_event_id,
-    id, environment_id, state, step_count, current_step, claims, step_attempts, step_polls,
+    id, environment_id, state, step_count, current_step, step_attempts, step_polls,
     error_class, step_error_class, step_started_at_boundary, input,
     created_by, lease_owner, cancel_requested_by, error_message, traceparent, step_output,
     step_error_message, step_error_detail, step_started_by, step_finished_by)
@@ -81,9 +84,10 @@ SELECT r.definition_id, r.next_run_at, r.lease_token, r.created_at, r.updated_at
        r.created_event_id, r.lease_expires_at, r.cancel_requested_at, r.started_at,
        r.finished_at, r.finished_event_id, h.started_at, h.restarted_at, h.started_event_id,
        h.finished_event_id, r.id, r.environment_id, r.state, r.step_count, r.current_step,
-       r.claims, coalesce(h.attempts, 0), coalesce(h.polls, 0), r.error_class, h.error_class,
-       h.started_at_boundary, r.input, r.created_by, r.lease_owner,
-       r.cancel_requested_by, r.error_message, r.traceparent, h.output, h.error_message,
+       coalesce(h.attempts, 0), coalesce(h.polls, 0), r.error_class, h.error_class,
+       h.started_at_boundary, nullif(r.input, '{}'), r.created_by, r.lease_owner,
+       r.cancel_requested_by, r.error_message, r.traceparent, nullif(h.output, '{}'),
+       h.error_message,
        h.error_detail, h.started_by, h.finished_by
 FROM runs r
 LEFT JOIN step_history h ON h.run_id = r.id AND h.idx = least(r.current_step, r.step_count - 1);
@@ -167,7 +171,8 @@ CREATE VIEW steps AS
                 ELSE 'pending' END::step_state,
            CASE WHEN p.idx = p.slot THEN r.step_attempts ELSE 0 END,
            CASE WHEN p.idx = p.slot THEN r.step_polls ELSE 0 END,
-           CASE WHEN p.idx = p.slot THEN r.step_output END,
+           CASE WHEN p.idx = p.slot AND r.state = 'succeeded'
+                THEN coalesce(r.step_output, '{}') END,
            CASE WHEN p.idx = p.slot THEN r.step_error_class END,
            CASE WHEN p.idx = p.slot THEN r.step_error_message END,
            CASE WHEN p.idx = p.slot THEN r.step_error_detail END,

@@ -87,7 +87,7 @@ impl Store {
             ), run AS (
                 INSERT INTO runs (id, environment_id, definition_id, input, step_count,
                                   next_run_at, created_by, created_at, updated_at, traceparent)
-                SELECT $10, env.id, $11, $5, $12, $9, $3, $9, $9, $16 FROM env
+                SELECT $10, env.id, $11, nullif($5, '{}'::jsonb), $12, $9, $3, $9, $9, $16 FROM env
                 RETURNING id
             ), audit AS (
                 INSERT INTO audit_log (at, actor, actor_role, auth, action, target_kind,

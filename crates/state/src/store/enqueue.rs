@@ -105,7 +105,8 @@ pub async fn enqueue_many_with<'e>(
         WITH new_runs AS (
             INSERT INTO runs (id, environment_id, definition_id, input, step_count, next_run_at,
                               created_by, created_at, updated_at, traceparent)
-            SELECT r.id, r.env, r.def, r.input, r.steps, r.run_at, r.actor, $7, $7, r.traceparent
+            SELECT r.id, r.env, r.def, nullif(r.input, '{}'), r.steps, r.run_at, r.actor, $7, $7,
+                   r.traceparent
             FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::jsonb[], $5::int[],
                         $6::timestamptz[], $8::text[], $9::text[])
                  AS r(id, env, def, input, steps, run_at, actor, traceparent)
@@ -141,7 +142,7 @@ pub async fn enqueue_with<'e>(
         WITH new_run AS (
             INSERT INTO runs (id, environment_id, definition_id, input, step_count, next_run_at,
                               created_by, created_at, updated_at, traceparent)
-            VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7, $9)
+            VALUES ($1, $2, $3, nullif($4::jsonb, '{}'), $5, $6, $8, $7, $7, $9)
             RETURNING id
         )
         SELECT pg_notify('hubwright_runs', '') FROM new_run WHERE $6 <= $7

@@ -91,7 +91,7 @@ impl Store {
                 -- NOTIFY is the one the stored event's trigger sent.
                 UPDATE runs r
                 SET state = 'running', lease_owner = $3, lease_expires_at = $4,
-                    lease_token = r.lease_token + 1, claims = r.claims + 1,
+                    lease_token = r.lease_token + 1,
                     started_at = coalesce(r.started_at, $1), updated_at = $1,
                     step_attempts = r.step_attempts + CASE WHEN due.is_poll THEN 0 ELSE 1 END,
                     step_polls = r.step_polls + CASE WHEN due.is_poll THEN 1 ELSE 0 END,
@@ -133,7 +133,8 @@ impl Store {
                 FROM claimed c
                 WHERE NOT c.is_poll AND c.replaced_id IS NOT NULL
             )
-            SELECT c.id, c.lease_token, c.definition_id, c.input, c.step_count, c.is_poll,
+            SELECT c.id, c.lease_token, c.definition_id, coalesce(c.input, '{}') AS "input!",
+                   c.step_count, c.is_poll,
                    c.next_run_at, c.created_at, c.has_environment AS "has_environment!",
                    c.traceparent, c.current_step AS idx, c.step_attempts AS attempts,
                    c.step_polls AS polls, c.step_started_at AS "started_at!"

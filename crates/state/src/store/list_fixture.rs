@@ -101,7 +101,7 @@ impl Store {
                               step_count, current_step, next_run_at, error_class, error_message,
                               created_by, created_at, started_at, finished_at, updated_at)
             SELECT gen_random_uuid(), e.id, (SELECT f.id FROM workflow_definitions f WHERE f.digest = format('list-fixture %s %s', e.template, 'provision')),
-                   e.parameters, s.state, 3,
+                   nullif(e.parameters, '{}'), s.state, 3,
                    CASE s.state WHEN 'succeeded' THEN 3 WHEN 'failed' THEN 2 ELSE 0 END,
                    e.created_at,
                    CASE WHEN s.state = 'failed' THEN 'permanent'::error_class END,
@@ -125,7 +125,7 @@ impl Store {
                               step_count, current_step, next_run_at, created_by, created_at,
                               started_at, finished_at, updated_at)
             SELECT gen_random_uuid(), e.id, (SELECT f.id FROM workflow_definitions f WHERE f.digest = format('list-fixture %s %s', e.template, 'teardown')),
-                   '{}', s.state, 3,
+                   NULL, s.state, 3,
                    CASE s.state WHEN 'succeeded' THEN 3 ELSE 0 END, e.teardown_requested_at,
                    e.owner, e.teardown_requested_at, e.teardown_requested_at,
                    CASE WHEN s.state = 'succeeded' THEN e.teardown_requested_at + interval '1 minute' END,
@@ -159,7 +159,7 @@ impl Store {
                               created_by, created_at, started_at, finished_at, updated_at)
             SELECT gen_random_uuid(), CASE WHEN w.n % 2 = 0 THEN e.id END,
                    (SELECT f.id FROM workflow_definitions f WHERE f.digest = format('list-fixture %s %s', CASE WHEN w.n % 2 = 0 THEN e.template ELSE 'bench' END, CASE WHEN w.n % 2 = 0 THEN 'provision' ELSE 'maintenance' END)),
-                   '{}', w.state, 3,
+                   NULL, w.state, 3,
                    CASE w.state WHEN 'succeeded' THEN 3 WHEN 'failed' THEN 2 ELSE 1 END,
                    t.at,
                    CASE WHEN w.state = 'failed' THEN 'permanent'::error_class END,

@@ -47,10 +47,13 @@ impl Store {
         let rows = sqlx::query_as!(
             RunRow,
             r#"
-            SELECT r.id, r.environment_id, w.template, w.workflow, r.definition_id, r.input,
+            SELECT r.id, r.environment_id, w.template, w.workflow, r.definition_id,
+                   coalesce(r.input, '{}') AS "input!",
                    r.created_by, coalesce(e.owner, r.created_by) AS "owner!",
                    r.state AS "state: RunState", r.step_count, r.current_step,
-                   r.next_run_at, r.lease_owner, r.lease_expires_at, r.claims,
+                   r.next_run_at, r.lease_owner, r.lease_expires_at,
+                   -- Every claim bumps the fencing token once, and nothing else does.
+                   r.lease_token::int4 AS "claims!",
                    r.cancel_requested_at, r.error_class AS "error_class: ErrorClass",
                    r.error_message, s.error_detail AS "error_detail?",
                    r.created_at, r.started_at, r.finished_at,

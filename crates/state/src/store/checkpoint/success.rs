@@ -104,7 +104,8 @@ impl Store {
                     step_attempts = CASE WHEN o.last THEN r.step_attempts
                                          WHEN o.cancelling THEN 0 ELSE 1 END,
                     step_polls = CASE WHEN o.last THEN r.step_polls ELSE 0 END,
-                    step_output = CASE WHEN o.last THEN o.output END,
+                    -- `{}` is stored as NULL (migration 20261212000100).
+                    step_output = CASE WHEN o.last THEN nullif(o.output, '{}') END,
                     step_error_class = NULL, step_error_message = NULL, step_error_detail = NULL,
                     step_started_at = CASE WHEN o.last THEN r.step_started_at
                                            WHEN o.cancelling THEN NULL ELSE $5 END,
