@@ -164,36 +164,38 @@ CREATE VIEW steps AS
            h.started_by, h.finished_by, h.started_at_boundary
     FROM step_history h
     UNION ALL
-    -- The slot and the steps after it, from the run and its definition.
-    SELECT r.id, p.idx, d.step ->> 'name', d.step ->> 'kind',
-           CASE WHEN p.idx = p.slot THEN r.state::text
+    -- The slot and the steps after it, from the run and its definition. Filter
+    -- it by run id, or join it laterally behind OFFSET 0: a plain join
+    -- cannot pass a run's id into this branch, which joins two relations.
+    SELECT r.id, (d.ord - 1)::integer, d.step ->> 'name', d.step ->> 'kind',
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.state::text
                 WHEN r.state = 'cancelled' THEN 'cancelled'
                 ELSE 'pending' END::step_state,
-           CASE WHEN p.idx = p.slot THEN r.step_attempts ELSE 0 END,
-           CASE WHEN p.idx = p.slot THEN r.step_polls ELSE 0 END,
-           CASE WHEN p.idx = p.slot AND r.state = 'succeeded'
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_attempts ELSE 0 END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_polls ELSE 0 END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) AND r.state = 'succeeded'
                 THEN coalesce(r.step_output, '{}') END,
-           CASE WHEN p.idx = p.slot THEN r.step_error_class END,
-           CASE WHEN p.idx = p.slot THEN r.step_error_message END,
-           CASE WHEN p.idx = p.slot THEN r.step_error_detail END,
-           CASE WHEN p.idx = p.slot THEN r.step_started_at END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_error_class END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_error_message END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_error_detail END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_started_at END,
            -- A step's end is its run's: only the last step ends a run by
            -- succeeding, and a failing step fails its run.
-           CASE WHEN p.idx = p.slot AND r.state IN ('succeeded', 'failed') THEN r.finished_at END,
-           CASE WHEN r.state = 'cancelled' OR (p.idx = p.slot AND r.step_started_at IS NOT NULL)
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) AND r.state IN ('succeeded', 'failed') THEN r.finished_at END,
+           CASE WHEN r.state = 'cancelled' OR ((d.ord - 1)::integer = least(r.current_step, r.step_count - 1) AND r.step_started_at IS NOT NULL)
                 THEN r.updated_at END,
-           CASE WHEN p.idx = p.slot THEN r.step_started_event_id END,
-           CASE WHEN p.idx = p.slot THEN r.step_finished_event_id END,
-           CASE WHEN p.idx = p.slot THEN r.step_restarted_at END,
-           CASE WHEN p.idx = p.slot THEN r.step_started_by END,
-           CASE WHEN p.idx = p.slot THEN r.step_finished_by END,
-           CASE WHEN p.idx = p.slot THEN r.step_started_at_boundary END
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_started_event_id END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_finished_event_id END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_restarted_at END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_started_by END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_finished_by END,
+           CASE WHEN (d.ord - 1)::integer = least(r.current_step, r.step_count - 1) THEN r.step_started_at_boundary END
     FROM runs r
     JOIN workflow_definitions w ON w.id = r.definition_id
     CROSS JOIN LATERAL jsonb_array_elements(w.definition -> 'steps') WITH ORDINALITY AS d(step, ord)
-    CROSS JOIN LATERAL (SELECT (d.ord - 1)::integer AS idx,
-                               least(r.current_step, r.step_count - 1) AS slot) p
-    WHERE p.idx >= p.slot;
+    -- Written out rather than named in a subquery, so that the planner can
+    -- flatten the view and look a joined run's steps up by its id.
+    WHERE (d.ord - 1)::integer >= least(r.current_step, r.step_count - 1);
 
 -- The timeline as it was (migration 20261209000200), over the new tables:
 -- `steps` is the view above.
@@ -302,5 +304,9 @@ LANGUAGE sql STABLE AS $$
           JOIN workflow_definitions w ON w.id = pr.definition_id
           WHERE pr.environment_id = environment AND w.workflow = 'provision'
           ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p
-    JOIN steps s ON s.run_id = p.id
+    -- Laterally and fenced (OFFSET 0), so the run's id reaches every branch
+    -- of `steps` as a lookup: joined plainly, the branch of the runs'
+    -- current steps, which joins their definitions, is computed for every
+    -- run and filtered (6 ms at 8,000 runs, against 0.5).
+    CROSS JOIN LATERAL (SELECT * FROM steps s WHERE s.run_id = p.id OFFSET 0) s
 $$;

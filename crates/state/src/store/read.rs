@@ -23,16 +23,15 @@ impl Store {
                    r.cancel_requested_at, r.error_class AS "error_class: ErrorClass",
                    r.error_message,
                    -- A run fails at its current step and keeps no detail of
-                   -- its own: the step has it.
-                   s.error_detail AS "error_detail?",
+                   -- its own: the step has it, in the run's row.
+                   CASE WHEN r.error_class IS NOT NULL THEN r.step_error_detail END
+                       AS "error_detail?",
                    r.created_at, r.started_at, r.finished_at,
                    substr(r.traceparent, 4, 32) AS trace_id
             FROM runs r
             -- A run's template and workflow are its definition's.
             JOIN workflow_definitions w ON w.id = r.definition_id
             LEFT JOIN environments e ON e.id = r.environment_id
-            LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step
-                             AND r.error_class IS NOT NULL
             WHERE r.id = $1
             "#,
             run_id

@@ -55,15 +55,15 @@ impl Store {
                    -- Every claim bumps the fencing token once, and nothing else does.
                    r.lease_token::int4 AS "claims!",
                    r.cancel_requested_at, r.error_class AS "error_class: ErrorClass",
-                   r.error_message, s.error_detail AS "error_detail?",
+                   r.error_message,
+                   CASE WHEN r.error_class IS NOT NULL THEN r.step_error_detail END
+                       AS "error_detail?",
                    r.created_at, r.started_at, r.finished_at,
                    substr(r.traceparent, 4, 32) AS trace_id
             FROM runs r
             -- A run's template and workflow are its definition's.
             JOIN workflow_definitions w ON w.id = r.definition_id
             LEFT JOIN environments e ON e.id = r.environment_id
-            LEFT JOIN steps s ON s.run_id = r.id AND s.idx = r.current_step
-                             AND r.error_class IS NOT NULL
             WHERE ($1::run_state IS NULL OR r.state = $1)
               AND ($2::uuid IS NULL OR r.environment_id = $2)
               AND ($3::text IS NULL OR w.template = $3)

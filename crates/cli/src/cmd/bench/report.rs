@@ -252,7 +252,7 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         "w1",
         "bytes_per_run_after_drain",
         "Bytes per finished W1 run (database growth / runs)",
-        0.0,
+        430.0,
         false,
     ),
 ];
