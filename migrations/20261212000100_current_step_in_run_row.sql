@@ -288,25 +288,33 @@ BEGIN
 END
 $$;
 
+-- PL/pgSQL rather than SQL, so each connection plans it once: the query
+-- reads the view `steps`, whose planning costs more than its execution,
+-- and a SQL function is planned again by every statement that calls it
+-- (7 ms for a page of 50 environments, against 3.5).
 CREATE OR REPLACE FUNCTION environment_conditions(environment uuid) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'name', s.name, 'state', s.state, 'attempts', s.attempts,
-               'current', s.idx = p.current_step, 'error', s.error_message,
-               'note', CASE WHEN s.state = 'waiting' THEN (
-                   SELECT ev.message FROM events ev
-                   WHERE ev.run_id = p.id AND ev.step_idx = s.idx
-                     AND ev.kind = 'step_waiting'
-                   ORDER BY ev.id DESC LIMIT 1) END,
-               'at', coalesce(s.updated_at, p.created_at)) ORDER BY s.idx),
-           '[]')
-    FROM (SELECT pr.id, pr.current_step, pr.created_at FROM runs pr
-          JOIN workflow_definitions w ON w.id = pr.definition_id
-          WHERE pr.environment_id = environment AND w.workflow = 'provision'
-          ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p
-    -- Laterally and fenced (OFFSET 0), so the run's id reaches every branch
-    -- of `steps` as a lookup: joined plainly, the branch of the runs'
-    -- current steps, which joins their definitions, is computed for every
-    -- run and filtered (6 ms at 8,000 runs, against 0.5).
-    CROSS JOIN LATERAL (SELECT * FROM steps s WHERE s.run_id = p.id OFFSET 0) s
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'name', s.name, 'state', s.state, 'attempts', s.attempts,
+                   'current', s.idx = p.current_step, 'error', s.error_message,
+                   'note', CASE WHEN s.state = 'waiting' THEN (
+                       SELECT ev.message FROM events ev
+                       WHERE ev.run_id = p.id AND ev.step_idx = s.idx
+                         AND ev.kind = 'step_waiting'
+                       ORDER BY ev.id DESC LIMIT 1) END,
+                   'at', coalesce(s.updated_at, p.created_at)) ORDER BY s.idx),
+               '[]')
+        FROM (SELECT pr.id, pr.current_step, pr.created_at FROM runs pr
+              JOIN workflow_definitions w ON w.id = pr.definition_id
+              WHERE pr.environment_id = environment AND w.workflow = 'provision'
+              ORDER BY pr.created_at DESC, pr.id DESC LIMIT 1) p
+        -- Laterally and fenced (OFFSET 0), so the run's id reaches every
+        -- branch of `steps` as a lookup: joined plainly, the branch of the
+        -- runs' current steps, which joins their definitions, is computed
+        -- for every run and filtered (6 ms at 8,000 runs, against 0.5).
+        CROSS JOIN LATERAL (SELECT * FROM steps s WHERE s.run_id = p.id OFFSET 0) s
+    );
+END
 $$;
