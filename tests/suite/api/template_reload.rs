@@ -226,6 +226,12 @@ async fn a_new_template_is_offered_after_the_poll_and_a_broken_file_leaves_the_o
         templates(&server, &carol).await["files"]["last_reload_error"].is_null()
     })
     .await;
+    // The reload is in force before its audit entry is written (the entry
+    // comes after the swap, `crates/api/src/reload.rs`): wait for it.
+    wait::until("the third reload's audit entry", WITHIN, || async {
+        reloads(&db).await.len() >= 3
+    })
+    .await;
     let entries = reloads(&db).await;
     assert_eq!(entries.len(), 3, "one audit entry per reload: {entries:?}");
     assert_eq!(entries[0].0, "success");

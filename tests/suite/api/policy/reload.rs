@@ -97,7 +97,18 @@ async fn a_reload_on_sighup_with_an_error_keeps_the_old_policy_and_says_why() {
         "defaults.environments",
     );
     // Both reloads are in the audit trail once each, by `system`: the
-    // failed one with its error, the applied one with the new digest.
+    // failed one with its error, the applied one with the new digest. A
+    // reload is in force before its entry is written
+    // (`crates/api/src/reload.rs`): wait for the second.
+    wait::until("the second reload's audit entry", WITHIN, || async {
+        let entries: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'policy.reload'")
+                .fetch_one(db.store.pool())
+                .await
+                .unwrap();
+        entries >= 2
+    })
+    .await;
     let reloads: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT actor, outcome, detail FROM audit_log WHERE action = 'policy.reload' ORDER BY id",
     )
