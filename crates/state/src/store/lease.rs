@@ -298,35 +298,38 @@ impl Store {
         let released = sqlx::query_scalar!(
             r#"
             WITH owned AS (
-                SELECT id, lease_owner, current_step FROM runs
+                -- The row is locked here, so what it reads of the step's
+                -- start is what `runs_done` clears.
+                SELECT id, lease_owner, current_step, definition_id, step_started_event_id,
+                       step_started_by, step_attempts, step_started_at_boundary,
+                       coalesce(step_restarted_at, step_started_at) AS step_started_at
+                FROM runs
                 WHERE id = $1 AND lease_token = $2 AND state = 'running'
                 FOR UPDATE
             ), runs_done AS (
                 -- The attempt is given back, so the row's start, which names
-                -- it, becomes a stored event (`p` is the row as it was).
+                -- it, becomes a stored event.
                 UPDATE runs r
                 SET state = 'pending', next_run_at = $3, lease_owner = NULL,
                     lease_expires_at = NULL, updated_at = $3,
                     step_attempts = greatest(r.step_attempts - 1, 0),
                     step_started_event_id = NULL, step_started_by = NULL,
                     step_started_at_boundary = NULL
-                FROM owned o, runs p WHERE r.id = o.id AND p.id = r.id
-                RETURNING r.id, r.definition_id, p.step_started_event_id, p.step_started_by,
-                          p.step_attempts, p.step_started_at_boundary,
-                          coalesce(p.step_restarted_at, p.step_started_at) AS started_at
+                FROM owned o WHERE r.id = o.id
+                RETURNING r.id
             ), logged AS (
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE
-                SELECT rd.step_started_event_id, rd.id, o.current_step, 'step_started',
-                       rd.step_started_by,
+                SELECT o.step_started_event_id, o.id, o.current_step, 'step_started',
+                       o.step_started_by,
                        -- As the statement that started it would have stored it.
-                       stored_start_message(rd.step_started_at_boundary,
-                                            step_name(rd.definition_id, o.current_step),
-                                            rd.step_attempts),
-                       stored_start_data(rd.step_started_at_boundary, rd.step_attempts),
-                       rd.started_at
-                FROM runs_done rd JOIN owned o ON o.id = rd.id
-                WHERE rd.step_started_event_id IS NOT NULL
+                       stored_start_message(o.step_started_at_boundary,
+                                            step_name(o.definition_id, o.current_step),
+                                            o.step_attempts),
+                       stored_start_data(o.step_started_at_boundary, o.step_attempts),
+                       o.step_started_at
+                FROM owned o
+                WHERE o.step_started_event_id IS NOT NULL
                 UNION ALL
                 SELECT nextval('events_id_seq'), o.id, o.current_step, 'lease_released',
                        o.lease_owner, $4, NULL, $3

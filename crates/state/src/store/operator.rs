@@ -231,7 +231,16 @@ impl Store {
         let row = sqlx::query!(
             r#"
             WITH current AS (
-                SELECT id, state, current_step, traceparent FROM runs WHERE id = $1 FOR UPDATE
+                -- Locked here, so what it reads of the step the run failed
+                -- at is what `moved` resets and `reset_all` stores.
+                SELECT id, state, current_step, traceparent, definition_id,
+                       step_started_event_id, step_started_by, step_attempts,
+                       step_started_at_boundary,
+                       coalesce(step_restarted_at, step_started_at) AS step_started_at,
+                       step_finished_event_id,
+                       coalesce(step_finished_by, step_started_by) AS step_finished_by,
+                       finished_at
+                FROM runs WHERE id = $1 FOR UPDATE
             ), target AS (
                 SELECT id, coalesce($2::int, current_step) AS from_idx, current_step
                 FROM current
@@ -259,24 +268,18 @@ impl Store {
                     step_started_at = NULL, step_restarted_at = NULL, step_started_event_id = NULL,
                     step_started_by = NULL, step_started_at_boundary = NULL,
                     step_finished_event_id = NULL, step_finished_by = NULL
-                FROM target t, runs p WHERE r.id = t.id AND p.id = r.id
-                RETURNING r.current_step, p.id AS run_id, p.current_step AS idx,
-                          step_name(p.definition_id, p.current_step) AS name,
-                          p.step_started_event_id AS started_event_id,
-                          p.step_started_by AS started_by, p.step_attempts AS attempts,
-                          p.step_started_at_boundary AS started_at_boundary,
-                          coalesce(p.step_restarted_at, p.step_started_at) AS started_at,
-                          p.step_finished_event_id AS finished_event_id,
-                          coalesce(p.step_finished_by, p.step_started_by) AS finished_by,
-                          p.finished_at
+                FROM target t WHERE r.id = t.id
+                RETURNING r.current_step
             ), reset_all AS (
                 SELECT run_id, idx, name, started_event_id, started_by, attempts,
                        started_at_boundary, started_at, finished_event_id, finished_by, finished_at
                 FROM reset
                 UNION ALL
-                SELECT run_id, idx, name, started_event_id, started_by, attempts,
-                       started_at_boundary, started_at, finished_event_id, finished_by, finished_at
-                FROM moved
+                SELECT c.id, c.current_step, step_name(c.definition_id, c.current_step),
+                       c.step_started_event_id, c.step_started_by, c.step_attempts,
+                       c.step_started_at_boundary, c.step_started_at, c.step_finished_event_id,
+                       c.step_finished_by, c.finished_at
+                FROM current c JOIN target t ON t.id = c.id
             ), logged AS (
                 INSERT INTO events (id, run_id, step_idx, kind, actor, message, data, at)
                 OVERRIDING SYSTEM VALUE

@@ -54,10 +54,16 @@ impl Store {
             WITH owned AS (
                 -- The step's `step_succeeded` event id, drawn here so that a
                 -- run's `run_succeeded` id, drawn by `advanced`, sorts after it.
-                SELECT r.id, i.idx, i.output, r.lease_owner,
+                -- The row is locked here, so what it reads of the run's
+                -- current step (migration 20261212000100) is what the step
+                -- ended as: `moved_past` stores it, `advanced` replaces it.
+                SELECT r.id, i.idx, i.output, r.lease_owner, r.definition_id,
                        r.cancel_requested_at IS NOT NULL AS cancelling,
                        i.idx + 1 = r.step_count AS last,
-                       nextval('events_id_seq') AS success_event_id
+                       nextval('events_id_seq') AS success_event_id,
+                       r.step_attempts, r.step_polls, r.step_started_at, r.step_restarted_at,
+                       r.step_started_event_id, r.step_started_by, r.step_started_at_boundary,
+                       r.step_finished_event_id, r.step_finished_by, r.finished_at
                 FROM runs r
                 JOIN unnest($1::uuid[], $2::bigint[], $3::int[], $4::jsonb[])
                      AS i(id, token, idx, output) ON r.id = i.id
@@ -66,28 +72,26 @@ impl Store {
                 ORDER BY r.id
                 FOR UPDATE OF r
             ), moved_past AS (
-                -- The run's current step is its row (migration 20261212000100);
-                -- a step the run moves past gets a row of `step_history`, as
-                -- it ended. The statement's snapshot reads the run as it was.
+                -- A step the run moves past gets a row of `step_history`, as
+                -- it ended.
                 INSERT INTO step_history (run_id, idx, name, kind, state, attempts, polls, output,
                                           started_at, finished_at, updated_at, started_event_id,
                                           finished_event_id, restarted_at, started_by, finished_by,
                                           started_at_boundary)
                 SELECT o.id, o.idx, w.definition -> 'steps' -> o.idx ->> 'name',
-                       w.definition -> 'steps' -> o.idx ->> 'kind', 'succeeded', r.step_attempts,
-                       r.step_polls, o.output, r.step_started_at, $5, $5, r.step_started_event_id,
-                       o.success_event_id, r.step_restarted_at, r.step_started_by,
-                       nullif(o.lease_owner, r.step_started_by), r.step_started_at_boundary
+                       w.definition -> 'steps' -> o.idx ->> 'kind', 'succeeded', o.step_attempts,
+                       o.step_polls, o.output, o.step_started_at, $5, $5, o.step_started_event_id,
+                       o.success_event_id, o.step_restarted_at, o.step_started_by,
+                       nullif(o.lease_owner, o.step_started_by), o.step_started_at_boundary
                 FROM owned o
-                JOIN runs r ON r.id = o.id
-                JOIN workflow_definitions w ON w.id = r.definition_id
+                JOIN workflow_definitions w ON w.id = o.definition_id
                 WHERE NOT o.last
             ), advanced AS (
                 -- The row's step is then the last one, succeeded, or the next
                 -- one, started under the same lease (as the claim starts one,
-                -- `lease.rs`) or cancelled with its run. `p` is the row as it
-                -- was, so a success it already held is stored by `logged`
-                -- rather than lost.
+                -- `lease.rs`) or cancelled with its run. A success the row
+                -- already held (`owned`) is stored by `logged` rather than
+                -- lost.
                 UPDATE runs r
                 SET current_step = o.idx + 1,
                     state = CASE WHEN o.last THEN 'succeeded'
@@ -120,14 +124,14 @@ impl Store {
                     step_finished_event_id = CASE WHEN o.last THEN o.success_event_id END,
                     step_finished_by = CASE WHEN o.last
                                             THEN nullif(o.lease_owner, r.step_started_by) END
-                FROM owned o, runs p
-                WHERE r.id = o.id AND p.id = r.id
+                FROM owned o
+                WHERE r.id = o.id
                 -- No event of these is stored, so no trigger wakes the
                 -- run's streams: this does, with its newest event's id.
                 RETURNING r.id, r.state, r.current_step, r.step_started_at,
-                          p.step_finished_event_id AS replaced_id,
-                          coalesce(p.step_finished_by, p.step_started_by) AS replaced_by,
-                          p.finished_at AS replaced_at,
+                          o.step_finished_event_id AS replaced_id,
+                          coalesce(o.step_finished_by, o.step_started_by) AS replaced_by,
+                          o.finished_at AS replaced_at,
                           pg_notify('hubwright_events', r.id::text || ' ' ||
                               greatest(o.success_event_id, r.step_started_event_id,
                                        r.finished_event_id)::text) AS woke
