@@ -4,7 +4,7 @@
 //! about runs.
 //!
 //! The store reads the steps' raw state in the same query as the environment
-//! (the SQL function `environment_conditions`); the rule that turns a step
+//! (the SQL function `environments_conditions`); the rule that turns a step
 //! into a condition lives here, in Rust, where it is typed and documented once.
 
 use chrono::{DateTime, Utc};
@@ -61,7 +61,7 @@ pub struct Condition {
 }
 
 /// A step as the environment queries read it (`jsonb_build_object` in
-/// `environment_conditions`): only what a condition needs.
+/// `environments_conditions`): only what a condition needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StepDigest {
     name: String,
@@ -136,7 +136,7 @@ impl From<StepDigests> for Vec<Condition> {
 
 /// The conditions of a provisioning run that was accepted at `at` and has not
 /// been touched since: every step pending, the first one current. What
-/// `environment_conditions` reads for such a run, built without reading it,
+/// `environments_conditions` reads for such a run, built without reading it,
 /// so a creation can answer without a read-back (a test in the suite holds
 /// the two equal).
 pub(crate) fn fresh_conditions<'a>(

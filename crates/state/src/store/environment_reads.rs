@@ -1,7 +1,7 @@
 //! Reading environments: one, the one a run works on, and pages of them, each
 //! with its conditions (the steps of its latest provisioning run, gathered by
-//! the SQL function `environment_conditions` in the same query, so a page
-//! costs one query).
+//! the SQL function `environments_conditions` in the same query, once for
+//! the whole page, so a page costs one query and one call).
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -62,21 +62,32 @@ impl Store {
         Ok(sqlx::query_as!(
             Environment,
             r#"
-            SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
-                   e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-                   e.created_at, e.updated_at, environment_conditions(e.id) AS "conditions!: StepDigests"
-            FROM environments e
-            WHERE ($1::text IS NULL OR e.owner = $1)
-              AND ($2::environment_phase IS NULL OR e.phase = $2)
-              AND ($3::text IS NULL OR e.template = $3)
-              -- Asking for a phase (`deleted` included) is asking to see it.
-              AND ($4 OR $2::environment_phase IS NOT NULL OR e.phase <> 'deleted')
-              AND ($5::uuid IS NULL OR e.id > $5)
-              AND ($7::timestamptz IS NULL
-                   OR (e.expires_at <= $7 AND e.teardown_requested_at IS NULL))
-              AND ($8::text IS NULL OR e.cluster = $8)
-            ORDER BY e.id
-            LIMIT $6
+            WITH page AS (
+                SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster,
+                       e.namespace, e.phase, e.url, e.expires_at, e.last_error,
+                       e.created_at, e.updated_at
+                FROM environments e
+                WHERE ($1::text IS NULL OR e.owner = $1)
+                  AND ($2::environment_phase IS NULL OR e.phase = $2)
+                  AND ($3::text IS NULL OR e.template = $3)
+                  -- Asking for a phase (`deleted` included) is asking to see it.
+                  AND ($4 OR $2::environment_phase IS NOT NULL OR e.phase <> 'deleted')
+                  AND ($5::uuid IS NULL OR e.id > $5)
+                  AND ($7::timestamptz IS NULL
+                       OR (e.expires_at <= $7 AND e.teardown_requested_at IS NULL))
+                  AND ($8::text IS NULL OR e.cluster = $8)
+                ORDER BY e.id
+                LIMIT $6
+            )
+            SELECT p.id, p.name, p.owner, p.template, p.parameters, p.cluster, p.namespace,
+                   p.phase AS "phase: EnvironmentPhase", p.url, p.expires_at, p.last_error,
+                   p.created_at, p.updated_at,
+                   coalesce(c.conditions, '[]') AS "conditions!: StepDigests"
+            FROM page p
+            -- The page's conditions with one call, once the page is chosen.
+            LEFT JOIN environments_conditions(ARRAY(SELECT id FROM page)) c
+                   ON c.environment_id = p.id
+            ORDER BY p.id
             "#,
             filter.owner,
             filter.phase as Option<EnvironmentPhase>,
@@ -113,8 +124,10 @@ pub(super) async fn fetch_environment<'e>(
         r#"
         SELECT e.id, e.name, e.owner, e.template, e.parameters, e.cluster, e.namespace,
                e.phase AS "phase: EnvironmentPhase", e.url, e.expires_at, e.last_error,
-               e.created_at, e.updated_at, environment_conditions(e.id) AS "conditions!: StepDigests"
+               e.created_at, e.updated_at,
+               coalesce(c.conditions, '[]') AS "conditions!: StepDigests"
         FROM environments e
+        LEFT JOIN environments_conditions(ARRAY[e.id]) c ON true
         WHERE e.id = $1
         "#,
         id

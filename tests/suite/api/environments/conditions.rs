@@ -161,6 +161,105 @@ workflows:
     api.finish().await;
 }
 
+/// A page's conditions are read for all its environments at once: each item
+/// must carry its own environment's, from its provisioning run (not a
+/// teardown run that came after it), whatever state each is in.
+#[tokio::test]
+async fn a_page_carries_each_environments_own_conditions() {
+    let one = r#"
+name: one
+workflows:
+  provision:
+    steps:
+      - { name: ready, kind: noop }
+  teardown:
+    steps:
+      - { name: remove, kind: noop }
+"#;
+    let gated = r#"
+name: gated
+workflows:
+  provision:
+    steps:
+      - { name: namespace, kind: noop }
+      - { name: gate, kind: test-fail, with: { message: "quota exceeded" } }
+      - { name: hub, kind: noop }
+  teardown:
+    steps:
+      - { name: remove, kind: noop }
+"#;
+    let api = Api::with_templates(&[("one", one), ("gated", gated)]).await;
+    let alice = api.token("alice", Role::Developer).await;
+    let mut runs = Vec::new();
+    for (name, template) in [("done", "one"), ("stuck", "gated"), ("gone", "one")] {
+        let created = api
+            .create(&alice, json!({"name": name, "template": template}))
+            .await;
+        runs.push(created.body["run_id"].as_str().unwrap().parse().unwrap());
+    }
+    let worker = spawn_worker(api.store(), fast_config("w"));
+    for (run, state) in
+        runs.into_iter()
+            .zip([RunState::Succeeded, RunState::Failed, RunState::Succeeded])
+    {
+        wait::run_state(api.store(), run, state, Duration::from_secs(20)).await;
+    }
+    let listed = api.call("GET", "/v1/environments", &alice, None).await;
+    let gone = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "gone")
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let deleted = api
+        .call("DELETE", &format!("/v1/environments/{gone}"), &alice, None)
+        .await;
+    let teardown = deleted.body["run_id"].as_str().unwrap().parse().unwrap();
+    wait::run_state(
+        api.store(),
+        teardown,
+        RunState::Succeeded,
+        Duration::from_secs(20),
+    )
+    .await;
+    worker.shutdown().await.unwrap();
+    api.create(&alice, json!({"name": "fresh", "template": "one"}))
+        .await;
+
+    let page = api
+        .call("GET", "/v1/environments?include_deleted=true", &alice, None)
+        .await;
+    let items = page.body["items"].as_array().unwrap();
+    let expected = [
+        ("done", triples(&[("ready", "True", "Succeeded")])),
+        (
+            "stuck",
+            triples(&[
+                ("namespace", "True", "Succeeded"),
+                ("gate", "False", "Failed"),
+                ("hub", "Unknown", "Pending"),
+            ]),
+        ),
+        ("gone", triples(&[("ready", "True", "Succeeded")])),
+        ("fresh", triples(&[("ready", "Unknown", "Pending")])),
+    ];
+    assert_eq!(items.len(), expected.len(), "{:#}", page.body);
+    for (name, conditions_expected) in expected {
+        let item = items
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} listed: {:#}", page.body));
+        assert_eq!(conditions(item).0, conditions_expected, "{name}");
+        let shown = api.show(&alice, item["id"].as_str().unwrap()).await;
+        assert_eq!(
+            item["conditions"], shown.body["conditions"],
+            "{name}: the page and the environment alone agree"
+        );
+    }
+    api.finish().await;
+}
+
 #[tokio::test]
 async fn a_cancelled_provisioning_leaves_the_environment_cancelled_and_it_can_be_deleted() {
     let api = Api::new().await;

@@ -102,11 +102,13 @@ pub(super) async fn api(url: &str, clients: &[usize], requests: usize) -> anyhow
                 "read_latency_ms": sorted_summary(figures.read_ms),
                 "api_cpu_s": cpu,
                 "api_peak_rss_mib": api.peak_rss_mib().map(round),
+                "api_peak_anon_mib": api.peak_anon_mib().map(round),
             }),
         );
     }
     let api_cpu = api.cpu_seconds().map(round);
     let api_rss = api.peak_rss_mib().map(round);
+    let api_anon = api.peak_anon_mib().map(round);
     api.stop().await?;
 
     let audit = store.audit_idempotent_creations().await?;
@@ -121,6 +123,7 @@ pub(super) async fn api(url: &str, clients: &[usize], requests: usize) -> anyhow
         "requests_per_round": requests,
         "api_cpu_s": api_cpu,
         "api_peak_rss_mib": api_rss,
+        "api_peak_anon_mib": api_anon,
         "idempotency_keys": audit.keys,
         "environments": audit.environments,
         "environments_expected": expected,

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -10,6 +12,8 @@ use anyhow::{Context, bail};
 pub(super) struct Child {
     child: tokio::process::Child,
     log: PathBuf,
+    /// The largest anonymous resident set seen so far, in KiB.
+    anon_peak_kib: Arc<AtomicU64>,
 }
 
 impl Child {
@@ -60,7 +64,15 @@ impl Child {
             .kill_on_drop(true)
             .spawn()
             .context("starting the worker process")?;
-        let this = Self { child, log };
+        let anon_peak_kib = Arc::new(AtomicU64::new(0));
+        if let Some(pid) = child.id() {
+            tokio::spawn(sample_anon_peak(pid, anon_peak_kib.clone()));
+        }
+        let this = Self {
+            child,
+            log,
+            anon_peak_kib,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !std::fs::read_to_string(&this.log)
             .unwrap_or_default()
@@ -102,6 +114,18 @@ impl Child {
         Some(kib / 1024.0)
     }
 
+    /// Peak anonymous resident set so far, in MiB, sampled every 10 ms: the
+    /// memory the process itself allocated (heap, stacks). VmHWM also counts
+    /// the pages of the binary's code the process has touched, which are
+    /// shared and reclaimable, and move by a few MiB when the same code is
+    /// laid out differently by another build.
+    pub(super) fn peak_anon_mib(&self) -> Option<f64> {
+        match self.anon_peak_kib.load(Ordering::Relaxed) {
+            0 => None,
+            kib => Some(kib as f64 / 1024.0),
+        }
+    }
+
     /// CPU seconds (user + system) the worker has used so far.
     pub(super) fn cpu_seconds(&self) -> Option<f64> {
         let pid = self.child.id()?;
@@ -125,6 +149,22 @@ impl Child {
         }
         tokio::time::timeout(Duration::from_secs(40), self.child.wait()).await??;
         Ok(())
+    }
+}
+
+/// Keeps the largest `RssAnon` of process `pid` in `peak` until the process
+/// is gone.
+async fn sample_anon_peak(pid: u32, peak: Arc<AtomicU64>) {
+    let path = format!("/proc/{pid}/status");
+    while let Ok(status) = tokio::fs::read_to_string(&path).await {
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("RssAnon:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+        if let Some(kib) = kib {
+            peak.fetch_max(kib, Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

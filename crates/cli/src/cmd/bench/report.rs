@@ -67,10 +67,24 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         false,
     ),
     (
+        "w1",
+        "worker_peak_anon_mib",
+        "Worker peak anonymous memory, W1 (MiB)",
+        0.0,
+        false,
+    ),
+    (
         "w2",
         "worker_peak_rss_mib",
         "Worker peak RSS, W2 (MiB)",
         32.0,
+        false,
+    ),
+    (
+        "w2",
+        "worker_peak_anon_mib",
+        "Worker peak anonymous memory, W2 (MiB)",
+        0.0,
         false,
     ),
     (
@@ -231,6 +245,13 @@ const TARGETS: &[(&str, &str, &str, f64, bool)] = &[
         "api",
         "api_peak_rss_mib",
         "API server peak RSS (MiB)",
+        0.0,
+        false,
+    ),
+    (
+        "api",
+        "api_peak_anon_mib",
+        "API server peak anonymous memory (MiB)",
         0.0,
         false,
     ),

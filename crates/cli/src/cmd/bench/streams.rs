@@ -94,6 +94,7 @@ pub(super) async fn streams(url: &str, streams: usize) -> anyhow::Result<Value> 
     }
     let cpu = api.cpu_seconds();
     let rss = api.peak_rss_mib();
+    let anon = api.peak_anon_mib();
     api.stop().await?;
     Ok(json!({
         "workload": "streams",
@@ -107,6 +108,7 @@ pub(super) async fn streams(url: &str, streams: usize) -> anyhow::Result<Value> 
         "event_reached_all_within_ms": round(last_ms),
         "api_cpu_s": cpu.map(round),
         "api_peak_rss_mib": rss.map(round),
+        "api_peak_anon_mib": anon.map(round),
         "exactly_once": delivered == streams,
     }))
 }

@@ -29,6 +29,7 @@ pub(super) async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
         .map(|(after, before)| after - before);
     let worker_cpu = worker.cpu_seconds();
     let rss = worker.peak_rss_mib();
+    let anon = worker.peak_anon_mib();
     worker.stop().await?;
     let size_after = store.database_size_bytes().await?;
     let mut figures = json!({
@@ -41,6 +42,7 @@ pub(super) async fn w1(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
         "drain_worker_cpu_s": worker_cpu.map(round),
         "drain_machine_busy_cpu_s": machine_busy.map(round),
         "worker_peak_rss_mib": rss.map(round),
+        "worker_peak_anon_mib": anon.map(round),
         "db_size_after_insert_mib": round(size_before as f64 / 1_048_576.0),
         "db_size_after_drain_mib": round(size_after as f64 / 1_048_576.0),
         // What the runs themselves cost, without the empty database's
@@ -83,6 +85,7 @@ pub(super) async fn w2(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
     let worker = Child::start(url, concurrency).await?;
     wait_all_succeeded(&store, jobs).await?;
     let rss = worker.peak_rss_mib();
+    let anon = worker.peak_anon_mib();
     worker.stop().await?;
     let workflows = drain_rate(&store, jobs).await?;
     let mut figures = json!({
@@ -93,6 +96,7 @@ pub(super) async fn w2(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
         "workflows_per_s": round(workflows),
         "steps_per_s": round(workflows * 4.0),
         "worker_peak_rss_mib": rss.map(round),
+        "worker_peak_anon_mib": anon.map(round),
     });
     merge(&mut figures, exactly_once(&store, jobs, 4).await?);
     Ok(figures)
@@ -112,6 +116,7 @@ pub(super) async fn w3(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
     }
     wait_all_succeeded(&store, jobs).await?;
     let rss = worker.peak_rss_mib();
+    let anon = worker.peak_anon_mib();
     worker.stop().await?;
     let latencies = store.start_latencies_ms().await?;
     let mut figures = json!({
@@ -125,6 +130,7 @@ pub(super) async fn w3(url: &str, jobs: usize, concurrency: usize) -> anyhow::Re
             "max": round(percentile(&latencies, 1.0)),
         },
         "worker_peak_rss_mib": rss.map(round),
+        "worker_peak_anon_mib": anon.map(round),
     });
     merge(&mut figures, exactly_once(&store, jobs, 1).await?);
     Ok(figures)
@@ -168,6 +174,7 @@ pub(super) async fn ttl(url: &str, environments: usize) -> anyhow::Result<Value>
     };
     let cpu = scheduler.cpu_seconds();
     let rss = scheduler.peak_rss_mib();
+    let anon = scheduler.peak_anon_mib();
     scheduler.stop().await?;
     let lags = store.teardown_lags_ms().await?;
     let counts = store.teardown_run_counts().await?;
@@ -187,6 +194,7 @@ pub(super) async fn ttl(url: &str, environments: usize) -> anyhow::Result<Value>
         },
         "scheduler_cpu_s": cpu.map(round),
         "scheduler_peak_rss_mib": rss.map(round),
+        "scheduler_peak_anon_mib": anon.map(round),
         "exactly_once": not_one == 0 && counts.len() == environments,
         "environments_without_exactly_one_teardown": not_one,
     }))
