@@ -31,7 +31,8 @@ BEGIN
     -- that joins runs to their definitions cannot take the run's id, and is
     -- computed again for every run (quadratic in the page's size).
     steps_of_latest AS MATERIALIZED (
-        SELECT * FROM steps s WHERE s.run_id = ANY(ARRAY(SELECT l.id FROM latest l))
+        SELECT s.run_id, s.idx, s.name, s.state, s.attempts, s.error_message, s.updated_at
+        FROM steps s WHERE s.run_id = ANY(ARRAY(SELECT l.id FROM latest l))
     )
     SELECT p.environment_id,
            jsonb_agg(jsonb_build_object(
