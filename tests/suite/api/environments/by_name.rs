@@ -192,13 +192,7 @@ async fn a_name_means_the_live_environment_and_is_free_again_once_it_is_deleted(
     );
 
     let worker = spawn_worker(api.store(), fast_config("w"));
-    wait::run_state(
-        api.store(),
-        teardown,
-        RunState::Succeeded,
-        Duration::from_secs(20),
-    )
-    .await;
+    api.run_succeeds(teardown).await;
     worker.shutdown().await.unwrap();
     let gone = api
         .call("GET", "/v1/environments/again", &alice, None)

@@ -140,13 +140,7 @@ workflows:
         waiting.1[2]
     );
 
-    wait::run_state(
-        api.store(),
-        run,
-        RunState::Succeeded,
-        Duration::from_secs(20),
-    )
-    .await;
+    api.run_succeeds(run).await;
     worker.shutdown().await.unwrap();
     let ready = api.show(&alice, &id).await;
     assert_eq!(ready.body["phase"], "ready");
@@ -216,13 +210,7 @@ workflows:
         .call("DELETE", &format!("/v1/environments/{gone}"), &alice, None)
         .await;
     let teardown = deleted.body["run_id"].as_str().unwrap().parse().unwrap();
-    wait::run_state(
-        api.store(),
-        teardown,
-        RunState::Succeeded,
-        Duration::from_secs(20),
-    )
-    .await;
+    api.run_succeeds(teardown).await;
     worker.shutdown().await.unwrap();
     api.create(&alice, json!({"name": "fresh", "template": "one"}))
         .await;
@@ -299,13 +287,7 @@ async fn a_cancelled_provisioning_leaves_the_environment_cancelled_and_it_can_be
     assert_eq!(deleted.body["teardown"], "started", "{:#}", deleted.body);
     let teardown: uuid::Uuid = deleted.body["run_id"].as_str().unwrap().parse().unwrap();
     let worker = spawn_worker(api.store(), fast_config("w"));
-    wait::run_state(
-        api.store(),
-        teardown,
-        RunState::Succeeded,
-        Duration::from_secs(20),
-    )
-    .await;
+    api.run_succeeds(teardown).await;
     worker.shutdown().await.unwrap();
     assert_eq!(api.show(&alice, &id).await.body["phase"], "deleted");
     let gone = api
@@ -353,13 +335,7 @@ async fn a_cancelled_teardown_leaves_the_environment_cancelled_and_a_second_dele
     assert_eq!(second.body["teardown"], "started", "{:#}", second.body);
     let again: uuid::Uuid = second.body["run_id"].as_str().unwrap().parse().unwrap();
     let worker = spawn_worker(api.store(), fast_config("w"));
-    wait::run_state(
-        api.store(),
-        again,
-        RunState::Succeeded,
-        Duration::from_secs(20),
-    )
-    .await;
+    api.run_succeeds(again).await;
     worker.shutdown().await.unwrap();
     assert_eq!(api.show(&alice, &id).await.body["phase"], "deleted");
     api.finish().await;

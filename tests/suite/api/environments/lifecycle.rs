@@ -39,13 +39,7 @@ async fn deleting_cancels_provisioning_tears_down_and_a_second_delete_is_harmles
 
     let worker = spawn_worker(api.store(), fast_config("w"));
     let teardown: uuid::Uuid = deleted.body["run_id"].as_str().unwrap().parse().unwrap();
-    wait::run_state(
-        api.store(),
-        teardown,
-        RunState::Succeeded,
-        Duration::from_secs(20),
-    )
-    .await;
+    api.run_succeeds(teardown).await;
     worker.shutdown().await.unwrap();
     let env = api.store().environment(id.parse().unwrap()).await.unwrap();
     assert_eq!(env.phase.to_string(), "deleted");
@@ -73,13 +67,7 @@ async fn the_phase_follows_the_runs_from_requested_to_ready() {
     let run: uuid::Uuid = created.body["run_id"].as_str().unwrap().parse().unwrap();
 
     let worker = spawn_worker(api.store(), fast_config("w"));
-    wait::run_state(
-        api.store(),
-        run,
-        RunState::Succeeded,
-        Duration::from_secs(20),
-    )
-    .await;
+    api.run_succeeds(run).await;
     worker.shutdown().await.unwrap();
     assert_eq!(
         api.store().environment(id).await.unwrap().phase.to_string(),

@@ -104,6 +104,17 @@ impl Api {
         rows
     }
 
+    /// Waits for `run` to succeed (a worker must be running).
+    async fn run_succeeds(&self, run: uuid::Uuid) {
+        wait::run_state(
+            self.store(),
+            run,
+            RunState::Succeeded,
+            Duration::from_secs(20),
+        )
+        .await;
+    }
+
     async fn finish(self) {
         drop(self.server);
         self.db.drop_now().await;
