@@ -128,7 +128,8 @@ impl Store {
                 WHERE r.id = o.id
                 -- No event of these is stored, so no trigger wakes the
                 -- run's streams: this does, with its newest event's id.
-                RETURNING r.id, r.state, r.current_step, r.step_started_at,
+                RETURNING r.id, r.state, r.current_step, r.step_attempts, r.step_polls,
+                          r.step_started_at,
                           o.step_finished_event_id AS replaced_id,
                           coalesce(o.step_finished_by, o.step_started_by) AS replaced_by,
                           o.finished_at AS replaced_at,
@@ -151,8 +152,8 @@ impl Store {
             )
             SELECT a.id, a.state AS "state!: RunState",
                    CASE WHEN a.state = 'running' THEN a.current_step END AS "next_idx?",
-                   CASE WHEN a.state = 'running' THEN 1 END AS "next_attempts?",
-                   CASE WHEN a.state = 'running' THEN 0 END AS "next_polls?",
+                   CASE WHEN a.state = 'running' THEN a.step_attempts END AS "next_attempts?",
+                   CASE WHEN a.state = 'running' THEN a.step_polls END AS "next_polls?",
                    CASE WHEN a.state = 'running' THEN a.step_started_at END AS "next_started_at?"
             FROM advanced a
             "#,
